@@ -1,0 +1,287 @@
+"""The one exception tree of voiptime-etl, and the process exit codes.
+
+Every error the library raises derives from :class:`EtlError`; each class knows the exit code the
+CLI maps it to (``../shared/CONTRACT.md``, "Exit codes")::
+
+    EtlError                         1   (never raised bare)
+    ├── UsageError                   2   bad command-line use
+    ├── ConfigError                  78  bad settings or configuration
+    │   ├── MappingError             78  the mapping file: every problem at once, with key paths
+    │   └── UnknownReferenceError    78  unknown project / status / source / campaign
+    ├── InputError                   65  an input file cannot be read (path)
+    │   └── InputMissingError        66  an input file does not exist
+    ├── OutputError                  74  a report or the state file cannot be written (path)
+    ├── LockedError                  75  another run holds the state lock
+    └── ApiError                     the Voiptime Cloud API (method, path, status_code)
+        ├── RetriableApiError        75  429, 503, connect failures: safe to try again
+        │   └── RateLimitedError     75  429 (retry_after seconds)
+        ├── FatalApiError            75  not worth retrying
+        │   ├── AuthError            77  401 / 403
+        │   ├── NotFoundError        78  404 (a project, campaign or lead that does not exist)
+        │   └── RequestRejectedError 3   another 4xx: the server refused this body
+        └── AmbiguousApiError        4   a write reached the server, the answer was lost
+
+Messages name the file, row, column and the URL *path* (never the host's key or query secrets);
+the API key is never part of any message or attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "ApiError",
+    "AmbiguousApiError",
+    "AuthError",
+    "ConfigError",
+    "EXIT_AMBIGUOUS",
+    "EXIT_AUTH",
+    "EXIT_CONFIG",
+    "EXIT_DATAERR",
+    "EXIT_NOINPUT",
+    "EXIT_OK",
+    "EXIT_CANTCREAT",
+    "EXIT_REJECTED",
+    "EXIT_TEMPFAIL",
+    "EXIT_USAGE",
+    "EtlError",
+    "FatalApiError",
+    "InputError",
+    "InputMissingError",
+    "LockedError",
+    "MappingError",
+    "NotFoundError",
+    "OutputError",
+    "RateLimitedError",
+    "RequestRejectedError",
+    "RetriableApiError",
+    "UnknownReferenceError",
+    "UsageError",
+    "combine_exit_codes",
+]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+EXIT_AMBIGUOUS = 4
+EXIT_DATAERR = 65
+EXIT_NOINPUT = 66
+EXIT_CANTCREAT = 74
+EXIT_TEMPFAIL = 75
+EXIT_AUTH = 77
+EXIT_CONFIG = 78
+
+#: When several exit codes apply, the first of this order wins (CONTRACT.md, "Exit codes").
+EXIT_PRECEDENCE: Sequence[int] = (77, 78, 74, 65, 66, 4, 75, 3, 0)
+
+
+def combine_exit_codes(codes: Iterable[int]) -> int:
+    """Pick the exit code of a run from the codes of its parts.
+
+    Args:
+        codes: exit codes that apply (any order, repeats allowed).
+
+    Returns:
+        The first code of :data:`EXIT_PRECEDENCE` that occurs, or 0 when none does. A code
+        outside the table (1) ranks just before 0.
+    """
+    seen = set(codes)
+    for code in EXIT_PRECEDENCE:
+        if code in seen and code != 0:
+            return code
+    return 1 if 1 in seen else 0
+
+
+class EtlError(Exception):
+    """Root of every error raised by voiptime-etl."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(EtlError):
+    """The command line asks for something impossible (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(EtlError):
+    """Settings or configuration are wrong (exit 78)."""
+
+    exit_code = EXIT_CONFIG
+
+
+class MappingError(ConfigError):
+    """The mapping file is wrong.
+
+    Attributes:
+        path: the mapping file (or the data file whose headers did not match).
+        problems: every problem found, each ``"<key path>: <what is wrong>"``.
+    """
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        self.path = str(path)
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        n = len(self.problems)
+        super().__init__(
+            f"{self.path}: {n} mapping problem{'s' if n != 1 else ''}:\n{lines}\n"
+            "Fix the mapping file and run again."
+        )
+
+
+class UnknownReferenceError(ConfigError):
+    """A project, status, source or campaign named in the mapping does not exist.
+
+    Attributes:
+        kind: ``"project"``, ``"status"``, ``"source"`` or ``"campaign"``.
+        value: what the mapping or command line gave.
+        known: names that do exist (to suggest).
+    """
+
+    def __init__(self, kind: str, value: object, known: Sequence[str] = ()) -> None:
+        self.kind = kind
+        self.value = value
+        self.known = list(known)
+        hint = ""
+        if self.known:
+            shown = ", ".join(repr(k) for k in self.known[:10])
+            more = f" (and {len(self.known) - 10} more)" if len(self.known) > 10 else ""
+            hint = f" Known {kind}s: {shown}{more}."
+        super().__init__(f"Unknown {kind} {value!r}.{hint}")
+
+
+class InputError(EtlError):
+    """An input file cannot be read; nothing of it is sent (exit 65).
+
+    Attributes:
+        path: the input file.
+        row: the source row, when the problem is at one place.
+    """
+
+    exit_code = EXIT_DATAERR
+
+    def __init__(self, path: str, message: str, row: int | None = None) -> None:
+        self.path = str(path)
+        self.row = row
+        where = f"{self.path}, row {row}" if row is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class InputMissingError(InputError):
+    """An input file does not exist (exit 66)."""
+
+    exit_code = EXIT_NOINPUT
+
+
+class OutputError(EtlError):
+    """A report or the state file cannot be written (exit 74).
+
+    Attributes:
+        path: what could not be written.
+    """
+
+    exit_code = EXIT_CANTCREAT
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+class LockedError(EtlError):
+    """Another run holds the lock of the state file (exit 75)."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class ApiError(EtlError):
+    """The Voiptime Cloud API answered with an error or could not be reached.
+
+    Attributes:
+        method: HTTP method, e.g. ``"POST"``.
+        path: URL path below the API base, e.g. ``"/leads"`` (never the key).
+        status_code: HTTP status, or ``None`` when no answer arrived.
+        detail: the server's message, when it gave one.
+    """
+
+    exit_code = EXIT_TEMPFAIL
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        message: str,
+        status_code: int | None = None,
+        detail: str = "",
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+        self.detail = detail
+        super().__init__(f"{method} {path}: {message}")
+
+
+class RetriableApiError(ApiError):
+    """A failure that is safe to retry: 429, 503, or no connection (exit 75 when exhausted)."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class RateLimitedError(RetriableApiError):
+    """429 Too Many Requests.
+
+    Attributes:
+        retry_after: seconds the server asked us to wait (``Retry-After``), or ``None``.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        message: str,
+        status_code: int | None = 429,
+        detail: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(method, path, message, status_code, detail)
+        self.retry_after = retry_after
+
+
+class FatalApiError(ApiError):
+    """A failure that retrying will not fix."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class AuthError(FatalApiError):
+    """401 Unauthorized or 403 Forbidden: the key is wrong or lacks rights (exit 77)."""
+
+    exit_code = EXIT_AUTH
+
+
+class NotFoundError(FatalApiError):
+    """404 Not Found: the project, campaign or lead does not exist (exit 78)."""
+
+    exit_code = EXIT_CONFIG
+
+
+class RequestRejectedError(FatalApiError):
+    """Another 4xx: the server refused this request body (exit 3 for the row)."""
+
+    exit_code = EXIT_REJECTED
+
+
+class AmbiguousApiError(ApiError):
+    """A writing request reached the server and its answer was lost (exit 4).
+
+    The lead or campaign entry may or may not exist; the API has no idempotency key and no lead
+    search, so the request is not re-sent automatically.
+    """
+
+    exit_code = EXIT_AMBIGUOUS
