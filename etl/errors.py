@@ -11,6 +11,7 @@ CLI maps it to (``../shared/CONTRACT.md``, "Exit codes")::
     ├── InputError                   65  an input file cannot be read (path)
     │   └── InputMissingError        66  an input file does not exist
     ├── OutputError                  74  a report or the state file cannot be written (path)
+    │   └── StateVersionError        74  the ledger was written by a newer voiptime-etl
     ├── LockedError                  75  another run holds the state lock
     └── ApiError                     the Voiptime Cloud API (method, path, status_code)
         ├── RetriableApiError        75  429, 503, connect failures: safe to try again
@@ -55,6 +56,7 @@ __all__ = [
     "RateLimitedError",
     "RequestRejectedError",
     "RetriableApiError",
+    "StateVersionError",
     "UnknownReferenceError",
     "UsageError",
     "combine_exit_codes",
@@ -192,6 +194,10 @@ class OutputError(EtlError):
     def __init__(self, path: str, message: str) -> None:
         self.path = str(path)
         super().__init__(f"{self.path}: {message}")
+
+
+class StateVersionError(OutputError):
+    """The ledger was written by a newer voiptime-etl than this one (exit 74)."""
 
 
 class LockedError(EtlError):

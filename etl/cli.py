@@ -1,0 +1,417 @@
+"""The ``voiptime-etl`` command line: parse options, call one library function, render, exit.
+
+``click`` is imported only here (house style 1). Errors reach the user in one place,
+:func:`_fail`: ``Error: <what, where, what to do>`` on stderr, a traceback only with ``--debug``,
+and the exit code of the error class (CONTRACT.md, "Exit codes"). stdout carries results only.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from etl import __version__
+from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
+from etl.errors import EtlError, UsageError
+from etl.pipeline import RunOptions, RunResult, run
+
+__all__ = ["main"]
+
+log = logging.getLogger("etl")
+
+SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
+
+
+class _Redact(logging.Filter):
+    """Replaces the API key wherever it would appear in a log record."""
+
+    def __init__(self, secret: str | None) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secret:
+            message = record.getMessage()
+            if self.secret in message:
+                record.msg = message.replace(self.secret, "***")
+                record.args = ()
+        return True
+
+
+def _setup_logging(verbose: int, quiet: bool, debug: bool, secret: str | None) -> None:
+    level = logging.WARNING
+    if quiet:
+        level = logging.ERROR
+    if verbose:
+        level = logging.INFO
+    if debug or verbose > 1:
+        level = logging.DEBUG
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_voiptime", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._voiptime = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_Redact(secret))
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
+
+
+def _fail(exc: BaseException, debug: bool, secret: str | None = None) -> NoReturn:
+    message = str(exc)
+    if secret:
+        message = message.replace(secret, "***")
+    if debug:
+        trace = "".join(traceback.format_exception(exc))
+        click.echo(trace.replace(secret, "***") if secret else trace, err=True)
+    click.echo(f"Error: {message}", err=True)
+    code = exc.exit_code if isinstance(exc, EtlError) else 1
+    sys.exit(code)
+
+
+def _common(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command that talks to the API shares."""
+    f = click.option("--debug", is_flag=True, help="Debug logging and tracebacks (the key is never shown).")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (for cron).")(f)
+    f = click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")(f)
+    f = click.option(
+        "--api-key-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="File whose first line is the API key (default: env VOIPTIME_API_KEY).",
+    )(f)
+    f = click.option(
+        "--api-url",
+        metavar="URL",
+        help="API base URL (default: env VOIPTIME_API_URL, else https://app.voiptimecloud.com/api).",
+    )(f)
+    return f
+
+
+def _settings(api_url: str | None, api_key_file: Path | None, rate_limit: float | None = None) -> Settings:
+    return Settings.build(environ(), api_url=api_url, api_key_file=api_key_file, rate_limit=rate_limit)
+
+
+def _expand(sources: tuple[str, ...]) -> list[Path]:
+    """Expand globs; a pattern matching nothing stays as given (and is reported missing)."""
+    out: list[Path] = []
+    for source in sources:
+        if any(ch in source for ch in "*?[") and not Path(source).exists():
+            matches = sorted(glob.glob(source))
+            out += [Path(m) for m in matches if Path(m).suffix.lower() in SUFFIXES] or [Path(source)]
+        else:
+            out.append(Path(source))
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="voiptime-etl")
+def cli() -> None:
+    """Import leads from CSV and Excel files into the Voiptime Cloud dialer.
+
+    \b
+    Example:
+      export VOIPTIME_API_KEY=...            # from Main settings >> API
+      voiptime-etl validate leads.csv --mapping mappings/leads.yaml
+      voiptime-etl import leads.csv --mapping mappings/leads.yaml --campaign "Spring outreach"
+    """
+
+
+def _render(result: RunResult, quiet: bool) -> None:
+    s = result.summary
+    if not quiet or result.exit_code != 0:
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        title = "voiptime-etl " + ("dry run" if s["dry_run"] else s["command"])
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        rows = [
+            ("rows read", s["rows_read"]),
+            ("rows valid", s["rows_valid"]),
+            ("rows rejected", s["rows_rejected"]),
+            ("  of them duplicates", s["rows_duplicate"]),
+        ]
+        if s["command"] == "import":
+            would = "would be " if s["dry_run"] else ""
+            rows += [
+                (f"leads {would}created", s["leads_created"]),
+                (f"leads {would}updated", s["leads_updated"]),
+                ("leads unchanged", s["leads_unchanged"]),
+                ("leads failed", s["leads_failed"]),
+                ("leads ambiguous", s["leads_ambiguous"]),
+                (f"campaign entries {would}added", s["campaign_entries_added"]),
+            ]
+        for what, n in rows:
+            table.add_row(what, str(n))
+        console.print(table)
+        if s.get("errors_by_field"):
+            errors = Table(title="Rejects per field", title_justify="left")
+            errors.add_column("field")
+            errors.add_column("rows", justify="right")
+            for name, n in s["errors_by_field"].items():
+                errors.add_row(name, str(n))
+            console.print(errors)
+        console.print(f"Report: {Path(result.report_dir) / 'report.html'}")
+        console.print(f"Exit code: {result.exit_code}")
+
+
+def _run_command(options: RunOptions, settings: Settings | None, quiet: bool, debug: bool) -> NoReturn:
+    secret = settings.api_key if settings else None
+    try:
+        factory = settings.client if settings is not None and settings.api_key else None
+        result = run(options, factory)
+    except EtlError as exc:
+        _fail(exc, debug, secret)
+    for error in result.file_errors:
+        click.echo(f"Error: {error}", err=True)
+    if result.error is not None:
+        message = str(result.error)
+        click.echo(f"Error: {message.replace(secret, '***') if secret else message}", err=True)
+    _render(result, quiet)
+    sys.exit(result.exit_code)
+
+
+@cli.command("validate")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping.")
+@click.option("--report-dir", type=click.Path(path_type=Path), help="Report folder (default reports/<UTC time>/).")
+@click.option("--campaign", metavar="ID|NAME", help="Validate as for this campaign (phones required).")
+@_common
+def validate_cmd(
+    sources: tuple[str, ...],
+    mapping: Path,
+    report_dir: Path | None,
+    campaign: str | None,
+    api_url: str | None,
+    api_key_file: Path | None,
+    verbose: int,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Check files against a mapping without sending anything.
+
+    With no API key it checks offline; with one it also resolves the project, status, source and
+    campaign names with read-only requests. Exits 3 when rows are rejected.
+
+    \b
+    Example:
+      voiptime-etl validate sample_data/leads.csv --mapping mappings/leads.yaml
+    """
+    settings = _settings(api_url, api_key_file)
+    _setup_logging(verbose, quiet, debug, settings.api_key)
+    options = RunOptions(
+        sources=_expand(sources),
+        mapping=mapping,
+        command="validate",
+        campaign=campaign,
+        report_dir=report_dir or default_report_dir(),
+    )
+    _run_command(options, settings, quiet, debug)
+
+
+@cli.command("import")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping.")
+@click.option("--campaign", metavar="ID|NAME", help="Campaign to push the leads into (overrides the mapping).")
+@click.option("--dry-run", is_flag=True, help="Do everything but the writing calls; report what would happen.")
+@click.option("--report-dir", type=click.Path(path_type=Path), help="Report folder (default reports/<UTC time>/).")
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_STATE,
+    show_default=True,
+    help="The run ledger (SQLite) that makes reruns safe.",
+)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True, help="Requests in flight.")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="PER_S", help="Most requests per second.")
+@click.option("--retry-ambiguous", is_flag=True, help="Re-send rows an earlier run left ambiguous.")
+@_common
+def import_cmd(
+    sources: tuple[str, ...],
+    mapping: Path,
+    campaign: str | None,
+    dry_run: bool,
+    report_dir: Path | None,
+    state: Path,
+    concurrency: int,
+    rate_limit: float | None,
+    retry_ambiguous: bool,
+    api_url: str | None,
+    api_key_file: Path | None,
+    verbose: int,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Import leads into Voiptime Cloud and push them into a campaign.
+
+    Rows are read, mapped, validated and sent in chunks; a rerun over the same rows creates
+    nothing new (the --state ledger), and rejected rows go to rejects.csv in the report folder.
+
+    \b
+    Example:
+      export VOIPTIME_API_KEY=...
+      voiptime-etl import sample_data/leads.csv --mapping mappings/leads.yaml \\
+          --campaign "Spring outreach" --report-dir reports/today
+    """
+    settings = _settings(api_url, api_key_file, rate_limit)
+    _setup_logging(verbose, quiet, debug, settings.api_key)
+    options = RunOptions(
+        sources=_expand(sources),
+        mapping=mapping,
+        command="import",
+        campaign=campaign,
+        dry_run=dry_run,
+        report_dir=report_dir or default_report_dir(),
+        state=state,
+        concurrency=concurrency,
+        retry_ambiguous=retry_ambiguous,
+    )
+    _run_command(options, settings, quiet, debug)
+
+
+@cli.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True, help="Delay added to every answer.")
+@click.option("--data", type=click.Path(path_type=Path, dir_okay=False), help="JSON file of start data (projects, campaigns).")
+@click.option("--api-key", default="sandbox-key", show_default=True, help="The key the sandbox accepts.")
+def sandbox_cmd(host: str, port: int, latency_ms: int, data: Path | None, api_key: str) -> None:
+    """Serve a local, in-memory Voiptime Cloud API for trying things out and for tests.
+
+    Prints its base URL on the first line of stdout, then serves until interrupted.
+    Fault injection: POST /_sandbox/faults (see docs/sandbox.md); state: GET /_sandbox/state.
+
+    \b
+    Example:
+      voiptime-etl sandbox --port 8765 &
+      VOIPTIME_API_URL=http://127.0.0.1:8765/api VOIPTIME_API_KEY=sandbox-key voiptime-etl projects
+    """
+    from etl.sandbox import SandboxServer, load_data
+
+    try:
+        start = load_data(data) if data else None
+        server = SandboxServer(host=host, port=port, api_key=api_key, latency_ms=latency_ms, data=start)
+    except EtlError as exc:
+        _fail(exc, False)
+    except OSError as exc:
+        click.echo(f"Error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        sys.exit(75)
+    click.echo(server.url, nl=True)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def _listing(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*[str(row.get(c, "")) for c in columns])
+    Console(file=sys.stdout, highlight=False, soft_wrap=True).print(table)
+
+
+def _api_call(api_url: str | None, api_key_file: Path | None, debug: bool, call: Callable[[Any], Any]) -> Any:
+    settings = _settings(api_url, api_key_file)
+    _setup_logging(0, False, debug, settings.api_key)
+    try:
+        with settings.client() as client:
+            return call(client)
+    except EtlError as exc:
+        _fail(exc, debug, settings.api_key)
+
+
+def _project_id(client: Any, project: str) -> int:
+    from etl.pipeline import _match
+
+    return int(_match(client.list_projects(), int(project) if project.isdigit() else project, "project")["id"])
+
+
+@cli.command("projects")
+@click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
+@click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False), help="File holding the API key.")
+@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+def projects_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
+    """List the projects (groupId) the key can see.
+
+    \b
+    Example:
+      voiptime-etl projects
+    """
+    rows = _api_call(api_url, api_key_file, debug, lambda c: c.list_projects())
+    _listing(rows, ["id", "name", "contacts"], "Projects")
+
+
+@cli.command("sources")
+@click.argument("project")
+@click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
+@click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False), help="File holding the API key.")
+@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+def sources_cmd(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
+    """List the lead sources of a project (id or name).
+
+    \b
+    Example:
+      voiptime-etl sources Demo
+    """
+    rows = _api_call(api_url, api_key_file, debug, lambda c: c.list_sources(_project_id(c, project)))
+    _listing(rows, ["id", "name", "active"], f"Sources of {project}")
+
+
+@cli.command("statuses")
+@click.argument("project")
+@click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
+@click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False), help="File holding the API key.")
+@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+def statuses_cmd(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
+    """List the lead statuses of a project (id or name).
+
+    \b
+    Example:
+      voiptime-etl statuses 1
+    """
+    rows = _api_call(api_url, api_key_file, debug, lambda c: c.list_statuses(_project_id(c, project)))
+    _listing(rows, ["id", "name", "active"], f"Statuses of {project}")
+
+
+@cli.command("campaigns")
+@click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
+@click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False), help="File holding the API key.")
+@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+def campaigns_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
+    """List every campaign (all pages).
+
+    \b
+    Example:
+      voiptime-etl campaigns
+    """
+    rows = _api_call(api_url, api_key_file, debug, lambda c: c.list_campaigns())
+    _listing(rows, ["id", "name", "totalEntries"], "Campaigns")
+
+
+def main() -> None:
+    """Entry point of the ``voiptime-etl`` console script."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(UsageError.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,472 @@
+"""The Voiptime Cloud REST API: every endpoint of ``../shared/API.md``, with safe retries.
+
+One :class:`VoiptimeClient` is shared by the loader's worker threads; each thread gets its own
+``requests.Session`` (house style 7). Every call carries the ``Api-Key`` header and an explicit
+``(connect, read)`` timeout in seconds. :func:`classify` is the one place that sorts an answer or a
+transport failure into the :mod:`etl.errors` tree:
+
+===========================================  ==========================  =======================
+what happened                                GET / PUT / PATCH / DELETE  POST
+===========================================  ==========================  =======================
+connect failure, connect timeout             retriable                   retriable (never sent)
+429, 503 (``Retry-After`` honoured)          retriable                   retriable (not processed)
+read timeout, dropped answer, 500/502/504    retriable                   **ambiguous**
+401 / 403                                    AuthError                   AuthError
+404                                          NotFoundError               NotFoundError
+other 4xx                                    RequestRejectedError        RequestRejectedError
+===========================================  ==========================  =======================
+
+A POST that reached the server and whose answer was lost is never retried blindly: the API has no
+idempotency key and no lead search, so sending it again could create a second lead. It raises
+:class:`~etl.errors.AmbiguousApiError` for the caller to record.
+
+Retries use tenacity: jittered exponential backoff (``wait_random_exponential``) capped at
+``RetryPolicy.max_wait`` seconds, or the server's ``Retry-After`` (seconds or an HTTP date, RFC 9110
+§10.2.3) capped at ``RetryPolicy.max_retry_after``; at most ``attempts`` tries within ``budget``
+seconds. ``sleep`` is injectable so tests wait zero seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import tenacity
+
+from etl.errors import (
+    AmbiguousApiError,
+    ApiError,
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    RequestRejectedError,
+    RetriableApiError,
+)
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "RateLimiter",
+    "RetryPolicy",
+    "VoiptimeClient",
+    "classify",
+    "parse_retry_after",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://app.voiptimecloud.com/api"
+#: The sandbox and the real service serve at most this many campaigns per page.
+CAMPAIGN_PAGE = 50
+_IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry what is safe to retry.
+
+    Attributes:
+        attempts: tries in all, the first included.
+        budget: seconds after which no new try starts.
+        min_wait: seconds, the smallest backoff.
+        max_wait: seconds, the largest backoff between tries.
+        max_retry_after: seconds, the most a server's ``Retry-After`` makes us wait.
+        sleep: the sleep function (``time.sleep``); tests inject one that returns at once.
+    """
+
+    attempts: int = 6
+    budget: float = 120.0
+    min_wait: float = 0.5
+    max_wait: float = 30.0
+    max_retry_after: float = 120.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+class RateLimiter:
+    """A token bucket shared by threads: at most ``per_second`` requests per second.
+
+    ``per_second`` of ``None`` or 0 means unlimited.
+    """
+
+    def __init__(
+        self,
+        per_second: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.per_second = per_second or 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next = clock()
+
+    def acquire(self) -> None:
+        """Block until the next request may start."""
+        if self.per_second <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + 1.0 / self.per_second
+        if start > now:
+            self._sleep(start - now)
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+
+    Returns ``None`` when the header is absent or unreadable; never negative.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _server_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail"):
+            if body.get(key):
+                return str(body[key])[:300]
+    return json.dumps(body)[:200]
+
+
+def classify(
+    method: str,
+    path: str,
+    response: requests.Response | None = None,
+    exc: BaseException | None = None,
+) -> ApiError | None:
+    """Sort an answer or a transport failure into the error tree; ``None`` for a success.
+
+    Args:
+        method: HTTP method.
+        path: URL path below the API base (used in messages; never the key).
+        response: the answer, when one arrived.
+        exc: the ``requests`` exception, when none did.
+    """
+    safe = method.upper() in _IDEMPOTENT
+    if response is None:
+        if isinstance(exc, requests.exceptions.ConnectTimeout) or _is_connect_failure(exc):
+            return RetriableApiError(method, path, "cannot connect to the API; check --api-url")
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            if safe:
+                return RetriableApiError(method, path, "no answer within the read timeout")
+            return AmbiguousApiError(
+                method, path, "sent, but no answer within the read timeout; outcome unknown"
+            )
+        if safe:
+            return RetriableApiError(method, path, f"connection lost ({type(exc).__name__})")
+        return AmbiguousApiError(method, path, "sent, but the connection dropped before the answer")
+    status = response.status_code
+    if status < 400:
+        return None
+    detail = _server_message(response)
+    if status == 429:
+        return RateLimitedError(
+            method,
+            path,
+            "429 Too Many Requests",
+            detail=detail,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status == 503:
+        return RateLimitedError(
+            method,
+            path,
+            "503 Service Unavailable",
+            status_code=503,
+            detail=detail,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status in (401, 403):
+        return AuthError(
+            method,
+            path,
+            f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}: the API key was refused; "
+            "check VOIPTIME_API_KEY or --api-key-file",
+            status,
+            detail,
+        )
+    if status == 404:
+        return NotFoundError(method, path, f"404 Not Found: {detail or 'no such resource'}", 404, detail)
+    if 400 <= status < 500:
+        return RequestRejectedError(method, path, f"{status}: {detail}", status, detail)
+    if safe:
+        return RetriableApiError(method, path, f"{status} server error", status, detail)
+    return AmbiguousApiError(
+        method, path, f"{status} server error after the request was sent; outcome unknown", status, detail
+    )
+
+
+def _is_connect_failure(exc: BaseException | None) -> bool:
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    # urllib3 wraps NewConnectionError (refused, DNS) in MaxRetryError: nothing was sent.
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        name = type(cause).__name__
+        if name in ("NewConnectionError", "ConnectTimeoutError", "NameResolutionError"):
+            return True
+        reason = getattr(cause, "reason", None)
+        if isinstance(reason, BaseException):
+            cause = reason
+            continue
+        args = getattr(cause, "args", ())
+        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        cause = nested or cause.__cause__ or cause.__context__
+    return False
+
+
+class VoiptimeClient:
+    """A thread-safe client of the Voiptime Cloud REST API.
+
+    Args:
+        base_url: e.g. ``https://app.voiptimecloud.com/api`` (no trailing slash needed).
+        api_key: sent as the ``Api-Key`` header; never logged or put in a message.
+        timeout: ``(connect, read)`` seconds for every call.
+        retry: the :class:`RetryPolicy`.
+        rate_limit: requests per second over all threads (``None``: unlimited).
+        session_factory: makes one ``requests.Session`` per thread.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        retry: RetryPolicy | None = None,
+        rate_limit: float | None = None,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.limiter = RateLimiter(rate_limit)
+        self._session_factory = session_factory
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        self.request_count = 0
+
+    def __repr__(self) -> str:  # never show the key
+        return f"VoiptimeClient({self.base_url!r})"
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._session_factory()
+            session.headers.update(
+                {"Api-Key": self._api_key, "content-type": "application/json", "accept": "application/json"}
+            )
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's session."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
+    def __enter__(self) -> VoiptimeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, method: str, path: str, body: Any = None, params: Any = None) -> requests.Response:
+        self.limiter.acquire()
+        with self._lock:
+            self.request_count += 1
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        log.debug("%s %s", method, path)
+        try:
+            response = self._session().request(
+                method, self.base_url + path, data=data, params=params, timeout=self.timeout
+            )
+        except requests.exceptions.RequestException as exc:
+            error = classify(method, path, exc=exc)
+            assert error is not None
+            raise error from None
+        error = classify(method, path, response=response)
+        if error is not None:
+            raise error
+        return response
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), self.retry.max_retry_after)
+        backoff = tenacity.wait_random_exponential(
+            multiplier=self.retry.min_wait, max=self.retry.max_wait
+        )
+        return float(backoff(state))
+
+    def request(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
+        """Send one request, retrying what is safe, and return the decoded JSON answer.
+
+        Returns:
+            The decoded JSON body, or ``None`` for an empty body.
+
+        Raises:
+            RetriableApiError: still failing after ``attempts`` tries or ``budget`` seconds.
+            AmbiguousApiError: a POST was sent and its outcome is unknown.
+            AuthError, NotFoundError, RequestRejectedError: as :func:`classify` sorts them.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetriableApiError),
+            wait=self._wait,
+            stop=tenacity.stop_after_attempt(self.retry.attempts)
+            | tenacity.stop_after_delay(self.retry.budget),
+            sleep=self.retry.sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        response = retrying(self._send, method, path, body, params)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            if method.upper() == "POST":
+                raise AmbiguousApiError(method, path, "answer is not JSON; outcome unknown") from None
+            raise RetriableApiError(method, path, "answer is not JSON") from None
+
+    @staticmethod
+    def _log_retry(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("%s; retry %d in %.1f s", exc, state.attempt_number, wait)
+
+    # --- endpoints (API.md #1–#13) -------------------------------------------------------------
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        """#1 ``GET /projects``."""
+        return list(self.request("GET", "/projects") or [])
+
+    def list_sources(self, project_id: int) -> list[dict[str, Any]]:
+        """#2 ``GET /projects/{projectId}/sources``."""
+        return list(self.request("GET", f"/projects/{int(project_id)}/sources") or [])
+
+    def list_statuses(self, project_id: int) -> list[dict[str, Any]]:
+        """#3 ``GET /projects/{projectId}/statuses``; the reference's doubly nested list is
+        flattened."""
+        answer = self.request("GET", f"/projects/{int(project_id)}/statuses") or []
+        if answer and isinstance(answer[0], list):
+            return [item for inner in answer for item in inner]
+        return list(answer)
+
+    def create_lead(self, lead: dict[str, Any]) -> dict[str, Any]:
+        """#4 ``POST /leads``; returns the created lead with its integer ``id``.
+
+        Raises:
+            AmbiguousApiError: sent, but no answer or an answer without an ``id``.
+        """
+        answer = self.request("POST", "/leads", lead)
+        lead_id = answer.get("id") if isinstance(answer, dict) else None
+        try:
+            answer["id"] = int(lead_id)  # type: ignore[index]
+        except (TypeError, ValueError):
+            raise AmbiguousApiError("POST", "/leads", "answer has no lead id; outcome unknown") from None
+        return answer  # type: ignore[return-value]
+
+    def update_lead(self, lead_id: int, fields: dict[str, Any]) -> Any:
+        """#5 ``PATCH /leads/{leadId}`` with only the fields to change."""
+        return self.request("PATCH", f"/leads/{int(lead_id)}", fields)
+
+    def create_task(self, lead_id: int, task: dict[str, Any]) -> dict[str, Any]:
+        """#6 ``POST /leads/{leadId}/tasks``; returns the task with its string ``id``."""
+        return self.request("POST", f"/leads/{int(lead_id)}/tasks", task)  # type: ignore[no-any-return]
+
+    def update_task(self, lead_id: int, task_id: str, task: dict[str, Any]) -> dict[str, Any]:
+        """#7 ``PUT /leads/{leadId}/tasks/{taskId}`` with the whole task."""
+        return self.request("PUT", f"/leads/{int(lead_id)}/tasks/{task_id}", task)  # type: ignore[no-any-return]
+
+    def add_comment(self, lead_id: int, text: str, author_id: str | None, when: dt.datetime) -> Any:
+        """#8 ``POST /leads/{leadId}/comments``."""
+        body = {"text": text, "authorId": author_id, "dateTime": format_time(when)}
+        return self.request("POST", f"/leads/{int(lead_id)}/comments", body)
+
+    def update_comment(
+        self, lead_id: int, comment_id: str, text: str, author_id: str | None, when: dt.datetime
+    ) -> Any:
+        """#9 ``PUT /leads/{leadId}/comments/{commentId}``."""
+        body = {"id": comment_id, "text": text, "authorId": author_id, "dateTime": format_time(when)}
+        return self.request("PUT", f"/leads/{int(lead_id)}/comments/{comment_id}", body)
+
+    def list_comments(self, lead_id: int, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """#10 ``GET /leads/{leadId}/comments?from=&to=`` (UTC date-times)."""
+        params = {"from": format_time(start), "to": format_time(end)}
+        return list(self.request("GET", f"/leads/{int(lead_id)}/comments", params=params) or [])
+
+    def delete_comment(self, lead_id: int, comment_id: str) -> Any:
+        """#11 ``DELETE /leads/{leadId}/comments/{commentId}``."""
+        return self.request("DELETE", f"/leads/{int(lead_id)}/comments/{comment_id}")
+
+    def iter_campaigns(self, page_size: int = CAMPAIGN_PAGE) -> Iterator[dict[str, Any]]:
+        """#12 ``GET /campaigns``, paging with ``offset``/``limit`` until an empty page.
+
+        A page may hold fewer than ``limit`` campaigns (the service caps it), so a short page
+        does not mean the end; only an empty one does.
+        """
+        offset = 0
+        while True:
+            page = self.request("GET", "/campaigns", params={"offset": offset, "limit": page_size})
+            if not page:
+                return
+            yield from page
+            offset += len(page)
+
+    def list_campaigns(self) -> list[dict[str, Any]]:
+        """Every campaign (see :meth:`iter_campaigns`)."""
+        return list(self.iter_campaigns())
+
+    def generate_entries(self, campaign_id: str, lead_ids: Iterable[int]) -> Any:
+        """#13 ``POST /campaigns/{campaignId}/entries/actions/generate``: enrol leads.
+
+        Raises:
+            AmbiguousApiError: sent, outcome unknown (the leads may or may not be enrolled).
+        """
+        body = {"leadIds": [int(i) for i in lead_ids]}
+        return self.request("POST", f"/campaigns/{campaign_id}/entries/actions/generate", body)
+
+
+def format_time(when: dt.datetime) -> str:
+    """A UTC date-time as the API wants it: ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

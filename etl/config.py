@@ -1,0 +1,131 @@
+"""Settings of a run, built once by the CLI (options, then ``VOIPTIME_*`` variables, then defaults).
+
+Library functions take these values as arguments and never read ``os.environ`` themselves
+(house style 8). The API key lives only in :attr:`Settings.api_key`, whose ``repr`` hides it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from etl.client import DEFAULT_API_URL, RetryPolicy, VoiptimeClient
+from etl.errors import ConfigError
+
+__all__ = ["DEFAULT_STATE", "Settings", "default_report_dir", "read_api_key"]
+
+DEFAULT_STATE = Path(".voiptime-etl/state.sqlite")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to reach the API.
+
+    Attributes:
+        api_url: base URL of the API (``VOIPTIME_API_URL``).
+        api_key: the key (``VOIPTIME_API_KEY`` or ``--api-key-file``); ``None`` means offline.
+        connect_timeout: seconds to wait for a connection (``VOIPTIME_CONNECT_TIMEOUT``).
+        read_timeout: seconds to wait for an answer (``VOIPTIME_READ_TIMEOUT``).
+        retry: retry policy; ``VOIPTIME_RETRY_BUDGET`` (seconds), ``VOIPTIME_RETRY_ATTEMPTS``,
+            ``VOIPTIME_RETRY_MAX_WAIT`` (seconds, the cap of backoff and of ``Retry-After``).
+        rate_limit: requests per second over all workers (``None``: unlimited).
+    """
+
+    api_url: str = DEFAULT_API_URL
+    api_key: str | None = field(default=None, repr=False)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limit: float | None = None
+
+    def client(self) -> VoiptimeClient:
+        """A client for these settings.
+
+        Raises:
+            ConfigError: there is no API key.
+        """
+        if not self.api_key:
+            raise ConfigError("No API key: set VOIPTIME_API_KEY or pass --api-key-file.")
+        return VoiptimeClient(
+            self.api_url,
+            self.api_key,
+            timeout=(self.connect_timeout, self.read_timeout),
+            retry=self.retry,
+            rate_limit=self.rate_limit,
+        )
+
+    @classmethod
+    def build(
+        cls,
+        env: Mapping[str, str],
+        *,
+        api_url: str | None = None,
+        api_key_file: Path | None = None,
+        rate_limit: float | None = None,
+    ) -> Settings:
+        """Settings from command-line values first, then ``env``, then defaults.
+
+        Raises:
+            ConfigError: a variable holds something unusable, or the key file cannot be read.
+        """
+        key = read_api_key(api_key_file) if api_key_file else (env.get("VOIPTIME_API_KEY") or None)
+        defaults = RetryPolicy()
+        max_wait = _number(env, "VOIPTIME_RETRY_MAX_WAIT", defaults.max_wait)
+        retry = RetryPolicy(
+            attempts=int(_number(env, "VOIPTIME_RETRY_ATTEMPTS", defaults.attempts)),
+            budget=_number(env, "VOIPTIME_RETRY_BUDGET", defaults.budget),
+            min_wait=min(defaults.min_wait, max_wait),
+            max_wait=max_wait,
+            max_retry_after=_number(env, "VOIPTIME_RETRY_MAX_WAIT", defaults.max_retry_after),
+        )
+        return cls(
+            api_url=(api_url or env.get("VOIPTIME_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            api_key=key.strip() if key else None,
+            connect_timeout=_number(env, "VOIPTIME_CONNECT_TIMEOUT", 5.0),
+            read_timeout=_number(env, "VOIPTIME_READ_TIMEOUT", 30.0),
+            retry=retry,
+            rate_limit=rate_limit,
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def read_api_key(path: Path) -> str:
+    """The key from a file (first line, trimmed).
+
+    Raises:
+        ConfigError: the file cannot be read or is empty.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: the API key file cannot be read ({exc.strerror})") from None
+    key = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not key:
+        raise ConfigError(f"{path}: the API key file is empty")
+    return key
+
+
+def default_report_dir(now: dt.datetime | None = None) -> Path:
+    """``reports/<UTC timestamp>/``, e.g. ``reports/20261130T031500Z``."""
+    now = now or dt.datetime.now(dt.UTC)
+    return Path("reports") / now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def environ() -> Mapping[str, str]:
+    """The process environment (the CLI's only source of ``VOIPTIME_*`` values)."""
+    return os.environ

@@ -1,0 +1,1055 @@
+"""Read CSV and Excel files into chunks of text cells indexed by the row number a person sees.
+
+Every reader turns a source file into :class:`Chunk` objects whose ``frame`` holds one column per
+header (names trimmed, byte-order mark removed, original case, file order) and one row per data
+record. Every cell is a Python ``str`` exactly as it stands in the file: an empty cell is ``""``,
+nothing is trimmed, and nothing is turned into a number, a date or a missing value (``NA``,
+``NULL``, ``None``, ``nan``, ``#N/A`` and ``-`` stay text). The index, named ``_source_row``,
+holds the row number a person sees in a spreadsheet program:
+
+* CSV: the 1-based number of the *record* (a quoted cell spanning several lines is one row);
+  blank records are skipped but still counted.
+* Excel: the sheet's own row numbers.
+
+Rows that cannot be turned into a record (a CSV row with more or fewer fields than the header, an
+Excel row with a formula whose result was never saved) are reported as :class:`RowProblem` and
+are not in the frame; the rest of the file still loads.
+
+A file that cannot be read at all raises :class:`~etl.errors.InputError` (exit 65), one that does
+not exist :class:`~etl.errors.InputMissingError` (exit 66). Both are raised by
+:func:`open_source` whenever the problem can be seen up front (undecodable bytes, broken or
+hostile workbooks, bad header), so no chunk of such a file is ever produced.
+
+Typical use::
+
+    with open_source("leads.csv") as reader:
+        print(reader.headers)
+        for chunk in reader.chunks(rows=10_000):
+            ...  # chunk.frame, chunk.problems
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import logging
+import os
+import re
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from etl.errors import InputError, InputMissingError
+
+__all__ = [
+    "DELIMITERS",
+    "INDEX_NAME",
+    "SUFFIXES",
+    "Chunk",
+    "ReadOptions",
+    "RowProblem",
+    "SourceReader",
+    "list_sheets",
+    "open_source",
+]
+
+logger = logging.getLogger(__name__)
+
+#: File name endings the readers accept (case-insensitive).
+SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+
+#: Delimiters auto-detection chooses among, in order of preference on a tie.
+DELIMITERS = (",", ";", "\t", "|")
+
+#: Name of the frame index: the source row number.
+INDEX_NAME = "_source_row"
+
+#: How many non-blank rows header auto-detection looks at.
+HEADER_SCAN_ROWS = 20
+
+#: Text files up to this size are given whole to charset-normalizer (bytes).
+_DETECT_WHOLE_LIMIT = 8 * 1024 * 1024
+#: Larger files: this many bytes from the start and from the first non-UTF-8 byte (bytes).
+_DETECT_SAMPLE = 1024 * 1024
+#: Decoded characters read to detect the delimiter.
+_DELIMITER_SAMPLE_CHARS = 256 * 1024
+#: Records looked at to detect the delimiter.
+_DELIMITER_SAMPLE_RECORDS = 50
+
+#: Zip-bomb limits for .xlsx/.xlsm: total declared uncompressed size (bytes), and the ratio a
+#: member larger than ``_ZIP_RATIO_MIN_SIZE`` bytes may not exceed.
+_ZIP_MAX_TOTAL = 1024 * 1024 * 1024
+_ZIP_MAX_RATIO = 200
+_ZIP_RATIO_MIN_SIZE = 10 * 1024 * 1024
+
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_HEADER_JUNK = re.compile(r"^[\s\ufeff\u200b-\u200d\u2060]+|[\s\ufeff\u200b-\u200d\u2060]+$")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a source file (the mapping's ``read:`` block); ``None`` means detect.
+
+    Attributes:
+        sheet: Excel sheet name or 0-based index; ``None`` reads the first sheet.
+        header_row: 1-based row number of the header; ``None`` detects it (title rows above the
+            header are skipped).
+        encoding: text encoding of a CSV file (any Python codec name, e.g. ``cp1252``);
+            ``None`` detects it.
+        delimiter: CSV field delimiter (one character); ``None`` detects it among
+            ``,`` ``;`` TAB ``|``.
+    """
+
+    sheet: str | int | None = None
+    header_row: int | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A source row that could not be turned into a record.
+
+    Attributes:
+        row: the source row number a person sees (as in ``Chunk.frame.index``).
+        message: what is wrong, e.g. ``"6 fields, expected 5"``.
+        values: the raw fields of that row as read (for ``rejects.csv``); for a ragged CSV row
+            every field it has, for an Excel row one value per header column.
+    """
+
+    row: int
+    message: str
+    values: tuple[str, ...]
+
+
+@dataclass
+class Chunk:
+    """A slice of a source file.
+
+    Attributes:
+        frame: one column per header (``SourceReader.headers``, file order), one row per data
+            record; every cell a ``str`` exactly as in the file (``""`` when empty, not
+            trimmed), dtype ``object``; the ``int64`` index ``_source_row`` holds the row number
+            a person sees.
+        problems: rows of this chunk that could not be turned into a record; they are not in
+            ``frame``.
+    """
+
+    frame: pd.DataFrame
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+# A raw row: (source row number, cell texts from column 1 on, 0-based columns whose formula has
+# no cached value).
+_RawRow = tuple[int, list[str], tuple[int, ...]]
+
+
+class SourceReader:
+    """An open source file; use :func:`open_source` to get one.
+
+    Attributes:
+        path: the file.
+        headers: column names as in ``Chunk.frame.columns``: trimmed, BOM removed, original case,
+            file order. A column whose header cell is empty but which holds values is named
+            ``column_<n>``, ``n`` being its 1-based column number (A = 1); an empty-header
+            column without values is left out.
+        header_row: 1-based row number of the header.
+        encoding: the Python codec used (CSV), else ``None``.
+        delimiter: the delimiter used (CSV), else ``None``.
+        sheet: the sheet name used (Excel), else ``None``.
+    """
+
+    path: Path
+    headers: list[str]
+    header_row: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+
+    #: Whether rows with a field count other than the header's are problems (CSV only).
+    _check_width = False
+
+    def __init__(self, path: Path, options: ReadOptions) -> None:
+        self.path = path
+        self._options = options
+        self.headers = []
+        self.header_row = 0
+        self._positions: list[int] = []  # 0-based column of each header
+        self._width = 0  # fields of the header record, empty trailing ones included
+        self._min_width = 0  # fields a row needs to reach every kept column
+
+    # -- what a subclass provides ----------------------------------------------------------
+
+    def _raw_rows(self) -> Generator[_RawRow, None, None]:
+        """Yield every row of the source from the top, blank ones included."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file; the reader cannot be used afterwards."""
+
+    # -- shared logic ----------------------------------------------------------------------
+
+    def __enter__(self) -> SourceReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {str(self.path)!r} header_row={self.header_row}>"
+
+    @contextmanager
+    def _guard(self, row: int | None = None) -> Iterator[None]:
+        """Turn library warnings into log lines and library exceptions into InputError."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            except InputError:
+                raise
+            except (csv.Error, UnicodeError) as exc:
+                raise InputError(str(self.path), f"cannot read the file: {exc}", row=row) from exc
+            except MemoryError as exc:
+                raise InputError(str(self.path), "the file is too large to read") from exc
+            except Exception as exc:  # noqa: BLE001 - any library failure means an unreadable file
+                raise InputError(
+                    str(self.path), f"cannot read the file ({type(exc).__name__}: {exc})", row=row
+                ) from exc
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            logger.warning("%s: %s", self.path, message)
+
+    def _setup(self) -> None:
+        """Find the header row, name the columns and check them."""
+        wanted = self._options.header_row
+        if wanted is not None and (isinstance(wanted, bool) or wanted < 1):
+            raise InputError(str(self.path), f"read.header_row must be 1 or more, not {wanted!r}")
+        candidates: list[tuple[int, list[str]]] = []
+        with self._guard():
+            rows = self._raw_rows()
+            try:
+                for row, cells, _ in rows:
+                    if wanted is not None:
+                        if row == wanted:
+                            candidates.append((row, cells))
+                            break
+                        if row > wanted:
+                            break
+                        continue
+                    if _is_blank(cells):
+                        continue
+                    candidates.append((row, cells))
+                    if len(candidates) >= HEADER_SCAN_ROWS:
+                        break
+            finally:
+                rows.close()
+        if wanted is not None:
+            if not candidates:
+                raise InputError(
+                    str(self.path), f"read.header_row is {wanted} but the file has no such row"
+                )
+            if _is_blank(candidates[0][1]):
+                raise InputError(
+                    str(self.path), "the header row is empty; check read.header_row", row=wanted
+                )
+            header_row, header = candidates[0]
+        else:
+            if not candidates:
+                raise InputError(str(self.path), "the file holds no rows (no header found)")
+            header_row, header = candidates[_header_index([c for _, c in candidates])]
+        self.header_row = header_row
+        self._name_columns(header)
+        logger.info(
+            "%s: header in row %d, %d columns", self.path, self.header_row, len(self.headers)
+        )
+
+    def _name_columns(self, header: list[str]) -> None:
+        names = [_clean_header(h) for h in header]
+        if not self._check_width:  # Excel: the header ends at its last non-empty cell
+            while names and not names[-1]:
+                names.pop()
+        self._width = len(names)
+        unnamed = {i for i, n in enumerate(names) if not n}
+        used = self._columns_with_values(unnamed) if unnamed else set()
+        positions: list[int] = []
+        headers: list[str] = []
+        for i, name in enumerate(names):
+            if name:
+                headers.append(name)
+            elif i in used:
+                headers.append(f"column_{i + 1}")
+            else:
+                continue
+            positions.append(i)
+        if not headers:
+            raise InputError(str(self.path), "the header row has no names", row=self.header_row)
+        seen: dict[str, list[int]] = {}
+        for name, pos in zip(headers, positions, strict=True):
+            seen.setdefault(name.casefold(), []).append(pos)
+        clashes = [
+            f"{headers[positions.index(cols[0])]!r} (columns "
+            + ", ".join(_column_label(c) for c in cols)
+            + ")"
+            for cols in seen.values()
+            if len(cols) > 1
+        ]
+        if clashes:
+            raise InputError(
+                str(self.path),
+                "duplicate column names (after trimming and ignoring case): "
+                + "; ".join(clashes)
+                + ". Rename the columns so each is unique.",
+                row=self.header_row,
+            )
+        self.headers = headers
+        self._positions = positions
+        self._min_width = positions[-1] + 1
+
+    def _columns_with_values(self, columns: set[int]) -> set[int]:
+        """Scan the data rows for values in the given 0-based columns."""
+        found: set[int] = set()
+        with self._guard():
+            for _, cells, _ in self._data_rows():
+                for i in columns - found:
+                    if i < len(cells) and cells[i].strip():
+                        found.add(i)
+                if found == columns:
+                    break
+        return found
+
+    def _data_rows(self) -> Generator[_RawRow, None, None]:
+        """Yield the non-blank rows below the header."""
+        rows = self._raw_rows()
+        try:
+            for item in rows:
+                if item[0] > self.header_row and not _is_blank(item[1]):
+                    yield item
+        finally:
+            rows.close()
+
+    def chunks(self, rows: int = 10_000) -> Iterator[Chunk]:
+        """Stream the data rows below the header.
+
+        Args:
+            rows: at most this many source rows (loaded or problem rows) per chunk; memory is
+                bounded by it.
+
+        Yields:
+            Chunks in file order; a file with no data rows yields none. Every call starts again
+            from the top of the file.
+
+        Raises:
+            InputError: the file became unreadable part-way (e.g. a CSV field over 131,072
+                characters, usually an unclosed quote; a damaged workbook part).
+        """
+        if rows < 1:
+            raise ValueError(f"rows must be 1 or more, not {rows}")
+        source = self._data_rows()
+        last_row = self.header_row
+        try:
+            while True:
+                with self._guard(row=last_row + 1):
+                    batch = list(islice(source, rows))
+                if not batch:
+                    return
+                last_row = batch[-1][0]
+                yield self._chunk(batch)
+        finally:
+            source.close()
+
+    def _chunk(self, batch: list[_RawRow]) -> Chunk:
+        data: list[list[str]] = []
+        index: list[int] = []
+        problems: list[RowProblem] = []
+        width, min_width, positions = self._width, self._min_width, self._positions
+        for row, cells, no_cache in batch:
+            if self._check_width:
+                n = len(cells)
+                if n > width and not any(cells[width:]):
+                    n = width  # trailing empty extra fields are tolerated
+                if n > width or n < min_width:
+                    expected = width if n > width else min_width
+                    problems.append(
+                        RowProblem(row, f"{n} fields, expected {expected}", tuple(cells))
+                    )
+                    continue
+            if len(cells) < min_width:
+                cells = cells + [""] * (min_width - len(cells))
+            values = [cells[p] for p in positions]
+            if no_cache:
+                wanted = [p for p in no_cache if p in positions]
+                if wanted:
+                    message = "; ".join(
+                        f"formula in column {self.headers[positions.index(p)]!r} "
+                        f"({_column_label(p)}) has no cached value"
+                        for p in wanted
+                    )
+                    problems.append(RowProblem(row, message, tuple(values)))
+                    continue
+            data.append(values)
+            index.append(row)
+        frame = pd.DataFrame(data, columns=pd.Index(self.headers, dtype=object), dtype=object)
+        if not data:
+            frame = pd.DataFrame(
+                {h: pd.Series([], dtype=object) for h in self.headers}, columns=self.headers
+            )
+        frame.index = pd.Index(index, dtype="int64", name=INDEX_NAME)
+        return Chunk(frame=frame, problems=problems)
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+class _CsvReader(SourceReader):
+    _check_width = True
+
+    def __init__(self, path: Path, options: ReadOptions) -> None:
+        super().__init__(path, options)
+        self.encoding = _choose_encoding(path, options.encoding)
+        self.delimiter = _choose_delimiter(path, self.encoding, options.delimiter)
+        self._setup()
+        logger.info(
+            "%s: CSV, encoding %s, delimiter %r", self.path, self.encoding, self.delimiter
+        )
+
+    def _raw_rows(self) -> Generator[_RawRow, None, None]:
+        assert self.encoding is not None and self.delimiter is not None
+        row = 0
+        with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter, quotechar='"', doublequote=True)
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise InputError(
+                        str(self.path),
+                        f"cannot parse CSV ({exc}); a quote may be missing its closing quote",
+                        row=row + 1,
+                    ) from exc
+                row += 1
+                yield row, cells, ()
+
+
+def _choose_encoding(path: Path, wanted: str | None) -> str:
+    """Return the codec to read ``path`` with: ``wanted``, else detected; check it decodes."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise InputError(str(path), "the file is empty")
+    if head.startswith(_OLE2_MAGIC) or head.startswith(_ZIP_MAGICS):
+        raise InputError(
+            str(path),
+            "this is an Excel workbook (or another binary file), not text; "
+            "save it with an .xlsx or .xls name, or export it as CSV",
+        )
+    if wanted:
+        try:
+            codec = codecs.lookup(wanted).name
+        except LookupError:
+            raise InputError(str(path), f"unknown encoding {wanted!r} (read.encoding)") from None
+        _check_decodes(path, codec, given=True)
+        return codec
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            _check_decodes(path, codec, given=False)
+            return codec
+    bad = _first_decode_error(path, "utf-8")
+    if bad is None:
+        return "utf-8"
+    codec = _detect_with_charset_normalizer(path, bad[0])
+    failure = _first_decode_error(path, codec)
+    if failure is not None and codec != "cp1252":
+        logger.info("%s: %s does not decode byte %d; trying cp1252", path, codec, failure[0])
+        if _first_decode_error(path, "cp1252") is None:
+            return "cp1252"
+    if failure is not None:
+        _raise_undecodable(path, codec, failure, given=False)
+    return codec
+
+
+def _detect_with_charset_normalizer(path: Path, bad_offset: int) -> str:
+    """Guess the encoding of a file that is not UTF-8; prefers cp1252 among equal guesses."""
+    from charset_normalizer import from_bytes
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if size <= _DETECT_WHOLE_LIMIT:
+            sample = fh.read()
+        else:  # the start, plus the region where UTF-8 first failed
+            sample = fh.read(_DETECT_SAMPLE)
+            if bad_offset > len(sample) - 1024:
+                fh.seek(max(bad_offset - 4096, 0))
+                sample += b"\n" + fh.read(_DETECT_SAMPLE)
+    matches = from_bytes(sample)
+    best = matches.best()
+    if best is None:
+        raise InputError(
+            str(path),
+            "cannot tell the text encoding (is this a text file?); "
+            "set read.encoding in the mapping, e.g. cp1252",
+        )
+    tied = [
+        m
+        for m in matches
+        if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01
+    ]
+    if any("cp1252" in m.could_be_from_charset for m in tied):
+        codec = "cp1252"
+    else:
+        codec = codecs.lookup(best.encoding).name
+    logger.info("%s: detected encoding %s (charset-normalizer: %s)", path, codec, best.encoding)
+    return codec
+
+
+def _first_decode_error(path: Path, codec: str) -> tuple[int, str] | None:
+    """Decode the whole file strictly; return (byte offset, reason) of the first error."""
+    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+    consumed = 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            pending = decoder.getstate()[0]
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return consumed - len(pending) + exc.start, exc.reason
+            if not block:
+                return None
+            consumed += len(block)
+
+
+def _check_decodes(path: Path, codec: str, *, given: bool) -> None:
+    failure = _first_decode_error(path, codec)
+    if failure is not None:
+        _raise_undecodable(path, codec, failure, given=given)
+
+
+def _raise_undecodable(path: Path, codec: str, failure: tuple[int, str], *, given: bool) -> None:
+    offset, reason = failure
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+    how = "read.encoding says" if given else "the detected encoding is"
+    raise InputError(
+        str(path),
+        f"cannot decode byte 0x{byte.hex()} at byte offset {offset} ({how} {codec}: {reason}); "
+        "set read.encoding in the mapping to the file's encoding, e.g. utf-8 or cp1252",
+    )
+
+
+def _choose_delimiter(path: Path, encoding: str, wanted: str | None) -> str:
+    if wanted is not None:
+        if wanted in ("\\t", "tab", "TAB"):
+            wanted = "\t"
+        if len(wanted) != 1 or wanted in ('"', "\r", "\n"):
+            raise InputError(
+                str(path), f"read.delimiter must be one character, not {wanted!r}"
+            )
+        return wanted
+    with open(path, encoding=encoding, newline="", errors="replace") as fh:
+        sample = fh.read(_DELIMITER_SAMPLE_CHARS)
+        complete = not fh.read(1)
+    order = DELIMITERS
+    if path.suffix.lower() == ".tsv":
+        order = ("\t",) + tuple(d for d in DELIMITERS if d != "\t")
+    found = _detect_delimiter(sample, complete, order)
+    if found is None:
+        found = order[0]
+        logger.info("%s: one column (no delimiter found); using %r", path, found)
+    return found
+
+
+def _detect_delimiter(sample: str, complete: bool, order: Sequence[str]) -> str | None:
+    """Pick the candidate that splits the sample's records most consistently into 2+ fields.
+
+    Each candidate parses the sample with the csv module (so delimiters inside quotes do not
+    count); the score is the share of non-blank records having the most common field count,
+    then that count. Candidates whose most common count is 1 are out.
+    """
+    best: tuple[float, int] | None = None
+    chosen = None
+    for delimiter in order:
+        try:
+            records = list(
+                islice(
+                    csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter),
+                    _DELIMITER_SAMPLE_RECORDS + 1,
+                )
+            )
+        except csv.Error:
+            continue
+        if not complete and len(records) > 1:
+            records = records[:-1]  # the last record may be cut off
+        counts = [len(r) for r in records if not _is_blank(r)][:_DELIMITER_SAMPLE_RECORDS]
+        if not counts:
+            continue
+        width, freq = max(Counter(counts).items(), key=lambda kv: (kv[1], kv[0]))
+        if width < 2:
+            continue
+        score = (round(freq / len(counts), 1), width)
+        if best is None or score > best:
+            best, chosen = score, delimiter
+    return chosen
+
+
+# -- XLSX / XLSM ------------------------------------------------------------------------------
+
+
+class _XlsxReader(SourceReader):
+    """Reads .xlsx/.xlsm with openpyxl in read-only, cached-values mode.
+
+    Rows are taken straight from openpyxl's streaming sheet parser, so only rows present in the
+    sheet's XML are visited: a bogus dimension or one formatted cell at row 1,048,576 costs
+    nothing (no ``reset_dimensions`` needed), and sparse rows keep their real numbers.
+    """
+
+    def __init__(self, path: Path, options: ReadOptions) -> None:
+        super().__init__(path, options)
+        _check_zip(path)
+        from openpyxl import load_workbook
+
+        with self._guard():
+            self._book: Any = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        try:
+            names = [ws.title for ws in self._book.worksheets]
+            self.sheet = _pick_sheet(path, names, options.sheet)
+            self._ws = self._book[self.sheet]
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+        logger.info("%s: sheet %r", self.path, self.sheet)
+
+    def close(self) -> None:
+        book = getattr(self, "_book", None)
+        if book is not None:
+            book.close()
+            self._book = None
+
+    def _raw_rows(self) -> Generator[_RawRow, None, None]:
+        if self._book is None:
+            raise ValueError("the reader is closed")
+        from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
+
+        class _Parser(WorkSheetParser):  # type: ignore[misc]
+            def parse_cell(self, element: Any) -> dict[str, Any]:
+                cell: dict[str, Any] = super().parse_cell(element)
+                if cell["value"] is None and element.find(FORMULA_TAG) is not None:
+                    # Excel saves every formula's result in <v>; an empty <v/> is a cached
+                    # empty text only for a text-typed cell ('str'); else nothing was cached
+                    # (openpyxl and other writers save formulas without results).
+                    cached = element.find(VALUE_TAG)
+                    if cached is not None and element.get("t") in ("str", "s", "inlineStr"):
+                        cell["value"] = ""
+                    else:
+                        cell["data_type"] = "no-cache"
+                return cell
+
+        ws, book = self._ws, self._book
+        limit = self._width if self.headers else None
+        with ws._get_source() as src:
+            parser = _Parser(
+                src,
+                ws._shared_strings,
+                data_only=True,
+                epoch=book.epoch,
+                date_formats=book._date_formats,
+                timedelta_formats=book._timedelta_formats,
+            )
+            for row, cells in parser.parse():
+                values: list[str] = []
+                no_cache: list[int] = []
+                for cell in cells:
+                    col = cell["column"] - 1
+                    if limit is not None and col >= limit:
+                        break
+                    if col >= len(values):
+                        values.extend([""] * (col + 1 - len(values)))
+                    if cell["data_type"] == "no-cache":
+                        no_cache.append(col)
+                    else:
+                        values[col] = _cell_text(cell["value"])
+                yield row, values, tuple(no_cache)
+
+
+def _check_zip(path: Path) -> None:
+    """Refuse what is no sane .xlsx before openpyxl opens it."""
+    if not zipfile.is_zipfile(path):
+        raise InputError(
+            str(path),
+            "not a valid Excel .xlsx/.xlsm workbook (not a complete zip archive: "
+            "the file is truncated, damaged, or another kind of file)",
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(str(path), f"damaged Excel workbook ({exc})") from exc
+    names = {m.filename for m in members}
+    if "[Content_Types].xml" not in names:
+        raise InputError(str(path), "a zip archive but not an Excel workbook")
+    total = sum(m.file_size for m in members)
+    if total > _ZIP_MAX_TOTAL:
+        raise InputError(
+            str(path),
+            f"looks like a zip bomb: it would unpack to {total:,} bytes; refusing to open it",
+        )
+    for m in members:
+        if m.file_size > _ZIP_RATIO_MIN_SIZE and m.file_size > _ZIP_MAX_RATIO * max(
+            m.compress_size, 1
+        ):
+            raise InputError(
+                str(path),
+                f"looks like a zip bomb: {m.filename} unpacks {m.compress_size:,} bytes to "
+                f"{m.file_size:,}; refusing to open it",
+            )
+
+
+# -- XLS --------------------------------------------------------------------------------------
+
+
+class _XlsReader(SourceReader):
+    """Reads legacy .xls (BIFF) workbooks with xlrd; the sheet is held in memory (max 65,536
+    rows)."""
+
+    def __init__(self, path: Path, options: ReadOptions) -> None:
+        super().__init__(path, options)
+        import xlrd
+
+        self._log = io.StringIO()
+        with self._guard():
+            try:
+                self._book: Any = xlrd.open_workbook(
+                    str(path), on_demand=True, logfile=self._log
+                )
+            except xlrd.XLRDError as exc:
+                if "encrypt" in str(exc).lower():
+                    raise InputError(str(path), _ENCRYPTED) from exc
+                raise
+        try:
+            self.sheet = _pick_sheet(path, self._book.sheet_names(), options.sheet)
+            with self._guard():
+                self._sh = self._book.sheet_by_name(self.sheet)
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        book = getattr(self, "_book", None)
+        if book is not None:
+            book.release_resources()
+            self._book = None
+        log = getattr(self, "_log", None)
+        if log is not None and log.getvalue().strip():
+            logger.debug("%s: xlrd: %s", self.path, log.getvalue().strip())
+
+    def _raw_rows(self) -> Generator[_RawRow, None, None]:
+        import xlrd
+
+        if self._book is None:
+            raise ValueError("the reader is closed")
+        sh, datemode = self._sh, self._book.datemode
+        limit = self._width if self.headers else sh.ncols
+        for r in range(sh.nrows):
+            values = []
+            for cell in sh.row_slice(r, 0, min(limit, sh.row_len(r))):
+                values.append(_xls_cell_text(cell, datemode, xlrd))
+            yield r + 1, values, ()
+
+
+def _xls_cell_text(cell: Any, datemode: int, xlrd: Any) -> str:
+    ctype, value = cell.ctype, cell.value
+    if ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+        return ""
+    if ctype == xlrd.XL_CELL_TEXT:
+        return str(value)
+    if ctype == xlrd.XL_CELL_BOOLEAN:
+        return "TRUE" if value else "FALSE"
+    if ctype == xlrd.XL_CELL_ERROR:
+        return str(xlrd.error_text_from_code.get(value, f"#ERR{value}"))
+    if ctype == xlrd.XL_CELL_DATE:
+        try:
+            when = xlrd.xldate.xldate_as_datetime(value, datemode)
+        except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+            return _cell_text(value)
+        if 0 <= value < 1:
+            return _cell_text(when.time())
+        return _cell_text(when)
+    return _cell_text(value)
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+_ENCRYPTED = (
+    "the workbook is password-protected (encrypted); open it in Excel, remove the password "
+    "(File > Info > Protect Workbook) and save it again, or export it as CSV"
+)
+
+
+def _cell_text(value: Any) -> str:
+    """The text a person sees for a cell value, without float damage.
+
+    ``None`` → ``""``; ``bool`` → ``TRUE``/``FALSE``; an integral float → its integer digits
+    (``4155550221``, not ``4155550221.0``); another float → the shortest text that reads back
+    as the same float (``45292.75``); ``datetime`` → ISO 8601 (``2024-03-10T14:30:00``, or just
+    the date when the time is midnight); ``date`` → ``YYYY-MM-DD``; ``time`` → ``HH:MM:SS``;
+    ``timedelta`` → ``H:MM:SS`` (hours may exceed 24).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e21:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    if isinstance(value, dt.timedelta):
+        seconds = round(value.total_seconds())
+        sign = "-" if seconds < 0 else ""
+        hours, rest = divmod(abs(seconds), 3600)
+        return f"{sign}{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    return str(value)
+
+
+def _is_blank(cells: Sequence[str]) -> bool:
+    return not any(c.strip() for c in cells)
+
+
+def _clean_header(value: str) -> str:
+    return _HEADER_JUNK.sub("", value)
+
+
+def _column_label(index: int) -> str:
+    """``2`` → ``"C"``: the spreadsheet letter of a 0-based column."""
+    n, label = index + 1, ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        label = chr(65 + rem) + label
+    return label
+
+
+def _header_index(rows: list[list[str]]) -> int:
+    """Index of the header among the first non-blank rows.
+
+    The header is the first row with at least two non-empty cells and at least as many as the
+    (lower) median of it and the rows below it; title rows above a header have fewer. With no
+    such row (a one-column file) it is the first row.
+    """
+    widths = [sum(1 for c in cells if c.strip()) for cells in rows]
+    for i, width in enumerate(widths):
+        rest = sorted(widths[i:])
+        if width >= 2 and width >= rest[(len(rest) - 1) // 2]:
+            return i
+    return 0
+
+
+def _pick_sheet(path: Path, names: list[str], wanted: str | int | None) -> str:
+    if not names:
+        raise InputError(str(path), "the workbook has no worksheets")
+    listing = ", ".join(repr(n) for n in names)
+    if wanted is None:
+        return names[0]
+    if isinstance(wanted, int) and not isinstance(wanted, bool):
+        if 0 <= wanted < len(names):
+            return names[wanted]
+        raise InputError(
+            str(path),
+            f"read.sheet {wanted} is out of range: the workbook has {len(names)} sheet(s) "
+            f"({listing}); the index is 0-based",
+        )
+    if wanted in names:
+        return wanted
+    folded = [n for n in names if n.strip().casefold() == str(wanted).strip().casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    raise InputError(str(path), f"no sheet named {wanted!r}; the workbook has: {listing}")
+
+
+def _sniff(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(8)
+
+
+def _looks_encrypted(path: Path) -> bool:
+    """Whether an OLE2 file holds an encrypted OOXML package (a password-protected .xlsx)."""
+    needle = "EncryptedPackage".encode("utf-16-le")
+    with open(path, "rb") as fh:
+        tail = b""
+        while block := fh.read(1 << 20):
+            if needle in tail + block:
+                return True
+            tail = block[-len(needle) :]
+    return False
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputMissingError(str(path), "no such file")
+    if path.is_dir():
+        raise InputError(str(path), "is a folder, not a file")
+    if path.suffix.lower() not in SUFFIXES:
+        raise InputError(
+            str(path),
+            f"unsupported file type {path.suffix or '(none)'!r}; use one of "
+            + ", ".join(SUFFIXES),
+        )
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(str(path), f"cannot open the file: {exc.strerror or exc}") from exc
+
+
+def _excel_kind(path: Path) -> str:
+    """``"xlsx"`` or ``"xls"`` from the file's first bytes (not its name)."""
+    head = _sniff(path)
+    if not head:
+        raise InputError(str(path), "the file is empty")
+    if head.startswith(_ZIP_MAGICS):
+        return "xlsx"
+    if head.startswith(_OLE2_MAGIC):
+        if _looks_encrypted(path):
+            raise InputError(str(path), _ENCRYPTED)
+        return "xls"
+    if path.suffix.lower() != ".xls":
+        raise InputError(
+            str(path),
+            "not a valid Excel .xlsx/.xlsm workbook (not a zip archive: the file is truncated, "
+            "damaged, or another kind of file)",
+        )
+    if head.lstrip().startswith(b"<"):
+        raise InputError(
+            str(path),
+            "this .xls is really an HTML or XML file; open it in Excel and save it as .xlsx, "
+            "or export it as CSV",
+        )
+    raise InputError(str(path), "not an Excel workbook (unknown file format)")
+
+
+def open_source(
+    path: str | os.PathLike[str], options: ReadOptions | None = None
+) -> SourceReader:
+    """Open a CSV or Excel file for reading in chunks.
+
+    CSV (``.csv``, ``.txt``, ``.tsv``): the encoding is taken from a BOM (UTF-8, UTF-16,
+    UTF-32), else UTF-8 when the whole file decodes as UTF-8, else guessed by
+    charset-normalizer (on the whole file up to 8 MB, else on the first MB plus the region of
+    the first non-UTF-8 byte), preferring cp1252 among equally good guesses; the whole file is
+    then decoded strictly, so a wrong guess falls back to cp1252 or fails here, never
+    part-way. The delimiter is the one of ``,`` ``;`` TAB ``|`` that splits the first 50
+    records most consistently into two or more fields (a one-column file gets ``,``, or TAB
+    for ``.tsv``). Quotes follow RFC 4180 (doubled quotes, line breaks inside quotes); line
+    ends may be CRLF, LF or CR.
+
+    Excel: ``.xlsx``/``.xlsm`` with openpyxl (read-only, cached formula values), ``.xls`` with
+    xlrd; which one is decided by the file's first bytes, not its name. Numbers, dates and
+    booleans become the text a person sees (see ``_cell_text``).
+
+    The header is ``options.header_row`` or detected among the first 20 non-blank rows (title
+    rows above it are skipped).
+
+    Args:
+        path: the file.
+        options: the mapping's ``read:`` block; ``None`` detects everything.
+
+    Returns:
+        An open reader; close it (or use it as a context manager).
+
+    Raises:
+        InputMissingError: the file does not exist.
+        InputError: the file cannot be read: unsupported suffix, empty, undecodable (the message
+            names the byte offset and suggests ``read.encoding``), no header, duplicate header
+            names, unknown sheet (the message lists the sheets), a damaged, encrypted or
+            hostile workbook (zip bomb).
+    """
+    options = options or ReadOptions()
+    source = Path(path)
+    _check_path(source)
+    suffix = source.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return _CsvReader(source, options)
+    if _excel_kind(source) == "xlsx":
+        return _XlsxReader(source, options)
+    return _XlsReader(source, options)
+
+
+def list_sheets(path: str | os.PathLike[str]) -> list[str]:
+    """Names of the worksheets of an Excel file, in workbook order.
+
+    Args:
+        path: an ``.xlsx``, ``.xlsm`` or ``.xls`` file (a CSV file gives ``[]``).
+
+    Raises:
+        InputMissingError: the file does not exist.
+        InputError: the file is not a readable workbook.
+    """
+    source = Path(path)
+    _check_path(source)
+    if source.suffix.lower() in CSV_SUFFIXES:
+        return []
+    reader: SourceReader
+    if _excel_kind(source) == "xlsx":
+        _check_zip(source)
+        from openpyxl import load_workbook
+
+        reader = SourceReader(source, ReadOptions())
+        with reader._guard():
+            book = load_workbook(source, read_only=True, data_only=True, keep_links=False)
+            try:
+                return [ws.title for ws in book.worksheets]
+            finally:
+                book.close()
+    import xlrd
+
+    reader = SourceReader(source, ReadOptions())
+    with reader._guard():
+        try:
+            xbook = xlrd.open_workbook(str(source), on_demand=True, logfile=io.StringIO())
+        except xlrd.XLRDError as exc:
+            if "encrypt" in str(exc).lower():
+                raise InputError(str(source), _ENCRYPTED) from exc
+            raise
+        try:
+            return list(xbook.sheet_names())
+        finally:
+            xbook.release_resources()

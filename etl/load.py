@@ -1,0 +1,318 @@
+"""Create and update leads concurrently, enrol them in the campaign, record all in the ledger.
+
+:class:`Loader` takes batches of valid rows (:class:`LeadRow`: key and payload) and, for each:
+
+* decides from the :class:`~etl.state.Ledger` whether the row is new (``POST /leads``), changed
+  since it was sent (``PATCH /leads/{id}`` with the changed fields only), unchanged (nothing), or
+  ambiguous from an earlier run (nothing, unless ``retry_ambiguous``);
+* sends the writes on ``concurrency`` worker threads, committing ``sending`` to the ledger before
+  each POST leaves and ``created`` with the id as soon as the answer arrives;
+* pushes the batch's lead ids into the campaign with one ``generate`` call (API.md #13) per at
+  most :data:`ENROL_BATCH` ids; a call refused for a bad id is split in halves until the bad id is
+  found, and the rest are enrolled.
+
+A fatal error (401/403, a 404 of the project or campaign, retries exhausted) stops the loader:
+requests not yet started are not sent, the error is kept in :attr:`Loader.fatal` and the caller
+stops feeding batches. With ``dry_run`` the loader only reads the ledger and reports what a real
+run would do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from etl.client import VoiptimeClient
+from etl.errors import (
+    AmbiguousApiError,
+    ApiError,
+    AuthError,
+    EtlError,
+    NotFoundError,
+    RequestRejectedError,
+    RetriableApiError,
+)
+from etl.state import Ledger, LedgerEntry, payload_hash
+
+__all__ = ["ENROL_BATCH", "LeadRow", "LoadStats", "Loader", "Outcome"]
+
+log = logging.getLogger(__name__)
+
+#: Most lead ids sent in one ``generate`` call.
+ENROL_BATCH = 500
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    """One valid row ready to send.
+
+    Attributes:
+        source_file: file name as given.
+        source_row: row number a spreadsheet shows.
+        key: the row's normalised key (``|``-joined key fields).
+        payload: the ``POST /leads`` body.
+    """
+
+    source_file: str
+    source_row: int
+    key: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What happened to one row.
+
+    Attributes:
+        action: ``created``, ``updated``, ``unchanged`` (the lead exists), ``ambiguous`` (sent,
+            outcome unknown), ``failed`` (not sent or refused; ``message`` says why).
+        lead_id: the lead's id when known.
+        campaign_id: the campaign the lead is enrolled in (``""`` when none or not yet).
+        message: the reason for ``failed``/``ambiguous``, or a note.
+        rejected: the server refused this row's body (a per-row 4xx): it belongs in rejects.
+    """
+
+    row: LeadRow
+    action: str
+    lead_id: int | None = None
+    campaign_id: str = ""
+    message: str = ""
+    rejected: bool = False
+
+
+@dataclass
+class LoadStats:
+    """Counts of a run's loading, in leads (the summary's ``leads_*`` fields)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+    rejected_by_server: int = 0
+    campaign_entries_added: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+
+
+class Loader:
+    """Sends batches of leads; see the module docstring.
+
+    Args:
+        client: the API client (unused and may be ``None`` when ``dry_run``).
+        ledger: the run's ledger (read-only when ``dry_run``).
+        project_id: the project (groupId) the leads belong to.
+        campaign_id: the campaign to enrol them in, or ``None``.
+        concurrency: worker threads sending at once.
+        dry_run: decide and count only; send nothing, write nothing.
+        retry_ambiguous: re-send rows an earlier run left ambiguous.
+    """
+
+    def __init__(
+        self,
+        client: VoiptimeClient | None,
+        ledger: Ledger,
+        project_id: int,
+        campaign_id: str | None,
+        *,
+        concurrency: int = 4,
+        dry_run: bool = False,
+        retry_ambiguous: bool = False,
+    ) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.project_id = project_id
+        self.campaign_id = campaign_id
+        self.dry_run = dry_run
+        self.retry_ambiguous = retry_ambiguous
+        self.stats = LoadStats()
+        self.fatal: EtlError | None = None
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="load")
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Wait for running requests and stop the workers."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self, error: EtlError) -> None:
+        """Stop sending: keep the first fatal error; requests not yet started are not sent."""
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = error
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        """True once a fatal error stopped the loader."""
+        return self._stop.is_set()
+
+    # --- one batch ------------------------------------------------------------------------------
+
+    def load_batch(self, rows: Sequence[LeadRow]) -> list[Outcome]:
+        """Create or update the rows' leads and enrol them; one :class:`Outcome` per row."""
+        known = self.ledger.lookup(self.project_id, [r.key for r in rows])
+        outcomes = list(self._pool.map(lambda r: self._one(r, known.get(r.key)), rows))
+        if self.campaign_id and not self.stopped:
+            self._enrol_outcomes(outcomes, known)
+        return outcomes
+
+    def _one(self, row: LeadRow, entry: LedgerEntry | None) -> Outcome:
+        if self._stop.is_set():
+            return Outcome(row, "failed", message="not sent: the run stopped early")
+        if entry is None or (entry.status == "ambiguous" and self.retry_ambiguous):
+            return self._create(row)
+        if entry.status == "ambiguous":
+            self._count("ambiguous")
+            return Outcome(
+                row,
+                "ambiguous",
+                entry.lead_id,
+                message="an earlier run sent this lead and its outcome is unknown; "
+                "check the dialer, then rerun with --retry-ambiguous to send it again",
+            )
+        assert entry.lead_id is not None
+        if entry.payload_hash == payload_hash(row.payload):
+            self._count("unchanged")
+            return Outcome(row, "unchanged", entry.lead_id)
+        return self._update(row, entry)
+
+    def _create(self, row: LeadRow) -> Outcome:
+        if self.dry_run:
+            self._count("created")
+            return Outcome(row, "created")
+        assert self.client is not None
+        self.ledger.mark_sending(
+            self.project_id, row.key, row.payload, self.campaign_id, row.source_file, row.source_row
+        )
+        try:
+            answer = self.client.create_lead(row.payload)
+        except AmbiguousApiError as exc:
+            self.ledger.mark_ambiguous(self.project_id, row.key)
+            self._count("ambiguous")
+            return Outcome(row, "ambiguous", message=str(exc))
+        except ApiError as exc:
+            self.ledger.forget(self.project_id, row.key)
+            return self._failed(row, exc)
+        lead_id = int(answer["id"])
+        self.ledger.mark_created(self.project_id, row.key, lead_id)
+        self._count("created")
+        return Outcome(row, "created", lead_id)
+
+    def _update(self, row: LeadRow, entry: LedgerEntry) -> Outcome:
+        changes = changed_fields(entry.payload, row.payload)
+        if self.dry_run:
+            self._count("updated")
+            return Outcome(row, "updated", entry.lead_id)
+        assert self.client is not None and entry.lead_id is not None
+        try:
+            self.client.update_lead(entry.lead_id, changes)
+        except ApiError as exc:
+            return self._failed(row, exc, entry.lead_id)
+        self.ledger.mark_updated(self.project_id, row.key, row.payload)
+        self._count("updated")
+        return Outcome(row, "updated", entry.lead_id, message="changed: " + ", ".join(sorted(changes)))
+
+    def _failed(self, row: LeadRow, exc: ApiError, lead_id: int | None = None) -> Outcome:
+        if isinstance(exc, RequestRejectedError):
+            with self._lock:
+                self.stats.rejected_by_server += 1
+            return Outcome(row, "failed", lead_id, message=f"refused by the API: {exc.detail or exc}", rejected=True)
+        if isinstance(exc, (AuthError, NotFoundError, RetriableApiError)):
+            self.stop(exc)
+        self._count("failed")
+        return Outcome(row, "failed", lead_id, message=str(exc))
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            setattr(self.stats, what, getattr(self.stats, what) + 1)
+
+    # --- campaign enrolment ---------------------------------------------------------------------
+
+    def _enrol_outcomes(self, outcomes: list[Outcome], known: dict[str, LedgerEntry]) -> None:
+        assert self.campaign_id is not None
+        todo: dict[int, Outcome] = {}
+        for out in outcomes:
+            if out.lead_id is None or out.action in ("ambiguous", "failed"):
+                continue
+            entry = known.get(out.row.key)
+            if entry and self.campaign_id in entry.enrolled:
+                out.campaign_id = self.campaign_id
+                continue
+            if entry and self.campaign_id in entry.enrol_ambiguous and out.action != "created":
+                out.message = "campaign enrolment of an earlier run has an unknown outcome"
+                continue
+            todo[out.lead_id] = out
+        if self.dry_run:
+            for out in outcomes:
+                if out.action == "created" or (out.lead_id in todo):
+                    out.campaign_id = self.campaign_id
+                    self.stats.campaign_entries_added += 1
+            return
+        done, unknown = self.enrol(list(todo))
+        for lead_id in done:
+            todo[lead_id].campaign_id = self.campaign_id
+        for lead_id in unknown:
+            todo[lead_id].message = "campaign enrolment sent, outcome unknown"
+
+    def enrol(self, lead_ids: list[int]) -> tuple[list[int], list[int]]:
+        """Push leads into the campaign in calls of at most :data:`ENROL_BATCH` ids.
+
+        Returns:
+            ``(enrolled, ambiguous)`` lead ids. Ids the API refuses are logged, counted as
+            failed and left out of both.
+        """
+        enrolled: list[int] = []
+        unknown: list[int] = []
+        for start in range(0, len(lead_ids), ENROL_BATCH):
+            if self.stopped:
+                break
+            done, amb = self._generate(lead_ids[start : start + ENROL_BATCH])
+            enrolled += done
+            unknown += amb
+        return enrolled, unknown
+
+    def _generate(self, ids: list[int]) -> tuple[list[int], list[int]]:
+        assert self.client is not None and self.campaign_id is not None
+        if not ids or self.stopped:
+            return [], []
+        self.ledger.mark_enrolling(self.campaign_id, ids)
+        try:
+            self.client.generate_entries(self.campaign_id, ids)
+        except AmbiguousApiError as exc:
+            log.warning("%s: enrolment of %d lead(s) has an unknown outcome", exc, len(ids))
+            self.ledger.finish_enrolling(self.campaign_id, ids, "ambiguous")
+            with self._lock:
+                self.stats.ambiguous += len(ids)
+            return [], ids
+        except (RequestRejectedError, NotFoundError) as exc:
+            self.ledger.finish_enrolling(self.campaign_id, ids, "failed")
+            if len(ids) == 1:
+                log.error("lead %d could not be enrolled: %s", ids[0], exc.detail or exc)
+                self._count("failed")
+                return [], []
+            half = len(ids) // 2
+            first = self._generate(ids[:half])
+            second = self._generate(ids[half:])
+            return first[0] + second[0], first[1] + second[1]
+        except ApiError as exc:
+            self.ledger.finish_enrolling(self.campaign_id, ids, "failed")
+            self.stop(exc)
+            return [], []
+        self.ledger.finish_enrolling(self.campaign_id, ids, "done")
+        with self._lock:
+            self.stats.campaign_entries_added += len(ids)
+        return ids, []
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The top-level lead fields whose value differs, with their new values (for PATCH).
+
+    Comments are not compared: they are notes added when the lead is created.
+    """
+    return {
+        k: v for k, v in new.items() if k != "comments" and old.get(k) != v
+    }

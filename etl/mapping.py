@@ -1,0 +1,564 @@
+"""The mapping: which column of a lead list becomes which lead field.
+
+A mapping is a YAML file (CONTRACT.md, "The mapping file") read with ``yaml.safe_load`` into the
+frozen :class:`Mapping`. :func:`load_mapping` checks the whole file before any data is read and
+raises one :class:`~etl.errors.MappingError` listing every problem with its key path.
+:func:`resolve_columns` then matches the mapped columns to a file's headers (trimmed and
+case-folded) and :func:`apply_mapping` projects a chunk of text cells onto the lead's fields.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Mapping as AbcMapping
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import phonenumbers
+import yaml
+
+from etl.errors import MappingError
+from etl.normalize import Invalid, canonical_zone
+
+__all__ = [
+    "KEY_FIELDS",
+    "LEAD_FIELDS",
+    "ColumnSpec",
+    "CommentSpec",
+    "Defaults",
+    "Mapping",
+    "PhoneSpec",
+    "ReadSpec",
+    "References",
+    "apply_mapping",
+    "lead_payload",
+    "load_mapping",
+    "parse_mapping",
+    "resolve_columns",
+]
+
+#: Lead fields a column can fill (API.md, "The lead").
+LEAD_FIELDS = ("name", "surname", "email", "timezoneId")
+REQUIRED_FIELDS = ("name", "surname", "email")
+#: What a ``key`` entry may name besides a dynamicData field.
+KEY_FIELDS = ("email", "name", "surname", "phone")
+VALUE_TYPES = ("text", "date")
+
+_TOP_KEYS = (
+    "project",
+    "status",
+    "source",
+    "campaign",
+    "read",
+    "defaults",
+    "key",
+    "fields",
+    "phones",
+    "dynamicData",
+    "comments",
+)
+_READ_KEYS = ("sheet", "header_row", "encoding", "delimiter")
+_DEFAULT_KEYS = ("region", "region_column", "timezone")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A column and how to read its values (``text``, or ``date`` sent as ``YYYY-MM-DD``)."""
+
+    column: str
+    type: str = "text"
+
+
+@dataclass(frozen=True)
+class PhoneSpec:
+    """A phone column and the label its numbers get (``mobile``, ``work``…)."""
+
+    column: str
+    label: str = "main"
+
+
+@dataclass(frozen=True)
+class CommentSpec:
+    """A column whose text becomes a comment on the lead; ``author`` is an optional authorId."""
+
+    column: str
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """How to read the file; ``None`` means detect (sheet: first; header_row: 1-based)."""
+
+    sheet: str | int | None = None
+    header_row: int | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Values used where a row gives none.
+
+    Attributes:
+        region: ISO 3166 alpha-2 region for numbers written without ``+country``.
+        region_column: column holding each row's region (parsed, not sent).
+        timezone: canonical IANA zone when no column gives one and none can be inferred.
+    """
+
+    region: str | None = None
+    region_column: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A checked mapping. Project, status, source and campaign are ids or names (unresolved)."""
+
+    path: str
+    project: int | str
+    fields: dict[str, ColumnSpec]
+    key: tuple[str, ...] = ("email",)
+    status: int | str | None = None
+    source: int | str | None = None
+    campaign: int | str | None = None
+    read: ReadSpec = field(default_factory=ReadSpec)
+    defaults: Defaults = field(default_factory=Defaults)
+    phones: tuple[PhoneSpec, ...] = ()
+    dynamic: dict[str, ColumnSpec] = field(default_factory=dict)
+    comments: tuple[CommentSpec, ...] = ()
+
+    def columns(self) -> list[tuple[str, str]]:
+        """Every mapped column as ``(key path, column header)``, in mapping order."""
+        out = [(f"fields.{name}", spec.column) for name, spec in self.fields.items()]
+        out += [(f"phones[{i}].column", p.column) for i, p in enumerate(self.phones)]
+        out += [(f"dynamicData.{k}", s.column) for k, s in self.dynamic.items()]
+        out += [(f"comments[{i}].column", c.column) for i, c in enumerate(self.comments)]
+        if self.defaults.region_column:
+            out.append(("defaults.region_column", self.defaults.region_column))
+        return out
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and check a mapping file.
+
+    Raises:
+        MappingError: the file is missing, not YAML, or wrong; ``problems`` lists each with its
+            key path (``fields.surname: required``).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MappingError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(str(path), [f"cannot be read: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise MappingError(str(path), [f"{where}not valid YAML ({problem})"]) from None
+    return parse_mapping(data, str(path))
+
+
+def _column_spec(value: Any, where: str, problems: list[str], typed: bool) -> ColumnSpec | None:
+    if isinstance(value, str) and value.strip():
+        return ColumnSpec(value.strip())
+    if isinstance(value, AbcMapping):
+        allowed = ("column", "type") if typed else ("column",)
+        for k in value:
+            if k not in allowed:
+                problems.append(f"{where}.{k}: unknown key (allowed: {', '.join(allowed)})")
+        column = value.get("column")
+        if not isinstance(column, str) or not column.strip():
+            problems.append(f"{where}.column: required, the column header (text)")
+            return None
+        vtype = value.get("type", "text")
+        if vtype not in VALUE_TYPES:
+            problems.append(f"{where}.type: {vtype!r} is not one of {', '.join(VALUE_TYPES)}")
+            return None
+        return ColumnSpec(column.strip(), vtype)
+    problems.append(f"{where}: expected a column header (text), got {_describe(value)}")
+    return None
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _ref(data: AbcMapping[str, Any], key: str, problems: list[str]) -> int | str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        problems.append(f"{key}: expected an id (number) or a name (text), got {_describe(value)}")
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            problems.append(f"{key}: empty")
+            return None
+        if value.isdigit():
+            return int(value)
+    return value
+
+
+def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
+    """Check a mapping already parsed from YAML; see :func:`load_mapping`."""
+    problems: list[str] = []
+    if not isinstance(data, AbcMapping):
+        raise MappingError(path, [f"(top level): expected a mapping of keys, got {_describe(data)}"])
+    for key in data:
+        if key not in _TOP_KEYS:
+            problems.append(f"{key}: unknown key (allowed: {', '.join(_TOP_KEYS)})")
+
+    project = _ref(data, "project", problems)
+    if "project" not in data:
+        problems.append("project: required (a project id or name)")
+    status = _ref(data, "status", problems)
+    source = _ref(data, "source", problems)
+    campaign = _ref(data, "campaign", problems)
+
+    read = _parse_read(data.get("read"), problems)
+    defaults = _parse_defaults(data.get("defaults"), problems)
+
+    fields: dict[str, ColumnSpec] = {}
+    raw_fields = data.get("fields")
+    if not isinstance(raw_fields, AbcMapping):
+        problems.append(f"fields: required, a mapping of lead field to column, got {_describe(raw_fields)}")
+        raw_fields = {}
+    for name, value in raw_fields.items():
+        if name not in LEAD_FIELDS:
+            problems.append(
+                f"fields.{name}: unknown lead field (lead fields: {', '.join(LEAD_FIELDS)}; "
+                "put custom fields under dynamicData)"
+            )
+            continue
+        spec = _column_spec(value, f"fields.{name}", problems, typed=False)
+        if spec:
+            fields[name] = spec
+    for name in REQUIRED_FIELDS:
+        if name not in raw_fields:
+            problems.append(f"fields.{name}: required (the API needs a lead's {name})")
+
+    phones: list[PhoneSpec] = []
+    raw_phones = data.get("phones") or []
+    if not isinstance(raw_phones, list):
+        problems.append(f"phones: expected a list of {{column, label}}, got {_describe(raw_phones)}")
+        raw_phones = []
+    for i, item in enumerate(raw_phones):
+        where = f"phones[{i}]"
+        if isinstance(item, str) and item.strip():
+            phones.append(PhoneSpec(item.strip()))
+            continue
+        if not isinstance(item, AbcMapping):
+            problems.append(f"{where}: expected {{column, label}}, got {_describe(item)}")
+            continue
+        for k in item:
+            if k not in ("column", "label"):
+                problems.append(f"{where}.{k}: unknown key (allowed: column, label)")
+        column, label = item.get("column"), item.get("label", "main")
+        if not isinstance(column, str) or not column.strip():
+            problems.append(f"{where}.column: required, the column header (text)")
+            continue
+        if not isinstance(label, str) or not label.strip():
+            problems.append(f"{where}.label: expected text, got {_describe(label)}")
+            continue
+        phones.append(PhoneSpec(column.strip(), label.strip()))
+
+    dynamic: dict[str, ColumnSpec] = {}
+    raw_dynamic = data.get("dynamicData") or {}
+    if not isinstance(raw_dynamic, AbcMapping):
+        problems.append(f"dynamicData: expected a mapping of custom field to column, got {_describe(raw_dynamic)}")
+        raw_dynamic = {}
+    for name, value in raw_dynamic.items():
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"dynamicData.{name}: the custom field name must be text")
+            continue
+        spec = _column_spec(value, f"dynamicData.{name}", problems, typed=True)
+        if spec:
+            dynamic[name] = spec
+
+    comments: list[CommentSpec] = []
+    raw_comments = data.get("comments") or []
+    if not isinstance(raw_comments, list):
+        problems.append(f"comments: expected a list of {{column, author}}, got {_describe(raw_comments)}")
+        raw_comments = []
+    for i, item in enumerate(raw_comments):
+        where = f"comments[{i}]"
+        if isinstance(item, str) and item.strip():
+            comments.append(CommentSpec(item.strip()))
+            continue
+        if not isinstance(item, AbcMapping):
+            problems.append(f"{where}: expected {{column, author}}, got {_describe(item)}")
+            continue
+        for k in item:
+            if k not in ("column", "author"):
+                problems.append(f"{where}.{k}: unknown key (allowed: column, author)")
+        column, author = item.get("column"), item.get("author")
+        if not isinstance(column, str) or not column.strip():
+            problems.append(f"{where}.column: required, the column header (text)")
+            continue
+        if author is not None and not isinstance(author, str):
+            problems.append(f"{where}.author: expected an authorId (text), got {_describe(author)}")
+            continue
+        comments.append(CommentSpec(column.strip(), author))
+
+    key = _parse_key(data.get("key", ["email"]), dynamic, phones, problems)
+
+    if problems:
+        raise MappingError(path, problems)
+    assert project is not None
+    return Mapping(
+        path=path,
+        project=project,
+        status=status,
+        source=source,
+        campaign=campaign,
+        read=read,
+        defaults=defaults,
+        key=key,
+        fields=fields,
+        phones=tuple(phones),
+        dynamic=dynamic,
+        comments=tuple(comments),
+    )
+
+
+def _parse_read(raw: Any, problems: list[str]) -> ReadSpec:
+    if raw is None:
+        return ReadSpec()
+    if not isinstance(raw, AbcMapping):
+        problems.append(f"read: expected a mapping, got {_describe(raw)}")
+        return ReadSpec()
+    for k in raw:
+        if k not in _READ_KEYS:
+            problems.append(f"read.{k}: unknown key (allowed: {', '.join(_READ_KEYS)})")
+    sheet = raw.get("sheet")
+    if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, (str, int))):
+        problems.append(f"read.sheet: expected a sheet name or 0-based index, got {_describe(sheet)}")
+        sheet = None
+    header_row = raw.get("header_row")
+    if header_row is not None and (
+        isinstance(header_row, bool) or not isinstance(header_row, int) or header_row < 1
+    ):
+        problems.append(f"read.header_row: expected a row number from 1, got {_describe(header_row)}")
+        header_row = None
+    encoding = raw.get("encoding")
+    if encoding is not None:
+        try:
+            codecs.lookup(str(encoding))
+        except LookupError:
+            problems.append(f"read.encoding: unknown encoding {encoding!r}")
+            encoding = None
+    delimiter = raw.get("delimiter")
+    if delimiter is not None:
+        if delimiter in ("\\t", "tab", "TAB"):
+            delimiter = "\t"
+        if not isinstance(delimiter, str) or len(delimiter) != 1:
+            problems.append(f"read.delimiter: expected one character, got {_describe(delimiter)}")
+            delimiter = None
+    return ReadSpec(sheet=sheet, header_row=header_row, encoding=encoding, delimiter=delimiter)
+
+
+def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
+    if raw is None:
+        return Defaults()
+    if not isinstance(raw, AbcMapping):
+        problems.append(f"defaults: expected a mapping, got {_describe(raw)}")
+        return Defaults()
+    for k in raw:
+        if k not in _DEFAULT_KEYS:
+            problems.append(f"defaults.{k}: unknown key (allowed: {', '.join(_DEFAULT_KEYS)})")
+    region = raw.get("region")
+    if region is not None:
+        if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            problems.append(
+                f"defaults.region: {region!r} is not an ISO 3166 region code (e.g. US, GB, DE)"
+            )
+            region = None
+        else:
+            region = region.upper()
+    region_column = raw.get("region_column")
+    if region_column is not None and (not isinstance(region_column, str) or not region_column.strip()):
+        problems.append(f"defaults.region_column: expected a column header, got {_describe(region_column)}")
+        region_column = None
+    timezone = raw.get("timezone")
+    if timezone is not None:
+        canonical = canonical_zone(timezone) if isinstance(timezone, str) else None
+        if not isinstance(canonical, str):
+            why = canonical.reason if isinstance(canonical, Invalid) else "expected an IANA zone"
+            problems.append(f"defaults.timezone: {why}")
+            timezone = None
+        else:
+            timezone = canonical
+    return Defaults(
+        region=region,
+        region_column=region_column.strip() if region_column else None,
+        timezone=timezone,
+    )
+
+
+def _parse_key(
+    raw: Any, dynamic: dict[str, ColumnSpec], phones: Sequence[PhoneSpec], problems: list[str]
+) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"key: expected a list of field names, e.g. [email], got {_describe(raw)}")
+        return ("email",)
+    out: list[str] = []
+    for i, name in enumerate(raw):
+        if not isinstance(name, str):
+            problems.append(f"key[{i}]: expected a field name, got {_describe(name)}")
+        elif name == "phone" and not phones:
+            problems.append(f"key[{i}]: 'phone' needs a phones: column")
+        elif name not in KEY_FIELDS and name not in dynamic:
+            problems.append(
+                f"key[{i}]: {name!r} is neither a lead field ({', '.join(KEY_FIELDS)}) "
+                "nor a dynamicData field"
+            )
+        else:
+            out.append(name)
+    return tuple(out)
+
+
+def _fold(header: str) -> str:
+    return header.strip().casefold()
+
+
+def resolve_columns(mapping: Mapping, headers: Sequence[str], source: str) -> dict[str, str]:
+    """Match every mapped column to a header of the file.
+
+    Headers match after trimming and case-folding (``Email `` matches ``email``).
+
+    Args:
+        mapping: the checked mapping.
+        headers: the file's header names, in file order.
+        source: the file name, for messages.
+
+    Returns:
+        ``{mapped column: header as in the file}``.
+
+    Raises:
+        MappingError: one problem per mapped column missing from the file, with its key path.
+    """
+    by_fold: dict[str, str] = {}
+    for header in headers:
+        by_fold.setdefault(_fold(header), header)
+    resolved: dict[str, str] = {}
+    problems: list[str] = []
+    for where, column in mapping.columns():
+        header = by_fold.get(_fold(column))
+        if header is None:
+            shown = ", ".join(repr(h) for h in headers[:20])
+            problems.append(f"{where}: column {column!r} is not in {source} (its columns: {shown})")
+        else:
+            resolved[column] = header
+    if problems:
+        raise MappingError(mapping.path, problems)
+    return resolved
+
+
+def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Project a chunk of text cells onto the lead's fields.
+
+    Args:
+        mapping: the checked mapping.
+        frame: text cells (``str``) of one chunk, index = source row.
+        columns: :func:`resolve_columns`' result for this file.
+
+    Returns:
+        A frame with the same index and these object (``str``) columns, cells still raw text:
+        ``name``, ``surname``, ``email``, ``timezoneId`` (mapped ones only), ``phone.<i>`` per
+        phone spec, ``dyn.<field>`` per dynamicData field, ``comment.<i>`` per comment spec and
+        ``region`` when ``defaults.region_column`` is set.
+    """
+    out: dict[str, pd.Series] = {}
+    for name, spec in mapping.fields.items():
+        out[name] = frame[columns[spec.column]]
+    for i, phone in enumerate(mapping.phones):
+        out[f"phone.{i}"] = frame[columns[phone.column]]
+    for name, spec in mapping.dynamic.items():
+        out[f"dyn.{name}"] = frame[columns[spec.column]]
+    for i, comment in enumerate(mapping.comments):
+        out[f"comment.{i}"] = frame[columns[comment.column]]
+    if mapping.defaults.region_column:
+        out["region"] = frame[columns[mapping.defaults.region_column]]
+    return pd.DataFrame(out, index=frame.index, dtype=object)
+
+
+@dataclass(frozen=True)
+class References:
+    """Ids the names of a mapping resolve to (API.md #1–#3, #12).
+
+    Attributes:
+        project_id: the project (``groupId``).
+        status_id: ``statusId`` for every lead, or ``None``.
+        source_id: ``sourceId`` for every lead, or ``None``.
+        campaign_id: the campaign (24 hex digits) to enrol leads in, or ``None``.
+    """
+
+    project_id: int | None
+    status_id: int | None = None
+    source_id: int | None = None
+    campaign_id: str | None = None
+
+
+def lead_payload(row: AbcMapping[str, Any], mapping: Mapping, refs: References, when: str) -> dict[str, Any]:
+    """The ``POST /leads`` body of one normalised, valid row (API.md, "The lead").
+
+    Args:
+        row: one row of :func:`etl.validate.normalize_frame` (column → value).
+        mapping: the mapping.
+        refs: resolved ids.
+        when: the run's time as ``YYYY-MM-DDTHH:MM:SSZ``, the ``dateTime`` of comments.
+
+    Returns:
+        ``groupId``, optional ``statusId``/``sourceId``, ``name``, ``surname``, ``email``,
+        ``timezoneId``, and when they have values ``phones`` (``{number, label, active}``, each
+        number once), ``dynamicData`` (str → str; a blank cell sends no key) and ``comments``.
+    """
+    payload: dict[str, Any] = {"groupId": refs.project_id}
+    if refs.status_id is not None:
+        payload["statusId"] = refs.status_id
+    if refs.source_id is not None:
+        payload["sourceId"] = refs.source_id
+    for name in ("name", "surname", "email", "timezoneId"):
+        payload[name] = row[name]
+    phones: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, spec in enumerate(mapping.phones):
+        numbers = row.get(f"phone.{i}")
+        if not isinstance(numbers, tuple):
+            continue
+        for number in numbers:
+            if number not in seen:
+                seen.add(number)
+                phones.append({"number": number, "label": spec.label, "active": True})
+    if phones:
+        payload["phones"] = phones
+    dynamic = {}
+    for name in mapping.dynamic:
+        value = row.get(f"dyn.{name}")
+        if isinstance(value, str) and value:
+            dynamic[name] = value
+    if dynamic:
+        payload["dynamicData"] = dynamic
+    comments = []
+    for i, spec in enumerate(mapping.comments):
+        text = row.get(f"comment.{i}")
+        if isinstance(text, str) and text:
+            comment = {"text": text, "dateTime": when}
+            if spec.author:
+                comment["authorId"] = spec.author
+            comments.append(comment)
+    if comments:
+        payload["comments"] = comments
+    return payload

@@ -1,0 +1,463 @@
+"""One run: extract → map → normalise → validate → load → report, chunk by chunk.
+
+:func:`run` is what the ``validate`` and ``import`` commands call. It reads every source in chunks
+(memory is bounded by ``chunk_rows`` whatever the file's size), validates each chunk with the
+schema built from the mapping, sends the valid rows through the :class:`~etl.load.Loader` in
+batches of ``batch_rows``, and streams rejects and loaded rows into the report folder. It returns
+a :class:`RunResult`; bad rows never raise, and a fatal error (a mapping error, a refused key, an
+unreachable API) ends the run with its exit code after the reports are written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from etl.client import VoiptimeClient, format_time
+from etl.errors import (
+    EXIT_AMBIGUOUS,
+    EXIT_REJECTED,
+    ConfigError,
+    EtlError,
+    InputError,
+    MappingError,
+    UnknownReferenceError,
+    combine_exit_codes,
+)
+from etl.extract import Chunk, ReadOptions, SourceReader, open_source
+from etl.load import Loader, LeadRow, Outcome
+from etl.mapping import Mapping, References, apply_mapping, lead_payload, load_mapping, resolve_columns
+from etl.report import REJECT_COLUMNS, ReportWriter, is_rejects_file, unescape_cell
+from etl.state import Ledger
+from etl.validate import Issue, KeyTracker, validate_chunk
+
+__all__ = ["RunOptions", "RunResult", "resolve_references", "run"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run.
+
+    Attributes:
+        sources: input files (already expanded from globs).
+        mapping: the mapping file.
+        command: ``import`` or ``validate``.
+        campaign: overrides the mapping's campaign (id or name).
+        dry_run: do everything but the writing calls.
+        report_dir: the report folder.
+        state: the ledger file.
+        concurrency: worker threads sending leads.
+        chunk_rows: rows read and validated at a time.
+        batch_rows: rows sent before their leads are pushed into the campaign.
+        retry_ambiguous: re-send rows an earlier run left ambiguous.
+    """
+
+    sources: Sequence[Path]
+    mapping: Path
+    command: str = "import"
+    campaign: str | None = None
+    dry_run: bool = False
+    report_dir: Path = Path("reports")
+    state: Path = Path(".voiptime-etl/state.sqlite")
+    concurrency: int = 4
+    chunk_rows: int = 10_000
+    batch_rows: int = 500
+    retry_ambiguous: bool = False
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run.
+
+    Attributes:
+        summary: what ``summary.json`` holds.
+        exit_code: the process exit code (CONTRACT.md, "Exit codes").
+        report_dir: where the reports are.
+        error: the fatal error that stopped the run, if any.
+        file_errors: errors of single input files (the others still ran).
+    """
+
+    summary: dict[str, Any]
+    exit_code: int
+    report_dir: Path
+    error: EtlError | None = None
+    file_errors: list[EtlError] = field(default_factory=list)
+
+
+def _match(items: list[dict[str, Any]], value: int | str, kind: str) -> dict[str, Any]:
+    """Find an item by id or by name (case-insensitive, trimmed)."""
+    for item in items:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if str(item.get("id")) == str(value):
+                return item
+        elif str(item.get("name", "")).strip().casefold() == str(value).strip().casefold():
+            return item
+        elif str(item.get("id")) == str(value):
+            return item
+    raise UnknownReferenceError(kind, value, [str(i.get("name")) for i in items])
+
+
+def resolve_references(
+    client: VoiptimeClient, mapping: Mapping, campaign: int | str | None
+) -> References:
+    """Resolve the mapping's project, status, source and campaign to ids with read-only GETs.
+
+    Raises:
+        UnknownReferenceError: a name or id the API does not know (exit 78).
+    """
+    project = _match(client.list_projects(), mapping.project, "project")
+    project_id = int(project["id"])
+    status_id = source_id = None
+    if mapping.status is not None:
+        status_id = int(_match(client.list_statuses(project_id), mapping.status, "status")["id"])
+    if mapping.source is not None:
+        source_id = int(_match(client.list_sources(project_id), mapping.source, "source")["id"])
+    campaign_id = None
+    if campaign is not None:
+        campaign_id = str(_match(client.list_campaigns(), str(campaign), "campaign")["id"])
+    return References(project_id, status_id, source_id, campaign_id)
+
+
+def _offline_references(mapping: Mapping, campaign: int | str | None) -> References:
+    project = mapping.project if isinstance(mapping.project, int) else None
+    return References(project, None, None, str(campaign) if campaign is not None else None)
+
+
+class _Run:
+    """The state of one run; :func:`run` is its only user."""
+
+    def __init__(self, options: RunOptions, client: VoiptimeClient | None) -> None:
+        self.o = options
+        self.client = client
+        self.started = time.monotonic()
+        self.started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.when = format_time(self.started_at)
+        self.rows_read = 0
+        self.rows_rejected = 0
+        self.rows_duplicate = 0
+        self.zone_sources: Counter[str] = Counter()
+        self.files: list[dict[str, Any]] = []
+        self.codes: list[int] = []
+        self.file_errors: list[EtlError] = []
+        self.error: EtlError | None = None
+        self.report: ReportWriter | None = None
+        self.loader: Loader | None = None
+        self.refs = References(None)
+        self.campaign_id: str | None = None
+        self.mapping: Mapping | None = None
+        self.mapping_text = ""
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        readers: list[tuple[Path, SourceReader]] = []
+        ledger: Ledger | None = None
+        try:
+            self.mapping = load_mapping(self.o.mapping)
+            self.mapping_text = Path(self.o.mapping).read_text(encoding="utf-8-sig")
+            readers = self._open_sources()
+            self._check_columns(readers)
+            self._resolve()
+            self.report = ReportWriter(self.o.report_dir, _union_headers(r for _, r in readers))
+            if self.o.command == "import":
+                ledger = Ledger.open_readonly(self.o.state) if self.o.dry_run else Ledger.open(self.o.state)
+                assert self.refs.project_id is not None
+                self.loader = Loader(
+                    self.client,
+                    ledger,
+                    self.refs.project_id,
+                    self.campaign_id,
+                    concurrency=self.o.concurrency,
+                    dry_run=self.o.dry_run,
+                    retry_ambiguous=self.o.retry_ambiguous,
+                )
+            keys = KeyTracker(self.mapping.key)
+            for path, reader in readers:
+                if self.loader is not None and self.loader.stopped:
+                    break
+                self._run_file(path, reader, keys)
+            self._enrol_leftovers()
+            if self.loader is not None and self.loader.fatal is not None:
+                raise self.loader.fatal
+        except EtlError as exc:
+            self.error = exc
+            self.codes.append(exc.exit_code)
+        finally:
+            for _, reader in readers:
+                reader.close()
+            if self.loader is not None:
+                self.loader.close()
+            if ledger is not None:
+                ledger.close()
+        return self._finish()
+
+    def _open_sources(self) -> list[tuple[Path, SourceReader]]:
+        assert self.mapping is not None
+        read = self.mapping.read
+        options = ReadOptions(
+            sheet=read.sheet, header_row=read.header_row, encoding=read.encoding, delimiter=read.delimiter
+        )
+        readers = []
+        for path in self.o.sources:
+            try:
+                readers.append((path, open_source(path, options)))
+            except InputError as exc:
+                self._file_failed(path, exc)
+        return readers
+
+    def _file_failed(self, path: Path, exc: EtlError) -> None:
+        log.error("%s", exc)
+        self.file_errors.append(exc)
+        self.codes.append(exc.exit_code)
+        self.files.append({"path": str(path), "rows_read": 0, "rows_rejected": 0, "error": str(exc)})
+
+    def _check_columns(self, readers: list[tuple[Path, SourceReader]]) -> None:
+        """Every mapped column must be in every file: all problems of all files at once."""
+        assert self.mapping is not None
+        problems: list[str] = []
+        self.columns: dict[Path, dict[str, str]] = {}
+        for path, reader in readers:
+            try:
+                self.columns[path] = resolve_columns(self.mapping, _headers(reader), str(path))
+            except MappingError as exc:
+                problems += exc.problems
+        campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
+        if campaign is not None and not self.mapping.phones:
+            problems.append("phones: a campaign is set, so each lead needs a phone; map a phone column")
+        if problems:
+            raise MappingError(self.mapping.path, problems)
+
+    def _resolve(self) -> None:
+        assert self.mapping is not None
+        campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
+        if self.client is None:
+            if self.o.command == "import":
+                raise ConfigError(
+                    "No API key: set VOIPTIME_API_KEY or pass --api-key-file (import needs one; "
+                    "validate runs offline without it)."
+                )
+            self.refs = _offline_references(self.mapping, campaign)
+        else:
+            self.refs = resolve_references(self.client, self.mapping, campaign)
+        self.campaign_id = self.refs.campaign_id
+
+    def _run_file(self, path: Path, reader: SourceReader, keys: KeyTracker) -> None:
+        assert self.mapping is not None and self.report is not None
+        name = str(path)
+        info = {"path": name, "rows_read": 0, "rows_rejected": 0, "error": ""}
+        self.files.append(info)
+        rejects_file = is_rejects_file(reader.headers)
+        try:
+            for chunk in reader.chunks(self.o.chunk_rows):
+                if rejects_file:
+                    chunk = _unescape_chunk(chunk)
+                read, rejected = self._run_chunk(name, chunk, keys)
+                info["rows_read"] += read
+                info["rows_rejected"] += rejected
+                if self.loader is not None and self.loader.stopped:
+                    break
+        except InputError as exc:
+            info["error"] = str(exc)
+            log.error("%s", exc)
+            self.file_errors.append(exc)
+            self.codes.append(exc.exit_code)
+
+    def _run_chunk(self, name: str, chunk: Chunk, keys: KeyTracker) -> tuple[int, int]:
+        assert self.mapping is not None and self.report is not None
+        frame = chunk.frame
+        read = len(frame) + len(chunk.problems)
+        self.rows_read += read
+        rejected = 0
+        for problem in chunk.problems:
+            self.report.reject(name, problem.row, problem.values, [("row", "", problem.message)])
+            rejected += 1
+        if frame.empty:
+            self.rows_rejected += rejected
+            return read, rejected
+        mapped = apply_mapping(self.mapping, frame, self.columns[Path(name)])
+        result = validate_chunk(
+            mapped, self.mapping, require_phone=self.campaign_id is not None, source_file=name
+        )
+        row_keys, dupes = keys.check(result.valid, name)
+        issues: dict[int, list[Issue]] = {}
+        for issue in [*result.issues, *dupes]:
+            issues.setdefault(issue.source_row, []).append(issue)
+        self.rows_duplicate += len(dupes)
+        for row in sorted(issues):
+            self.report.reject(
+                name,
+                row,
+                frame.loc[row].to_dict(),
+                [(i.field, i.value, i.describe()) for i in issues[row]],
+            )
+        rejected += len(issues)
+        dupe_rows = {i.source_row for i in dupes}
+        valid = result.valid.loc[[r not in dupe_rows for r in result.valid.index]]
+        self.zone_sources.update(s for s in valid["timezone_source"] if s)
+        for row, message in result.warnings:
+            log.info("%s row %d: %s", name, row, message)
+        rejected += self._load(name, frame, valid, row_keys)
+        self.rows_rejected += rejected
+        return read, rejected
+
+    def _load(self, name: str, frame: pd.DataFrame, valid: pd.DataFrame, keys: pd.Series) -> int:
+        """Send valid rows in batches (or, for validate, list them); returns server rejects."""
+        assert self.mapping is not None and self.report is not None
+        rows = [
+            LeadRow(name, int(idx), keys.at[idx], lead_payload(rec, self.mapping, self.refs, self.when))
+            for idx, rec in zip(valid.index, valid.to_dict("records"), strict=True)
+        ]
+        sources = valid["timezone_source"].to_dict()
+        if self.loader is None:
+            for r in rows:
+                self.report.loaded(name, r.source_row, r.key, None, "valid", "", sources[r.source_row] or "")
+            return 0
+        refused = 0
+        for start in range(0, len(rows), self.o.batch_rows):
+            if self.loader.stopped:
+                break
+            for out in self.loader.load_batch(rows[start : start + self.o.batch_rows]):
+                refused += self._record(out, frame, sources)
+        return refused
+
+    def _record(self, out: Outcome, frame: pd.DataFrame, sources: dict[int, str | None]) -> int:
+        assert self.report is not None
+        r = out.row
+        if out.rejected:
+            self.report.reject(
+                r.source_file, r.source_row, frame.loc[r.source_row].to_dict(), [("api", "", out.message)]
+            )
+            return 1
+        if out.action in ("created", "updated", "unchanged"):
+            self.report.loaded(
+                r.source_file, r.source_row, r.key, out.lead_id, out.action, out.campaign_id,
+                sources.get(r.source_row) or "",
+            )
+        elif out.action == "ambiguous":
+            log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
+        return 0
+
+    def _enrol_leftovers(self) -> None:
+        """Enrol leads an earlier run created for this campaign but did not enrol."""
+        if self.loader is None or self.loader.stopped or self.campaign_id is None or self.o.dry_run:
+            return
+        assert self.refs.project_id is not None
+        pending = self.loader.ledger.pending_enrolments(self.refs.project_id, self.campaign_id)
+        if pending:
+            log.info("enrolling %d lead(s) an earlier run created but did not enrol", len(pending))
+            self.loader.enrol(pending)
+
+    # --- the end --------------------------------------------------------------------------------
+
+    def _finish(self) -> RunResult:
+        stats = self.loader.stats if self.loader is not None else None
+        if stats is not None:
+            if stats.failed:
+                self.codes.append(EXIT_REJECTED)
+            if stats.ambiguous:
+                self.codes.append(EXIT_AMBIGUOUS)
+        if self.rows_rejected:
+            self.codes.append(EXIT_REJECTED)
+        exit_code = combine_exit_codes(self.codes)
+        duration = time.monotonic() - self.started
+        summary: dict[str, Any] = {
+            "command": self.o.command,
+            "dry_run": self.o.dry_run,
+            "sources": [str(p) for p in self.o.sources],
+            "mapping": str(self.o.mapping),
+            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
+            "duration_seconds": round(duration, 3),
+            "rows_read": self.rows_read,
+            "rows_valid": self.rows_read - self.rows_rejected,
+            "rows_rejected": self.rows_rejected,
+            "rows_duplicate": self.rows_duplicate,
+            "leads_created": stats.created if stats else 0,
+            "leads_updated": stats.updated if stats else 0,
+            "leads_unchanged": stats.unchanged if stats else 0,
+            "leads_failed": stats.failed if stats else 0,
+            "leads_ambiguous": stats.ambiguous if stats else 0,
+            "campaign_entries_added": stats.campaign_entries_added if stats else 0,
+            "project_id": self.refs.project_id,
+            "campaign_id": self.campaign_id,
+            "timezone_sources": dict(sorted(self.zone_sources.items())),
+            "rows_per_second": round(self.rows_read / duration) if duration > 0 else 0,
+            "files": self.files,
+            "error": str(self.error) if self.error else "",
+            "exit_code": exit_code,
+        }
+        report = self.report
+        if report is None and self.o.report_dir is not None:
+            try:
+                report = ReportWriter(self.o.report_dir, [])
+            except EtlError as exc:  # the report folder itself cannot be written
+                self.error = self.error or exc
+                exit_code = combine_exit_codes([*self.codes, exc.exit_code])
+                summary["exit_code"] = exit_code
+                return RunResult(summary, exit_code, self.o.report_dir, self.error, self.file_errors)
+        try:
+            report.finish(summary, self.mapping_text)
+        except EtlError as exc:
+            self.error = self.error or exc
+            exit_code = combine_exit_codes([*self.codes, exc.exit_code])
+            summary["exit_code"] = exit_code
+        summary["errors_by_field"] = dict(sorted(report.errors_by_field.items()))
+        return RunResult(summary, exit_code, self.o.report_dir, self.error, self.file_errors)
+
+
+def _headers(reader: SourceReader) -> list[str]:
+    """A source's headers; for one of our rejects files, the original columns, unescaped."""
+    if not is_rejects_file(reader.headers):
+        return list(reader.headers)
+    return [unescape_cell(h) for h in reader.headers if h not in REJECT_COLUMNS]
+
+
+def _union_headers(readers: Any) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for reader in readers:
+        for h in _headers(reader):
+            if h not in seen:
+                seen.add(h)
+                out.append(h)
+    return out
+
+
+def _unescape_chunk(chunk: Chunk) -> Chunk:
+    """A chunk of a rejects file with our formula guard (a leading ``'``) removed."""
+    frame = chunk.frame.drop(columns=[c for c in REJECT_COLUMNS if c in chunk.frame.columns])
+    frame = frame.map(unescape_cell)
+    frame.columns = [unescape_cell(c) for c in frame.columns]
+    return Chunk(frame=frame, problems=chunk.problems)
+
+
+def run(
+    options: RunOptions,
+    client_factory: Callable[[], VoiptimeClient] | None = None,
+) -> RunResult:
+    """Run ``validate`` or ``import`` over the sources.
+
+    Args:
+        options: what to run.
+        client_factory: makes the API client, or ``None`` to run offline (``validate`` only).
+
+    Returns:
+        The :class:`RunResult`; the reports are written in ``options.report_dir``.
+    """
+    client = client_factory() if client_factory is not None else None
+    try:
+        return _Run(options, client).execute()
+    finally:
+        if client is not None:
+            client.close()
+
+

@@ -1,0 +1,233 @@
+"""What every run leaves behind: ``summary.json``, ``rejects.csv``, ``loaded.csv``, ``report.html``.
+
+Formats (CONTRACT.md, "Reports"):
+
+* ``rejects.csv``: one line per rejected source row: the original columns unchanged (the union of
+  the run's files' headers, in first-seen order), then ``_source_file``, ``_source_row``,
+  ``_errors`` (every reason, ``; ``-separated). A row that could not be split into the header's
+  fields is written back with its own fields, then the three columns.
+* ``loaded.csv``: ``_source_file``, ``_source_row``, ``key``, ``lead_id``, ``action``,
+  ``campaign_id``, ``timezone_source``.
+* ``summary.json``: the counts, ``errors_by_field`` and ``exit_code``.
+* ``report.html``: a self-contained page (inline CSS and SVG, no network) of the same.
+
+No cell written can run as a spreadsheet formula: a value starting with ``=``, ``+``, ``-``,
+``@``, tab or carriage return gets a leading ``'`` (OWASP "CSV injection");
+:func:`unescape_cell` removes exactly that again when a rejects file is read back.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import jinja2
+
+from etl.errors import OutputError
+
+__all__ = [
+    "LOADED_COLUMNS",
+    "REJECT_COLUMNS",
+    "ReportWriter",
+    "escape_cell",
+    "is_rejects_file",
+    "unescape_cell",
+]
+
+log = logging.getLogger(__name__)
+
+REJECT_COLUMNS = ("_source_file", "_source_row", "_errors")
+LOADED_COLUMNS = (
+    "_source_file",
+    "_source_row",
+    "key",
+    "lead_id",
+    "action",
+    "campaign_id",
+    "timezone_source",
+)
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+#: Rejected rows shown in report.html.
+HTML_REJECTS = 200
+
+
+def escape_cell(value: object) -> str:
+    """A cell as text that no spreadsheet runs as a formula (a leading ``'`` when needed)."""
+    text = "" if value is None else str(value)
+    if text.startswith(_DANGEROUS):
+        return "'" + text
+    return text
+
+
+def unescape_cell(value: str) -> str:
+    """Undo :func:`escape_cell`: drop one ``'`` that stands before a dangerous character."""
+    if len(value) > 1 and value[0] == "'" and value[1] in _DANGEROUS:
+        return value[1:]
+    return value
+
+
+def is_rejects_file(headers: Sequence[str]) -> bool:
+    """True when a file's headers end with our rejects columns (it was written by us)."""
+    return all(c in headers for c in REJECT_COLUMNS)
+
+
+@dataclass
+class RejectRecord:
+    """One rejected row, for report.html."""
+
+    source_file: str
+    source_row: int
+    errors: list[tuple[str, str, str]]  # (field, value, message)
+
+
+@dataclass
+class ReportWriter:
+    """Writes one run's report folder as the run goes (rows are streamed, not kept).
+
+    Args:
+        folder: the report folder (created; exit 74 when it cannot be).
+        columns: the union of the run's source headers, in first-seen order.
+
+    Raises:
+        OutputError: the folder or a file in it cannot be written.
+    """
+
+    folder: Path
+    columns: list[str]
+    errors_by_field: Counter[str] = field(default_factory=Counter)
+    errors_by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
+    first_rejects: list[RejectRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.folder = Path(self.folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._rejects_fh: IO[str] = open(self.folder / "rejects.csv", "w", newline="", encoding="utf-8")
+            self._loaded_fh: IO[str] = open(self.folder / "loaded.csv", "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(str(self.folder), f"report folder cannot be written: {exc.strerror}") from None
+        self._rejects = csv.writer(self._rejects_fh)
+        self._loaded = csv.writer(self._loaded_fh)
+        self._rejects.writerow([escape_cell(c) for c in [*self.columns, *REJECT_COLUMNS]])
+        self._loaded.writerow(LOADED_COLUMNS)
+
+    def reject(
+        self,
+        source_file: str,
+        source_row: int,
+        values: Mapping[str, str] | Sequence[str],
+        errors: Iterable[tuple[str, str, str]],
+    ) -> None:
+        """Write one rejected row.
+
+        Args:
+            values: the row's original cells by header, or (a row that could not be split into
+                the header's fields) its raw fields in order.
+            errors: ``(field, value, message)`` per reason.
+        """
+        errors = list(errors)
+        if isinstance(values, Mapping):
+            cells = [values.get(c, "") for c in self.columns]
+        else:
+            cells = list(values)
+        text = "; ".join(f"{f}: {m}" for f, _, m in errors)
+        self._write(self._rejects, [*cells, source_file, source_row, text], self.folder / "rejects.csv")
+        for f, _, m in errors:
+            self.errors_by_field[f] += 1
+            self.errors_by_reason[(f, _reason_kind(m))] += 1
+        if len(self.first_rejects) < HTML_REJECTS:
+            self.first_rejects.append(RejectRecord(source_file, source_row, errors))
+
+    def loaded(
+        self,
+        source_file: str,
+        source_row: int,
+        key: str,
+        lead_id: int | None,
+        action: str,
+        campaign_id: str,
+        timezone_source: str,
+    ) -> None:
+        """Write one row of ``loaded.csv``."""
+        row = [source_file, source_row, key, "" if lead_id is None else lead_id, action, campaign_id, timezone_source]
+        self._write(self._loaded, row, self.folder / "loaded.csv")
+
+    @staticmethod
+    def _write(writer: Any, cells: Sequence[object], path: Path) -> None:
+        try:
+            writer.writerow([escape_cell(c) for c in cells])
+        except OSError as exc:
+            raise OutputError(str(path), f"cannot be written: {exc.strerror}") from None
+
+    def finish(self, summary: dict[str, Any], mapping_text: str = "") -> None:
+        """Close the CSVs and write ``summary.json`` and ``report.html``."""
+        for fh in (self._rejects_fh, self._loaded_fh):
+            if not fh.closed:
+                fh.close()
+        summary = dict(summary)
+        summary["errors_by_field"] = dict(sorted(self.errors_by_field.items()))
+        try:
+            (self.folder / "summary.json").write_text(
+                json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+            (self.folder / "report.html").write_text(
+                render_html(summary, self.errors_by_reason, self.first_rejects, mapping_text),
+                encoding="utf-8",
+            )
+        except OSError as exc:
+            raise OutputError(str(self.folder), f"report cannot be written: {exc.strerror}") from None
+
+    def close(self) -> None:
+        """Close the CSV files (idempotent)."""
+        for fh in (self._rejects_fh, self._loaded_fh):
+            if not fh.closed:
+                fh.close()
+
+
+def _reason_kind(message: str) -> str:
+    """A short reason for charts: the message up to its first ``;`` or ``(``, without values."""
+    text = message.split(";")[0].split("(")[0]
+    if text.startswith("'") and "': " in text:
+        text = text.split("': ", 1)[1]
+    return text.strip()[:60]
+
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("etl", "templates"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def render_html(
+    summary: dict[str, Any],
+    by_reason: Counter[tuple[str, str]],
+    rejects: list[RejectRecord],
+    mapping_text: str,
+) -> str:
+    """The run as one self-contained HTML page (values HTML-escaped by jinja2)."""
+    by_field = summary.get("errors_by_field", {})
+    top = max(by_field.values(), default=0)
+    bars = [
+        {"label": name, "count": n, "width": (n / top * 100) if top else 0}
+        for name, n in sorted(by_field.items(), key=lambda kv: -kv[1])
+    ]
+    top_r = max(by_reason.values(), default=0)
+    reasons = [
+        {"label": f"{f}: {r}", "count": n, "width": (n / top_r * 100) if top_r else 0}
+        for (f, r), n in by_reason.most_common(15)
+    ]
+    zones = summary.get("timezone_sources", {})
+    top_z = max(zones.values(), default=0)
+    zone_bars = [
+        {"label": k, "count": v, "width": (v / top_z * 100) if top_z else 0} for k, v in zones.items()
+    ]
+    return _env.get_template("report.html.j2").render(
+        s=summary, bars=bars, reasons=reasons, zone_bars=zone_bars, rejects=rejects, mapping_text=mapping_text
+    )

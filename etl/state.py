@@ -1,0 +1,385 @@
+"""The run ledger: a SQLite file that makes imports idempotent and resumable.
+
+The API has no idempotency key and no lead search, so only this file knows which rows already
+became leads. Rows are keyed by project and the row's normalised ``key`` (never by position in the
+file). A lead moves::
+
+    (absent) ──mark_sending──▶ sending ──mark_created──▶ created(lead_id)
+                                  │
+                                  └──mark_ambiguous──▶ ambiguous (sent, outcome unknown)
+
+``sending`` is committed *before* the POST leaves, ``created`` as soon as the answer arrives; a
+``sending`` row found when the ledger is opened again belonged to a run that died with the
+request in flight, so it becomes ``ambiguous`` and is not re-sent unless a person asks. Campaign
+enrolment is its own table, ``enrolments`` (``sending`` → ``done`` or ``ambiguous``), so leads
+created but not enrolled are enrolled on the next run even if the file is gone.
+
+SQLite in WAL mode with ``synchronous=FULL``: a commit survives a crash of the process or the
+machine. A lock file beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it.
+The ledger holds payloads (lead fields) but never the API key.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etl.errors import LockedError, OutputError, StateVersionError
+
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerEntry", "payload_hash"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leads (
+    project      INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('sending', 'created', 'ambiguous')),
+    lead_id      INTEGER,
+    payload_hash TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    campaign_id  TEXT,
+    source_file  TEXT,
+    source_row   INTEGER,
+    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (project, key)
+);
+CREATE TABLE IF NOT EXISTS enrolments (
+    campaign_id TEXT NOT NULL,
+    lead_id     INTEGER NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('sending', 'done', 'ambiguous')),
+    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (campaign_id, lead_id)
+);
+"""
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    """SHA-256 of a lead payload in canonical JSON, without comments' ``dateTime``.
+
+    Comments carry the run's time, which takes no part in deciding whether a lead changed
+    (CONTRACT.md, "Values").
+    """
+    stable = dict(payload)
+    if "comments" in stable:
+        stable["comments"] = [{k: v for k, v in c.items() if k != "dateTime"} for c in stable["comments"]]
+    text = json.dumps(stable, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the ledger knows of one key.
+
+    Attributes:
+        status: ``sending``, ``created`` or ``ambiguous``.
+        lead_id: the API's lead id once created.
+        payload_hash: :func:`payload_hash` of what was last sent.
+        payload: what was last sent (a dict).
+        enrolled: campaign ids the lead is enrolled in (``done``).
+        enrol_ambiguous: campaign ids whose enrolment outcome is unknown.
+    """
+
+    status: str
+    lead_id: int | None
+    payload_hash: str
+    payload: dict[str, Any]
+    enrolled: frozenset[str] = frozenset()
+    enrol_ambiguous: frozenset[str] = frozenset()
+
+
+class Ledger:
+    """The SQLite ledger of one state file; thread-safe (one connection behind a lock).
+
+    Use :meth:`open` (writable, locked) or :meth:`open_readonly` (dry runs: no lock, no writes).
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection | None, lock_fd: int | None) -> None:
+        self.path = path
+        self._conn = conn
+        self._lock_fd = lock_fd
+        self._mutex = threading.Lock()
+        self.readonly = lock_fd is None
+
+    # --- opening --------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Ledger:
+        """Open (creating if needed) and lock the ledger for a run.
+
+        Raises:
+            OutputError: the file or its folder cannot be written (exit 74).
+            LockedError: another run holds the lock (exit 75).
+            StateVersionError: the file was written by a newer voiptime-etl (exit 74).
+        """
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise OutputError(str(path), f"state file cannot be written: {exc.strerror}") from None
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise LockedError(
+                f"{path}: another voiptime-etl run holds this state file; wait for it to finish "
+                "or use another --state"
+            ) from None
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            cls._check_version(conn, path, create=True)
+            conn.executescript(_SCHEMA)
+            # A 'sending' row left by a run that died with the request in flight: outcome unknown.
+            stale = conn.execute("UPDATE leads SET status='ambiguous' WHERE status='sending'").rowcount
+            stale_e = conn.execute(
+                "UPDATE enrolments SET status='ambiguous' WHERE status='sending'"
+            ).rowcount
+        except sqlite3.Error as exc:
+            os.close(lock_fd)
+            raise OutputError(str(path), f"state file cannot be written: {exc}") from None
+        if stale or stale_e:
+            log.warning(
+                "%s: %d lead(s) and %d enrolment(s) were in flight when an earlier run stopped; "
+                "marked ambiguous",
+                path,
+                stale,
+                stale_e,
+            )
+        return cls(path, conn, lock_fd)
+
+    @classmethod
+    def open_readonly(cls, path: str | os.PathLike[str]) -> Ledger:
+        """Open the ledger without writing or locking (``--dry-run``); a missing file is empty."""
+        path = Path(path)
+        if not path.exists():
+            return cls(path, None, None)
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            cls._check_version(conn, path, create=False)
+        except sqlite3.Error as exc:
+            raise OutputError(str(path), f"state file cannot be read: {exc}") from None
+        return cls(path, conn, None)
+
+    @staticmethod
+    def _check_version(conn: sqlite3.Connection, path: Path, create: bool) -> None:
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if not has_meta:
+            if create:
+                conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            return
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            raise StateVersionError(
+                str(path),
+                f"written by a newer voiptime-etl (ledger schema {version}, this tool knows "
+                f"{SCHEMA_VERSION}); upgrade voiptime-etl",
+            )
+
+    def close(self) -> None:
+        """Close the connection and release the lock."""
+        with self._mutex:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._mutex:
+            if self._conn is None:
+                return []
+            return self._conn.execute(sql, args).fetchall()
+
+    def lookup(self, project: int, keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        """Entries of these keys of a project (keys the ledger does not know are left out)."""
+        keys = list(keys)
+        out: dict[str, LedgerEntry] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._query(
+                f"SELECT key, status, lead_id, payload_hash, payload FROM leads "
+                f"WHERE project=? AND key IN ({marks})",
+                [project, *part],
+            )
+            ids = [r[2] for r in rows if r[2] is not None]
+            enrol = self._enrolments(ids)
+            for key, status, lead_id, phash, payload in rows:
+                done, unknown = enrol.get(lead_id, (set(), set()))
+                out[key] = LedgerEntry(
+                    status, lead_id, phash, json.loads(payload), frozenset(done), frozenset(unknown)
+                )
+        return out
+
+    def _enrolments(self, lead_ids: list[int]) -> dict[int, tuple[set[str], set[str]]]:
+        out: dict[int, tuple[set[str], set[str]]] = {}
+        if not lead_ids:
+            return out
+        marks = ",".join("?" * len(lead_ids))
+        for campaign, lead_id, status in self._query(
+            f"SELECT campaign_id, lead_id, status FROM enrolments WHERE lead_id IN ({marks})", lead_ids
+        ):
+            done, unknown = out.setdefault(lead_id, (set(), set()))
+            (done if status == "done" else unknown).add(campaign)
+        return out
+
+    def pending_enrolments(self, project: int, campaign_id: str) -> list[int]:
+        """Lead ids created for ``campaign_id`` in earlier runs and not enrolled there yet."""
+        rows = self._query(
+            "SELECT l.lead_id FROM leads l WHERE l.project=? AND l.campaign_id=? "
+            "AND l.status='created' AND NOT EXISTS (SELECT 1 FROM enrolments e "
+            "WHERE e.campaign_id=l.campaign_id AND e.lead_id=l.lead_id) ORDER BY l.lead_id",
+            (project, campaign_id),
+        )
+        return [r[0] for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Leads per status, and enrolments per status prefixed ``enrol_``."""
+        out = {s: n for s, n in self._query("SELECT status, COUNT(*) FROM leads GROUP BY status")}
+        for s, n in self._query("SELECT status, COUNT(*) FROM enrolments GROUP BY status"):
+            out[f"enrol_{s}"] = n
+        return out
+
+    def iter_leads(self) -> Iterator[tuple[int, str, str, int | None]]:
+        """Every lead as ``(project, key, status, lead_id)``."""
+        yield from self._query("SELECT project, key, status, lead_id FROM leads ORDER BY rowid")
+
+    # --- writing (each call one committed transaction) -----------------------------------------
+
+    def _write(self, sql: str, args: Sequence[Any] = ()) -> None:
+        with self._mutex:
+            if self._conn is None or self.readonly:
+                raise RuntimeError("ledger is read-only")
+            try:
+                self._conn.execute(sql, args)
+            except sqlite3.Error as exc:
+                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._mutex:
+            if self._conn is None or self.readonly:
+                raise RuntimeError("ledger is read-only")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(sql, rows)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+
+    def mark_sending(
+        self,
+        project: int,
+        key: str,
+        payload: dict[str, Any],
+        campaign_id: str | None,
+        source_file: str,
+        source_row: int,
+    ) -> None:
+        """Record, before the POST leaves, that this key's lead is being created."""
+        self._write(
+            "INSERT INTO leads (project, key, status, payload_hash, payload, campaign_id, "
+            "source_file, source_row) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?) "
+            "ON CONFLICT (project, key) DO UPDATE SET status='sending', payload_hash=excluded.payload_hash, "
+            "payload=excluded.payload, campaign_id=excluded.campaign_id, source_file=excluded.source_file, "
+            "source_row=excluded.source_row, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            (
+                project,
+                key,
+                payload_hash(payload),
+                json.dumps(payload, ensure_ascii=False, sort_keys=True),
+                campaign_id,
+                source_file,
+                source_row,
+            ),
+        )
+
+    def mark_created(self, project: int, key: str, lead_id: int) -> None:
+        """Record the id of the lead the API created for this key."""
+        self._write(
+            "UPDATE leads SET status='created', lead_id=?, "
+            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE project=? AND key=?",
+            (lead_id, project, key),
+        )
+
+    def mark_ambiguous(self, project: int, key: str) -> None:
+        """Record that this key's POST was sent and its outcome is unknown."""
+        self._write(
+            "UPDATE leads SET status='ambiguous', updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            "WHERE project=? AND key=?",
+            (project, key),
+        )
+
+    def forget(self, project: int, key: str) -> None:
+        """Drop a key whose POST the server refused or never processed (nothing was created)."""
+        self._write("DELETE FROM leads WHERE project=? AND key=? AND status='sending'", (project, key))
+
+    def mark_updated(self, project: int, key: str, payload: dict[str, Any]) -> None:
+        """Record the payload a PATCH brought the lead to."""
+        self._write(
+            "UPDATE leads SET payload_hash=?, payload=?, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            "WHERE project=? AND key=?",
+            (
+                payload_hash(payload),
+                json.dumps(payload, ensure_ascii=False, sort_keys=True),
+                project,
+                key,
+            ),
+        )
+
+    def mark_enrolling(self, campaign_id: str, lead_ids: Sequence[int]) -> None:
+        """Record, before the ``generate`` call leaves, that these leads are being enrolled."""
+        self._write_many(
+            "INSERT INTO enrolments (campaign_id, lead_id, status) VALUES (?, ?, 'sending') "
+            "ON CONFLICT DO UPDATE SET status='sending'",
+            [(campaign_id, i) for i in lead_ids],
+        )
+
+    def finish_enrolling(self, campaign_id: str, lead_ids: Sequence[int], status: str) -> None:
+        """Record the outcome of a ``generate`` call: ``done``, ``ambiguous`` or ``failed``.
+
+        ``failed`` (the server refused the call, nothing was enrolled) removes the records so
+        the next run tries again.
+        """
+        if status == "failed":
+            self._write_many(
+                "DELETE FROM enrolments WHERE campaign_id=? AND lead_id=?",
+                [(campaign_id, i) for i in lead_ids],
+            )
+            return
+        self._write_many(
+            "UPDATE enrolments SET status=?, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            "WHERE campaign_id=? AND lead_id=?",
+            [(status, campaign_id, i) for i in lead_ids],
+        )

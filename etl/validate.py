@@ -1,0 +1,408 @@
+"""Normalise mapped rows and validate them with a pandera schema built from the mapping.
+
+The flow for one chunk (index = source row number a person sees):
+
+1. :func:`normalize_frame` turns the raw text of :func:`etl.mapping.apply_mapping` into values the
+   API accepts (E.164 phones, canonical IANA zones, lower-cased e-mails, ISO dates) or into
+   :class:`~etl.normalize.Invalid` markers that carry the reason, and infers missing zones.
+2. :func:`build_schema` builds a :class:`pandera.api.pandas.container.DataFrameSchema` from the
+   mapping: required fields are non-nullable, every column refuses ``Invalid`` values, and a
+   campaign run needs at least one valid phone per row.
+3. :func:`validate_chunk` runs the schema with ``lazy=True`` so one pass yields every reason of
+   every row, and turns pandera's failure cases into :class:`Issue` records (house style 4:
+   validation returns a report, nothing raises for bad rows).
+
+Duplicates of the mapping's ``key`` across chunks and files are caught by :class:`KeyTracker`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from etl.mapping import Mapping
+from etl.normalize import (
+    Invalid,
+    PhoneResult,
+    canonical_zone,
+    clean,
+    normalize_date,
+    normalize_email,
+    normalize_name,
+    normalize_region,
+    parse_phone,
+    split_phones,
+    zones_for_number,
+)
+
+__all__ = [
+    "Issue",
+    "KeyTracker",
+    "ValidatedChunk",
+    "build_schema",
+    "normalize_frame",
+    "validate_chunk",
+]
+
+log = logging.getLogger(__name__)
+
+ZONE_SOURCES = ("column", "phone", "default")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Why one row is rejected, at one field.
+
+    Attributes:
+        source_file: file name as given on the command line.
+        source_row: the row number a spreadsheet shows.
+        field: lead field (``email``, ``phone``, ``timezoneId``, ``dynamicData.<name>``,
+            ``row`` for rows that could not be read, ``key`` for duplicates).
+        column: the file's column header, or ``""`` when the issue is about the whole row.
+        check: short machine name of the rule (``required``, ``invalid``, ``duplicate``…).
+        value: the offending value as written (``""`` when empty).
+        message: the reason in words, with what to do.
+    """
+
+    source_file: str
+    source_row: int
+    field: str
+    column: str
+    check: str
+    value: str
+    message: str
+
+    def describe(self) -> str:
+        """One line for ``_errors``: ``field (column): message``."""
+        where = self.field if not self.column else f"{self.field} ({self.column})"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ValidatedChunk:
+    """The outcome of one chunk.
+
+    Attributes:
+        valid: normalised rows that passed (same columns as :func:`normalize_frame`),
+            index = source row.
+        issues: every reason of every rejected row.
+        warnings: ``(source_row, message)`` pairs for rows that load but deserve a look.
+    """
+
+    valid: pd.DataFrame
+    issues: list[Issue] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def rejected_rows(self) -> set[int]:
+        """Source rows with at least one issue."""
+        return {i.source_row for i in self.issues}
+
+
+def _phone_cell(raw: str | None, region: str | None) -> tuple[str, ...] | Invalid | None:
+    text = clean(raw)
+    if text is None:
+        return None
+    numbers: list[str] = []
+    for part in split_phones(text) or [text]:
+        result = parse_phone(part, region)
+        if isinstance(result, Invalid):
+            return Invalid(text, result.reason)
+        assert isinstance(result, PhoneResult)
+        if result.e164 not in numbers:
+            numbers.append(result.e164)
+    return tuple(numbers)
+
+
+def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
+    """Normalise the raw text of mapped rows.
+
+    Args:
+        mapped: :func:`etl.mapping.apply_mapping`'s frame (raw text, index = source row).
+        mapping: the mapping it came from.
+
+    Returns:
+        Same index; object columns, each cell a normalised value, ``None`` (missing) or an
+        :class:`~etl.normalize.Invalid`:
+
+        * ``name``, ``surname`` (str), ``email`` (str, lower-case), ``timezoneId`` (canonical
+          IANA name, inferred when the column is empty or absent);
+        * ``timezone_source``: ``column``, ``phone`` or ``default`` (``None`` when no zone);
+        * ``phone.<i>``: a tuple of E.164 strings (a cell may hold several numbers);
+        * ``dyn.<field>``: str (``YYYY-MM-DD`` for ``type: date``); ``comment.<i>``: str.
+    """
+    out = pd.DataFrame(index=mapped.index)
+    for name in ("name", "surname"):
+        if name in mapped:
+            out[name] = mapped[name].map(normalize_name).astype(object)
+    if "email" in mapped:
+        out["email"] = mapped["email"].map(normalize_email).astype(object)
+
+    default_region = mapping.defaults.region
+    if "region" in mapped:
+        regions = mapped["region"].map(normalize_region).fillna(default_region or "")
+        regions = regions.replace("", None)
+    else:
+        regions = pd.Series(default_region, index=mapped.index, dtype=object)
+    phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
+    for col in phone_cols:
+        out[col] = pd.Series(
+            [_phone_cell(raw, reg) for raw, reg in zip(mapped[col], regions, strict=True)],
+            index=mapped.index,
+            dtype=object,
+        )
+
+    if "timezoneId" in mapped:
+        zones = mapped["timezoneId"].map(canonical_zone).astype(object)
+    else:
+        zones = pd.Series(None, index=mapped.index, dtype=object)
+    sources = zones.map(lambda z: "column" if z is not None else None).astype(object)
+    missing = zones.isna()
+    if missing.any():
+        default = mapping.defaults.timezone
+        first_phone = _first_phone(out, phone_cols)
+        for row in zones.index[missing]:
+            zone, source = _infer_zone(first_phone.get(row), default)
+            zones.at[row] = zone
+            sources.at[row] = source
+    out["timezoneId"] = zones
+    out["timezone_source"] = sources
+
+    for name, spec in mapping.dynamic.items():
+        col = f"dyn.{name}"
+        if spec.type == "date":
+            out[col] = mapped[col].map(normalize_date).astype(object)
+        else:
+            out[col] = mapped[col].map(clean).astype(object)
+    for i in range(len(mapping.comments)):
+        out[f"comment.{i}"] = mapped[f"comment.{i}"].map(clean).astype(object)
+    return out
+
+
+def _first_phone(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, str]:
+    first: dict[int, str] = {}
+    for col in phone_cols:
+        for row, value in norm[col].items():
+            if isinstance(value, tuple) and value and row not in first:
+                first[row] = value[0]
+    return first
+
+
+def _infer_zone(e164: str | None, default: str | None) -> tuple[str | Invalid | None, str | None]:
+    """Zone of a row whose file gives none: from the phone when it names one zone, else default.
+
+    Rules (libphonenumber's ``phonenumbers.timezone``): one candidate → it; several → the
+    mapping's ``defaults.timezone`` when it is among them, else refused as ambiguous; none → the
+    default.
+    """
+    candidates = zones_for_number(e164) if e164 else ()
+    if len(candidates) == 1:
+        return candidates[0], "phone"
+    if len(candidates) > 1:
+        if default in candidates:
+            return default, "default"
+        shown = ", ".join(candidates[:6]) + (" …" if len(candidates) > 6 else "")
+        return (
+            Invalid(
+                "",
+                f"zone ambiguous: {e164} could be in {shown}; fill the time zone column",
+            ),
+            None,
+        )
+    if default:
+        return default, "default"
+    return None, None
+
+
+def _not_invalid(series: pd.Series) -> pd.Series:
+    return ~series.map(lambda v: isinstance(v, Invalid)).astype(bool)
+
+
+def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema:
+    """The pandera schema of normalised rows (columns as :func:`normalize_frame` returns).
+
+    Args:
+        mapping: the checked mapping.
+        require_phone: a campaign is set, so each lead needs at least one valid phone
+            (a dialer cannot call a lead without one).
+
+    Rules: ``name``, ``surname``, ``email``, ``timezoneId`` are required (API.md, "The lead");
+    no column may hold an :class:`~etl.normalize.Invalid` value.
+    """
+    valid = pa.Check(_not_invalid, name="invalid", error="value not valid")
+    columns: dict[str, pa.Column] = {}
+    for name in ("name", "surname", "email", "timezoneId"):
+        columns[name] = pa.Column(object, nullable=False, checks=[valid], required=True)
+    for i in range(len(mapping.phones)):
+        columns[f"phone.{i}"] = pa.Column(object, nullable=True, checks=[valid])
+    for name in mapping.dynamic:
+        columns[f"dyn.{name}"] = pa.Column(object, nullable=True, checks=[valid])
+    checks = []
+    if require_phone:
+        phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
+
+        def has_phone(df: pd.DataFrame) -> pd.Series:
+            ok = pd.Series(False, index=df.index)
+            for col in phone_cols:
+                ok |= df[col].map(lambda v: isinstance(v, tuple) and bool(v)).astype(bool)
+            return ok
+
+        checks.append(pa.Check(has_phone, name="phone_required", error="no dialable phone"))
+    return pa.DataFrameSchema(columns, checks=checks, strict=False, coerce=False)
+
+
+def _column_label(mapping: Mapping, column: str) -> tuple[str, str]:
+    """``(lead field, source header)`` of a normalised column."""
+    if column.startswith("phone."):
+        return "phone", mapping.phones[int(column.split(".", 1)[1])].column
+    if column.startswith("dyn."):
+        name = column.split(".", 1)[1]
+        return f"dynamicData.{name}", mapping.dynamic[name].column
+    spec = mapping.fields.get(column)
+    return column, spec.column if spec else ""
+
+
+def validate_chunk(
+    mapped: pd.DataFrame, mapping: Mapping, *, require_phone: bool, source_file: str
+) -> ValidatedChunk:
+    """Normalise and validate one chunk; nothing raises for bad rows.
+
+    Args:
+        mapped: :func:`etl.mapping.apply_mapping`'s frame (index = source row).
+        mapping: the mapping.
+        require_phone: see :func:`build_schema`.
+        source_file: the file name for the issues.
+
+    Returns:
+        The valid rows and one :class:`Issue` per failed check of each rejected row.
+    """
+    norm = normalize_frame(mapped, mapping)
+    schema = build_schema(mapping, require_phone=require_phone)
+    issues: list[Issue] = []
+    try:
+        schema.validate(norm, lazy=True)
+    except SchemaErrors as err:
+        issues = _issues_from(err.failure_cases, norm, mapped, mapping, source_file)
+    bad = {i.source_row for i in issues}
+    valid = norm.loc[[row not in bad for row in norm.index]]
+    warnings = [
+        (int(row), f"timezoneId: no zone given; used {zone} from the {src}")
+        for row, zone, src in zip(valid.index, valid["timezoneId"], valid["timezone_source"], strict=True)
+        if src == "default" and mapping.fields.get("timezoneId") is not None
+    ]
+    return ValidatedChunk(valid=valid, issues=issues, warnings=warnings)
+
+
+def _issues_from(
+    cases: pd.DataFrame,
+    norm: pd.DataFrame,
+    mapped: pd.DataFrame,
+    mapping: Mapping,
+    source_file: str,
+) -> list[Issue]:
+    issues: list[Issue] = []
+    seen: set[tuple[int, str, str]] = set()
+    rows = zip(cases["schema_context"], cases["column"], cases["check"], cases["index"], strict=True)
+    for context, column, check, index in rows:
+        if index is None or pd.isna(index):
+            continue
+        row = int(index)
+        check_name = str(check)
+        if context == "DataFrameSchema":  # the one frame-wide check: a dialable phone
+            field_name, header, value = "phone", ", ".join(p.column for p in mapping.phones), ""
+            message = "no dialable phone; a campaign needs at least one valid number"
+            if not mapping.phones:
+                message = "no phone column mapped; a campaign needs one"
+            if any(isinstance(norm.at[row, f"phone.{i}"], Invalid) for i in range(len(mapping.phones))):
+                continue  # the phone's own reason already explains it
+            kind = "required"
+        else:
+            column = str(column)
+            field_name, header = _column_label(mapping, column)
+            cell = norm.at[row, column] if column in norm.columns else None
+            raw = mapped.at[row, column] if column in mapped.columns else None
+            value = clean(raw) or ""
+            if check_name == "not_nullable":
+                kind = "required"
+                message = "required, but empty"
+                if column == "timezoneId":
+                    message = "required, but empty and no default zone could be used"
+            elif isinstance(cell, Invalid):
+                kind = "invalid"
+                message = cell.reason if not value else f"{value!r}: {cell.reason}"
+                if column == "timezoneId" and not value:
+                    message = cell.reason
+            else:
+                kind = check_name
+                message = f"failed check {check_name}"
+        key = (row, field_name, header)
+        if key in seen:
+            continue
+        seen.add(key)
+        issues.append(Issue(source_file, row, field_name, header, kind, value, message))
+    issues.sort(key=lambda i: i.source_row)
+    return issues
+
+
+class KeyTracker:
+    """Remembers the first row of each lead ``key`` across the chunks and files of one run.
+
+    The first row with a key wins; later rows with the same key are duplicates naming it
+    (CONTRACT.md, "Values").
+    """
+
+    def __init__(self, key_fields: Iterable[str]) -> None:
+        self.key_fields = tuple(key_fields)
+        self._first: dict[str, tuple[str, int]] = {}
+
+    def key_of(self, row: pd.Series) -> str:
+        """The key of a normalised row: its key fields joined with ``|``."""
+        parts = []
+        for name in self.key_fields:
+            if name == "phone":
+                phones = [v for k, v in row.items() if str(k).startswith("phone.") and isinstance(v, tuple)]
+                parts.append(phones[0][0] if phones and phones[0] else "")
+            elif name in ("name", "surname"):
+                parts.append(str(row.get(name) or "").casefold())
+            elif name == "email":
+                parts.append(str(row.get("email") or ""))
+            else:
+                parts.append(str(row.get(f"dyn.{name}") or ""))
+        return "|".join(parts)
+
+    def check(
+        self, valid: pd.DataFrame, source_file: str, key_of: Callable[[pd.Series], str] | None = None
+    ) -> tuple[pd.Series, list[Issue]]:
+        """Keys of the valid rows, and duplicate issues for rows whose key was seen before.
+
+        Returns:
+            ``(keys, issues)``: a str Series of keys indexed like ``valid``, and one ``key``
+            issue per duplicate row.
+        """
+        key_of = key_of or self.key_of
+        keys = pd.Series([key_of(r) for _, r in valid.iterrows()], index=valid.index, dtype=object)
+        issues = []
+        for row, key in keys.items():
+            first = self._first.get(key)
+            if first is None:
+                self._first[key] = (source_file, int(row))
+                continue
+            f_file, f_row = first
+            where = f"row {f_row}" if f_file == source_file else f"{f_file} row {f_row}"
+            issues.append(
+                Issue(
+                    source_file,
+                    int(row),
+                    "key",
+                    "",
+                    "duplicate",
+                    key,
+                    f"duplicate of {where} (same {'+'.join(self.key_fields)} {key!r})",
+                )
+            )
+        return keys, issues

@@ -1,0 +1,327 @@
+"""Build the reader test corpus: small CSV and Excel files that break naive importers.
+
+Run ``python tests/data/make_corpus.py [DEST]`` (default ``tests/data/corpus/``). The output is
+reproducible byte for byte: no random data without a fixed seed, and workbooks are re-zipped with
+fixed timestamps. ``tests/test_extract.py`` imports this module and builds the same files in
+``tmp_path``; :data:`CORPUS` maps each file name to its builder, :data:`EXPECTED_ERRORS` names
+the files that must be refused and a word of the refusal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import random
+import re
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from openpyxl import Workbook
+
+FIXED_TIME = (2024, 1, 1, 0, 0, 0)
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+def csv_utf8_bom_crlf() -> bytes:
+    """UTF-8 with BOM, every field quoted, CRLF (as Excel's "CSV UTF-8")."""
+    lines = ['"first_name","last_name","email"', '"Zoë","Fairweather","zoe@example.com"']
+    return "\r\n".join(lines).encode("utf-8-sig") + b"\r\n"
+
+
+def csv_utf16_tab() -> bytes:
+    """UTF-16 LE with BOM, tab-separated (Excel's "Unicode text")."""
+    text = "first_name\tlast_name\tcity\r\nJosé\tPeñalver\tMálaga\r\nΑλίκη\tΠαππά\tΑθήνα\r\n"
+    return text.encode("utf-16")
+
+
+def csv_cp1252_late() -> bytes:
+    """cp1252, comma; the first 20 KB are ASCII and row 250 holds ``O’Brien`` and ``€``."""
+    rows = ["first_name,last_name,email,notes"]
+    rows += [f"Ann{i},Smith,ann{i}@example.com,plain ascii note {i:04d}" for i in range(2, 250)]
+    rows.append("Sean,O’Brien,sean@example.com,paid 5 € – thanks")
+    rows.append("Last,Row,last@example.com,ok")
+    return ("\r\n".join(rows) + "\r\n").encode("cp1252")
+
+
+def csv_latin1_semicolon() -> bytes:
+    """ISO-8859-1, semicolon, decimal commas."""
+    text = "Name;Stadt;Betrag\nJörg;München;1.234,50\nRené;Köln;0,99\n"
+    return text.encode("latin-1")
+
+
+def csv_pipe_cr() -> bytes:
+    """Pipe-separated with old-Mac CR line ends."""
+    return b"name|phone|note\rAnna|+14155550101|a, b; c\rBob|0044 20 7946 0011|\r"
+
+
+def csv_multiline_quoted() -> bytes:
+    """Quoted cells with line breaks and doubled quotes: row numbers count records."""
+    return (
+        b'name,note,phone\n'
+        b'Anna,"line one\nline two\r\nline three",111\n'
+        b'Bob,"He said ""hi"", then left",222\n'
+        b'Cy,"a,b",333\n'
+    )
+
+
+def csv_title_rows() -> bytes:
+    """Two title rows and a blank one above the header (header is row 4)."""
+    return (
+        b"Lead export,,,\n"
+        b"Generated 2024-03-01,,,\n"
+        b",,,\n"
+        b"name,email,phone,city\n"
+        b"Anna,anna@example.com,111,Oslo\n"
+        b"\n"
+        b"Bob,bob@example.com,222,\n"
+    )
+
+
+def csv_blank_rows() -> bytes:
+    """Blank lines and all-empty records in the middle: skipped, still counted."""
+    return b"a,b\n1,2\n\n,\n3,4\n\n"
+
+
+def csv_one_column() -> bytes:
+    """One column of names: no letter may become the delimiter."""
+    return b"name\nAnna\nBob Smith\nCyrus\n"
+
+
+def csv_na_tokens() -> bytes:
+    """Text that other readers turn into missing values."""
+    return b"name,surname,note\nNA,NULL,N/A\nNone,nan,#N/A\n-,Null,\n"
+
+
+def csv_messy_headers() -> bytes:
+    """Whitespace around headers, an empty header without values, one with values."""
+    return (
+        b" First Name ,\xc2\xa0Email\t,,,phone\n"
+        b"Anna,anna@example.com,,x,111\n"
+        b"Bob,bob@example.com,,,222\n"
+    )
+
+
+def csv_duplicate_headers() -> bytes:
+    """``Email`` and `` email`` are the same column after trimming and case-folding."""
+    return b"name,Email,phone, email\nAnna,a@example.com,1,b@example.com\n"
+
+
+def csv_ragged() -> bytes:
+    """Too many, too few and one trailing empty extra field."""
+    return b"a,b,c\n1,2,3\n1,2,3,4\n1,2\n1,2,3,\n1,2,3,,,\n"
+
+
+def csv_binary() -> bytes:
+    """Random bytes with a .csv name."""
+    rng = random.Random(1234)
+    return bytes(rng.randrange(256) for _ in range(4096))
+
+
+# -- XLSX -------------------------------------------------------------------------------------
+
+
+def _save(wb: Workbook) -> bytes:
+    """Save a workbook and re-zip it with fixed timestamps so the bytes are reproducible."""
+    raw = io.BytesIO()
+    wb.save(raw)
+    wb.close()
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(
+                    rb"(<dcterms:(created|modified)[^>]*>)[^<]*",
+                    rb"\g<1>2024-01-01T00:00:00Z",
+                    data,
+                )
+            member = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(member, data)
+    return out.getvalue()
+
+
+def xlsx_typed_cells() -> bytes:
+    """Two sheets; ``Leads`` holds every kind of cell a lead file has.
+
+    Row 2: phone 4155550221 (number with a phone format), a date cell, a date-time, serial
+    45292 (General), 45292.75, TRUE, a time; row 3: text cells (``0044…``, ``NA``, ``#N/A``);
+    row 4: a formula without a cached value (openpyxl writes none); row 5: an empty row;
+    row 6: a big integer and a float with a fraction.
+    """
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Leads"
+    ws.append(["name", "phone", "signed", "called", "serial", "fraction", "vip", "at"])
+    ws.append(
+        [
+            "Anna",
+            4155550221,
+            dt.date(2024, 1, 15),
+            dt.datetime(2024, 3, 10, 14, 30),
+            45292,
+            45292.75,
+            True,
+            dt.time(9, 5, 7),
+        ]
+    )
+    ws["B2"].number_format = "[<=9999999]###-####;(###) ###-####"
+    ws["C2"].number_format = "mm/dd/yyyy"
+    ws["D2"].number_format = "m/d/yyyy h:mm"
+    ws.append(["Bob", "00442079460011", "2024-02-29", "NA", "#N/A", "", False, None])
+    ws.append(["Cy", "=1+1", None, None, None, None, None, None])
+    ws.append([])
+    ws.append(["Dee", 61491570157, None, None, 123456789012345, 0.1, None, None])
+    other = wb.create_sheet("Other")
+    other.append(["x", "y"])
+    other.append([1, 2])
+    return _save(wb)
+
+
+def xlsx_far_formatted_cell() -> bytes:
+    """Three data rows, and one formatted empty cell at XFD1048576 (dimension A1:XFD1048576)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Sheet1"
+    ws.append(["name", "phone"])
+    for i in range(3):
+        ws.append([f"Person {i}", f"+1415555010{i}"])
+    ws.cell(row=1_048_576, column=16_384).number_format = "0.00"
+    ws.cell(row=500_000, column=1).number_format = "@"
+    return _save(wb)
+
+
+def xlsx_sparse_title() -> bytes:
+    """A title in row 1, the header in row 3, data rows 4, 9 and 1000 (sparse)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Export"
+    ws["A1"] = "Leads exported 2024-03-01"
+    ws.append([])
+    ws["A3"], ws["B3"], ws["D3"] = "name", "phone", "city"  # C3 empty header, no values
+    ws["A4"], ws["B4"], ws["D4"] = "Anna", "111", "Oslo"
+    ws["A9"], ws["B9"] = "Bob", "222"
+    ws["A1000"], ws["D1000"] = "Cy", "Rome"
+    return _save(wb)
+
+
+def xlsx_zip_bomb() -> bytes:
+    """A zip named .xlsx with one 20 MB member of zeros (ratio about 1000:1)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("[Content_Types].xml", FIXED_TIME), b"<Types/>")
+        info = zipfile.ZipInfo("xl/worksheets/sheet1.xml", FIXED_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, b"\0" * (20 * 1024 * 1024))
+    return out.getvalue()
+
+
+def xlsx_truncated() -> bytes:
+    """The first half of a real workbook."""
+    data = xlsx_typed_cells()
+    return data[: len(data) // 2]
+
+
+def xlsx_random_bytes() -> bytes:
+    """Random bytes with an .xlsx name."""
+    rng = random.Random(99)
+    return bytes(rng.randrange(256) for _ in range(8192))
+
+
+def xlsx_encrypted() -> bytes:
+    """An OLE2 compound file holding an ``EncryptedPackage`` stream, as Excel writes a
+    password-protected .xlsx (only the parts the reader looks at)."""
+    header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
+    entry = "EncryptedPackage".encode("utf-16-le") + b"\0" * 2
+    return header + b"\0" * 512 + entry + b"\0" * (512 - len(entry)) + b"\x42" * 1024
+
+
+def xlsx_not_a_workbook() -> bytes:
+    """A valid zip without ``[Content_Types].xml``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("hello.txt", FIXED_TIME), b"hello")
+    return out.getvalue()
+
+
+def xls_html() -> bytes:
+    """An HTML table saved with an .xls name (what many web exports do)."""
+    return b"<html><body><table><tr><td>name</td></tr></table></body></html>\n"
+
+
+def xls_ole2_garbage() -> bytes:
+    """OLE2 magic followed by junk: xlrd must fail and be wrapped."""
+    return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x01" * 2048
+
+
+#: File name -> builder of its bytes.
+CORPUS: dict[str, Callable[[], bytes]] = {
+    "utf8_bom_crlf.csv": csv_utf8_bom_crlf,
+    "utf16_tab.txt": csv_utf16_tab,
+    "cp1252_late.csv": csv_cp1252_late,
+    "latin1_semicolon.csv": csv_latin1_semicolon,
+    "pipe_cr.csv": csv_pipe_cr,
+    "multiline_quoted.csv": csv_multiline_quoted,
+    "title_rows.csv": csv_title_rows,
+    "blank_rows.csv": csv_blank_rows,
+    "one_column.csv": csv_one_column,
+    "na_tokens.csv": csv_na_tokens,
+    "messy_headers.csv": csv_messy_headers,
+    "duplicate_headers.csv": csv_duplicate_headers,
+    "ragged.csv": csv_ragged,
+    "binary.csv": csv_binary,
+    "typed_cells.xlsx": xlsx_typed_cells,
+    "far_formatted_cell.xlsx": xlsx_far_formatted_cell,
+    "sparse_title.xlsx": xlsx_sparse_title,
+    "zip_bomb.xlsx": xlsx_zip_bomb,
+    "truncated.xlsx": xlsx_truncated,
+    "random_bytes.xlsx": xlsx_random_bytes,
+    "encrypted.xlsx": xlsx_encrypted,
+    "not_a_workbook.xlsx": xlsx_not_a_workbook,
+    "html_table.xls": xls_html,
+    "ole2_garbage.xls": xls_ole2_garbage,
+}
+
+#: Files the reader must refuse with InputError, and a word the message must contain.
+EXPECTED_ERRORS: dict[str, str] = {
+    "duplicate_headers.csv": "duplicate",
+    "binary.csv": "encoding",
+    "zip_bomb.xlsx": "zip bomb",
+    "truncated.xlsx": "truncated",
+    "random_bytes.xlsx": "not a valid",
+    "encrypted.xlsx": "password",
+    "not_a_workbook.xlsx": "not an Excel workbook",
+    "html_table.xls": "HTML",
+    "ole2_garbage.xls": "cannot read",
+}
+
+
+def build(dest: Path, names: list[str] | None = None) -> dict[str, Path]:
+    """Write corpus files into ``dest``.
+
+    Args:
+        dest: folder to write into (created when missing).
+        names: which files; ``None`` writes all of :data:`CORPUS`.
+
+    Returns:
+        File name -> written path.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name in names or list(CORPUS):
+        path = dest / name
+        path.write_bytes(CORPUS[name]())
+        written[name] = path
+    return written
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "corpus"
+    for written_path in build(target).values():
+        sys.stdout.write(f"{written_path}\n")
