@@ -53,12 +53,12 @@ import pandas as pd
 from etl.errors import InputError, InputMissingError
 
 __all__ = [
+    "Chunk",
     "DELIMITERS",
     "INDEX_NAME",
-    "SUFFIXES",
-    "Chunk",
     "ReadOptions",
     "RowProblem",
+    "SUFFIXES",
     "SourceReader",
     "list_sheets",
     "open_source",
@@ -237,10 +237,8 @@ class SourceReader:
                 raise InputError(str(self.path), f"cannot read the file: {exc}", row=row) from exc
             except MemoryError as exc:
                 raise InputError(str(self.path), "the file is too large to read") from exc
-            except Exception as exc:  # noqa: BLE001 - any library failure means an unreadable file
-                raise InputError(
-                    str(self.path), f"cannot read the file ({type(exc).__name__}: {exc})", row=row
-                ) from exc
+            except Exception as exc:  # any library failure: the file is unreadable
+                raise InputError(str(self.path), _describe_failure(exc), row=row) from exc
         for message in dict.fromkeys(str(w.message) for w in caught):
             logger.warning("%s: %s", self.path, message)
 
@@ -433,9 +431,17 @@ class _CsvReader(SourceReader):
         self.encoding = _choose_encoding(path, options.encoding)
         self.delimiter = _choose_delimiter(path, self.encoding, options.delimiter)
         self._setup()
-        logger.info(
-            "%s: CSV, encoding %s, delimiter %r", self.path, self.encoding, self.delimiter
-        )
+        self._verify()
+        logger.info("%s: CSV, encoding %s, delimiter %r", self.path, self.encoding, self.delimiter)
+
+    def _verify(self) -> None:
+        """Parse the whole file once, so a broken record fails here and not part-way through
+        the chunks (the pipeline sends each chunk as it goes)."""
+        count = 0
+        with self._guard():
+            for count, _, _ in self._raw_rows():  # noqa: B007 - the last row number is wanted
+                pass
+        logger.debug("%s: %d records", self.path, count)
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         assert self.encoding is not None and self.delimiter is not None
@@ -516,9 +522,7 @@ def _detect_with_charset_normalizer(path: Path, bad_offset: int) -> str:
             "set read.encoding in the mapping, e.g. cp1252",
         )
     tied = [
-        m
-        for m in matches
-        if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01
+        m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01
     ]
     if any("cp1252" in m.could_be_from_charset for m in tied):
         codec = "cp1252"
@@ -569,14 +573,12 @@ def _choose_delimiter(path: Path, encoding: str, wanted: str | None) -> str:
         if wanted in ("\\t", "tab", "TAB"):
             wanted = "\t"
         if len(wanted) != 1 or wanted in ('"', "\r", "\n"):
-            raise InputError(
-                str(path), f"read.delimiter must be one character, not {wanted!r}"
-            )
+            raise InputError(str(path), f"read.delimiter must be one character, not {wanted!r}")
         return wanted
     with open(path, encoding=encoding, newline="", errors="replace") as fh:
         sample = fh.read(_DELIMITER_SAMPLE_CHARS)
         complete = not fh.read(1)
-    order = DELIMITERS
+    order: tuple[str, ...] = DELIMITERS
     if path.suffix.lower() == ".tsv":
         order = ("\t",) + tuple(d for d in DELIMITERS if d != "\t")
     found = _detect_delimiter(sample, complete, order)
@@ -635,23 +637,40 @@ class _XlsxReader(SourceReader):
         _check_zip(path)
         from openpyxl import load_workbook
 
-        with self._guard():
-            self._book: Any = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        # openpyxl leaks its zip file when loading fails, so it gets a handle we close.
+        self._fh: io.BufferedReader | None = open(path, "rb")  # closed in close()
+        self._book: Any = None
         try:
+            with self._guard():
+                self._book = load_workbook(
+                    self._fh, read_only=True, data_only=True, keep_links=False
+                )
             names = [ws.title for ws in self._book.worksheets]
             self.sheet = _pick_sheet(path, names, options.sheet)
             self._ws = self._book[self.sheet]
             self._setup()
+            self._verify()
         except BaseException:
             self.close()
             raise
         logger.info("%s: sheet %r", self.path, self.sheet)
+
+    def _verify(self) -> None:
+        """Decompress the sheet's part once (cheap, no XML parsing), so a damaged archive
+        (bad CRC, broken deflate data) fails here and not part-way through the chunks."""
+        with self._guard(), self._book._archive.open(self._ws._worksheet_path) as part:
+            while part.read(1 << 20):
+                pass
 
     def close(self) -> None:
         book = getattr(self, "_book", None)
         if book is not None:
             book.close()
             self._book = None
+        fh = getattr(self, "_fh", None)
+        if fh is not None:
+            fh.close()
+            self._fh = None
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         if self._book is None:
@@ -747,7 +766,7 @@ class _XlsReader(SourceReader):
         with self._guard():
             try:
                 self._book: Any = xlrd.open_workbook(
-                    str(path), on_demand=True, logfile=self._log
+                    file_contents=path.read_bytes(), on_demand=True, logfile=self._log
                 )
             except xlrd.XLRDError as exc:
                 if "encrypt" in str(exc).lower():
@@ -851,6 +870,27 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+def _describe_failure(exc: BaseException) -> str:
+    """A message for a library exception, naming its root cause."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    try:
+        from defusedxml import DefusedXmlException
+    except ImportError:  # pragma: no cover - defusedxml is a dependency
+        DefusedXmlException = ()  # type: ignore[assignment,misc]
+    if any(isinstance(e, DefusedXmlException) for e in chain):
+        return (
+            "the workbook's XML declares entities or external references (a possible XML "
+            "bomb); refusing to read it"
+        )
+    root = chain[-1]
+    first_line = str(root).strip().splitlines()[0] if str(root).strip() else ""
+    return f"cannot read the file ({type(root).__name__}: {first_line})"
+
+
 def _is_blank(cells: Sequence[str]) -> bool:
     return not any(c.strip() for c in cells)
 
@@ -930,8 +970,7 @@ def _check_path(path: Path) -> None:
     if path.suffix.lower() not in SUFFIXES:
         raise InputError(
             str(path),
-            f"unsupported file type {path.suffix or '(none)'!r}; use one of "
-            + ", ".join(SUFFIXES),
+            f"unsupported file type {path.suffix or '(none)'!r}; use one of " + ", ".join(SUFFIXES),
         )
     try:
         with open(path, "rb"):
@@ -966,9 +1005,7 @@ def _excel_kind(path: Path) -> str:
     raise InputError(str(path), "not an Excel workbook (unknown file format)")
 
 
-def open_source(
-    path: str | os.PathLike[str], options: ReadOptions | None = None
-) -> SourceReader:
+def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None) -> SourceReader:
     """Open a CSV or Excel file for reading in chunks.
 
     CSV (``.csv``, ``.txt``, ``.tsv``): the encoding is taken from a BOM (UTF-8, UTF-16,
@@ -1033,8 +1070,8 @@ def list_sheets(path: str | os.PathLike[str]) -> list[str]:
         from openpyxl import load_workbook
 
         reader = SourceReader(source, ReadOptions())
-        with reader._guard():
-            book = load_workbook(source, read_only=True, data_only=True, keep_links=False)
+        with reader._guard(), open(source, "rb") as fh:
+            book = load_workbook(fh, read_only=True, data_only=True, keep_links=False)
             try:
                 return [ws.title for ws in book.worksheets]
             finally:
@@ -1044,7 +1081,9 @@ def list_sheets(path: str | os.PathLike[str]) -> list[str]:
     reader = SourceReader(source, ReadOptions())
     with reader._guard():
         try:
-            xbook = xlrd.open_workbook(str(source), on_demand=True, logfile=io.StringIO())
+            xbook = xlrd.open_workbook(
+                file_contents=source.read_bytes(), on_demand=True, logfile=io.StringIO()
+            )
         except xlrd.XLRDError as exc:
             if "encrypt" in str(exc).lower():
                 raise InputError(str(source), _ENCRYPTED) from exc

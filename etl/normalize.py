@@ -149,8 +149,15 @@ _REASONS = {
 
 
 def split_phones(value: str) -> list[str]:
-    """Split a cell that holds several numbers (``/``, ``;``, ``,`` or ``or``) into parts."""
-    return [part for part in _SPLIT.split(value) if part.strip()]
+    """Split a cell that holds several numbers (``/``, ``;``, ``,`` or ``or``) into parts.
+
+    The cell is split only when every part holds at least 6 digits, so a German ``030/23125-226``
+    (area code, slash, number) stays one number.
+    """
+    parts = [part for part in _SPLIT.split(value) if part.strip()]
+    if len(parts) > 1 and all(sum(ch.isdigit() for ch in part) >= 6 for part in parts):
+        return parts
+    return [value]
 
 
 @functools.lru_cache(maxsize=262144)
@@ -180,12 +187,16 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
         return Invalid(text, "not a phone number (no digits)")
     if text.lower().startswith("tel:"):
         text = text[4:]
-    # Excel's "0044" / "00 44" international prefix where the region's own prefix differs.
-    compact = re.sub(r"[\s().-]", "", text)
-    if compact.startswith("00") and not compact.startswith("000"):
-        text = "+" + compact[2:]
     try:
         number = phonenumbers.parse(text, region or None)
+        if not phonenumbers.is_valid_number(number):
+            # "0044 20 …" written where 00 is not the region's international prefix (the US
+            # dials 011): read 00 as "+", the common European form.
+            compact = re.sub(r"[\s().-]", "", text)
+            if compact.startswith("00") and not compact.startswith("000"):
+                retry = phonenumbers.parse("+" + compact[2:], None)
+                if phonenumbers.is_valid_number(retry):
+                    number = retry
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             if not region:

@@ -279,7 +279,7 @@ class _Run:
         self.rows_read += read
         rejected = 0
         for problem in chunk.problems:
-            self.report.reject(name, problem.row, problem.values, [("row", "", problem.message)])
+            self.report.reject(name, problem.row, problem.values, [("row", "", f"row: {problem.message}")])
             rejected += 1
         if frame.empty:
             self.rows_rejected += rejected
@@ -335,7 +335,7 @@ class _Run:
         r = out.row
         if out.rejected:
             self.report.reject(
-                r.source_file, r.source_row, frame.loc[r.source_row].to_dict(), [("api", "", out.message)]
+                r.source_file, r.source_row, frame.loc[r.source_row].to_dict(), [("api", "", f"api: {out.message}")]
             )
             return 1
         if out.action in ("created", "updated", "unchanged"):

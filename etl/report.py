@@ -129,14 +129,15 @@ class ReportWriter:
         Args:
             values: the row's original cells by header, or (a row that could not be split into
                 the header's fields) its raw fields in order.
-            errors: ``(field, value, message)`` per reason.
+            errors: ``(field, value, message)`` per reason; ``message`` names the field and
+                column itself (``email (E-mail): 'x': not an e-mail address``).
         """
         errors = list(errors)
         if isinstance(values, Mapping):
             cells = [values.get(c, "") for c in self.columns]
         else:
             cells = list(values)
-        text = "; ".join(f"{f}: {m}" for f, _, m in errors)
+        text = "; ".join(m for _, _, m in errors)
         self._write(self._rejects, [*cells, source_file, source_row, text], self.folder / "rejects.csv")
         for f, _, m in errors:
             self.errors_by_field[f] += 1

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
+import phonenumbers.timezone
 import yaml
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font
@@ -229,7 +230,7 @@ NANP_STYLES = [
     "paren", "paren", "dash", "dash", "dot", "space", "plain", "intl", "e164", "one_dash",
     "intl_paren",
 ]  # fmt: skip
-INTL_STYLES = ["national", "national", "national", "intl", "intl", "e164", "00", "compact"]
+INTL_STYLES = ["national", "national", "national", "intl", "intl", "e164", "compact"]
 
 
 def format_phone(rng: random.Random, country: str, nsn: str, *, office: bool = False) -> str:
@@ -254,10 +255,12 @@ def format_phone(rng: random.Random, country: str, nsn: str, *, office: bool = F
         national = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
         intl = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
         styles = list(INTL_STYLES)
+        if country != "AU":
+            styles.append("00")  # 0044 20 7946 0018 (Australia's own prefix is 0011)
         if country in ("GB", "DE", "AU"):
             styles.append("trunk")  # +44 (0)20 7946 0018
         if country == "DE":
-            styles.append("slash")  # 030/23125-123
+            styles.append("dash")  # 030 23125-123
         if country == "FR":
             styles.append("dots")  # 01.99.00.12.34
         style = rng.choice(styles)
@@ -268,16 +271,16 @@ def format_phone(rng: random.Random, country: str, nsn: str, *, office: bool = F
             raw = intl
         elif style == "e164":
             raw = f"+{CC[country]}{nsn}"
-        elif style == "00":  # international call prefix instead of "+"
-            raw = {"AU": "0011 "}.get(country, "00") + intl[1:]
+        elif style == "00":  # the international call prefix instead of "+"
+            raw = "00" + intl[1:]
         elif style == "compact":
             raw = re.sub(r"[^0-9]", "", national)
             raw = raw if raw.startswith("0") else "0" + raw
         elif style == "trunk":
             raw = f"{cc_part} (0){rest}"
-        elif style == "slash":
+        elif style == "dash":
             area, subscriber = national.split(" ", 1)
-            raw = f"{area}/{subscriber[:-3]}-{subscriber[-3:]}"
+            raw = f"{area} {subscriber[:-3]}-{subscriber[-3:]}"
         else:  # dots
             raw = national.replace(" ", ".")
     got = check_phone(raw, country)
@@ -445,6 +448,32 @@ def pick_country(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
+def phone_zones(raws: list[str], region: str) -> set[str]:
+    """Zones libphonenumber gives for the valid numbers among ``raws``, Etc/Unknown left out."""
+    zones: set[str] = set()
+    for raw in raws:
+        got = check_phone(raw, region) if raw.strip() else None
+        if got:
+            zones.update(phonenumbers.timezone.time_zones_for_number(phonenumbers.parse(got)))
+    return zones - {"Etc/Unknown"}
+
+
+def keep_zone_inferable(
+    row: dict[str, Any], zone_col: str, zone: str, phone_cols: list[str]
+) -> None:
+    """A blank zone only where the phones point to one zone; else the row's own zone.
+
+    The contract infers a blank zone from the phone or takes ``defaults.timezone``; a number that
+    could be in several zones (an Australian mobile, (08) Perth/Adelaide) is left out of that
+    question so the expected outcome does not hang on how the tool settles it.
+    """
+    if str(row[zone_col] or "").strip():
+        return
+    region = str(row.get("Country") or row.get("Region") or "US")
+    if len(phone_zones([cell_text(row[c]) for c in phone_cols], region)) > 1:
+        row[zone_col] = zone
+
+
 def zone_cell(rng: random.Random, zone: str, *, empty_rate: float, legacy_rate: float) -> str:
     x = rng.random()
     if x < empty_rate:
@@ -573,7 +602,7 @@ def lead_row(
     country_cell = country
     if country == "US" and rng.random() < 0.05:
         country_cell = ""  # blank: defaults.region (US) applies
-    return {
+    row: dict[str, Any] = {
         "First Name": p["first"],
         "Last Name": p["last"],
         "Email": messy_email(rng, p["email"]),
@@ -593,6 +622,8 @@ def lead_row(
         "_country": country,
         "_place": place,
     }
+    keep_zone_inferable(row, "Time Zone", place.zone, ["Mobile", "Office Phone"])
+    return row
 
 
 def make_leads_csv(rng: random.Random, people: People, pool: PhonePool) -> dict[str, Any]:
@@ -778,6 +809,8 @@ def row_problems(view: dict[str, Any]) -> dict[str, str]:
         out["timezoneId"] = zp
     phones = [str(p).strip() for p in view["phones"] if str(p).strip()]
     valid = [p for p in phones if check_phone(p, view["region"])]
+    if not str(view["zone"]).strip() and len(phone_zones(valid, view["region"])) > 1:
+        out["zone_ambiguous"] = "blank zone, phones in several zones"  # never in our data
     if not valid:
         out["phones"] = "no valid phone"
     elif len(valid) != len(phones):
@@ -869,7 +902,7 @@ def account_row(rng: random.Random, people: People, pool: PhonePool) -> dict[str
     nsn = nsn or pool.landline(place.area)
     phone, fmt = phone_cell(rng, country, nsn)
     renewal = random_date(rng, dt.date(2026, 1, 1), 700) if rng.random() < 0.85 else None
-    return {
+    row: dict[str, Any] = {
         "First Name": p["first"],
         "Last Name": p["last"],
         "Email": messy_email(rng, p["email"]),
@@ -884,6 +917,8 @@ def account_row(rng: random.Random, people: People, pool: PhonePool) -> dict[str
         "_email": p["email"],
         "_country": country,
     }
+    keep_zone_inferable(row, "Time Zone", place.zone, ["Phone"])
+    return row
 
 
 def partner_row(rng: random.Random, people: People, pool: PhonePool) -> dict[str, Any]:
@@ -900,7 +935,7 @@ def partner_row(rng: random.Random, people: People, pool: PhonePool) -> dict[str
         if nsn:
             mobile, mfmt = phone_cell(rng, country, nsn)
     since = random_date(rng, dt.date(2018, 1, 1), 2900) if rng.random() < 0.9 else None
-    return {
+    row: dict[str, Any] = {
         "Contact First": p["first"],
         "Contact Last": p["last"],
         "Work Email": messy_email(rng, p["email"]),
@@ -916,6 +951,8 @@ def partner_row(rng: random.Random, people: People, pool: PhonePool) -> dict[str
         "_email": p["email"],
         "_country": country,
     }
+    keep_zone_inferable(row, "TZ", place.zone, ["Direct Line", "Mobile"])
+    return row
 
 
 def make_duplicate(
@@ -1262,9 +1299,10 @@ Not used, because `phonenumbers` does not accept them as valid: Ofcom's drama mo
 07700 900xxx and 01632 960xxx, 0115 496 0xxx, ARCEP's mobile range 06 39 98 xx xx, Ireland's
 020 91x xxxx. So GB, DE and FR leads carry a landline (sometimes one in the Mobile column too).
 
-Phones are written in many ways a person types them: `(415) 555-0123`, `415.555.0123`,
+Phones are written in the shapes people type them (42 distinct shapes), such as `(415) 555-0123`,
+`415.555.0123`,
 `1-415-555-0123`, `+1 (415) 555-0123`, `+14155550123`, `(212) 555-0143 x214`,
-`020 7946 0018`, `+44 (0)20 7946 0018`, `0044 20 7946 0018`, `030/23125-123`,
+`020 7946 0018`, `+44 (0)20 7946 0018`, `0044 20 7946 0018`, `030 23125-123`,
 `01.99.00.12.34`, `0491 570 156` and so on; numbers without `+` are read in the row's country
 (`Country` / `Region` column, `defaults.region_column`; a blank country means US).
 
@@ -1272,7 +1310,8 @@ Other things in the files that a careless importer breaks: a quoted note spannin
 (leads.csv row 5, still one row), notes and company names with commas and doubled quotes,
 e-mails in mixed case or with surrounding spaces, a trailing no-break space after a surname,
 the name `Nan Null`, a note starting with `+`, deal values typed as text (`4,200.00`,
-`1.234,50`), blank Country cells, empty time zones (inferred from the phone or the default),
+`1.234,50`), blank Country cells, empty time zones (only where the phone points to a single
+zone, so inferring it or taking the default are both unambiguous),
 legacy zone links (`US/Eastern`, `US/Pacific`, `US/Central`, `Canada/Eastern`,
 `Canada/Pacific`, `Australia/NSW`, `Europe/Kiev`) that go out canonical.
 

@@ -43,12 +43,31 @@ FIRST_COMMENT_ID = 9001
 MAX_PAGE = 50
 _INT64 = (-(2**63), 2**63 - 1)
 
-_LEAD_WRITABLE = ("groupId", "statusId", "sourceId", "email", "name", "surname", "timezoneId",
-                  "phones", "dynamicData", "comments")  # fmt: skip
+_LEAD_WRITABLE = (
+    "groupId",
+    "statusId",
+    "sourceId",
+    "email",
+    "name",
+    "surname",
+    "timezoneId",
+    "phones",
+    "dynamicData",
+    "comments",
+)
 _LEAD_READ_ONLY = ("id", "createDate", "lastInteractionDate", "owner")
 _TASK_FIELDS = ("phoneId", "email", "userId", "triggerTime", "finishTime", "type", "teamIds")
-_TASK_PUT_EXTRA = ("id", "leadId", "leadName", "phoneNumber", "companyId", "createDate",
-                   "lastUpdateDate", "deleted", "status")  # fmt: skip
+_TASK_PUT_EXTRA = (
+    "id",
+    "leadId",
+    "leadName",
+    "phoneNumber",
+    "companyId",
+    "createDate",
+    "lastUpdateDate",
+    "deleted",
+    "status",
+)
 _TASK_TYPES = ("CALLBACK", "MEETING")
 _TASK_STATUSES = ("OPEN", "CANCELLED", "DONE")
 
@@ -286,7 +305,8 @@ class SandboxApp:
             self.campaigns_by_id = {c["id"]: c for c in self.campaigns}
             self.entries: dict[str, list[int]] = {c["id"]: [] for c in self.campaigns}
             self.leads: dict[int, dict[str, Any]] = {}
-            self.comments: dict[int, dict[str, Any]] = {}
+            self.comments: dict[int, dict[str, Any]] = {}  # id -> comment (with leadId)
+            self.lead_comments: dict[int, dict[int, dict[str, Any]]] = {}  # lead id -> id -> c
             self.tasks: dict[str, dict[str, Any]] = {}
             # project id -> status id (or None) -> number of leads
             self.lead_counts: dict[int, Counter[int | None]] = {p: Counter() for p in self.projects}
@@ -640,6 +660,7 @@ class SandboxApp:
         }
         self._next_comment += 1
         self.comments[comment["id"]] = comment
+        self.lead_comments.setdefault(lead_id, {})[comment["id"]] = comment
         return comment
 
     def _apply_phones(self, lead: dict[str, Any], phones: list[dict[str, Any]]) -> None:
@@ -649,8 +670,12 @@ class SandboxApp:
             if "id" in raw:
                 phone = dict(old[raw["id"]])
             else:
-                phone = {"id": self._next_phone, "leadId": lead["id"], "label": None,
-                         "active": True}  # fmt: skip
+                phone = {
+                    "id": self._next_phone,
+                    "leadId": lead["id"],
+                    "label": None,
+                    "active": True,
+                }
                 self._next_phone += 1
             phone["number"] = raw["number"]
             for key in ("label", "active"):
@@ -663,8 +688,7 @@ class SandboxApp:
         out = copy.deepcopy(lead)
         out["comments"] = [
             {k: c[k] for k in ("id", "authorId", "authorName", "dateTime", "text")}
-            for c in self.comments.values()
-            if c["leadId"] == lead["id"]
+            for c in self.lead_comments.get(lead["id"], {}).values()
         ]
         return out
 
@@ -712,8 +736,15 @@ class SandboxApp:
             lead = self._lead(request)
             self._validate_lead(body, lead)
             old_key = (lead["groupId"], lead["statusId"])
-            for key in ("groupId", "statusId", "sourceId", "email", "name", "surname",
-                        "timezoneId"):  # fmt: skip
+            for key in (
+                "groupId",
+                "statusId",
+                "sourceId",
+                "email",
+                "name",
+                "surname",
+                "timezoneId",
+            ):
                 if key in body:
                     lead[key] = body[key]
             if "phones" in body:
@@ -932,9 +963,7 @@ class SandboxApp:
         with self.lock:
             lead = self._lead(request)
             out = []
-            for comment in self.comments.values():
-                if comment["leadId"] != lead["id"]:
-                    continue
+            for comment in self.lead_comments.get(lead["id"], {}).values():
                 when = parse_datetime(comment["dateTime"])
                 assert when is not None  # validated on the way in
                 if "from" in bounds and when < bounds["from"]:
@@ -950,6 +979,7 @@ class SandboxApp:
             lead = self._lead(request)
             comment = self._comment(request, lead)
             del self.comments[comment["id"]]
+            del self.lead_comments[lead["id"]][comment["id"]]
         return Reply(200)
 
     # ------------------------------------------------------------------ campaigns (#12, #13)

@@ -90,8 +90,16 @@ _CAMPAIGN_STATUSES = (
     {"color": "#9e9e9e", "name": "Stopped"},
 )
 
-_PROJECT_KEYS = {"id", "name", "statuses", "sources", "owner", "schemaId", "createDate",
-                 "assignedUsers"}  # fmt: skip
+_PROJECT_KEYS = {
+    "id",
+    "name",
+    "statuses",
+    "sources",
+    "owner",
+    "schemaId",
+    "createDate",
+    "assignedUsers",
+}
 _STATUS_KEYS = {"id", "name", "active", "color"}
 _SOURCE_KEYS = {"id", "name", "active"}
 _CAMPAIGN_KEYS = {

@@ -52,8 +52,18 @@ ENDPOINTS: tuple[str, ...] = (
     "POST /campaigns/{campaignId}/entries/actions/generate",
 )
 
-_RULE_KEYS = {"route", "nth", "every", "after", "times", "status", "retry_after", "body",
-              "delay_ms", "drop"}  # fmt: skip
+_RULE_KEYS = {
+    "route",
+    "nth",
+    "every",
+    "after",
+    "times",
+    "status",
+    "retry_after",
+    "body",
+    "delay_ms",
+    "drop",
+}
 _MAX_DELAY_MS = 600_000
 
 

@@ -154,8 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/_sandbox/"):
             self._serve_admin(method, path, body)
         else:
-            self._send(error_reply(404, f"No endpoint {method} {path} (the API is under /api)",
-                                   path))  # fmt: skip
+            self._send(
+                error_reply(404, f"No endpoint {method} {path} (the API is under /api)", path)
+            )
 
     def _serve_api(self, method: str, path: str, query: str, body: bytes) -> None:
         app = self.server.app
@@ -226,7 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
 def _fault_reply(rule: FaultRule, path: str) -> Reply:
     """The answer of a firing ``status`` rule."""
     assert rule.status is not None
-    if rule.has_body:
+    if rule.status in (204, 304):  # answers that must not have a body
+        reply = Reply(rule.status)
+    elif rule.has_body:
         if isinstance(rule.body, str):
             reply = Reply(rule.status, rule.body.encode("utf-8"), "text/plain; charset=utf-8")
         else:

@@ -40,7 +40,10 @@ def csv_utf16_tab() -> bytes:
 def csv_cp1252_late() -> bytes:
     """cp1252, comma; the first 20 KB are ASCII and row 250 holds ``O’Brien`` and ``€``."""
     rows = ["first_name,last_name,email,notes"]
-    rows += [f"Ann{i},Smith,ann{i}@example.com,plain ascii note {i:04d}" for i in range(2, 250)]
+    rows += [
+        f"Ann{i},Smith,ann{i}@example.com,plain ascii note {i:04d} {'.' * 60}"
+        for i in range(2, 250)
+    ]
     rows.append("Sean,O’Brien,sean@example.com,paid 5 € – thanks")
     rows.append("Last,Row,last@example.com,ok")
     return ("\r\n".join(rows) + "\r\n").encode("cp1252")
@@ -60,7 +63,7 @@ def csv_pipe_cr() -> bytes:
 def csv_multiline_quoted() -> bytes:
     """Quoted cells with line breaks and doubled quotes: row numbers count records."""
     return (
-        b'name,note,phone\n'
+        b"name,note,phone\n"
         b'Anna,"line one\nline two\r\nline three",111\n'
         b'Bob,"He said ""hi"", then left",222\n'
         b'Cy,"a,b",333\n'
@@ -211,6 +214,50 @@ def xlsx_sparse_title() -> bytes:
     return _save(wb)
 
 
+def _rezip(data: bytes, edit: Callable[[str, bytes], bytes]) -> bytes:
+    """Rewrite a workbook's members through ``edit(name, data)``."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            member = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(member, edit(info.filename, src.read(info.filename)))
+    return out.getvalue()
+
+
+def xlsx_xml_entities() -> bytes:
+    """A sheet whose XML declares entities ("billion laughs"): defusedxml must refuse it."""
+    doctype = b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>'
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name == "xl/worksheets/sheet1.xml":
+            data = data.replace(b"<worksheet", doctype + b"<worksheet", 1)
+            data = data.replace(b"<t>Anna</t>", b"<t>&lol2;</t>", 1)
+        return data
+
+    return _rezip(xlsx_typed_cells(), edit)
+
+
+def xlsx_corrupt_sheet() -> bytes:
+    """A workbook of 3,000 rows whose sheet data is damaged mid-stream (the zip directory is
+    intact, so the damage only shows when the sheet is decompressed)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["name", "phone"])
+    for i in range(3000):
+        ws.append([f"Person {i}", f"+1415555{i:04d}"])
+    data = bytearray(_save(wb))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    middle = start + info.compress_size // 2
+    data[middle : middle + 64] = bytes(64)
+    return bytes(data)
+
+
 def xlsx_zip_bomb() -> bytes:
     """A zip named .xlsx with one 20 MB member of zeros (ratio about 1000:1)."""
     out = io.BytesIO()
@@ -280,6 +327,8 @@ CORPUS: dict[str, Callable[[], bytes]] = {
     "far_formatted_cell.xlsx": xlsx_far_formatted_cell,
     "sparse_title.xlsx": xlsx_sparse_title,
     "zip_bomb.xlsx": xlsx_zip_bomb,
+    "xml_entities.xlsx": xlsx_xml_entities,
+    "corrupt_sheet.xlsx": xlsx_corrupt_sheet,
     "truncated.xlsx": xlsx_truncated,
     "random_bytes.xlsx": xlsx_random_bytes,
     "encrypted.xlsx": xlsx_encrypted,
@@ -293,6 +342,8 @@ EXPECTED_ERRORS: dict[str, str] = {
     "duplicate_headers.csv": "duplicate",
     "binary.csv": "encoding",
     "zip_bomb.xlsx": "zip bomb",
+    "xml_entities.xlsx": "XML bomb",
+    "corrupt_sheet.xlsx": "cannot read",
     "truncated.xlsx": "truncated",
     "random_bytes.xlsx": "not a valid",
     "encrypted.xlsx": "password",
