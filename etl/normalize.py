@@ -60,6 +60,7 @@ class Invalid:
 
 
 _WS = re.compile(r"\s+", re.UNICODE)
+_EDGE = re.compile(r"^[\s\u200b\u200c\u200d\u2060\ufeff]+|[\s\u200b\u200c\u200d\u2060\ufeff]+$")
 
 
 def clean(value: object) -> str | None:
@@ -71,8 +72,9 @@ def clean(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         value = str(value)
-    # str.strip() covers Unicode whitespace, including U+00A0 and U+3000; add the zero-width ones.
-    text = value.strip().strip("\u200b\u200c\u200d\u2060\ufeff").strip()
+    # \s covers Unicode whitespace, including U+00A0 and U+3000; add the zero-width ones, in any
+    # interleaving (so that cleaning twice changes nothing).
+    text = _EDGE.sub("", value)
     return text or None
 
 
@@ -199,7 +201,7 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
                     number = retry
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            if not region:
+            if not region and not text.lstrip("( ").startswith(("+", "\uff0b")):
                 return Invalid(text, "no country code and no region: write it as +<country>…")
             return Invalid(text, "unknown country code")
         if exc.error_type in (
@@ -213,7 +215,13 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
     if not phonenumbers.is_valid_number(number):
         possible = phonenumbers.is_possible_number_with_reason(number)
         reason = _REASONS.get(possible)
-        where = phonenumbers.region_code_for_number(number) or region or "its country"
+        cc_region = phonenumbers.region_code_for_country_code(number.country_code)
+        where = (
+            phonenumbers.region_code_for_number(number)
+            or (cc_region if cc_region != "ZZ" else None)
+            or region
+            or "its country"
+        )
         if reason:
             return Invalid(text, f"{reason} for {where}")
         return Invalid(text, f"not a valid number for {where}")
@@ -336,7 +344,7 @@ _REGIONAL_AREAS = frozenset(
         "Pacific",
     }
 )
-_OFFSET = re.compile(r"^(?:GMT|UTC|UT|Z)?\s*[+-−]\s*\d{1,2}(?::?\d{2})?$", re.IGNORECASE)
+_OFFSET = re.compile(r"^(?:GMT|UTC|UT|Z)?\s*[+\-\u2212]\s*\d{1,2}(?::?\d{2})?$", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=1)
@@ -405,8 +413,10 @@ def canonical_zone(value: str | None) -> str | Invalid | None:
 # --- dates --------------------------------------------------------------------------------------
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?Z?$")
-_SERIAL = re.compile(r"^\d{1,6}(?:\.\d+)?$")
+_ISO_DATE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?Z?$"
+)
+_SERIAL = re.compile(r"^\d{1,7}(?:\.\d+)?$")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -430,5 +440,10 @@ def normalize_date(value: str | None) -> str | Invalid | None:
     if _SERIAL.match(text):
         serial = float(text)
         if 1 <= serial < 2958466:  # Excel's range: 1900-01-01 .. 9999-12-31
-            return (_EXCEL_EPOCH + dt.timedelta(days=int(serial))).isoformat()
+            days = int(serial)
+            if days == 60:  # Excel's 1900-02-29, a day that never was (its Lotus leap-year bug)
+                return Invalid(text, "not a calendar date (Excel's 1900-02-29)")
+            if days < 60:  # before the phantom day Excel counts from 1900-01-01 = 1
+                return (_EXCEL_EPOCH + dt.timedelta(days=days + 1)).isoformat()
+            return (_EXCEL_EPOCH + dt.timedelta(days=days)).isoformat()
     return Invalid(text, "not a date; write it as YYYY-MM-DD")

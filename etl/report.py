@@ -135,8 +135,8 @@ class ReportWriter:
         errors = list(errors)
         if isinstance(values, Mapping):
             cells = [values.get(c, "") for c in self.columns]
-        else:
-            cells = list(values)
+        else:  # a row that did not split into the header's fields: pad short ones
+            cells = list(values) + [""] * (len(self.columns) - len(values))
         text = "; ".join(m for _, _, m in errors)
         self._write(self._rejects, [*cells, source_file, source_row, text], self.folder / "rejects.csv")
         for f, _, m in errors:

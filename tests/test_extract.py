@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,6 @@ from etl.extract import (
 
 HERE = Path(__file__).parent
 CASES = HERE / "data" / "cases"
-SHARED_CASES = Path("/work/shared/cases")
 
 
 def _load_corpus_module():
@@ -91,17 +89,7 @@ def build(tmp_path: Path, name: str) -> Path:
     return corpus.build(tmp_path, [name])[name]
 
 
-# -- the worked cases (tests/data/cases, copied from ../shared/cases) -------------------------
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _cases_copied() -> None:
-    """Keep tests/data/cases in step with the shared worked cases when they are present."""
-    if SHARED_CASES.is_dir():
-        CASES.mkdir(parents=True, exist_ok=True)
-        for source in SHARED_CASES.iterdir():
-            if source.suffix in (".csv", ".xlsx") and not (CASES / source.name).exists():
-                shutil.copyfile(source, CASES / source.name)
+# -- the worked cases (tests/data/cases: copies of ../shared/cases) ---------------------------
 
 
 def case(name: str) -> Path:
