@@ -82,7 +82,9 @@ def _fail(exc: BaseException, debug: bool, secret: str | None = None) -> NoRetur
 
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command that talks to the API shares."""
-    f = click.option("--debug", is_flag=True, help="Debug logging and tracebacks (the key is never shown).")(f)
+    f = click.option(
+        "--debug", is_flag=True, help="Debug logging and tracebacks (the key is never shown)."
+    )(f)
     f = click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (for cron).")(f)
     f = click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")(f)
     f = click.option(
@@ -98,8 +100,12 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _settings(api_url: str | None, api_key_file: Path | None, rate_limit: float | None = None) -> Settings:
-    return Settings.build(environ(), api_url=api_url, api_key_file=api_key_file, rate_limit=rate_limit)
+def _settings(
+    api_url: str | None, api_key_file: Path | None, rate_limit: float | None = None
+) -> Settings:
+    return Settings.build(
+        environ(), api_url=api_url, api_key_file=api_key_file, rate_limit=rate_limit
+    )
 
 
 def _expand(sources: tuple[str, ...]) -> list[Path]:
@@ -108,7 +114,9 @@ def _expand(sources: tuple[str, ...]) -> list[Path]:
     for source in sources:
         if any(ch in source for ch in "*?[") and not Path(source).exists():
             matches = sorted(glob.glob(source))
-            out += [Path(m) for m in matches if Path(m).suffix.lower() in SUFFIXES] or [Path(source)]
+            out += [Path(m) for m in matches if Path(m).suffix.lower() in SUFFIXES] or [
+                Path(source)
+            ]
         else:
             out.append(Path(source))
     return out
@@ -165,7 +173,9 @@ def _render(result: RunResult, quiet: bool) -> None:
         console.print(f"Exit code: {result.exit_code}")
 
 
-def _run_command(options: RunOptions, settings: Settings | None, quiet: bool, debug: bool) -> NoReturn:
+def _run_command(
+    options: RunOptions, settings: Settings | None, quiet: bool, debug: bool
+) -> NoReturn:
     secret = settings.api_key if settings else None
     try:
         factory = settings.client if settings is not None and settings.api_key else None
@@ -183,9 +193,17 @@ def _run_command(options: RunOptions, settings: Settings | None, quiet: bool, de
 
 @cli.command("validate")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping.")
-@click.option("--report-dir", type=click.Path(path_type=Path), help="Report folder (default reports/<UTC time>/).")
-@click.option("--campaign", metavar="ID|NAME", help="Validate as for this campaign (phones required).")
+@click.option(
+    "--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping."
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path),
+    help="Report folder (default reports/<UTC time>/).",
+)
+@click.option(
+    "--campaign", metavar="ID|NAME", help="Validate as for this campaign (phones required)."
+)
 @_common
 def validate_cmd(
     sources: tuple[str, ...],
@@ -221,10 +239,20 @@ def validate_cmd(
 
 @cli.command("import")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping.")
-@click.option("--campaign", metavar="ID|NAME", help="Campaign to push the leads into (overrides the mapping).")
-@click.option("--dry-run", is_flag=True, help="Do everything but the writing calls; report what would happen.")
-@click.option("--report-dir", type=click.Path(path_type=Path), help="Report folder (default reports/<UTC time>/).")
+@click.option(
+    "--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping."
+)
+@click.option(
+    "--campaign", metavar="ID|NAME", help="Campaign to push the leads into (overrides the mapping)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Do everything but the writing calls; report what would happen."
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path),
+    help="Report folder (default reports/<UTC time>/).",
+)
 @click.option(
     "--state",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -232,8 +260,19 @@ def validate_cmd(
     show_default=True,
     help="The run ledger (SQLite) that makes reruns safe.",
 )
-@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True, help="Requests in flight.")
-@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="PER_S", help="Most requests per second.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Requests in flight.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="PER_S",
+    help="Most requests per second.",
+)
 @click.option("--retry-ambiguous", is_flag=True, help="Re-send rows an earlier run left ambiguous.")
 @_common
 def import_cmd(
@@ -281,10 +320,28 @@ def import_cmd(
 
 @cli.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free port).")
-@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True, help="Delay added to every answer.")
-@click.option("--data", type=click.Path(path_type=Path, dir_okay=False), help="JSON file of start data (projects, campaigns).")
-@click.option("--api-key", default="sandbox-key", show_default=True, help="The key the sandbox accepts.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port (0: any free port).",
+)
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Delay added to every answer.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="JSON file of start data (projects, campaigns).",
+)
+@click.option(
+    "--api-key", default="sandbox-key", show_default=True, help="The key the sandbox accepts."
+)
 def sandbox_cmd(host: str, port: int, latency_ms: int, data: Path | None, api_key: str) -> None:
     """Serve a local, in-memory Voiptime Cloud API for trying things out and for tests.
 
@@ -300,7 +357,9 @@ def sandbox_cmd(host: str, port: int, latency_ms: int, data: Path | None, api_ke
 
     try:
         start = load_data(data) if data else None
-        server = SandboxServer(host=host, port=port, api_key=api_key, latency_ms=latency_ms, data=start)
+        server = SandboxServer(
+            host=host, port=port, api_key=api_key, latency_ms=latency_ms, data=start
+        )
     except EtlError as exc:
         _fail(exc, False)
     except OSError as exc:
@@ -325,7 +384,9 @@ def _listing(rows: list[dict[str, Any]], columns: list[str], title: str) -> None
     Console(file=sys.stdout, highlight=False, soft_wrap=True).print(table)
 
 
-def _api_call(api_url: str | None, api_key_file: Path | None, debug: bool, call: Callable[[Any], Any]) -> Any:
+def _api_call(
+    api_url: str | None, api_key_file: Path | None, debug: bool, call: Callable[[Any], Any]
+) -> Any:
     settings = _settings(api_url, api_key_file)
     _setup_logging(0, False, debug, settings.api_key)
     try:
@@ -338,12 +399,20 @@ def _api_call(api_url: str | None, api_key_file: Path | None, debug: bool, call:
 def _project_id(client: Any, project: str) -> int:
     from etl.pipeline import _match
 
-    return int(_match(client.list_projects(), int(project) if project.isdigit() else project, "project")["id"])
+    return int(
+        _match(client.list_projects(), int(project) if project.isdigit() else project, "project")[
+            "id"
+        ]
+    )
 
 
 @cli.command("projects")
 @click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
-@click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False), help="File holding the API key.")
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the API key.",
+)
 @click.option("--debug", is_flag=True, help="Tracebacks on errors.")
 def projects_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
     """List the projects (groupId) the key can see.
@@ -359,7 +428,11 @@ def projects_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) ->
 @cli.command("sources")
 @click.argument("project")
 @click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
-@click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False), help="File holding the API key.")
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the API key.",
+)
 @click.option("--debug", is_flag=True, help="Tracebacks on errors.")
 def sources_cmd(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
     """List the lead sources of a project (id or name).
@@ -368,14 +441,20 @@ def sources_cmd(project: str, api_url: str | None, api_key_file: Path | None, de
     Example:
       voiptime-etl sources Demo
     """
-    rows = _api_call(api_url, api_key_file, debug, lambda c: c.list_sources(_project_id(c, project)))
+    rows = _api_call(
+        api_url, api_key_file, debug, lambda c: c.list_sources(_project_id(c, project))
+    )
     _listing(rows, ["id", "name", "active"], f"Sources of {project}")
 
 
 @cli.command("statuses")
 @click.argument("project")
 @click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
-@click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False), help="File holding the API key.")
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the API key.",
+)
 @click.option("--debug", is_flag=True, help="Tracebacks on errors.")
 def statuses_cmd(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
     """List the lead statuses of a project (id or name).
@@ -384,13 +463,19 @@ def statuses_cmd(project: str, api_url: str | None, api_key_file: Path | None, d
     Example:
       voiptime-etl statuses 1
     """
-    rows = _api_call(api_url, api_key_file, debug, lambda c: c.list_statuses(_project_id(c, project)))
+    rows = _api_call(
+        api_url, api_key_file, debug, lambda c: c.list_statuses(_project_id(c, project))
+    )
     _listing(rows, ["id", "name", "active"], f"Statuses of {project}")
 
 
 @cli.command("campaigns")
 @click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
-@click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False), help="File holding the API key.")
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the API key.",
+)
 @click.option("--debug", is_flag=True, help="Tracebacks on errors.")
 def campaigns_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
     """List every campaign (all pages).

@@ -207,19 +207,26 @@ def classify(
         return AuthError(
             method,
             path,
-            f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}: the API key was refused; "
+            f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}: "
+            "the API key was refused; "
             "check VOIPTIME_API_KEY or --api-key-file",
             status,
             detail,
         )
     if status == 404:
-        return NotFoundError(method, path, f"404 Not Found: {detail or 'no such resource'}", 404, detail)
+        return NotFoundError(
+            method, path, f"404 Not Found: {detail or 'no such resource'}", 404, detail
+        )
     if 400 <= status < 500:
         return RequestRejectedError(method, path, f"{status}: {detail}", status, detail)
     if safe:
         return RetriableApiError(method, path, f"{status} server error", status, detail)
     return AmbiguousApiError(
-        method, path, f"{status} server error after the request was sent; outcome unknown", status, detail
+        method,
+        path,
+        f"{status} server error after the request was sent; outcome unknown",
+        status,
+        detail,
     )
 
 
@@ -287,7 +294,11 @@ class VoiptimeClient:
         if session is None:
             session = self._session_factory()
             session.headers.update(
-                {"Api-Key": self._api_key, "content-type": "application/json", "accept": "application/json"}
+                {
+                    "Api-Key": self._api_key,
+                    "content-type": "application/json",
+                    "accept": "application/json",
+                }
             )
             self._local.session = session
             with self._lock:
@@ -307,7 +318,9 @@ class VoiptimeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send(self, method: str, path: str, body: Any = None, params: Any = None) -> requests.Response:
+    def _send(
+        self, method: str, path: str, body: Any = None, params: Any = None
+    ) -> requests.Response:
         self.limiter.acquire()
         with self._lock:
             self.request_count += 1
@@ -363,7 +376,9 @@ class VoiptimeClient:
             return response.json()
         except ValueError:
             if method.upper() == "POST":
-                raise AmbiguousApiError(method, path, "answer is not JSON; outcome unknown") from None
+                raise AmbiguousApiError(
+                    method, path, "answer is not JSON; outcome unknown"
+                ) from None
             raise RetriableApiError(method, path, "answer is not JSON") from None
 
     @staticmethod
@@ -397,12 +412,14 @@ class VoiptimeClient:
             AmbiguousApiError: sent, but no answer or an answer without an ``id``.
         """
         answer = self.request("POST", "/leads", lead)
-        lead_id = answer.get("id") if isinstance(answer, dict) else None
+        missing = AmbiguousApiError("POST", "/leads", "answer has no lead id; outcome unknown")
+        if not isinstance(answer, dict):
+            raise missing
         try:
-            answer["id"] = int(lead_id)  # type: ignore[index]
-        except (TypeError, ValueError):
-            raise AmbiguousApiError("POST", "/leads", "answer has no lead id; outcome unknown") from None
-        return answer  # type: ignore[return-value]
+            answer["id"] = int(answer["id"])
+        except (KeyError, TypeError, ValueError):
+            raise missing from None
+        return answer
 
     def update_lead(self, lead_id: int, fields: dict[str, Any]) -> Any:
         """#5 ``PATCH /leads/{leadId}`` with only the fields to change."""
@@ -425,10 +442,17 @@ class VoiptimeClient:
         self, lead_id: int, comment_id: str, text: str, author_id: str | None, when: dt.datetime
     ) -> Any:
         """#9 ``PUT /leads/{leadId}/comments/{commentId}``."""
-        body = {"id": comment_id, "text": text, "authorId": author_id, "dateTime": format_time(when)}
+        body = {
+            "id": comment_id,
+            "text": text,
+            "authorId": author_id,
+            "dateTime": format_time(when),
+        }
         return self.request("PUT", f"/leads/{int(lead_id)}/comments/{comment_id}", body)
 
-    def list_comments(self, lead_id: int, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    def list_comments(
+        self, lead_id: int, start: dt.datetime, end: dt.datetime
+    ) -> list[dict[str, Any]]:
         """#10 ``GET /leads/{leadId}/comments?from=&to=`` (UTC date-times)."""
         params = {"from": format_time(start), "to": format_time(end)}
         return list(self.request("GET", f"/leads/{int(lead_id)}/comments", params=params) or [])

@@ -214,13 +214,21 @@ class Loader:
             return self._failed(row, exc, entry.lead_id)
         self.ledger.mark_updated(self.project_id, row.key, row.payload)
         self._count("updated")
-        return Outcome(row, "updated", entry.lead_id, message="changed: " + ", ".join(sorted(changes)))
+        return Outcome(
+            row, "updated", entry.lead_id, message="changed: " + ", ".join(sorted(changes))
+        )
 
     def _failed(self, row: LeadRow, exc: ApiError, lead_id: int | None = None) -> Outcome:
         if isinstance(exc, RequestRejectedError):
             with self._lock:
                 self.stats.rejected_by_server += 1
-            return Outcome(row, "failed", lead_id, message=f"refused by the API: {exc.detail or exc}", rejected=True)
+            return Outcome(
+                row,
+                "failed",
+                lead_id,
+                message=f"refused by the API: {exc.detail or exc}",
+                rejected=True,
+            )
         if isinstance(exc, (AuthError, NotFoundError, RetriableApiError)):
             self.stop(exc)
         self._count("failed")
@@ -313,6 +321,4 @@ def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
     Comments are not compared: they are notes added when the lead is created.
     """
-    return {
-        k: v for k, v in new.items() if k != "comments" and old.get(k) != v
-    }
+    return {k: v for k, v in new.items() if k != "comments" and old.get(k) != v}

@@ -213,7 +213,9 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     """Check a mapping already parsed from YAML; see :func:`load_mapping`."""
     problems: list[str] = []
     if not isinstance(data, AbcMapping):
-        raise MappingError(path, [f"(top level): expected a mapping of keys, got {_describe(data)}"])
+        raise MappingError(
+            path, [f"(top level): expected a mapping of keys, got {_describe(data)}"]
+        )
     for key in data:
         if key not in _TOP_KEYS:
             problems.append(f"{key}: unknown key (allowed: {', '.join(_TOP_KEYS)})")
@@ -231,7 +233,9 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     fields: dict[str, ColumnSpec] = {}
     raw_fields = data.get("fields")
     if not isinstance(raw_fields, AbcMapping):
-        problems.append(f"fields: required, a mapping of lead field to column, got {_describe(raw_fields)}")
+        problems.append(
+            f"fields: required, a mapping of lead field to column, got {_describe(raw_fields)}"
+        )
         raw_fields = {}
     for name, value in raw_fields.items():
         if name not in LEAD_FIELDS:
@@ -250,7 +254,9 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     phones: list[PhoneSpec] = []
     raw_phones = data.get("phones") or []
     if not isinstance(raw_phones, list):
-        problems.append(f"phones: expected a list of {{column, label}}, got {_describe(raw_phones)}")
+        problems.append(
+            f"phones: expected a list of {{column, label}}, got {_describe(raw_phones)}"
+        )
         raw_phones = []
     for i, item in enumerate(raw_phones):
         where = f"phones[{i}]"
@@ -275,7 +281,10 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     dynamic: dict[str, ColumnSpec] = {}
     raw_dynamic = data.get("dynamicData") or {}
     if not isinstance(raw_dynamic, AbcMapping):
-        problems.append(f"dynamicData: expected a mapping of custom field to column, got {_describe(raw_dynamic)}")
+        problems.append(
+            "dynamicData: expected a mapping of custom field to column, "
+            f"got {_describe(raw_dynamic)}"
+        )
         raw_dynamic = {}
     for name, value in raw_dynamic.items():
         if not isinstance(name, str) or not name.strip():
@@ -288,7 +297,9 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     comments: list[CommentSpec] = []
     raw_comments = data.get("comments") or []
     if not isinstance(raw_comments, list):
-        problems.append(f"comments: expected a list of {{column, author}}, got {_describe(raw_comments)}")
+        problems.append(
+            f"comments: expected a list of {{column, author}}, got {_describe(raw_comments)}"
+        )
         raw_comments = []
     for i, item in enumerate(raw_comments):
         where = f"comments[{i}]"
@@ -342,13 +353,17 @@ def _parse_read(raw: Any, problems: list[str]) -> ReadSpec:
             problems.append(f"read.{k}: unknown key (allowed: {', '.join(_READ_KEYS)})")
     sheet = raw.get("sheet")
     if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, (str, int))):
-        problems.append(f"read.sheet: expected a sheet name or 0-based index, got {_describe(sheet)}")
+        problems.append(
+            f"read.sheet: expected a sheet name or 0-based index, got {_describe(sheet)}"
+        )
         sheet = None
     header_row = raw.get("header_row")
     if header_row is not None and (
         isinstance(header_row, bool) or not isinstance(header_row, int) or header_row < 1
     ):
-        problems.append(f"read.header_row: expected a row number from 1, got {_describe(header_row)}")
+        problems.append(
+            f"read.header_row: expected a row number from 1, got {_describe(header_row)}"
+        )
         header_row = None
     encoding = raw.get("encoding")
     if encoding is not None:
@@ -386,8 +401,12 @@ def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
         else:
             region = region.upper()
     region_column = raw.get("region_column")
-    if region_column is not None and (not isinstance(region_column, str) or not region_column.strip()):
-        problems.append(f"defaults.region_column: expected a column header, got {_describe(region_column)}")
+    if region_column is not None and (
+        not isinstance(region_column, str) or not region_column.strip()
+    ):
+        problems.append(
+            f"defaults.region_column: expected a column header, got {_describe(region_column)}"
+        )
         region_column = None
     timezone = raw.get("timezone")
     if timezone is not None:
@@ -455,12 +474,12 @@ def resolve_columns(mapping: Mapping, headers: Sequence[str], source: str) -> di
     resolved: dict[str, str] = {}
     problems: list[str] = []
     for where, column in mapping.columns():
-        header = by_fold.get(_fold(column))
-        if header is None:
+        found = by_fold.get(_fold(column))
+        if found is None:
             shown = ", ".join(repr(h) for h in headers[:20])
             problems.append(f"{where}: column {column!r} is not in {source} (its columns: {shown})")
         else:
-            resolved[column] = header
+            resolved[column] = found
     if problems:
         raise MappingError(mapping.path, problems)
     return resolved
@@ -511,7 +530,9 @@ class References:
     campaign_id: str | None = None
 
 
-def lead_payload(row: AbcMapping[str, Any], mapping: Mapping, refs: References, when: str) -> dict[str, Any]:
+def lead_payload(
+    row: AbcMapping[str, Any], mapping: Mapping, refs: References, when: str
+) -> dict[str, Any]:
     """The ``POST /leads`` body of one normalised, valid row (API.md, "The lead").
 
     Args:
@@ -552,12 +573,12 @@ def lead_payload(row: AbcMapping[str, Any], mapping: Mapping, refs: References, 
     if dynamic:
         payload["dynamicData"] = dynamic
     comments = []
-    for i, spec in enumerate(mapping.comments):
+    for i, note in enumerate(mapping.comments):
         text = row.get(f"comment.{i}")
         if isinstance(text, str) and text:
             comment = {"text": text, "dateTime": when}
-            if spec.author:
-                comment["authorId"] = spec.author
+            if note.author:
+                comment["authorId"] = note.author
             comments.append(comment)
     if comments:
         payload["comments"] = comments

@@ -33,8 +33,15 @@ from etl.errors import (
     combine_exit_codes,
 )
 from etl.extract import Chunk, ReadOptions, SourceReader, open_source
-from etl.load import Loader, LeadRow, Outcome
-from etl.mapping import Mapping, References, apply_mapping, lead_payload, load_mapping, resolve_columns
+from etl.load import LeadRow, Loader, Outcome
+from etl.mapping import (
+    Mapping,
+    References,
+    apply_mapping,
+    lead_payload,
+    load_mapping,
+    resolve_columns,
+)
 from etl.report import REJECT_COLUMNS, ReportWriter, is_rejects_file, unescape_cell
 from etl.state import Ledger
 from etl.validate import Issue, KeyTracker, validate_chunk
@@ -170,7 +177,11 @@ class _Run:
             self._resolve()
             self.report = ReportWriter(self.o.report_dir, _union_headers(r for _, r in readers))
             if self.o.command == "import":
-                ledger = Ledger.open_readonly(self.o.state) if self.o.dry_run else Ledger.open(self.o.state)
+                ledger = (
+                    Ledger.open_readonly(self.o.state)
+                    if self.o.dry_run
+                    else Ledger.open(self.o.state)
+                )
                 assert self.refs.project_id is not None
                 self.loader = Loader(
                     self.client,
@@ -205,7 +216,10 @@ class _Run:
         assert self.mapping is not None
         read = self.mapping.read
         options = ReadOptions(
-            sheet=read.sheet, header_row=read.header_row, encoding=read.encoding, delimiter=read.delimiter
+            sheet=read.sheet,
+            header_row=read.header_row,
+            encoding=read.encoding,
+            delimiter=read.delimiter,
         )
         readers = []
         for path in self.o.sources:
@@ -219,7 +233,9 @@ class _Run:
         log.error("%s", exc)
         self.file_errors.append(exc)
         self.codes.append(exc.exit_code)
-        self.files.append({"path": str(path), "rows_read": 0, "rows_rejected": 0, "error": str(exc)})
+        self.files.append(
+            {"path": str(path), "rows_read": 0, "rows_rejected": 0, "error": str(exc)}
+        )
 
     def _check_columns(self, readers: list[tuple[Path, SourceReader]]) -> None:
         """Every mapped column must be in every file: all problems of all files at once."""
@@ -233,7 +249,9 @@ class _Run:
                 problems += exc.problems
         campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
         if campaign is not None and not self.mapping.phones:
-            problems.append("phones: a campaign is set, so each lead needs a phone; map a phone column")
+            problems.append(
+                "phones: a campaign is set, so each lead needs a phone; map a phone column"
+            )
         if problems:
             raise MappingError(self.mapping.path, problems)
 
@@ -254,7 +272,7 @@ class _Run:
     def _run_file(self, path: Path, reader: SourceReader, keys: KeyTracker) -> None:
         assert self.mapping is not None and self.report is not None
         name = str(path)
-        info = {"path": name, "rows_read": 0, "rows_rejected": 0, "error": ""}
+        info: dict[str, Any] = {"path": name, "rows_read": 0, "rows_rejected": 0, "error": ""}
         self.files.append(info)
         rejects_file = is_rejects_file(reader.headers)
         try:
@@ -279,7 +297,9 @@ class _Run:
         self.rows_read += read
         rejected = 0
         for problem in chunk.problems:
-            self.report.reject(name, problem.row, problem.values, [("row", "", f"row: {problem.message}")])
+            self.report.reject(
+                name, problem.row, problem.values, [("row", "", f"row: {problem.message}")]
+            )
             rejected += 1
         if frame.empty:
             self.rows_rejected += rejected
@@ -314,13 +334,17 @@ class _Run:
         """Send valid rows in batches (or, for validate, list them); returns server rejects."""
         assert self.mapping is not None and self.report is not None
         rows = [
-            LeadRow(name, int(idx), keys.at[idx], lead_payload(rec, self.mapping, self.refs, self.when))
+            LeadRow(
+                name, int(idx), keys.at[idx], lead_payload(rec, self.mapping, self.refs, self.when)
+            )
             for idx, rec in zip(valid.index, valid.to_dict("records"), strict=True)
         ]
         sources = valid["timezone_source"].to_dict()
         if self.loader is None:
             for r in rows:
-                self.report.loaded(name, r.source_row, r.key, None, "valid", "", sources[r.source_row] or "")
+                self.report.loaded(
+                    name, r.source_row, r.key, None, "valid", "", sources[r.source_row] or ""
+                )
             return 0
         refused = 0
         for start in range(0, len(rows), self.o.batch_rows):
@@ -335,12 +359,20 @@ class _Run:
         r = out.row
         if out.rejected:
             self.report.reject(
-                r.source_file, r.source_row, frame.loc[r.source_row].to_dict(), [("api", "", f"api: {out.message}")]
+                r.source_file,
+                r.source_row,
+                frame.loc[r.source_row].to_dict(),
+                [("api", "", f"api: {out.message}")],
             )
             return 1
         if out.action in ("created", "updated", "unchanged"):
             self.report.loaded(
-                r.source_file, r.source_row, r.key, out.lead_id, out.action, out.campaign_id,
+                r.source_file,
+                r.source_row,
+                r.key,
+                out.lead_id,
+                out.action,
+                out.campaign_id,
                 sources.get(r.source_row) or "",
             )
         elif out.action == "ambiguous":
@@ -403,7 +435,9 @@ class _Run:
                 self.error = self.error or exc
                 exit_code = combine_exit_codes([*self.codes, exc.exit_code])
                 summary["exit_code"] = exit_code
-                return RunResult(summary, exit_code, self.o.report_dir, self.error, self.file_errors)
+                return RunResult(
+                    summary, exit_code, self.o.report_dir, self.error, self.file_errors
+                )
         try:
             report.finish(summary, self.mapping_text)
         except EtlError as exc:
@@ -459,5 +493,3 @@ def run(
     finally:
         if client is not None:
             client.close()
-
-

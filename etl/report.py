@@ -108,10 +108,16 @@ class ReportWriter:
         self.folder = Path(self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._rejects_fh: IO[str] = open(self.folder / "rejects.csv", "w", newline="", encoding="utf-8")
-            self._loaded_fh: IO[str] = open(self.folder / "loaded.csv", "w", newline="", encoding="utf-8")
+            self._rejects_fh: IO[str] = open(
+                self.folder / "rejects.csv", "w", newline="", encoding="utf-8"
+            )
+            self._loaded_fh: IO[str] = open(
+                self.folder / "loaded.csv", "w", newline="", encoding="utf-8"
+            )
         except OSError as exc:
-            raise OutputError(str(self.folder), f"report folder cannot be written: {exc.strerror}") from None
+            raise OutputError(
+                str(self.folder), f"report folder cannot be written: {exc.strerror}"
+            ) from None
         self._rejects = csv.writer(self._rejects_fh)
         self._loaded = csv.writer(self._loaded_fh)
         self._rejects.writerow([escape_cell(c) for c in [*self.columns, *REJECT_COLUMNS]])
@@ -138,7 +144,9 @@ class ReportWriter:
         else:  # a row that did not split into the header's fields: pad short ones
             cells = list(values) + [""] * (len(self.columns) - len(values))
         text = "; ".join(m for _, _, m in errors)
-        self._write(self._rejects, [*cells, source_file, source_row, text], self.folder / "rejects.csv")
+        self._write(
+            self._rejects, [*cells, source_file, source_row, text], self.folder / "rejects.csv"
+        )
         for f, _, m in errors:
             self.errors_by_field[f] += 1
             self.errors_by_reason[(f, _reason_kind(m))] += 1
@@ -156,7 +164,15 @@ class ReportWriter:
         timezone_source: str,
     ) -> None:
         """Write one row of ``loaded.csv``."""
-        row = [source_file, source_row, key, "" if lead_id is None else lead_id, action, campaign_id, timezone_source]
+        row = [
+            source_file,
+            source_row,
+            key,
+            "" if lead_id is None else lead_id,
+            action,
+            campaign_id,
+            timezone_source,
+        ]
         self._write(self._loaded, row, self.folder / "loaded.csv")
 
     @staticmethod
@@ -182,7 +198,9 @@ class ReportWriter:
                 encoding="utf-8",
             )
         except OSError as exc:
-            raise OutputError(str(self.folder), f"report cannot be written: {exc.strerror}") from None
+            raise OutputError(
+                str(self.folder), f"report cannot be written: {exc.strerror}"
+            ) from None
 
     def close(self) -> None:
         """Close the CSV files (idempotent)."""
@@ -227,8 +245,14 @@ def render_html(
     zones = summary.get("timezone_sources", {})
     top_z = max(zones.values(), default=0)
     zone_bars = [
-        {"label": k, "count": v, "width": (v / top_z * 100) if top_z else 0} for k, v in zones.items()
+        {"label": k, "count": v, "width": (v / top_z * 100) if top_z else 0}
+        for k, v in zones.items()
     ]
     return _env.get_template("report.html.j2").render(
-        s=summary, bars=bars, reasons=reasons, zone_bars=zone_bars, rejects=rejects, mapping_text=mapping_text
+        s=summary,
+        bars=bars,
+        reasons=reasons,
+        zone_bars=zone_bars,
+        rejects=rejects,
+        mapping_text=mapping_text,
     )

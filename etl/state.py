@@ -74,7 +74,9 @@ def payload_hash(payload: dict[str, Any]) -> str:
     """
     stable = dict(payload)
     if "comments" in stable:
-        stable["comments"] = [{k: v for k, v in c.items() if k != "dateTime"} for c in stable["comments"]]
+        stable["comments"] = [
+            {k: v for k, v in c.items() if k != "dateTime"} for c in stable["comments"]
+        ]
     text = json.dumps(stable, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -145,7 +147,9 @@ class Ledger:
             cls._check_version(conn, path, create=True)
             conn.executescript(_SCHEMA)
             # A 'sending' row left by a run that died with the request in flight: outcome unknown.
-            stale = conn.execute("UPDATE leads SET status='ambiguous' WHERE status='sending'").rowcount
+            stale = conn.execute(
+                "UPDATE leads SET status='ambiguous' WHERE status='sending'"
+            ).rowcount
             stale_e = conn.execute(
                 "UPDATE enrolments SET status='ambiguous' WHERE status='sending'"
             ).rowcount
@@ -169,7 +173,9 @@ class Ledger:
         if not path.exists():
             return cls(path, None, None)
         try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
             cls._check_version(conn, path, create=False)
         except sqlite3.Error as exc:
             raise OutputError(str(path), f"state file cannot be read: {exc}") from None
@@ -248,7 +254,8 @@ class Ledger:
             return out
         marks = ",".join("?" * len(lead_ids))
         for campaign, lead_id, status in self._query(
-            f"SELECT campaign_id, lead_id, status FROM enrolments WHERE lead_id IN ({marks})", lead_ids
+            f"SELECT campaign_id, lead_id, status FROM enrolments WHERE lead_id IN ({marks})",
+            lead_ids,
         ):
             done, unknown = out.setdefault(lead_id, (set(), set()))
             (done if status == "done" else unknown).add(campaign)
@@ -311,8 +318,10 @@ class Ledger:
         self._write(
             "INSERT INTO leads (project, key, status, payload_hash, payload, campaign_id, "
             "source_file, source_row) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?) "
-            "ON CONFLICT (project, key) DO UPDATE SET status='sending', payload_hash=excluded.payload_hash, "
-            "payload=excluded.payload, campaign_id=excluded.campaign_id, source_file=excluded.source_file, "
+            "ON CONFLICT (project, key) DO UPDATE SET status='sending', "
+            "payload_hash=excluded.payload_hash, "
+            "payload=excluded.payload, campaign_id=excluded.campaign_id, "
+            "source_file=excluded.source_file, "
             "source_row=excluded.source_row, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
             (
                 project,
@@ -343,12 +352,15 @@ class Ledger:
 
     def forget(self, project: int, key: str) -> None:
         """Drop a key whose POST the server refused or never processed (nothing was created)."""
-        self._write("DELETE FROM leads WHERE project=? AND key=? AND status='sending'", (project, key))
+        self._write(
+            "DELETE FROM leads WHERE project=? AND key=? AND status='sending'", (project, key)
+        )
 
     def mark_updated(self, project: int, key: str, payload: dict[str, Any]) -> None:
         """Record the payload a PATCH brought the lead to."""
         self._write(
-            "UPDATE leads SET payload_hash=?, payload=?, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            "UPDATE leads SET payload_hash=?, payload=?, "
+            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
             "WHERE project=? AND key=?",
             (
                 payload_hash(payload),

@@ -292,7 +292,9 @@ def validate_chunk(
     valid = norm.loc[[row not in bad for row in norm.index]]
     warnings = [
         (int(row), f"timezoneId: no zone given; used {zone} from the {src}")
-        for row, zone, src in zip(valid.index, valid["timezoneId"], valid["timezone_source"], strict=True)
+        for row, zone, src in zip(
+            valid.index, valid["timezoneId"], valid["timezone_source"], strict=True
+        )
         if src == "default" and mapping.fields.get("timezoneId") is not None
     ]
     return ValidatedChunk(valid=valid, issues=issues, warnings=warnings)
@@ -307,7 +309,9 @@ def _issues_from(
 ) -> list[Issue]:
     issues: list[Issue] = []
     seen: set[tuple[int, str, str]] = set()
-    rows = zip(cases["schema_context"], cases["column"], cases["check"], cases["index"], strict=True)
+    rows = zip(
+        cases["schema_context"], cases["column"], cases["check"], cases["index"], strict=True
+    )
     for context, column, check, index in rows:
         if index is None or pd.isna(index):
             continue
@@ -318,7 +322,9 @@ def _issues_from(
             message = "no dialable phone; a campaign needs at least one valid number"
             if not mapping.phones:
                 message = "no phone column mapped; a campaign needs one"
-            if any(isinstance(norm.at[row, f"phone.{i}"], Invalid) for i in range(len(mapping.phones))):
+            if any(
+                isinstance(norm.at[row, f"phone.{i}"], Invalid) for i in range(len(mapping.phones))
+            ):
                 continue  # the phone's own reason already explains it
             kind = "required"
         else:
@@ -365,7 +371,11 @@ class KeyTracker:
         parts = []
         for name in self.key_fields:
             if name == "phone":
-                phones = [v for k, v in row.items() if str(k).startswith("phone.") and isinstance(v, tuple)]
+                phones = [
+                    v
+                    for k, v in row.items()
+                    if str(k).startswith("phone.") and isinstance(v, tuple)
+                ]
                 parts.append(phones[0][0] if phones and phones[0] else "")
             elif name in ("name", "surname"):
                 parts.append(str(row.get(name) or "").casefold())
@@ -376,7 +386,10 @@ class KeyTracker:
         return "|".join(parts)
 
     def check(
-        self, valid: pd.DataFrame, source_file: str, key_of: Callable[[pd.Series], str] | None = None
+        self,
+        valid: pd.DataFrame,
+        source_file: str,
+        key_of: Callable[[pd.Series], str] | None = None,
     ) -> tuple[pd.Series, list[Issue]]:
         """Keys of the valid rows, and duplicate issues for rows whose key was seen before.
 

@@ -30,9 +30,7 @@ def main() -> int:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     cli = [sys.executable, "-m", "etl"]
-    sandbox = subprocess.Popen(
-        [*cli, "sandbox", "--port", "0"], stdout=subprocess.PIPE, text=True
-    )
+    sandbox = subprocess.Popen([*cli, "sandbox", "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         assert sandbox.stdout is not None
         url = sandbox.stdout.readline().strip()
@@ -44,8 +42,15 @@ def main() -> int:
         worst = 0
         for name, sources, mapping in RUNS:
             command = [
-                *cli, "import", *sources, "--mapping", mapping,
-                "--report-dir", str(out / name), "--state", str(out / "state.sqlite"),
+                *cli,
+                "import",
+                *sources,
+                "--mapping",
+                mapping,
+                "--report-dir",
+                str(out / name),
+                "--state",
+                str(out / "state.sqlite"),
             ]
             print("$ voiptime-etl " + " ".join(command[3:]))
             code = subprocess.run(command, env=env).returncode
@@ -61,7 +66,8 @@ def main() -> int:
             summary = json.loads((out / name / "summary.json").read_text())
             print(
                 f"  {name}: read {summary['rows_read']}, created {summary['leads_created']}, "
-                f"rejected {summary['rows_rejected']}, in campaign {summary['campaign_entries_added']}"
+                f"rejected {summary['rows_rejected']}, "
+                f"in campaign {summary['campaign_entries_added']}"
             )
             print(f"    rejects: {out / name / 'rejects.csv'}")
             print(f"    report:  {out / name / 'report.html'}")

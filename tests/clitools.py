@@ -86,7 +86,9 @@ def state(sandbox: Any) -> dict[str, Any]:
 
 
 def faults(sandbox: Any, *rules: dict[str, Any]) -> None:
-    answer = requests.post(sandbox.base_url + "/_sandbox/faults", json={"rules": list(rules)}, timeout=5)
+    answer = requests.post(
+        sandbox.base_url + "/_sandbox/faults", json={"rules": list(rules)}, timeout=5
+    )
     assert answer.status_code in (200, 204), answer.text
 
 
@@ -95,7 +97,9 @@ def spring_id(sandbox: Any) -> str:
         s.headers["Api-Key"] = "sandbox-key"
         offset, found = 0, None
         while True:
-            page = s.get(sandbox.url + "/campaigns", params={"offset": offset, "limit": 50}, timeout=5).json()
+            page = s.get(
+                sandbox.url + "/campaigns", params={"offset": offset, "limit": 50}, timeout=5
+            ).json()
             if not page:
                 break
             for c in page:

@@ -11,61 +11,194 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from clitools import CASES, ROOT, SPRING, env_for, faults, run_cli, spring_id, state
+
 from etl.cli import cli
 
 FALLBACK = "fallback"  # any canonical IANA zone (not a link, not empty)
 
 
-def _lead(name: str, surname: str, email: str, phones: list[str], zone: str,
-          comment: str | None = None, dynamic: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"name": name, "surname": surname, "email": email, "phones": phones, "timezoneId": zone,
-            "comment": comment, "dynamicData": dynamic or {}}
+def _lead(
+    name: str,
+    surname: str,
+    email: str,
+    phones: list[str],
+    zone: str,
+    comment: str | None = None,
+    dynamic: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "surname": surname,
+        "email": email,
+        "phones": phones,
+        "timezoneId": zone,
+        "comment": comment,
+        "dynamicData": dynamic or {},
+    }
 
 
 # The worked cases of ../shared/cases (README there): row -> expected POST /leads values.
 CASE_EXPECTED: dict[str, tuple[int, dict[int, dict[str, Any]], dict[int, str]]] = {
-    "c01_na_names.csv": (0, {
-        2: _lead("Nan", "NULL", "nan.null@example.com", ["+14155550101"], "America/New_York", "N/A"),
-        3: _lead("NA", "Nguyen", "na.nguyen@example.com", ["+14155550102"], "America/Chicago"),
-        4: _lead("Jordan", "Null", "jordan.null@example.com", ["+14155550103"], "America/Denver", "null"),
-        5: _lead("Luca", "None", "luca.none@example.com", ["+14155550104"], "America/Los_Angeles", "#N/A"),
-        6: _lead("Mia", "Park", "mia.park@example.com", ["+14155550105"], FALLBACK),
-    }, {}),
-    "c03_bom_quoted_header.csv": (0, {
-        2: _lead("Zoë", "Fairweather", "zoe.fairweather@example.com", ["+14155550121"], "America/New_York"),
-        3: _lead("José", "Peñalver", "jose.penalver@example.com", ["+14155550122"], "America/Chicago"),
-        4: _lead("Chloé", "Marchetti", "chloe.marchetti@example.com", ["+14155550123"], "America/Denver"),
-    }, {}),
-    "c05_semicolon_de.csv": (0, {
-        2: _lead("Lena", "Hoffmann", "lena.hoffmann@example.com", ["+442079460011"], "Europe/Berlin",
-                 "Rückruf, bitte vormittags", {"deal_value": "1.234,50"}),
-        3: _lead("Jonas", "Becker", "jonas.becker@example.com", ["+442079460012"], "Europe/Berlin",
-                 "Interesse an Paket A, B und C", {"deal_value": "12.000,00"}),
-        4: _lead("Marie", "Schulz", "marie.schulz@example.com", ["+442079460013"], "Europe/Vienna",
-                 'Zitat: "bitte nur per Mail"', {"deal_value": "0,99"}),
-    }, {}),
-    "c07_excel_dates.xlsx": (3, {
-        2: _lead("Owen", "Hart", "owen.hart@example.com", ["+14155550141"], FALLBACK, None, {"signup_date": "2024-01-15"}),
-        3: _lead("Lucy", "Vance", "lucy.vance@example.com", ["+14155550142"], FALLBACK, None, {"signup_date": "2024-01-01"}),
-        4: _lead("Raj", "Mehta", "raj.mehta@example.com", ["+14155550143"], FALLBACK, None, {"signup_date": "2024-02-29"}),
-        5: _lead("Ada", "Finch", "ada.finch@example.com", ["+14155550144"], FALLBACK, None, {"signup_date": "2024-03-10"}),
-        6: _lead("Ken", "Ito", "ken.ito@example.com", ["+14155550145"], FALLBACK, None, {"signup_date": "2024-01-01"}),
-        8: _lead("Cy", "Moor", "cy.moor@example.com", ["+14155550147"], FALLBACK),
-    }, {7: "signup_date"}),
-    "c12_ragged_rows.csv": (3, {
-        2: _lead("Tara", "Quinn", "tara.quinn@example.com", ["+14155550191"], "America/New_York"),
-        5: _lead("Wen", "Zhou", "wen.zhou@example.com", ["+14155550194"], "America/Denver"),
-        6: _lead("Xena", "Roy", "xena.roy@example.com", ["+14155550195"], "America/Los_Angeles"),
-    }, {3: "6 fields, expected 5", 4: "4 fields, expected 5"}),
-    "c16_numeric_phones.xlsx": (3, {
-        2: _lead("Lars", "Moe", "lars.moe@example.com", ["+14155550221"], FALLBACK),
-        3: _lead("Mina", "Noor", "mina.noor@example.com", ["+14155550222"], FALLBACK),
-        5: _lead("Ola", "Pike", "ola.pike@example.com", ["+442079460960"], FALLBACK),
-        6: _lead("Pia", "Rhee", "pia.rhee@example.com", ["+61491570157"], "Australia/Sydney"),
-        7: _lead("Rex", "Sato", "rex.sato@example.com", ["+14155550223"], FALLBACK),
-    }, {4: "phone"}),
+    "c01_na_names.csv": (
+        0,
+        {
+            2: _lead(
+                "Nan", "NULL", "nan.null@example.com", ["+14155550101"], "America/New_York", "N/A"
+            ),
+            3: _lead("NA", "Nguyen", "na.nguyen@example.com", ["+14155550102"], "America/Chicago"),
+            4: _lead(
+                "Jordan",
+                "Null",
+                "jordan.null@example.com",
+                ["+14155550103"],
+                "America/Denver",
+                "null",
+            ),
+            5: _lead(
+                "Luca",
+                "None",
+                "luca.none@example.com",
+                ["+14155550104"],
+                "America/Los_Angeles",
+                "#N/A",
+            ),
+            6: _lead("Mia", "Park", "mia.park@example.com", ["+14155550105"], FALLBACK),
+        },
+        {},
+    ),
+    "c03_bom_quoted_header.csv": (
+        0,
+        {
+            2: _lead(
+                "Zoë",
+                "Fairweather",
+                "zoe.fairweather@example.com",
+                ["+14155550121"],
+                "America/New_York",
+            ),
+            3: _lead(
+                "José", "Peñalver", "jose.penalver@example.com", ["+14155550122"], "America/Chicago"
+            ),
+            4: _lead(
+                "Chloé",
+                "Marchetti",
+                "chloe.marchetti@example.com",
+                ["+14155550123"],
+                "America/Denver",
+            ),
+        },
+        {},
+    ),
+    "c05_semicolon_de.csv": (
+        0,
+        {
+            2: _lead(
+                "Lena",
+                "Hoffmann",
+                "lena.hoffmann@example.com",
+                ["+442079460011"],
+                "Europe/Berlin",
+                "Rückruf, bitte vormittags",
+                {"deal_value": "1.234,50"},
+            ),
+            3: _lead(
+                "Jonas",
+                "Becker",
+                "jonas.becker@example.com",
+                ["+442079460012"],
+                "Europe/Berlin",
+                "Interesse an Paket A, B und C",
+                {"deal_value": "12.000,00"},
+            ),
+            4: _lead(
+                "Marie",
+                "Schulz",
+                "marie.schulz@example.com",
+                ["+442079460013"],
+                "Europe/Vienna",
+                'Zitat: "bitte nur per Mail"',
+                {"deal_value": "0,99"},
+            ),
+        },
+        {},
+    ),
+    "c07_excel_dates.xlsx": (
+        3,
+        {
+            2: _lead(
+                "Owen",
+                "Hart",
+                "owen.hart@example.com",
+                ["+14155550141"],
+                FALLBACK,
+                None,
+                {"signup_date": "2024-01-15"},
+            ),
+            3: _lead(
+                "Lucy",
+                "Vance",
+                "lucy.vance@example.com",
+                ["+14155550142"],
+                FALLBACK,
+                None,
+                {"signup_date": "2024-01-01"},
+            ),
+            4: _lead(
+                "Raj",
+                "Mehta",
+                "raj.mehta@example.com",
+                ["+14155550143"],
+                FALLBACK,
+                None,
+                {"signup_date": "2024-02-29"},
+            ),
+            5: _lead(
+                "Ada",
+                "Finch",
+                "ada.finch@example.com",
+                ["+14155550144"],
+                FALLBACK,
+                None,
+                {"signup_date": "2024-03-10"},
+            ),
+            6: _lead(
+                "Ken",
+                "Ito",
+                "ken.ito@example.com",
+                ["+14155550145"],
+                FALLBACK,
+                None,
+                {"signup_date": "2024-01-01"},
+            ),
+            8: _lead("Cy", "Moor", "cy.moor@example.com", ["+14155550147"], FALLBACK),
+        },
+        {7: "signup_date"},
+    ),
+    "c12_ragged_rows.csv": (
+        3,
+        {
+            2: _lead(
+                "Tara", "Quinn", "tara.quinn@example.com", ["+14155550191"], "America/New_York"
+            ),
+            5: _lead("Wen", "Zhou", "wen.zhou@example.com", ["+14155550194"], "America/Denver"),
+            6: _lead(
+                "Xena", "Roy", "xena.roy@example.com", ["+14155550195"], "America/Los_Angeles"
+            ),
+        },
+        {3: "6 fields, expected 5", 4: "4 fields, expected 5"},
+    ),
+    "c16_numeric_phones.xlsx": (
+        3,
+        {
+            2: _lead("Lars", "Moe", "lars.moe@example.com", ["+14155550221"], FALLBACK),
+            3: _lead("Mina", "Noor", "mina.noor@example.com", ["+14155550222"], FALLBACK),
+            5: _lead("Ola", "Pike", "ola.pike@example.com", ["+442079460960"], FALLBACK),
+            6: _lead("Pia", "Rhee", "pia.rhee@example.com", ["+61491570157"], "Australia/Sydney"),
+            7: _lead("Rex", "Sato", "rex.sato@example.com", ["+14155550223"], FALLBACK),
+        },
+        {4: "phone"},
+    ),
 }
 
 
@@ -81,9 +214,19 @@ def test_worked_cases_import_exactly(case: str, sandbox: Any, tmp_path: Path) ->
     source = CASES / case
     mapping = CASES / (source.stem + ".yaml")
     ran = run_cli(
-        ["import", str(source), "--mapping", str(mapping), "--campaign", SPRING,
-         "--state", str(tmp_path / "state.sqlite")],
-        env_for(sandbox), tmp_path / "report", subprocess_mode=False,
+        [
+            "import",
+            str(source),
+            "--mapping",
+            str(mapping),
+            "--campaign",
+            SPRING,
+            "--state",
+            str(tmp_path / "state.sqlite"),
+        ],
+        env_for(sandbox),
+        tmp_path / "report",
+        subprocess_mode=False,
     )
     assert ran.code == code, ran.stderr
     st = state(sandbox)
@@ -130,8 +273,16 @@ def test_rerun_sends_nothing_and_changed_row_is_patched(sandbox: Any, tmp_path: 
         encoding="utf-8",
     )
     mapping = CASES / "c01_na_names.yaml"
-    args = ["import", str(source), "--mapping", str(mapping), "--campaign", SPRING,
-            "--state", str(tmp_path / "s.sqlite")]
+    args = [
+        "import",
+        str(source),
+        "--mapping",
+        str(mapping),
+        "--campaign",
+        SPRING,
+        "--state",
+        str(tmp_path / "s.sqlite"),
+    ]
     first = run_cli(args, env_for(sandbox), tmp_path / "r1", subprocess_mode=False)
     assert first.code == 0, first.stderr
     second = run_cli(args, env_for(sandbox), tmp_path / "r2", subprocess_mode=False)
@@ -157,9 +308,19 @@ def test_rerun_sends_nothing_and_changed_row_is_patched(sandbox: Any, tmp_path: 
 
 def test_dry_run_sends_no_writing_request(sandbox: Any, tmp_path: Path) -> None:
     ran = run_cli(
-        ["import", str(CASES / "c12_ragged_rows.csv"), "--mapping", str(CASES / "c12_ragged_rows.yaml"),
-         "--campaign", SPRING, "--dry-run", "--state", str(tmp_path / "s.sqlite")],
-        env_for(sandbox), tmp_path / "r",
+        [
+            "import",
+            str(CASES / "c12_ragged_rows.csv"),
+            "--mapping",
+            str(CASES / "c12_ragged_rows.yaml"),
+            "--campaign",
+            SPRING,
+            "--dry-run",
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ],
+        env_for(sandbox),
+        tmp_path / "r",
     )
     assert ran.code == 3, ran.stderr
     st = state(sandbox)
@@ -167,16 +328,33 @@ def test_dry_run_sends_no_writing_request(sandbox: Any, tmp_path: Path) -> None:
     assert all(k.startswith("GET ") for k in st["requests"]), st["requests"]
     summary = ran.summary()
     assert summary["dry_run"] is True
-    assert (summary["leads_created"], summary["rows_rejected"], summary["campaign_entries_added"]) == (3, 2, 3)
+    assert (
+        summary["leads_created"],
+        summary["rows_rejected"],
+        summary["campaign_entries_added"],
+    ) == (3, 2, 3)
     assert not (tmp_path / "s.sqlite").exists()
 
 
-def test_429_with_retry_after_is_waited_out_without_duplicates(sandbox: Any, tmp_path: Path) -> None:
+def test_429_with_retry_after_is_waited_out_without_duplicates(
+    sandbox: Any, tmp_path: Path
+) -> None:
     faults(sandbox, {"route": "POST /leads", "nth": 2, "status": 429, "retry_after": 1})
     ran = run_cli(
-        ["import", str(CASES / "c01_na_names.csv"), "--mapping", str(CASES / "c01_na_names.yaml"),
-         "--campaign", SPRING, "--concurrency", "1", "--state", str(tmp_path / "s.sqlite")],
-        env_for(sandbox, VOIPTIME_RETRY_MAX_WAIT="5"), tmp_path / "r",
+        [
+            "import",
+            str(CASES / "c01_na_names.csv"),
+            "--mapping",
+            str(CASES / "c01_na_names.yaml"),
+            "--campaign",
+            SPRING,
+            "--concurrency",
+            "1",
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ],
+        env_for(sandbox, VOIPTIME_RETRY_MAX_WAIT="5"),
+        tmp_path / "r",
     )
     assert ran.code == 0, ran.stderr
     st = state(sandbox)
@@ -190,9 +368,20 @@ def test_401_stops_the_run_with_exit_77(sandbox: Any, tmp_path: Path) -> None:
     # GET /projects, GET /campaigns x3 (pages of 50, 11, then empty), then 2 leads, then 401.
     faults(sandbox, {"route": "*", "status": 401, "after": 6})
     ran = run_cli(
-        ["import", str(CASES / "c01_na_names.csv"), "--mapping", str(CASES / "c01_na_names.yaml"),
-         "--campaign", SPRING, "--concurrency", "1", "--state", str(tmp_path / "s.sqlite")],
-        env_for(sandbox), tmp_path / "r",
+        [
+            "import",
+            str(CASES / "c01_na_names.csv"),
+            "--mapping",
+            str(CASES / "c01_na_names.yaml"),
+            "--campaign",
+            SPRING,
+            "--concurrency",
+            "1",
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ],
+        env_for(sandbox),
+        tmp_path / "r",
     )
     assert ran.code == 77, ran.stderr
     assert "401" in ran.stderr and "sandbox-key" not in ran.stderr + ran.stdout
@@ -203,14 +392,25 @@ def test_401_stops_the_run_with_exit_77(sandbox: Any, tmp_path: Path) -> None:
     # The next run with a good key resumes: the 2 created leads are not sent again.
     faults(sandbox)
     again = run_cli(
-        ["import", str(CASES / "c01_na_names.csv"), "--mapping", str(CASES / "c01_na_names.yaml"),
-         "--campaign", SPRING, "--state", str(tmp_path / "s.sqlite")],
-        env_for(sandbox), tmp_path / "r2",
+        [
+            "import",
+            str(CASES / "c01_na_names.csv"),
+            "--mapping",
+            str(CASES / "c01_na_names.yaml"),
+            "--campaign",
+            SPRING,
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ],
+        env_for(sandbox),
+        tmp_path / "r2",
     )
     assert again.code == 0, again.stderr
     st = state(sandbox)
     assert len(st["leads"]) == 5
-    assert sorted(st["campaign_entries"][spring_id(sandbox)]) == sorted(lead["id"] for lead in st["leads"])
+    assert sorted(st["campaign_entries"][spring_id(sandbox)]) == sorted(
+        lead["id"] for lead in st["leads"]
+    )
 
 
 def test_mapping_with_three_mistakes_reports_all_at_once(sandbox: Any, tmp_path: Path) -> None:
@@ -222,15 +422,25 @@ def test_mapping_with_three_mistakes_reports_all_at_once(sandbox: Any, tmp_path:
         encoding="utf-8",
     )
     ran = run_cli(
-        ["import", str(CASES / "c01_na_names.csv"), "--mapping", str(mapping), "--state", str(tmp_path / "s")],
-        env_for(sandbox), tmp_path / "r",
+        [
+            "import",
+            str(CASES / "c01_na_names.csv"),
+            "--mapping",
+            str(mapping),
+            "--state",
+            str(tmp_path / "s"),
+        ],
+        env_for(sandbox),
+        tmp_path / "r",
     )
     assert ran.code == 78
     problems = [line.strip() for line in ran.stderr.splitlines() if line.strip().startswith("- ")]
     assert problems == [
         "- defaults.region: 'XX' is not an ISO 3166 region code (e.g. US, GB, DE)",
-        "- defaults.timezone: an abbreviation, not an IANA zone; did you mean America/New_York or America/Toronto?",
-        "- fields.emial: unknown lead field (lead fields: name, surname, email, timezoneId; put custom fields under dynamicData)",
+        "- defaults.timezone: an abbreviation, not an IANA zone; "
+        "did you mean America/New_York or America/Toronto?",
+        "- fields.emial: unknown lead field (lead fields: name, surname, email, timezoneId; "
+        "put custom fields under dynamicData)",
         "- fields.email: required (the API needs a lead's email)",
     ]
     assert state(sandbox)["requests"] == {}
@@ -245,7 +455,8 @@ def test_missing_mapped_column_is_a_mapping_error(sandbox: Any, tmp_path: Path) 
     )
     ran = run_cli(
         ["validate", str(CASES / "c01_na_names.csv"), "--mapping", str(mapping)],
-        env_for(sandbox), tmp_path / "r",
+        env_for(sandbox),
+        tmp_path / "r",
     )
     assert ran.code == 78
     assert "fields.surname: column 'Surname' is not in" in ran.stderr
@@ -254,9 +465,19 @@ def test_missing_mapped_column_is_a_mapping_error(sandbox: Any, tmp_path: Path) 
 
 def test_unknown_campaign_exits_78(sandbox: Any, tmp_path: Path) -> None:
     ran = run_cli(
-        ["import", str(CASES / "c01_na_names.csv"), "--mapping", str(CASES / "c01_na_names.yaml"),
-         "--campaign", "Autumn outreach", "--state", str(tmp_path / "s")],
-        env_for(sandbox), tmp_path / "r", subprocess_mode=False,
+        [
+            "import",
+            str(CASES / "c01_na_names.csv"),
+            "--mapping",
+            str(CASES / "c01_na_names.yaml"),
+            "--campaign",
+            "Autumn outreach",
+            "--state",
+            str(tmp_path / "s"),
+        ],
+        env_for(sandbox),
+        tmp_path / "r",
+        subprocess_mode=False,
     )
     assert ran.code == 78
     assert "Unknown campaign 'Autumn outreach'" in ran.stderr
@@ -265,8 +486,18 @@ def test_unknown_campaign_exits_78(sandbox: Any, tmp_path: Path) -> None:
 
 def test_dropped_answer_is_ambiguous_and_never_resent(sandbox: Any, tmp_path: Path) -> None:
     faults(sandbox, {"route": "POST /leads", "nth": 3, "drop": "after"})
-    args = ["import", str(CASES / "c01_na_names.csv"), "--mapping", str(CASES / "c01_na_names.yaml"),
-            "--campaign", SPRING, "--concurrency", "1", "--state", str(tmp_path / "s.sqlite")]
+    args = [
+        "import",
+        str(CASES / "c01_na_names.csv"),
+        "--mapping",
+        str(CASES / "c01_na_names.yaml"),
+        "--campaign",
+        SPRING,
+        "--concurrency",
+        "1",
+        "--state",
+        str(tmp_path / "s.sqlite"),
+    ]
     ran = run_cli(args, env_for(sandbox), tmp_path / "r")
     assert ran.code == 4, ran.stderr
     st = state(sandbox)
@@ -295,12 +526,16 @@ def test_validate_offline_gives_exact_sample_counts(tmp_path: Path) -> None:
         want = expected[name]
         ran = run_cli(
             ["validate", str(ROOT / source), "--mapping", str(ROOT / mapping)],
-            env, tmp_path / name, subprocess_mode=False,
+            env,
+            tmp_path / name,
+            subprocess_mode=False,
         )
         assert ran.code == 3, ran.stderr
         s = ran.summary()
         assert (s["rows_read"], s["rows_rejected"], s["rows_duplicate"]) == (
-            want["rows_read"], want["rows_rejected"], want["rows_duplicate"]
+            want["rows_read"],
+            want["rows_rejected"],
+            want["rows_duplicate"],
         )
         assert sorted(int(r["_source_row"]) for r in ran.rejects()) == sorted(
             int(k) for k in want["rejected_rows"]
@@ -309,9 +544,18 @@ def test_validate_offline_gives_exact_sample_counts(tmp_path: Path) -> None:
 
 def test_missing_input_exits_66_and_other_files_still_run(sandbox: Any, tmp_path: Path) -> None:
     ran = run_cli(
-        ["import", str(tmp_path / "nope.csv"), str(CASES / "c01_na_names.csv"),
-         "--mapping", str(CASES / "c01_na_names.yaml"), "--state", str(tmp_path / "s")],
-        env_for(sandbox), tmp_path / "r", subprocess_mode=False,
+        [
+            "import",
+            str(tmp_path / "nope.csv"),
+            str(CASES / "c01_na_names.csv"),
+            "--mapping",
+            str(CASES / "c01_na_names.yaml"),
+            "--state",
+            str(tmp_path / "s"),
+        ],
+        env_for(sandbox),
+        tmp_path / "r",
+        subprocess_mode=False,
     )
     assert ran.code == 66
     assert "nope.csv" in ran.stderr
@@ -328,8 +572,20 @@ def test_fixed_rejects_reimport(sandbox: Any, tmp_path: Path) -> None:
     )
     mapping = CASES / "c01_na_names.yaml"
     state_file = tmp_path / "s.sqlite"
-    first = run_cli(["import", str(source), "--mapping", str(mapping), "--campaign", SPRING,
-                     "--state", str(state_file)], env_for(sandbox), tmp_path / "r1")
+    first = run_cli(
+        [
+            "import",
+            str(source),
+            "--mapping",
+            str(mapping),
+            "--campaign",
+            SPRING,
+            "--state",
+            str(state_file),
+        ],
+        env_for(sandbox),
+        tmp_path / "r1",
+    )
     assert first.code == 3
     raw = (tmp_path / "r1" / "rejects.csv").read_text(encoding="utf-8")
     assert "'+1 415 555 0102" in raw and "'-call later" in raw  # no cell can run as a formula
@@ -343,8 +599,20 @@ def test_fixed_rejects_reimport(sandbox: Any, tmp_path: Path) -> None:
     row[header.index("timezone")] = "America/Denver"
     with open(fixed, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([header, row])
-    second = run_cli(["import", str(fixed), "--mapping", str(mapping), "--campaign", SPRING,
-                      "--state", str(state_file)], env_for(sandbox), tmp_path / "r2")
+    second = run_cli(
+        [
+            "import",
+            str(fixed),
+            "--mapping",
+            str(mapping),
+            "--campaign",
+            SPRING,
+            "--state",
+            str(state_file),
+        ],
+        env_for(sandbox),
+        tmp_path / "r2",
+    )
     assert second.code == 0, second.stderr + second.stdout
     bob = next(lead for lead in state(sandbox)["leads"] if lead["email"] == "bob@example.com")
     assert bob["phones"][0]["number"] == "+14155550102"
@@ -360,12 +628,26 @@ def test_api_key_never_appears_anywhere(sandbox: Any, tmp_path: Path) -> None:
     secret = "k3y-" + "Z" * 30
     with SandboxServer(api_key=secret) as other:
         other.start()
-        faults(other, {"route": "POST /leads", "nth": 1, "status": 503, "retry_after": 0},
-               {"route": "POST /leads", "nth": 2, "drop": "after"})
+        faults(
+            other,
+            {"route": "POST /leads", "nth": 1, "status": 503, "retry_after": 0},
+            {"route": "POST /leads", "nth": 2, "drop": "after"},
+        )
         ran = run_cli(
-            ["import", str(CASES / "c01_na_names.csv"), "--mapping", str(CASES / "c01_na_names.yaml"),
-             "--campaign", SPRING, "--debug", "-v", "--state", str(tmp_path / "s.sqlite")],
-            env_for(other, key=secret), tmp_path / "r",
+            [
+                "import",
+                str(CASES / "c01_na_names.csv"),
+                "--mapping",
+                str(CASES / "c01_na_names.yaml"),
+                "--campaign",
+                SPRING,
+                "--debug",
+                "-v",
+                "--state",
+                str(tmp_path / "s.sqlite"),
+            ],
+            env_for(other, key=secret),
+            tmp_path / "r",
         )
         assert ran.code == 4, ran.stderr
     assert secret not in ran.stdout + ran.stderr
