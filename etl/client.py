@@ -435,19 +435,18 @@ class VoiptimeClient:
 
     def add_comment(self, lead_id: int, text: str, author_id: str | None, when: dt.datetime) -> Any:
         """#8 ``POST /leads/{leadId}/comments``."""
-        body = {"text": text, "authorId": author_id, "dateTime": format_time(when)}
+        body = {"text": text, "dateTime": format_time(when)}
+        if author_id:
+            body["authorId"] = author_id
         return self.request("POST", f"/leads/{int(lead_id)}/comments", body)
 
     def update_comment(
         self, lead_id: int, comment_id: str, text: str, author_id: str | None, when: dt.datetime
     ) -> Any:
         """#9 ``PUT /leads/{leadId}/comments/{commentId}``."""
-        body = {
-            "id": comment_id,
-            "text": text,
-            "authorId": author_id,
-            "dateTime": format_time(when),
-        }
+        body = {"id": comment_id, "text": text, "dateTime": format_time(when)}
+        if author_id:
+            body["authorId"] = author_id
         return self.request("PUT", f"/leads/{int(lead_id)}/comments/{comment_id}", body)
 
     def list_comments(

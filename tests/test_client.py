@@ -1,0 +1,289 @@
+"""etl.client against the real sandbox: every endpoint, error sorting, retries, ambiguity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from typing import Any
+
+import pytest
+import requests
+
+from clitools import faults, state
+from etl.client import RateLimiter, RetryPolicy, VoiptimeClient, classify, parse_retry_after
+from etl.errors import (
+    AmbiguousApiError,
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    RequestRejectedError,
+    RetriableApiError,
+)
+
+LEAD = {
+    "groupId": 1,
+    "name": "Ann",
+    "surname": "Lee",
+    "email": "ann@example.com",
+    "timezoneId": "America/Chicago",
+    "phones": [{"number": "+14155550101", "label": "mobile", "active": True}],
+}
+
+
+class Sleeps:
+    """An injected sleep that records the waits and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def make(
+    sandbox: Any, sleeps: Sleeps | None = None, key: str = "sandbox-key", **kw: Any
+) -> VoiptimeClient:
+    retry = RetryPolicy(attempts=4, budget=60, min_wait=0.5, max_wait=8, sleep=sleeps or Sleeps())
+    return VoiptimeClient(sandbox.url, key, retry=retry, timeout=(2, 2), **kw)
+
+
+def test_read_only_endpoints(sandbox: Any) -> None:
+    with make(sandbox) as client:
+        projects = client.list_projects()
+        assert [(p["id"], p["name"]) for p in projects] == [(1, "Demo"), (2, "Spring list")]
+        assert [(s["id"], s["name"]) for s in client.list_statuses(1)] == [
+            (11, "New"),
+            (12, "Callback"),
+        ]
+        assert [(s["id"], s["name"]) for s in client.list_sources(1)] == [
+            (31, "Web form"),
+            (32, "Referral"),
+        ]
+        assert [(s["id"], s["name"]) for s in client.list_sources(2)] == [(41, "Fair")]
+        campaigns = client.list_campaigns()
+    assert len(campaigns) == 61
+    assert campaigns[-1]["name"] == "Spring outreach"
+    assert len({c["id"] for c in campaigns}) == 61
+    # 50 + 11 + the empty page that ends the listing
+    assert state(sandbox)["requests"]["GET /campaigns"] == 3
+
+
+def test_writing_endpoints(sandbox: Any) -> None:
+    when = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    with make(sandbox) as client:
+        lead = client.create_lead(LEAD)
+        lead_id = lead["id"]
+        assert isinstance(lead_id, int)
+        client.update_lead(lead_id, {"surname": "Leigh"})
+        task = client.create_task(
+            lead_id,
+            {
+                "phoneId": lead["phones"][0]["id"],
+                "email": "agent@example.com",
+                "userId": "u1",
+                "triggerTime": "2026-12-01T09:00:00Z",
+                "type": "CALLBACK",
+                "teamIds": [],
+            },
+        )
+        assert task["status"] == "OPEN"
+        client.update_task(
+            lead_id,
+            task["id"],
+            {
+                **{k: task[k] for k in ("phoneId", "email", "userId", "type")},
+                "triggerTime": "2026-12-02T09:00:00Z",
+                "teamIds": [],
+            },
+        )
+        client.add_comment(lead_id, "first note", None, when)
+        comments = client.list_comments(
+            lead_id, when - dt.timedelta(hours=1), when + dt.timedelta(hours=1)
+        )
+        assert [c["text"] for c in comments] == ["first note"]
+        client.update_comment(lead_id, comments[0]["id"], "edited", None, when)
+        client.delete_comment(lead_id, comments[0]["id"])
+        assert (
+            client.list_comments(
+                lead_id, when - dt.timedelta(hours=1), when + dt.timedelta(hours=1)
+            )
+            == []
+        )
+        campaign = client.list_campaigns()[-1]["id"]
+        client.generate_entries(campaign, [lead_id])
+    st = state(sandbox)
+    assert [(x["id"], x["surname"]) for x in st["leads"]] == [(lead_id, "Leigh")]
+    assert st["campaign_entries"][campaign] == [lead_id]
+    assert st["tasks"][0]["triggerTime"].startswith("2026-12-02T09:00:00")
+
+
+def test_429_retry_after_seconds_is_honoured(sandbox: Any) -> None:
+    faults(sandbox, {"route": "POST /leads", "nth": 1, "status": 429, "retry_after": 7})
+    sleeps = Sleeps()
+    with make(sandbox, sleeps) as client:
+        client.create_lead(LEAD)
+    assert sleeps.waits == [7.0]
+    st = state(sandbox)
+    assert st["requests"]["POST /leads"] == 2 and len(st["leads"]) == 1
+
+
+def test_503_retry_after_http_date_is_honoured(sandbox: Any) -> None:
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+    faults(
+        sandbox,
+        {
+            "route": "GET /projects",
+            "nth": 1,
+            "status": 503,
+            "retry_after": when.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        },
+    )
+    sleeps = Sleeps()
+    with make(sandbox, sleeps) as client:
+        assert len(client.list_projects()) == 2
+    assert len(sleeps.waits) == 1 and 27 <= sleeps.waits[0] <= 30
+
+
+def test_retry_after_is_capped(sandbox: Any) -> None:
+    faults(sandbox, {"route": "GET /projects", "nth": 1, "status": 429, "retry_after": 99999})
+    sleeps = Sleeps()
+    retry = RetryPolicy(attempts=3, max_retry_after=12, sleep=sleeps)
+    with VoiptimeClient(sandbox.url, "sandbox-key", retry=retry) as client:
+        client.list_projects()
+    assert sleeps.waits == [12.0]
+
+
+def test_storm_of_503_exhausts_attempts_with_backoff(sandbox: Any) -> None:
+    faults(sandbox, {"route": "POST /leads", "status": 503})
+    sleeps = Sleeps()
+    with make(sandbox, sleeps) as client, pytest.raises(RateLimitedError) as info:
+        client.create_lead(LEAD)
+    assert info.value.status_code == 503 and info.value.exit_code == 75
+    assert len(sleeps.waits) == 3  # 4 attempts
+    assert all(0 <= w <= 8 for w in sleeps.waits)
+    assert state(sandbox)["leads"] == []
+
+
+def test_dropped_answer_to_a_post_is_ambiguous_and_not_retried(sandbox: Any) -> None:
+    faults(sandbox, {"route": "POST /leads", "nth": 1, "drop": "after"})
+    sleeps = Sleeps()
+    with make(sandbox, sleeps) as client, pytest.raises(AmbiguousApiError) as info:
+        client.create_lead(LEAD)
+    assert info.value.exit_code == 4
+    st = state(sandbox)
+    assert st["requests"]["POST /leads"] == 1 and len(st["leads"]) == 1
+    assert sleeps.waits == []
+
+
+def test_dropped_answer_to_a_get_is_retried(sandbox: Any) -> None:
+    faults(sandbox, {"route": "GET /projects", "nth": 1, "drop": "before"})
+    with make(sandbox) as client:
+        assert len(client.list_projects()) == 2
+    assert state(sandbox)["requests"]["GET /projects"] == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_5xx_after_a_post_is_ambiguous(sandbox: Any, status: int) -> None:
+    faults(sandbox, {"route": "POST /leads", "nth": 1, "status": status})
+    with make(sandbox) as client, pytest.raises(AmbiguousApiError):
+        client.create_lead(LEAD)
+    assert state(sandbox)["requests"]["POST /leads"] == 1
+
+
+def test_read_timeout_of_a_post_is_ambiguous(sandbox: Any) -> None:
+    faults(sandbox, {"route": "POST /leads", "nth": 1, "delay_ms": 1500})
+    retry = RetryPolicy(sleep=Sleeps())
+    with VoiptimeClient(sandbox.url, "sandbox-key", retry=retry, timeout=(2, 0.3)) as client:
+        with pytest.raises(AmbiguousApiError):
+            client.create_lead(LEAD)
+
+
+def test_a_2xx_without_an_id_is_ambiguous(sandbox: Any) -> None:
+    faults(sandbox, {"route": "POST /leads", "nth": 1, "status": 201, "body": {"ok": True}})
+    with make(sandbox) as client, pytest.raises(AmbiguousApiError, match="no lead id"):
+        client.create_lead(LEAD)
+
+
+def test_fatal_errors(sandbox: Any) -> None:
+    with make(sandbox, key="wrong") as client, pytest.raises(AuthError) as auth:
+        client.list_projects()
+    assert auth.value.exit_code == 77 and auth.value.status_code == 401
+    assert "wrong" not in str(auth.value)
+    with make(sandbox) as client:
+        with pytest.raises(NotFoundError) as missing:
+            client.list_sources(99)
+        assert missing.value.exit_code == 78
+        with pytest.raises(RequestRejectedError) as bad:
+            client.create_lead({**LEAD, "timezoneId": "Mars/Olympus"})
+        assert bad.value.status_code == 400 and "timezoneId" in bad.value.detail
+        with pytest.raises(NotFoundError):
+            client.generate_entries("0" * 24, [1])
+    assert state(sandbox)["requests"]["GET /projects/{projectId}/sources"] == 1  # no retry
+
+
+def test_connect_failure_is_retriable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sleeps = Sleeps()
+    client = VoiptimeClient(
+        f"http://127.0.0.1:{port}/api", "k", retry=RetryPolicy(attempts=3, sleep=sleeps)
+    )
+    with client, pytest.raises(RetriableApiError, match="cannot connect"):
+        client.create_lead(LEAD)  # even a POST: it never left
+    assert len(sleeps.waits) == 2
+
+
+def test_classify_table() -> None:
+    def resp(code: int, headers: dict[str, str] | None = None) -> requests.Response:
+        r = requests.Response()
+        r.status_code = code
+        r.headers.update(headers or {})
+        r._content = b'{"message": "nope"}'
+        return r
+
+    assert classify("GET", "/x", resp(200)) is None
+    assert type(classify("GET", "/x", resp(429, {"Retry-After": "3"}))) is RateLimitedError
+    assert classify("GET", "/x", resp(429, {"Retry-After": "3"})).retry_after == 3.0  # type: ignore[union-attr]
+    assert type(classify("POST", "/x", resp(503))) is RateLimitedError
+    assert type(classify("GET", "/x", resp(500))) is RetriableApiError
+    assert type(classify("POST", "/x", resp(500))) is AmbiguousApiError
+    assert type(classify("PATCH", "/x", resp(502))) is RetriableApiError
+    assert type(classify("GET", "/x", resp(403))) is AuthError
+    assert type(classify("GET", "/x", resp(404))) is NotFoundError
+    assert type(classify("POST", "/x", resp(422))) is RequestRejectedError
+    assert classify("POST", "/x", resp(422)).detail == "nope"  # type: ignore[union-attr]
+    read_timeout = requests.exceptions.ReadTimeout()
+    assert type(classify("POST", "/x", exc=read_timeout)) is AmbiguousApiError
+    assert type(classify("PUT", "/x", exc=read_timeout)) is RetriableApiError
+    assert (
+        type(classify("POST", "/x", exc=requests.exceptions.ConnectTimeout())) is RetriableApiError
+    )
+
+
+def test_parse_retry_after() -> None:
+    now = dt.datetime(2026, 11, 30, 12, 0, 0, tzinfo=dt.UTC)
+    assert parse_retry_after("120", now) == 120.0
+    assert parse_retry_after("Mon, 30 Nov 2026 12:00:45 GMT", now) == 45.0
+    assert parse_retry_after("Mon, 30 Nov 2026 11:00:00 GMT", now) == 0.0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+    assert parse_retry_after("-5", now) == 0.0
+
+
+def test_rate_limiter_spaces_requests() -> None:
+    clock = [100.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(round(s, 6))
+
+    limiter = RateLimiter(4, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(4):
+        limiter.acquire()
+    assert slept == [0.25, 0.5, 0.75]
+
+
+def test_key_is_not_in_repr() -> None:
+    client = VoiptimeClient("http://127.0.0.1:1/api", "s3cret-key-value")
+    assert "s3cret" not in repr(client)

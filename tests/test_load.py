@@ -1,0 +1,109 @@
+"""etl.load against the real sandbox: concurrency, reruns, updates, enrolment splitting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clitools import faults, spring_id, state
+from etl.client import RetryPolicy, VoiptimeClient
+from etl.load import LeadRow, Loader, changed_fields
+from etl.state import Ledger
+
+
+def rows(n: int) -> list[LeadRow]:
+    return [
+        LeadRow(
+            "f.csv",
+            i + 2,
+            f"lead{i}@example.com",
+            {
+                "groupId": 1,
+                "name": f"N{i}",
+                "surname": "S",
+                "email": f"lead{i}@example.com",
+                "timezoneId": "Europe/London",
+                "phones": [{"number": f"+4420794600{i:02d}", "label": "main", "active": True}],
+            },
+        )
+        for i in range(n)
+    ]
+
+
+def client(sandbox: Any) -> VoiptimeClient:
+    return VoiptimeClient(sandbox.url, "sandbox-key", retry=RetryPolicy(sleep=lambda s: None))
+
+
+def test_concurrent_batch_creates_each_lead_once_and_enrols_them(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    campaign = spring_id(sandbox)
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        loader = Loader(c, ledger, 1, campaign, concurrency=8)
+        out = loader.load_batch(rows(40))
+        loader.close()
+    assert [o.action for o in out] == ["created"] * 40
+    assert [o.row.source_row for o in out] == list(range(2, 42))  # outcomes keep row order
+    st = state(sandbox)
+    assert len(st["leads"]) == 40
+    assert sorted(st["campaign_entries"][campaign]) == sorted(o.lead_id for o in out)
+    assert st["requests"]["POST /campaigns/{campaignId}/entries/actions/generate"] == 1
+    assert (loader.stats.created, loader.stats.campaign_entries_added) == (40, 40)
+
+
+def test_dry_run_counts_from_the_ledger_and_sends_nothing(sandbox: Any, tmp_path: Path) -> None:
+    batch = rows(3)
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        Loader(c, ledger, 1, None).load_batch(batch[:2])
+    changed = [
+        batch[0],
+        LeadRow("f.csv", 3, batch[1].key, {**batch[1].payload, "name": "New"}),
+        batch[2],
+    ]
+    with Ledger.open_readonly(tmp_path / "s.sqlite") as ledger:
+        loader = Loader(None, ledger, 1, "x" * 24, dry_run=True)
+        out = loader.load_batch(changed)
+    assert [o.action for o in out] == ["unchanged", "updated", "created"]
+    assert (loader.stats.unchanged, loader.stats.updated, loader.stats.created) == (1, 1, 1)
+    assert loader.stats.campaign_entries_added == 3
+    assert state(sandbox)["requests"]["POST /leads"] == 2
+
+
+def test_generate_refused_for_one_bad_id_is_split_until_found(sandbox: Any, tmp_path: Path) -> None:
+    campaign = spring_id(sandbox)
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        created = [c.create_lead(r.payload)["id"] for r in rows(7)]
+        loader = Loader(c, ledger, 1, campaign)
+        done, unknown = loader.enrol([*created[:3], 999999, *created[3:]])
+    assert sorted(done) == sorted(created) and unknown == []
+    assert sorted(state(sandbox)["campaign_entries"][campaign]) == sorted(created)
+    assert loader.stats.failed == 1
+
+
+def test_per_row_refusal_is_a_reject_and_the_run_goes_on(sandbox: Any, tmp_path: Path) -> None:
+    batch = rows(3)
+    batch[1] = LeadRow("f.csv", 3, batch[1].key, {**batch[1].payload, "timezoneId": "Mars/Olympus"})
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        loader = Loader(c, ledger, 1, None)
+        out = loader.load_batch(batch)
+        assert ledger.lookup(1, [batch[1].key]) == {}  # nothing created, nothing recorded
+    assert [o.action for o in out] == ["created", "failed", "created"]
+    assert out[1].rejected and "timezoneId" in out[1].message
+    assert loader.fatal is None
+
+
+def test_auth_failure_stops_the_loader(sandbox: Any, tmp_path: Path) -> None:
+    faults(sandbox, {"route": "POST /leads", "after": 1, "status": 401})
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        loader = Loader(c, ledger, 1, None, concurrency=1)
+        out = loader.load_batch(rows(5))
+        loader.close()
+    assert [o.action for o in out] == ["created", "failed", "failed", "failed", "failed"]
+    assert loader.fatal is not None and loader.fatal.exit_code == 77
+    assert state(sandbox)["requests"]["POST /leads"] == 2
+
+
+def test_changed_fields_only() -> None:
+    old = {"name": "A", "surname": "B", "dynamicData": {"x": "1"}, "comments": [{"text": "a"}]}
+    new = {"name": "A", "surname": "C", "dynamicData": {"x": "2"}, "comments": [{"text": "b"}]}
+    assert changed_fields(old, new) == {"surname": "C", "dynamicData": {"x": "2"}}

@@ -1,0 +1,542 @@
+"""Tests for etl.mapping: checking a mapping file, matching headers, projecting rows, payloads."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from etl.errors import EXIT_CONFIG, MappingError
+from etl.mapping import (
+    ColumnSpec,
+    CommentSpec,
+    Defaults,
+    Mapping,
+    PhoneSpec,
+    ReadSpec,
+    References,
+    apply_mapping,
+    lead_payload,
+    load_mapping,
+    parse_mapping,
+    resolve_columns,
+)
+
+FULL = """\
+project: 1
+status: New
+source: Web form
+campaign: Spring outreach
+read:
+  sheet: Leads
+  header_row: 2
+  encoding: cp1252
+  delimiter: ";"
+defaults:
+  region: us
+  region_column: Country
+  timezone: US/Eastern
+key: [email]
+fields:
+  name: First Name
+  surname: Last Name
+  email: Email
+  timezoneId: Time Zone
+phones:
+  - {column: Mobile, label: mobile}
+  - {column: Office, label: work}
+dynamicData:
+  company: Company
+  signup_date: {column: Signed up, type: date}
+comments:
+  - {column: Notes, author: "5b2773d179b7880001da77d5"}
+"""
+
+MINIMAL = {"project": 1, "fields": {"name": "A", "surname": "B", "email": "C"}}
+TOP_KEYS = (
+    "project, status, source, campaign, read, defaults, key, fields, phones, dynamicData, comments"
+)
+
+
+def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(data: object) -> list[str]:
+    with pytest.raises(MappingError) as err:
+        parse_mapping(data, "m.yaml")
+    assert err.value.path == "m.yaml"
+    assert err.value.exit_code == EXIT_CONFIG
+    return err.value.problems
+
+
+def with_(**changes: object) -> dict[str, object]:
+    data: dict[str, object] = {**MINIMAL, **changes}
+    return data
+
+
+# --- load_mapping -----------------------------------------------------------------------------
+
+
+def test_full_mapping_loads_into_frozen_model(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL)
+    m = load_mapping(path)
+    assert m == Mapping(
+        path=str(path),
+        project=1,
+        status="New",
+        source="Web form",
+        campaign="Spring outreach",
+        read=ReadSpec(sheet="Leads", header_row=2, encoding="cp1252", delimiter=";"),
+        defaults=Defaults(region="US", region_column="Country", timezone="America/New_York"),
+        key=("email",),
+        fields={
+            "name": ColumnSpec("First Name"),
+            "surname": ColumnSpec("Last Name"),
+            "email": ColumnSpec("Email"),
+            "timezoneId": ColumnSpec("Time Zone"),
+        },
+        phones=(PhoneSpec("Mobile", "mobile"), PhoneSpec("Office", "work")),
+        dynamic={"company": ColumnSpec("Company"), "signup_date": ColumnSpec("Signed up", "date")},
+        comments=(CommentSpec("Notes", "5b2773d179b7880001da77d5"),),
+    )
+    with pytest.raises(AttributeError):
+        m.project = 2  # type: ignore[misc]
+    assert m.columns() == [
+        ("fields.name", "First Name"),
+        ("fields.surname", "Last Name"),
+        ("fields.email", "Email"),
+        ("fields.timezoneId", "Time Zone"),
+        ("phones[0].column", "Mobile"),
+        ("phones[1].column", "Office"),
+        ("dynamicData.company", "Company"),
+        ("dynamicData.signup_date", "Signed up"),
+        ("comments[0].column", "Notes"),
+        ("defaults.region_column", "Country"),
+    ]
+
+
+def test_minimal_mapping_defaults() -> None:
+    m = parse_mapping(
+        {
+            "project": " 12 ",
+            "fields": {"name": " A ", "surname": "B", "email": "C"},
+            "phones": ["Phone"],
+            "comments": ["Notes"],
+            "read": {"delimiter": "tab"},
+        },
+        "m.yaml",
+    )
+    assert m.project == 12
+    assert m.key == ("email",)
+    assert m.fields["name"] == ColumnSpec("A")
+    assert m.phones == (PhoneSpec("Phone", "main"),)
+    assert m.comments == (CommentSpec("Notes", None),)
+    assert m.read == ReadSpec(delimiter="\t")
+    assert m.defaults == Defaults()
+    assert (m.status, m.source, m.campaign, m.dynamic) == (None, None, None, {})
+
+
+def test_project_by_name_and_key_as_string() -> None:
+    m = parse_mapping(with_(project="Spring list", key="surname"), "m.yaml")
+    assert (m.project, m.key) == ("Spring list", ("surname",))
+
+
+def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
+    text = textwrap.dedent(
+        """\
+        projct: 1
+        status: [1]
+        read:
+          header_row: 0
+          encoding: klingon
+          delimiter: ";;"
+          sheets: 2
+        defaults:
+          region: XX
+          timezone: EST
+          zone: foo
+        key: [email, favourite_colour, 3]
+        fields:
+          name: First Name
+          email: {column: Email, type: date}
+          phone: Phone
+          timezoneId: 7
+        phones:
+          - {column: Mobile, lable: mobile}
+          - {label: work}
+          - 42
+        dynamicData:
+          company: Company
+          signup: {column: Signed up, type: datetime}
+        comments:
+          - {column: Notes, author: 5}
+        """
+    )
+    with pytest.raises(MappingError) as err:
+        load_mapping(write(tmp_path, text))
+    assert err.value.problems == [
+        f"projct: unknown key (allowed: {TOP_KEYS})",
+        "project: required (a project id or name)",
+        "status: expected an id (number) or a name (text), got list [1]",
+        "read.sheets: unknown key (allowed: sheet, header_row, encoding, delimiter)",
+        "read.header_row: expected a row number from 1, got int 0",
+        "read.encoding: unknown encoding 'klingon'",
+        "read.delimiter: expected one character, got str ';;'",
+        "defaults.zone: unknown key (allowed: region, region_column, timezone)",
+        "defaults.region: 'XX' is not an ISO 3166 region code (e.g. US, GB, DE)",
+        "defaults.timezone: an abbreviation, not an IANA zone; "
+        "did you mean America/New_York or America/Toronto?",
+        "fields.email.type: unknown key (allowed: column)",
+        "fields.phone: unknown lead field (lead fields: name, surname, email, timezoneId; "
+        "put custom fields under dynamicData)",
+        "fields.timezoneId: expected a column header (text), got int 7",
+        "fields.surname: required (the API needs a lead's surname)",
+        "phones[0].lable: unknown key (allowed: column, label)",
+        "phones[1].column: required, the column header (text)",
+        "phones[2]: expected {column, label}, got int 42",
+        "dynamicData.signup.type: 'datetime' is not one of text, date",
+        "comments[0].author: expected an authorId (text), got int 5",
+        "key[1]: 'favourite_colour' is neither a lead field (email, name, surname, phone) "
+        "nor a dynamicData field",
+        "key[2]: expected a field name, got int 3",
+    ]
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'm.yaml'}: 21 mapping problems:\n  - projct: ")
+    assert message.endswith("Fix the mapping file and run again.")
+
+
+@pytest.mark.parametrize(
+    ("data", "problems"),
+    [
+        (with_(projekt=1), [f"projekt: unknown key (allowed: {TOP_KEYS})"]),
+        (
+            with_(fields={"name": "A", "surname": "B", "email": "C", "phone": "P"}),
+            [
+                "fields.phone: unknown lead field (lead fields: name, surname, email, "
+                "timezoneId; put custom fields under dynamicData)"
+            ],
+        ),
+        (
+            with_(fields={"name": "A", "email": "C"}),
+            ["fields.surname: required (the API needs a lead's surname)"],
+        ),
+        (
+            with_(fields=None),
+            [
+                "fields: required, a mapping of lead field to column, got nothing",
+                "fields.name: required (the API needs a lead's name)",
+                "fields.surname: required (the API needs a lead's surname)",
+                "fields.email: required (the API needs a lead's email)",
+            ],
+        ),
+        (
+            with_(defaults={"region": "XX"}),
+            ["defaults.region: 'XX' is not an ISO 3166 region code (e.g. US, GB, DE)"],
+        ),
+        (
+            with_(defaults={"region": 44}),
+            ["defaults.region: 44 is not an ISO 3166 region code (e.g. US, GB, DE)"],
+        ),
+        (
+            with_(defaults={"timezone": "EST"}),
+            [
+                "defaults.timezone: an abbreviation, not an IANA zone; "
+                "did you mean America/New_York or America/Toronto?"
+            ],
+        ),
+        (
+            with_(defaults={"timezone": "UTC-5"}),
+            [
+                "defaults.timezone: a fixed UTC offset, not a place; "
+                "write the lead's IANA zone, e.g. America/New_York or Europe/London"
+            ],
+        ),
+        (with_(defaults={"timezone": 5}), ["defaults.timezone: expected an IANA zone"]),
+        (
+            with_(dynamicData={"signup": {"column": "S", "type": "datetime"}}),
+            ["dynamicData.signup.type: 'datetime' is not one of text, date"],
+        ),
+        (
+            with_(dynamicData={"signup": {"type": "date"}}),
+            ["dynamicData.signup.column: required, the column header (text)"],
+        ),
+        (
+            with_(key=["favourite_colour"]),
+            [
+                "key[0]: 'favourite_colour' is neither a lead field (email, name, surname, "
+                "phone) nor a dynamicData field"
+            ],
+        ),
+        (with_(key=["phone"]), ["key[0]: 'phone' needs a phones: column"]),
+        (with_(key=[]), ["key: expected a list of field names, e.g. [email], got list []"]),
+        (with_(key=[["email"]]), ["key[0]: expected a field name, got list ['email']"]),
+        (with_(project=True), ["project: expected an id (number) or a name (text), got bool True"]),
+        (with_(project="  "), ["project: empty"]),
+        (
+            with_(read={"header_row": True, "sheet": 1.5}),
+            [
+                "read.sheet: expected a sheet name or 0-based index, got float 1.5",
+                "read.header_row: expected a row number from 1, got bool True",
+            ],
+        ),
+        (
+            with_(phones={"column": "Mobile"}),
+            ["phones: expected a list of {column, label}, got dict {'column': 'Mobile'}"],
+        ),
+        (
+            with_(phones=[{"column": "Mobile", "label": 3}]),
+            ["phones[0].label: expected text, got int 3"],
+        ),
+        (
+            with_(comments=[{"column": "Notes", "by": "x"}]),
+            ["comments[0].by: unknown key (allowed: column, author)"],
+        ),
+        ([1, 2], ["(top level): expected a mapping of keys, got list [1, 2]"]),
+        (None, ["(top level): expected a mapping of keys, got nothing"]),
+    ],
+)
+def test_single_problems(data: object, problems: list[str]) -> None:
+    assert problems_of(data) == problems
+
+
+def test_key_on_phone_and_dynamic_field_is_accepted() -> None:
+    m = parse_mapping(
+        with_(key=["phone", "crm_id"], phones=["Mobile"], dynamicData={"crm_id": "CRM"}), "m.yaml"
+    )
+    assert m.key == ("phone", "crm_id")
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "project: 1\nfields:\n  name: First\n  surname: [Last\n  email: Email\n")
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    assert err.value.path == str(path)
+    assert err.value.problems == [
+        "line 5, column 8: not valid YAML (expected ',' or ']', but got ':')"
+    ]
+
+
+def test_yaml_tab_indent_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "project: 1\nfields:\n\tname: A\n")
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    assert err.value.problems == [
+        "line 3, column 1: not valid YAML (found character '\\t' that cannot start any token)"
+    ]
+
+
+def test_yaml_is_read_with_safe_loader(tmp_path: Path) -> None:
+    path = write(tmp_path, "project: !!python/object/apply:os.getcwd []\n")
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    assert len(err.value.problems) == 1
+    assert err.value.problems[0].startswith("line 1, column 10: not valid YAML")
+
+
+def test_missing_mapping_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    assert (err.value.path, err.value.problems) == (str(path), ["file not found"])
+    assert err.value.exit_code == EXIT_CONFIG
+
+
+def test_mapping_with_bom_loads(tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes("\ufeff".encode() + yaml.safe_dump(MINIMAL).encode())
+    assert load_mapping(path).project == 1
+
+
+# --- resolve_columns ------------------------------------------------------------------------
+
+
+def full_mapping(tmp_path: Path) -> Mapping:
+    return load_mapping(write(tmp_path, FULL))
+
+
+HEADERS = [
+    " first name",
+    "LAST NAME ",
+    "Email ",
+    "time zone",
+    "MOBILE",
+    "office",
+    "Company",
+    "Signed Up",
+    "notes",
+    "country",
+    "Extra",
+]
+
+
+def test_headers_match_after_trim_and_casefold(tmp_path: Path) -> None:
+    m = full_mapping(tmp_path)
+    assert resolve_columns(m, HEADERS, "leads.csv") == {
+        "First Name": " first name",
+        "Last Name": "LAST NAME ",
+        "Email": "Email ",
+        "Time Zone": "time zone",
+        "Mobile": "MOBILE",
+        "Office": "office",
+        "Company": "Company",
+        "Signed up": "Signed Up",
+        "Notes": "notes",
+        "Country": "country",
+    }
+
+
+def test_casefold_matches_german_sharp_s() -> None:
+    m = parse_mapping(with_(dynamicData={"street": "STRASSE"}), "m.yaml")
+    cols = resolve_columns(m, ["a", "b", "c", "Straße"], "f.csv")
+    assert cols["STRASSE"] == "Straße"
+
+
+def test_missing_columns_reported_with_key_paths(tmp_path: Path) -> None:
+    m = full_mapping(tmp_path)
+    headers = ["First Name", "Email", "Mobile", "Company", "Notes"]
+    with pytest.raises(MappingError) as err:
+        resolve_columns(m, headers, "leads.csv")
+    shown = "'First Name', 'Email', 'Mobile', 'Company', 'Notes'"
+    assert err.value.path == m.path
+    assert err.value.problems == [
+        f"fields.surname: column 'Last Name' is not in leads.csv (its columns: {shown})",
+        f"fields.timezoneId: column 'Time Zone' is not in leads.csv (its columns: {shown})",
+        f"phones[1].column: column 'Office' is not in leads.csv (its columns: {shown})",
+        f"dynamicData.signup_date: column 'Signed up' is not in leads.csv (its columns: {shown})",
+        f"defaults.region_column: column 'Country' is not in leads.csv (its columns: {shown})",
+    ]
+
+
+# --- apply_mapping --------------------------------------------------------------------------
+
+
+def test_apply_mapping_projects_columns_and_keeps_index(tmp_path: Path) -> None:
+    m = full_mapping(tmp_path)
+    frame = pd.DataFrame(
+        [
+            ["Ann", "Lee", "a@x.com", "", "415", "416", "Acme", "45292", "hi", "US", "z"],
+            ["NA", "Null", "b@x.com", "UTC", "", "", "", "", "", "GB", "z"],
+        ],
+        columns=HEADERS,
+        index=[2, 5],
+        dtype=object,
+    )
+    out = apply_mapping(m, frame, resolve_columns(m, HEADERS, "leads.csv"))
+    assert list(out.columns) == [
+        "name",
+        "surname",
+        "email",
+        "timezoneId",
+        "phone.0",
+        "phone.1",
+        "dyn.company",
+        "dyn.signup_date",
+        "comment.0",
+        "region",
+    ]
+    assert list(out.index) == [2, 5]
+    assert out.loc[5].tolist() == ["NA", "Null", "b@x.com", "UTC", "", "", "", "", "", "GB"]
+    assert out.at[2, "dyn.signup_date"] == "45292"
+    assert all(dtype == object for dtype in out.dtypes)
+
+
+def test_apply_mapping_without_optional_parts() -> None:
+    m = parse_mapping(MINIMAL, "m.yaml")
+    frame = pd.DataFrame([["x", "y", "z", "q"]], columns=["A", "B", "C", "D"], index=[2])
+    out = apply_mapping(m, frame, resolve_columns(m, list(frame.columns), "f.csv"))
+    assert list(out.columns) == ["name", "surname", "email"]
+    assert out.loc[2].tolist() == ["x", "y", "z"]
+
+
+# --- lead_payload ---------------------------------------------------------------------------
+
+
+def test_lead_payload_exact(tmp_path: Path) -> None:
+    m = full_mapping(tmp_path)
+    row = {
+        "name": "Ann",
+        "surname": "Lee",
+        "email": "ann@example.com",
+        "timezoneId": "America/New_York",
+        "timezone_source": "column",
+        "phone.0": ("+14155552671", "+442079460958"),
+        "phone.1": ("+14155552671",),
+        "dyn.company": "Acme",
+        "dyn.signup_date": None,
+        "comment.0": "Call after 5",
+    }
+    refs = References(project_id=1, status_id=11, source_id=31, campaign_id="a" * 24)
+    assert lead_payload(row, m, refs, "2024-05-01T12:00:00Z") == {
+        "groupId": 1,
+        "statusId": 11,
+        "sourceId": 31,
+        "name": "Ann",
+        "surname": "Lee",
+        "email": "ann@example.com",
+        "timezoneId": "America/New_York",
+        "phones": [
+            {"number": "+14155552671", "label": "mobile", "active": True},
+            {"number": "+442079460958", "label": "mobile", "active": True},
+        ],
+        "dynamicData": {"company": "Acme"},
+        "comments": [
+            {
+                "text": "Call after 5",
+                "dateTime": "2024-05-01T12:00:00Z",
+                "authorId": "5b2773d179b7880001da77d5",
+            }
+        ],
+    }
+
+
+def test_lead_payload_minimal_sends_no_empty_parts(tmp_path: Path) -> None:
+    m = full_mapping(tmp_path)
+    row = {
+        "name": "NA",
+        "surname": "Null",
+        "email": "b@example.com",
+        "timezoneId": "Europe/London",
+        "phone.0": None,
+        "phone.1": None,
+        "dyn.company": "",
+        "dyn.signup_date": None,
+        "comment.0": None,
+    }
+    assert lead_payload(row, m, References(project_id=2), "2024-05-01T12:00:00Z") == {
+        "groupId": 2,
+        "name": "NA",
+        "surname": "Null",
+        "email": "b@example.com",
+        "timezoneId": "Europe/London",
+    }
+
+
+def test_lead_payload_comment_without_author_and_second_phone_label() -> None:
+    m = parse_mapping(
+        with_(
+            phones=[{"column": "M", "label": "mobile"}, {"column": "W", "label": "work"}],
+            comments=["Notes"],
+            dynamicData={"signup": {"column": "S", "type": "date"}},
+        ),
+        "m.yaml",
+    )
+    row = {
+        "name": "A",
+        "surname": "B",
+        "email": "a@b.com",
+        "timezoneId": "Europe/Berlin",
+        "phone.0": None,
+        "phone.1": ("+493023125226",),
+        "dyn.signup": "2024-01-01",
+        "comment.0": "hello",
+    }
+    payload = lead_payload(row, m, References(project_id=1), "2024-05-01T12:00:00Z")
+    assert payload["phones"] == [{"number": "+493023125226", "label": "work", "active": True}]
+    assert payload["dynamicData"] == {"signup": "2024-01-01"}
+    assert payload["comments"] == [{"text": "hello", "dateTime": "2024-05-01T12:00:00Z"}]

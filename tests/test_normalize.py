@@ -1,0 +1,524 @@
+"""Tests for etl.normalize: phones, zones, e-mails, names, dates, regions; exact values."""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+
+import phonenumbers
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from etl.normalize import (
+    Invalid,
+    PhoneResult,
+    canonical_zone,
+    clean,
+    normalize_date,
+    normalize_email,
+    normalize_name,
+    normalize_region,
+    parse_phone,
+    split_phones,
+    zones_for_number,
+)
+
+PRECISION_LOST = (
+    "precision lost: the number is in scientific notation (Excel shortened it); "
+    "re-export the column as text"
+)
+GENERIC_HINT = "; write the lead's IANA zone, e.g. America/New_York or Europe/London"
+OFFSET = "a fixed UTC offset, not a place" + GENERIC_HINT
+ABBREV = "an abbreviation, not an IANA zone"
+TWO_ADDRESSES = "more than one e-mail address in one cell; keep one"
+
+SF = "+14155552671"  # San Francisco, 555 range
+LDN = "+442079460958"  # Ofcom drama range 020 7946 0xxx
+BER = "+493023125226"
+SYD = "+61255501234"  # ACMA fictional 02 5550 xxxx
+AU_MOB = "+61491570156"  # ACMA fictional mobile 0491 570 156
+PAR = "+33199001234"  # ARCEP fiction range 01 99 00 xx xx
+OTT = "+16135550123"
+TOR = "+14165550199"
+
+# --- phones ---------------------------------------------------------------------------------
+
+PHONES_OK = [
+    # US
+    ("(415) 555-2671", "US", SF, "US"),
+    ("415.555.2671", "US", SF, "US"),
+    ("415-555-2671", "US", SF, "US"),
+    ("1-415-555-2671", "US", SF, "US"),
+    ("4155552671", "US", SF, "US"),
+    ("+1 415 555 2671", None, SF, "US"),
+    ("+14155552671", None, SF, "US"),
+    ("tel:+1-415-555-2671", None, SF, "US"),
+    ("TEL:+1-415-555-2671", "GB", SF, "US"),
+    ("４１５５５５２６７１", "US", SF, "US"),
+    ("＋１ ４１５ ５５５ ２６７１", None, SF, "US"),
+    ("(415) 555-2671 x12", "US", SF, "US"),
+    ("415-555-2671 ext. 12", "US", SF, "US"),
+    ("415 555 2671 ext 12", "US", SF, "US"),
+    ("\u00a0(415) 555-2671\u00a0", "US", SF, "US"),
+    ("(212) 555-0100", "US", "+12125550100", "US"),
+    ("0011 1 415 555 2671", "AU", SF, "US"),
+    # GB
+    ("+44 20 7946 0958", None, LDN, "GB"),
+    ("+44 20 7946 0958 ext. 12", "DE", LDN, "GB"),
+    ("0044 20 7946 0958", "GB", LDN, "GB"),
+    ("0044 20 7946 0958", "US", LDN, "GB"),
+    ("00 44 20 7946 0958", "US", LDN, "GB"),
+    ("011 44 20 7946 0958", "US", LDN, "GB"),
+    ("020 7946 0958", "GB", LDN, "GB"),
+    ("(0)20 7946 0958", "GB", LDN, "GB"),
+    ("+44 (0)20 7946 0958", None, LDN, "GB"),
+    ("+44 (0) 20 7946 0958", "US", LDN, "GB"),
+    ("0044 (0)20 7946 0958", "FR", LDN, "GB"),
+    ("0011 44 20 7946 0958", "AU", LDN, "GB"),
+    ("07400 123456", "GB", "+447400123456", "GB"),
+    # DE
+    ("030/23125-226", "DE", BER, "DE"),
+    ("030 23125226", "DE", BER, "DE"),
+    ("+49 30 23125226", None, BER, "DE"),
+    ("+49 (0)30 23125226", None, BER, "DE"),
+    ("0049 30 23125226", "US", BER, "DE"),
+    ("00 49 30 23125226", "FR", BER, "DE"),
+    ("0151 23456789", "DE", "+4915123456789", "DE"),
+    ("089 1234567", "DE", "+49891234567", "DE"),
+    # AU
+    ("02 5550 1234", "AU", SYD, "AU"),
+    ("(02) 5550 1234", "AU", SYD, "AU"),
+    ("+61 2 5550 1234", None, SYD, "AU"),
+    ("0011 61 2 5550 1234", "AU", SYD, "AU"),
+    ("00 61 2 5550 1234", "DE", SYD, "AU"),
+    ("0491 570 156", "AU", AU_MOB, "AU"),
+    ("0011 61 491 570 156", "AU", AU_MOB, "AU"),
+    ("+61 (0)491 570 156", None, AU_MOB, "AU"),
+    # FR
+    ("01 99 00 12 34", "FR", PAR, "FR"),
+    ("+33 1 99 00 12 34", None, PAR, "FR"),
+    ("+33 (0)1 99 00 12 34", None, PAR, "FR"),
+    ("00 33 1 99 00 12 34", "US", PAR, "FR"),
+    ("06 12 34 56 78", "FR", "+33612345678", "FR"),
+    ("0033 6 12 34 56 78", "US", "+33612345678", "FR"),
+    # CA
+    ("(613) 555-0123", "CA", OTT, "CA"),
+    ("613.555.0123", "CA", OTT, "CA"),
+    ("+1 613 555 0123", None, OTT, "CA"),
+    ("1 (416) 555-0199", "CA", TOR, "CA"),
+    ("00 1 416 555 0199", "GB", TOR, "CA"),
+    ("514 555 0142", "CA", "+15145550142", "CA"),
+    ("(604) 555-0100", "CA", "+16045550100", "CA"),
+]
+
+
+@pytest.mark.parametrize(("raw", "region", "e164", "number_region"), PHONES_OK)
+def test_parse_phone_valid(raw: str, region: str | None, e164: str, number_region: str) -> None:
+    assert parse_phone(raw, region) == PhoneResult(e164, number_region)
+
+
+PHONES_BAD = [
+    ("TBD", "US", "TBD", "not a phone number (no digits)"),
+    ("n/a", "GB", "n/a", "not a phone number (no digits)"),
+    ("4.15555E+09", "US", "4.15555E+09", PRECISION_LOST),
+    ("4,15555E+09", "DE", "4,15555E+09", PRECISION_LOST),
+    ("4.15555e9", "US", "4.15555e9", PRECISION_LOST),
+    ("555-01", "US", "555-01", "too short for US"),
+    ("123", "GB", "123", "too short for GB"),
+    ("415 555 2671 1234", "US", "415 555 2671 1234", "too long for US"),
+    ("+1 415 555 26712", None, "+1 415 555 26712", "too long for US"),
+    ("+44 20 7946 09581", None, "+44 20 7946 09581", "too long for GB"),
+    ("020 7946 0958", "US", "020 7946 0958", "too long for US"),
+    ("(123) 456-7890", "US", "(123) 456-7890", "not a valid number for US"),
+    ("+1 555 555 5555", None, "+1 555 555 5555", "not a valid number for US"),
+    # Ofcom's drama mobile range is not a number libphonenumber accepts.
+    ("07700 900123", "GB", "07700 900123", "not a valid number for GB"),
+    # The reason names the number's own country, not the default region.
+    ("+44 7700 900123", "US", "+44 7700 900123", "not a valid number for GB"),
+    ("0044 7700 900123", "DE", "0044 7700 900123", "not a valid number for GB"),
+    (
+        "415 555 2671",
+        None,
+        "415 555 2671",
+        "no country code and no region: write it as +<country>…",
+    ),
+    ("+999 123456", None, "+999 123456", "unknown country code"),
+    ("+999 123456", "US", "+999 123456", "unknown country code"),
+    ("  ", "US", "", "empty"),
+]
+
+
+@pytest.mark.parametrize(("raw", "region", "shown", "reason"), PHONES_BAD)
+def test_parse_phone_rejects(raw: str, region: str | None, shown: str, reason: str) -> None:
+    assert parse_phone(raw, region) == Invalid(shown, reason)
+
+
+@pytest.mark.parametrize(
+    ("cell", "parts"),
+    [
+        ("415 555 2671 or 212 555 0100", ["415 555 2671", "212 555 0100"]),
+        ("+44 20 7946 0958; 0044 20 7946 0958", ["+44 20 7946 0958", "0044 20 7946 0958"]),
+        ("415-555-2671, 415-555-2671", ["415-555-2671", "415-555-2671"]),
+        ("06 12 34 56 78 ou 01 99 00 12 34", ["06 12 34 56 78", "01 99 00 12 34"]),
+        ("0151 23456789 oder 030 23125226", ["0151 23456789", "030 23125226"]),
+        ("(613) 555-0123 / (416) 555-0199", ["(613) 555-0123", "(416) 555-0199"]),
+        # An area code and slash is one German number, not two.
+        ("030/23125-226", ["030/23125-226"]),
+        ("415 555 2671 / 12", ["415 555 2671 / 12"]),
+        ("415 555 2671", ["415 555 2671"]),
+    ],
+)
+def test_split_phones(cell: str, parts: list[str]) -> None:
+    assert split_phones(cell) == parts
+
+
+def test_two_numbers_in_one_cell_parse_each() -> None:
+    parts = split_phones("(415) 555-2671 or +44 20 7946 0958")
+    assert [parse_phone(p, "US") for p in parts] == [
+        PhoneResult(SF, "US"),
+        PhoneResult(LDN, "GB"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("e164", "zones"),
+    [
+        (SF, ("America/Los_Angeles",)),
+        ("+12125550100", ("America/New_York",)),
+        (LDN, ("Europe/London",)),
+        (BER, ("Europe/Berlin",)),
+        (SYD, ("Australia/Sydney",)),
+        (PAR, ("Europe/Paris",)),
+        (OTT, ("America/Toronto",)),
+        ("+16045550100", ("America/Vancouver",)),
+        (
+            AU_MOB,
+            (
+                "Asia/Bangkok",
+                "Asia/Yangon",
+                "Australia/Adelaide",
+                "Australia/Brisbane",
+                "Australia/Eucla",
+                "Australia/Lord_Howe",
+                "Australia/Perth",
+                "Australia/Sydney",
+            ),
+        ),
+        ("+80012345678", ()),  # international freephone: no zone known
+    ],
+)
+def test_zones_for_number(e164: str, zones: tuple[str, ...]) -> None:
+    assert zones_for_number(e164) == zones
+
+
+def test_zones_for_toll_free_number_are_many_canonical_and_sorted() -> None:
+    zones = zones_for_number("+18005550100")
+    assert len(zones) == 28
+    assert "America/New_York" in zones and "America/Los_Angeles" in zones
+    assert list(zones) == sorted(set(zones))
+    assert all(canonical_zone(z) == z for z in zones)
+
+
+# --- zones ----------------------------------------------------------------------------------
+
+ZONES_OK = [
+    ("America/New_York", "America/New_York"),
+    ("america/new_york", "America/New_York"),
+    ("AMERICA/NEW_YORK", "America/New_York"),
+    ("  Europe/London\u00a0", "Europe/London"),
+    ("US/Eastern", "America/New_York"),
+    ("us/eastern", "America/New_York"),
+    ("US/Pacific", "America/Los_Angeles"),
+    ("Europe/Kiev", "Europe/Kyiv"),
+    ("europe/kiev", "Europe/Kyiv"),
+    ("Europe/Kyiv", "Europe/Kyiv"),
+    ("Asia/Calcutta", "Asia/Kolkata"),
+    ("Asia/Kolkata", "Asia/Kolkata"),
+    ("Australia/NSW", "Australia/Sydney"),
+    ("Asia/Saigon", "Asia/Ho_Chi_Minh"),
+    ("America/Buenos_Aires", "America/Argentina/Buenos_Aires"),
+    ("America/Indianapolis", "America/Indiana/Indianapolis"),
+    ("America/Montreal", "America/Toronto"),
+    ("Canada/Eastern", "America/Toronto"),
+    ("Europe/Belfast", "Europe/London"),
+    ("Japan", "Asia/Tokyo"),
+    ("Pacific/Auckland", "Pacific/Auckland"),
+]
+
+
+@pytest.mark.parametrize(("raw", "canonical"), ZONES_OK)
+def test_canonical_zone(raw: str, canonical: str) -> None:
+    assert canonical_zone(raw) == canonical
+
+
+ZONES_BAD = [
+    ("EST", ABBREV + "; did you mean America/New_York or America/Toronto?"),
+    ("est", ABBREV + "; did you mean America/New_York or America/Toronto?"),
+    ("PST", ABBREV + "; did you mean America/Los_Angeles or America/Vancouver?"),
+    ("CET", ABBREV + "; did you mean Europe/Berlin or Europe/Paris or Europe/Madrid?"),
+    ("MST", ABBREV + "; did you mean America/Denver or America/Phoenix?"),
+    ("HST", ABBREV + "; did you mean Pacific/Honolulu?"),
+    ("ist", ABBREV + "; did you mean Asia/Kolkata or Europe/Dublin?"),
+    ("EST5EDT", ABBREV + GENERIC_HINT),
+    ("GB", ABBREV + GENERIC_HINT),
+    ("GMT+2", OFFSET),
+    ("UTC-5", OFFSET),
+    ("GMT−3", OFFSET),  # U+2212 minus sign
+    ("utc+05:30", OFFSET),
+    ("+0530", OFFSET),
+    ("UTC", OFFSET),
+    ("GMT", OFFSET),
+    ("Z", OFFSET),
+    ("Zulu", OFFSET),
+    ("Etc/GMT+5", OFFSET),
+    ("Etc/UTC", OFFSET),
+    ("Universal", OFFSET),
+    ("Mars/Olympus", "not an IANA time zone" + GENERIC_HINT),
+    ("America/New York", "not an IANA time zone" + GENERIC_HINT),
+    # Not offsets: a letter and digits, or a bare number, are simply not zones.
+    ("A12", "not an IANA time zone" + GENERIC_HINT),
+    ("12", "not an IANA time zone" + GENERIC_HINT),
+    ("Factory", "not a regional IANA time zone" + GENERIC_HINT),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), ZONES_BAD)
+def test_canonical_zone_rejects(raw: str, reason: str) -> None:
+    assert canonical_zone(raw) == Invalid(raw, reason)
+
+
+@pytest.mark.parametrize("raw", [None, "", "   ", "\u00a0\t"])
+def test_canonical_zone_empty(raw: str | None) -> None:
+    assert canonical_zone(raw) is None
+
+
+# --- e-mails --------------------------------------------------------------------------------
+
+EMAILS = [
+    ("John@Example.COM", "john@example.com"),
+    ("\u00a0john@example.com\u00a0", "john@example.com"),
+    ("\t john@example.com \n", "john@example.com"),
+    ("\u200bjohn@example.com\u3000", "john@example.com"),
+    ("o'brien+tag@Sub.Example.co.uk", "o'brien+tag@sub.example.co.uk"),
+    ("first.last@example.com", "first.last@example.com"),
+    ("a@b.com; c@d.com", Invalid("a@b.com; c@d.com", TWO_ADDRESSES)),
+    ("a@b.com c@d.com", Invalid("a@b.com c@d.com", TWO_ADDRESSES)),
+    ("a@b.com,c@d.com", Invalid("a@b.com,c@d.com", TWO_ADDRESSES)),
+    ("johnexample.com", Invalid("johnexample.com", "not an e-mail address (no @)")),
+    ("a@@b.com", Invalid("a@@b.com", "not an e-mail address (more than one @)")),
+    ("a@b@c.com", Invalid("a@b@c.com", "not an e-mail address (more than one @)")),
+    ("john@", Invalid("john@", "not an e-mail address (nothing after @)")),
+    ("@example.com", Invalid("@example.com", "not an e-mail address (nothing before @)")),
+    ("john doe@example.com", Invalid("john doe@example.com", "not a valid e-mail address")),
+    ("john@exa mple.com", Invalid("john@exa mple.com", "not a valid e-mail address")),
+    ("john@example", Invalid("john@example", "not a valid e-mail address")),
+    ("john..doe@example.com", Invalid("john..doe@example.com", "not a valid e-mail address")),
+    (".john@example.com", Invalid(".john@example.com", "not a valid e-mail address")),
+    ("john@-example.com", Invalid("john@-example.com", "not a valid e-mail address")),
+    ("  ", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), EMAILS)
+def test_normalize_email(raw: str, expected: str | Invalid | None) -> None:
+    assert normalize_email(raw) == expected
+
+
+def test_normalize_email_too_long() -> None:
+    raw = "a" * 250 + "@b.com"
+    assert normalize_email(raw) == Invalid(raw, "e-mail longer than 254 characters")
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Jean   Pierre ", "Jean Pierre"),
+        ("Mary\tAnn\nLee", "Mary Ann Lee"),
+        ("\u00a0Zoë\u3000", "Zoë"),
+        ("van der  Berg", "van der Berg"),
+        ("José", "José"),
+        ("Jose\u0301", "Jos\u00e9"),  # NFC: combining accent composed, accent kept
+        ("McDONALD", "McDONALD"),
+        ("O'Brien", "O'Brien"),
+        ("NA", "NA"),
+        ("NULL", "NULL"),
+        ("Null", "Null"),
+        ("None", "None"),
+        ("-", "-"),
+        ("", None),
+        ("   ", None),
+        (None, None),
+    ],
+)
+def test_normalize_name(raw: str | None, expected: str | None) -> None:
+    assert normalize_name(raw) == expected
+
+
+def test_clean_strips_interleaved_zero_width_and_spaces() -> None:
+    assert clean("\u200b\u00a0\u200bAnn\u00a0\ufeff ") == "Ann"
+    assert clean(42) == "42"
+
+
+# --- dates ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("45292", "2024-01-01"),
+        ("45292.75", "2024-01-01"),
+        ("45351", "2024-02-29"),
+        ("61", "1900-03-01"),
+        ("59", "1900-02-28"),
+        ("1", "1900-01-01"),
+        ("2958465", "9999-12-31"),
+        ("2024-03-10", "2024-03-10"),
+        ("2024-03-10T14:30:00", "2024-03-10"),
+        ("2024-03-10T14:30:00.123Z", "2024-03-10"),
+        ("2024-03-10 14:30", "2024-03-10"),
+        ("2024/03/10", "2024-03-10"),
+        ("2024-02-29", "2024-02-29"),
+        (" 2024-02-29 ", "2024-02-29"),
+        ("", None),
+        ("2025-02-30", Invalid("2025-02-30", "not a calendar date")),
+        ("2024-13-01", Invalid("2024-13-01", "not a calendar date")),
+        ("60", Invalid("60", "not a calendar date (Excel's 1900-02-29)")),
+        ("not a date", Invalid("not a date", "not a date; write it as YYYY-MM-DD")),
+        ("03/04/2024", Invalid("03/04/2024", "not a date; write it as YYYY-MM-DD")),
+        ("0", Invalid("0", "not a date; write it as YYYY-MM-DD")),
+        ("2958466", Invalid("2958466", "not a date; write it as YYYY-MM-DD")),
+    ],
+)
+def test_normalize_date(raw: str, expected: str | Invalid | None) -> None:
+    assert normalize_date(raw) == expected
+
+
+# --- regions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("GB", "GB"),
+        ("gb", "GB"),
+        ("United Kingdom", "GB"),
+        (" united kingdom ", "GB"),
+        ("UK", "GB"),
+        ("44", "GB"),
+        ("+44", "GB"),
+        ("1", "US"),
+        ("+1", "US"),
+        ("usa", "US"),
+        ("Deutschland", "DE"),
+        ("+49", "DE"),
+        ("Australia", "AU"),
+        ("FR", "FR"),
+        ("Canada", "CA"),
+        ("", None),
+        ("   ", None),
+        (None, None),
+        ("junk", None),
+        ("999", None),
+        ("ZZ", None),
+    ],
+)
+def test_normalize_region(raw: str | None, expected: str | None) -> None:
+    assert normalize_region(raw) == expected
+
+
+# --- properties -----------------------------------------------------------------------------
+
+_TZ_TEXT = importlib.resources.files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text("utf-8")
+ZONE_LINES = sorted(line.split()[1] for line in _TZ_TEXT.splitlines() if line.startswith("Z "))
+LINK_NAMES = sorted(line.split()[2] for line in _TZ_TEXT.splitlines() if line.startswith("L "))
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+REGIONS = ("US", "GB", "DE", "AU", "FR", "CA")
+TYPES = (
+    phonenumbers.PhoneNumberType.FIXED_LINE,
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.TOLL_FREE,
+)
+
+PROPS = settings(max_examples=150, deadline=None)
+
+
+@PROPS
+@given(st.one_of(st.emails(), st.text(max_size=40)))
+def test_email_normalising_twice_changes_nothing(raw: str) -> None:
+    once = normalize_email(raw)
+    if isinstance(once, str):
+        assert normalize_email(once) == once
+        assert once == once.lower() == once.strip()
+
+
+@PROPS
+@given(st.text(max_size=40))
+@example("\u200b\u00a0\u200bAnn \u00a0")
+def test_name_normalising_twice_changes_nothing(raw: str) -> None:
+    once = normalize_name(raw)
+    assert normalize_name(once) == once
+    if once is not None:
+        assert once == once.strip() and "  " not in once
+
+
+@PROPS
+@given(st.text(max_size=30))
+@example("\u200b\u00a0\u200bAnn")
+def test_clean_twice_changes_nothing(raw: str) -> None:
+    assert clean(clean(raw)) == clean(raw)
+
+
+@PROPS
+@given(st.sampled_from(ZONE_LINES + LINK_NAMES), st.sampled_from([str, str.lower, str.upper]))
+def test_zone_normalising_twice_changes_nothing(name: str, case) -> None:
+    once = canonical_zone(case(name))
+    if isinstance(once, str):
+        assert once in ZONE_LINES
+        assert canonical_zone(once) == once
+        assert canonical_zone(once.swapcase()) == once
+    else:
+        assert isinstance(once, Invalid)
+
+
+@PROPS
+@given(
+    st.sampled_from(REGIONS),
+    st.sampled_from(TYPES),
+    st.text(alphabet="0123456789", min_size=1, max_size=4),
+    st.sampled_from(REGIONS),
+)
+def test_phone_e164_reparses_to_itself(region: str, kind, tail: str, other: str) -> None:
+    example = phonenumbers.example_number_for_type(region, kind)
+    national = phonenumbers.national_significant_number(example)
+    trunk = "" if region in ("US", "CA") else "0"  # the national prefix of the others is 0
+    raw = trunk + national[: -len(tail)] + tail
+    result = parse_phone(raw, region)
+    if isinstance(result, Invalid):
+        return
+    assert E164.match(result.e164)
+    assert parse_phone(result.e164, None) == result
+    assert parse_phone(result.e164, other) == result
+    parsed = phonenumbers.parse(result.e164, None)
+    assert phonenumbers.is_valid_number(parsed)
+    assert phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) == result.e164
+
+
+@pytest.mark.parametrize(("raw", "region", "e164", "number_region"), PHONES_OK)
+def test_every_listed_e164_reparses_to_itself(
+    raw: str, region: str | None, e164: str, number_region: str
+) -> None:
+    assert parse_phone(e164, None) == PhoneResult(e164, number_region)
+
+
+@PROPS
+@given(st.text(alphabet="0123456789-/.T: ", max_size=20))
+def test_date_normalising_twice_changes_nothing(raw: str) -> None:
+    once = normalize_date(raw)
+    if isinstance(once, str):
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", once)
+        assert normalize_date(once) == once

@@ -1,0 +1,109 @@
+"""etl.state: the ledger's transitions, crash recovery, lock and schema version."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from etl.errors import LockedError, OutputError, StateVersionError
+from etl.state import SCHEMA_VERSION, Ledger, payload_hash
+
+PAYLOAD = {
+    "groupId": 1,
+    "name": "Ann",
+    "email": "ann@example.com",
+    "comments": [{"text": "hi", "dateTime": "2026-11-30T10:00:00Z"}],
+}
+
+
+def test_lifecycle_and_lookup(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "s.sqlite") as ledger:
+        ledger.mark_sending(1, "ann@example.com", PAYLOAD, "c" * 24, "a.csv", 2)
+        assert ledger.lookup(1, ["ann@example.com"])["ann@example.com"].status == "sending"
+        ledger.mark_created(1, "ann@example.com", 1001)
+        ledger.mark_enrolling("c" * 24, [1001])
+        assert ledger.pending_enrolments(1, "c" * 24) == []
+        ledger.finish_enrolling("c" * 24, [1001], "done")
+        entry = ledger.lookup(1, ["ann@example.com", "other"])
+        assert list(entry) == ["ann@example.com"]
+        e = entry["ann@example.com"]
+        assert (e.status, e.lead_id, e.payload, e.enrolled) == (
+            "created",
+            1001,
+            PAYLOAD,
+            frozenset({"c" * 24}),
+        )
+        assert ledger.lookup(2, ["ann@example.com"]) == {}  # keyed by project too
+        assert ledger.counts() == {"created": 1, "enrol_done": 1}
+
+
+def test_pending_enrolments_after_a_crash_between_create_and_enrol(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "s.sqlite") as ledger:
+        for i, key in enumerate(["a", "b", "c"]):
+            ledger.mark_sending(1, key, PAYLOAD, "camp", "f.csv", i + 2)
+            ledger.mark_created(1, key, 2000 + i)
+        ledger.mark_enrolling("camp", [2000])
+        ledger.finish_enrolling("camp", [2000], "done")
+    with Ledger.open(tmp_path / "s.sqlite") as ledger:
+        assert ledger.pending_enrolments(1, "camp") == [2001, 2002]
+        assert ledger.pending_enrolments(1, "other") == []
+
+
+def test_in_flight_rows_become_ambiguous_on_reopen(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "s.sqlite")
+    ledger.mark_sending(1, "a", PAYLOAD, None, "f.csv", 2)
+    ledger.mark_enrolling("camp", [7])
+    ledger.close()  # as if the process died here
+    with Ledger.open(tmp_path / "s.sqlite") as again:
+        assert again.lookup(1, ["a"])["a"].status == "ambiguous"
+        assert again.counts() == {"ambiguous": 1, "enrol_ambiguous": 1}
+
+
+def test_forget_and_failed_enrolment_leave_no_trace(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "s.sqlite") as ledger:
+        ledger.mark_sending(1, "a", PAYLOAD, None, "f.csv", 2)
+        ledger.forget(1, "a")
+        ledger.mark_enrolling("camp", [1, 2])
+        ledger.finish_enrolling("camp", [1, 2], "failed")
+        assert ledger.counts() == {}
+
+
+def test_second_open_is_locked(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "s.sqlite"):
+        with pytest.raises(LockedError, match="another voiptime-etl run") as info:
+            Ledger.open(tmp_path / "s.sqlite")
+        assert info.value.exit_code == 75
+    Ledger.open(tmp_path / "s.sqlite").close()  # free again
+
+
+def test_readonly_open_of_a_missing_file_is_empty_and_creates_nothing(tmp_path: Path) -> None:
+    ledger = Ledger.open_readonly(tmp_path / "none.sqlite")
+    assert ledger.lookup(1, ["a"]) == {} and ledger.counts() == {}
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_unwritable_state_is_exit_74(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        Ledger.open(blocker / "s.sqlite")
+    assert info.value.exit_code == 74
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    Ledger.open(tmp_path / "s.sqlite").close()
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    db.close()
+    with pytest.raises(StateVersionError, match="newer voiptime-etl") as info:
+        Ledger.open(tmp_path / "s.sqlite")
+    assert info.value.exit_code == 74
+
+
+def test_payload_hash_ignores_comment_time_only() -> None:
+    later = {**PAYLOAD, "comments": [{"text": "hi", "dateTime": "2027-01-01T00:00:00Z"}]}
+    assert payload_hash(PAYLOAD) == payload_hash(later)
+    assert payload_hash(PAYLOAD) != payload_hash({**PAYLOAD, "name": "Anne"})
+    assert payload_hash(PAYLOAD) != payload_hash({**PAYLOAD, "comments": [{"text": "ho"}]})
