@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +25,7 @@ from rich.table import Table
 from etl import __version__
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
 from etl.errors import EtlError, UsageError
+from etl.load import Cancel
 from etl.pipeline import RunOptions, RunResult, run
 
 __all__ = ["main"]
@@ -108,6 +112,12 @@ def _settings(
     )
 
 
+def _test_hook(name: str) -> int | None:
+    """A crash-test hook from the environment (see RunOptions.crash_after_created)."""
+    value = environ().get(name, "")
+    return int(value) if value.isdigit() else None
+
+
 def _expand(sources: tuple[str, ...]) -> list[Path]:
     """Expand globs; a pattern matching nothing stays as given (and is reported missing)."""
     out: list[Path] = []
@@ -177,18 +187,50 @@ def _run_command(
     options: RunOptions, settings: Settings | None, quiet: bool, debug: bool
 ) -> NoReturn:
     secret = settings.api_key if settings else None
+    cancel = Cancel()
+    previous = _on_signals(cancel)
     try:
         factory = settings.client if settings is not None and settings.api_key else None
-        result = run(options, factory)
+        result = run(options, factory, cancel)
     except EtlError as exc:
         _fail(exc, debug, secret)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     for error in result.file_errors:
         click.echo(f"Error: {error}", err=True)
     if result.error is not None:
         message = str(result.error)
         click.echo(f"Error: {message.replace(secret, '***') if secret else message}", err=True)
     _render(result, quiet)
+    if cancel.is_set():
+        # Requests abandoned in flight may still hold worker threads; the ledger and the
+        # reports are written, so leave now rather than wait for their timeouts.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(result.exit_code)
     sys.exit(result.exit_code)
+
+
+def _on_signals(cancel: Cancel) -> dict[int, Any]:
+    """SIGINT/SIGTERM stop the run cleanly (exit 130/143); a second one stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handle(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            os._exit(128 + signum)
+        log.warning(
+            "%s: stopping; finishing requests in flight, then writing the reports",
+            signal.Signals(signum).name,
+        )
+        cancel.fire(128 + signum)
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, handle)
+    return previous
 
 
 @cli.command("validate")
@@ -314,6 +356,7 @@ def import_cmd(
         state=state,
         concurrency=concurrency,
         retry_ambiguous=retry_ambiguous,
+        crash_after_created=_test_hook("VOIPTIME_TEST_CRASH_AFTER_CREATED"),
     )
     _run_command(options, settings, quiet, debug)
 

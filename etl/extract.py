@@ -693,6 +693,7 @@ class _XlsxReader(SourceReader):
 
         ws, book = self._ws, self._book
         limit = self._width if self.headers else None
+        padding = _zero_pad_widths(book)
         with ws._get_source() as src:
             parser = _Parser(
                 src,
@@ -715,7 +716,39 @@ class _XlsxReader(SourceReader):
                         no_cache.append(col)
                     else:
                         values[col] = _cell_text(cell["value"])
+                        width = padding.get(cell["style_id"])
+                        if width and cell["data_type"] == "n":
+                            values[col] = _zero_pad(cell["value"], values[col], width)
                 yield row, values, tuple(no_cache)
+
+
+def _zero_pad_widths(book: Any) -> dict[int, int]:
+    """Style id → digits, for the cell styles whose number format only pads with zeros
+    (``00000``: Excel's "Zip Code", account numbers); a person sees ``02134`` for 2134."""
+    from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+
+    widths: dict[int, int] = {}
+    custom = list(getattr(book, "_number_formats", []))
+    for style_id, style in enumerate(getattr(book, "_cell_styles", [])):
+        fmt_id = style.numFmtId
+        if fmt_id < BUILTIN_FORMATS_MAX_SIZE:
+            fmt = BUILTIN_FORMATS.get(fmt_id, "General")
+        elif 0 <= fmt_id - BUILTIN_FORMATS_MAX_SIZE < len(custom):
+            fmt = custom[fmt_id - BUILTIN_FORMATS_MAX_SIZE]
+        else:
+            continue
+        if len(fmt) > 1 and set(fmt) == {"0"}:
+            widths[style_id] = len(fmt)
+    return widths
+
+
+def _zero_pad(value: Any, text: str, width: int) -> str:
+    """``text`` of a whole, non-negative number left-padded with zeros to ``width`` digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return text
+    if not text.isdigit():
+        return text
+    return text.zfill(width)
 
 
 def _check_zip(path: Path) -> None:
@@ -1020,7 +1053,8 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
 
     Excel: ``.xlsx``/``.xlsm`` with openpyxl (read-only, cached formula values), ``.xls`` with
     xlrd; which one is decided by the file's first bytes, not its name. Numbers, dates and
-    booleans become the text a person sees (see ``_cell_text``).
+    booleans become the text a person sees (see ``_cell_text``); an .xlsx number in a
+    zero-padding format such as ``00000`` keeps its leading zeros (``02134``).
 
     The header is ``options.header_row`` or detected among the first 20 non-blank rows (title
     rows above it are skipped).

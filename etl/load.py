@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,12 +38,29 @@ from etl.errors import (
 )
 from etl.state import Ledger, LedgerEntry, payload_hash
 
-__all__ = ["ENROL_BATCH", "LeadRow", "LoadStats", "Loader", "Outcome"]
+__all__ = ["ENROL_BATCH", "Cancel", "LeadRow", "LoadStats", "Loader", "Outcome"]
 
 log = logging.getLogger(__name__)
 
 #: Most lead ids sent in one ``generate`` call.
 ENROL_BATCH = 500
+
+
+class Cancel(threading.Event):
+    """A request to stop a run from outside (SIGINT, SIGTERM), with the exit code it asks for.
+
+    Attributes:
+        exit_code: 130 for SIGINT, 143 for SIGTERM (128 + the signal number), 0 until set.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exit_code = 0
+
+    def fire(self, exit_code: int) -> None:
+        """Ask the run to stop and exit with ``exit_code``."""
+        self.exit_code = exit_code
+        self.set()
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,10 @@ class Loader:
         concurrency: worker threads sending at once.
         dry_run: decide and count only; send nothing, write nothing.
         retry_ambiguous: re-send rows an earlier run left ambiguous.
+        cancel: set from outside (a signal) to stop: no new request starts, requests in flight
+            get ``grace`` seconds to finish, then are abandoned (the ledger keeps them
+            ``sending``, so the next run reports them ambiguous).
+        grace: seconds in-flight requests may take after ``cancel`` is set.
     """
 
     def __init__(
@@ -121,6 +142,8 @@ class Loader:
         concurrency: int = 4,
         dry_run: bool = False,
         retry_ambiguous: bool = False,
+        cancel: threading.Event | None = None,
+        grace: float = 5.0,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -131,12 +154,16 @@ class Loader:
         self.stats = LoadStats()
         self.fatal: EtlError | None = None
         self._stop = threading.Event()
+        self.cancel = cancel or threading.Event()
+        self.grace = grace
         self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="load")
         self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self._enrol_tried: set[int] = set()
 
     def close(self) -> None:
-        """Wait for running requests and stop the workers."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers; after a cancel, do not wait for abandoned requests."""
+        self._pool.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
 
     def stop(self, error: EtlError) -> None:
         """Stop sending: keep the first fatal error; requests not yet started are not sent."""
@@ -147,21 +174,42 @@ class Loader:
 
     @property
     def stopped(self) -> bool:
-        """True once a fatal error stopped the loader."""
-        return self._stop.is_set()
+        """True once a fatal error or a cancel stopped the loader."""
+        return self._stop.is_set() or self.cancel.is_set()
 
     # --- one batch ------------------------------------------------------------------------------
 
     def load_batch(self, rows: Sequence[LeadRow]) -> list[Outcome]:
         """Create or update the rows' leads and enrol them; one :class:`Outcome` per row."""
         known = self.ledger.lookup(self.project_id, [r.key for r in rows])
-        outcomes = list(self._pool.map(lambda r: self._one(r, known.get(r.key)), rows))
+        futures = [self._pool.submit(self._one, r, known.get(r.key)) for r in rows]
+        pending = set(futures)
+        while pending and not self.cancel.is_set():
+            _, pending = wait(pending, timeout=0.1)
+        if pending:  # cancelled: let requests in flight finish for a while, then abandon them
+            _, pending = wait(pending, timeout=self.grace)
+        outcomes = []
+        for row, future in zip(rows, futures, strict=True):
+            if future in pending or future.cancelled():
+                with self._lock:
+                    sent = row.key in self._in_flight
+                outcomes.append(
+                    Outcome(row, "ambiguous", message="interrupted with the request in flight")
+                    if sent
+                    else Outcome(row, "failed", message="not sent: the run was interrupted")
+                )
+            else:
+                outcomes.append(future.result())
+        abandoned = sum(
+            1 for o in outcomes if o.message == "interrupted with the request in flight"
+        )
+        self.stats.ambiguous += abandoned
         if self.campaign_id and not self.stopped:
             self._enrol_outcomes(outcomes, known)
         return outcomes
 
     def _one(self, row: LeadRow, entry: LedgerEntry | None) -> Outcome:
-        if self._stop.is_set():
+        if self.stopped:
             return Outcome(row, "failed", message="not sent: the run stopped early")
         if entry is None or (entry.status == "ambiguous" and self.retry_ambiguous):
             return self._create(row)
@@ -188,6 +236,8 @@ class Loader:
         self.ledger.mark_sending(
             self.project_id, row.key, row.payload, self.campaign_id, row.source_file, row.source_row
         )
+        with self._lock:
+            self._in_flight.add(row.key)
         try:
             answer = self.client.create_lead(row.payload)
         except AmbiguousApiError as exc:
@@ -197,6 +247,9 @@ class Loader:
         except ApiError as exc:
             self.ledger.forget(self.project_id, row.key)
             return self._failed(row, exc)
+        finally:
+            with self._lock:
+                self._in_flight.discard(row.key)
         lead_id = int(answer["id"])
         self.ledger.mark_created(self.project_id, row.key, lead_id)
         self._count("created")
@@ -275,6 +328,8 @@ class Loader:
         """
         enrolled: list[int] = []
         unknown: list[int] = []
+        lead_ids = [i for i in lead_ids if i not in self._enrol_tried]  # once per run
+        self._enrol_tried.update(lead_ids)
         for start in range(0, len(lead_ids), ENROL_BATCH):
             if self.stopped:
                 break

@@ -166,6 +166,8 @@ def load_mapping(path: str | Path) -> Mapping:
 
 
 def _column_spec(value: Any, where: str, problems: list[str], typed: bool) -> ColumnSpec | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # an unquoted numeric header such as 2024
     if isinstance(value, str) and value.strip():
         return ColumnSpec(value.strip())
     if isinstance(value, AbcMapping):

@@ -33,7 +33,7 @@ from etl.errors import (
     combine_exit_codes,
 )
 from etl.extract import Chunk, ReadOptions, SourceReader, open_source
-from etl.load import LeadRow, Loader, Outcome
+from etl.load import Cancel, LeadRow, Loader, Outcome
 from etl.mapping import (
     Mapping,
     References,
@@ -67,6 +67,8 @@ class RunOptions:
         chunk_rows: rows read and validated at a time.
         batch_rows: rows sent before their leads are pushed into the campaign.
         retry_ambiguous: re-send rows an earlier run left ambiguous.
+        crash_after_created: test hook: SIGKILL the process after this many leads are recorded
+            created (proves crash safety; never set in normal use).
     """
 
     sources: Sequence[Path]
@@ -80,6 +82,7 @@ class RunOptions:
     chunk_rows: int = 10_000
     batch_rows: int = 500
     retry_ambiguous: bool = False
+    crash_after_created: int | None = None
 
 
 @dataclass
@@ -143,9 +146,10 @@ def _offline_references(mapping: Mapping, campaign: int | str | None) -> Referen
 class _Run:
     """The state of one run; :func:`run` is its only user."""
 
-    def __init__(self, options: RunOptions, client: VoiptimeClient | None) -> None:
+    def __init__(self, options: RunOptions, client: VoiptimeClient | None, cancel: Cancel) -> None:
         self.o = options
         self.client = client
+        self.cancel = cancel
         self.started = time.monotonic()
         self.started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         self.when = format_time(self.started_at)
@@ -172,16 +176,17 @@ class _Run:
         try:
             self.mapping = load_mapping(self.o.mapping)
             self.mapping_text = Path(self.o.mapping).read_text(encoding="utf-8-sig")
+            if self.o.command == "import":  # the lock first: a second run sends nothing
+                if self.o.dry_run:
+                    ledger = Ledger.open_readonly(self.o.state)
+                else:
+                    ledger = Ledger.open(self.o.state)
+                    ledger.crash_after_created = self.o.crash_after_created
             readers = self._open_sources()
             self._check_columns(readers)
             self._resolve()
             self.report = ReportWriter(self.o.report_dir, _union_headers(r for _, r in readers))
-            if self.o.command == "import":
-                ledger = (
-                    Ledger.open_readonly(self.o.state)
-                    if self.o.dry_run
-                    else Ledger.open(self.o.state)
-                )
+            if ledger is not None:
                 assert self.refs.project_id is not None
                 self.loader = Loader(
                     self.client,
@@ -191,10 +196,11 @@ class _Run:
                     concurrency=self.o.concurrency,
                     dry_run=self.o.dry_run,
                     retry_ambiguous=self.o.retry_ambiguous,
+                    cancel=self.cancel,
                 )
             keys = KeyTracker(self.mapping.key)
             for path, reader in readers:
-                if self.loader is not None and self.loader.stopped:
+                if self.cancel.is_set() or (self.loader is not None and self.loader.stopped):
                     break
                 self._run_file(path, reader, keys)
             self._enrol_leftovers()
@@ -282,7 +288,7 @@ class _Run:
                 read, rejected = self._run_chunk(name, chunk, keys)
                 info["rows_read"] += read
                 info["rows_rejected"] += rejected
-                if self.loader is not None and self.loader.stopped:
+                if self.cancel.is_set() or (self.loader is not None and self.loader.stopped):
                     break
         except InputError as exc:
             info["error"] = str(exc)
@@ -401,6 +407,9 @@ class _Run:
         if self.rows_rejected:
             self.codes.append(EXIT_REJECTED)
         exit_code = combine_exit_codes(self.codes)
+        if self.cancel.is_set():
+            exit_code = self.cancel.exit_code or 130
+            self.error = self.error or EtlError("interrupted; rerun to finish the work")
         duration = time.monotonic() - self.started
         summary: dict[str, Any] = {
             "command": self.o.command,
@@ -477,19 +486,22 @@ def _unescape_chunk(chunk: Chunk) -> Chunk:
 def run(
     options: RunOptions,
     client_factory: Callable[[], VoiptimeClient] | None = None,
+    cancel: Cancel | None = None,
 ) -> RunResult:
     """Run ``validate`` or ``import`` over the sources.
 
     Args:
         options: what to run.
         client_factory: makes the API client, or ``None`` to run offline (``validate`` only).
+        cancel: set it (from a signal handler) to stop: no new request starts, the ledger is
+            committed, the reports are written, and the exit code is ``cancel.exit_code``.
 
     Returns:
         The :class:`RunResult`; the reports are written in ``options.report_dir``.
     """
     client = client_factory() if client_factory is not None else None
     try:
-        return _Run(options, client).execute()
+        return _Run(options, client, cancel or Cancel()).execute()
     finally:
         if client is not None:
             client.close()

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -114,6 +115,9 @@ class Ledger:
         self._lock_fd = lock_fd
         self._mutex = threading.Lock()
         self.readonly = lock_fd is None
+        #: Test hook: SIGKILL this process right after this many ``created`` commits (crash tests).
+        self.crash_after_created: int | None = None
+        self._created = 0
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -341,6 +345,11 @@ class Ledger:
             "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE project=? AND key=?",
             (lead_id, project, key),
         )
+        if self.crash_after_created is not None:
+            with self._mutex:
+                self._created += 1
+                if self._created >= self.crash_after_created:
+                    os.kill(os.getpid(), signal.SIGKILL)
 
     def mark_ambiguous(self, project: int, key: str) -> None:
         """Record that this key's POST was sent and its outcome is unknown."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -139,16 +140,15 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
     out = pd.DataFrame(index=mapped.index)
     for name in ("name", "surname"):
         if name in mapped:
-            out[name] = mapped[name].map(normalize_name).astype(object)
+            out[name] = _each(mapped[name], normalize_name)
     if "email" in mapped:
-        out["email"] = mapped["email"].map(normalize_email).astype(object)
+        out["email"] = _each(mapped["email"], normalize_email)
 
     default_region = mapping.defaults.region
     if "region" in mapped:
-        regions = mapped["region"].map(normalize_region).fillna(default_region or "")
-        regions = regions.replace("", None)
+        regions = [normalize_region(v) or default_region for v in mapped["region"]]
     else:
-        regions = pd.Series(default_region, index=mapped.index, dtype=object)
+        regions = [default_region] * len(mapped)
     phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
     for col in phone_cols:
         out[col] = pd.Series(
@@ -157,31 +157,29 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
             dtype=object,
         )
 
-    if "timezoneId" in mapped:
-        zones = mapped["timezoneId"].map(canonical_zone).astype(object)
-    else:
-        zones = pd.Series(None, index=mapped.index, dtype=object)
-    sources = zones.map(lambda z: "column" if z is not None else None).astype(object)
-    missing = zones.isna()
-    if missing.any():
+    raw_zones = mapped["timezoneId"] if "timezoneId" in mapped else [None] * len(mapped)
+    zones: list[Any] = [canonical_zone(v) for v in raw_zones]
+    sources: list[str | None] = ["column" if z is not None else None for z in zones]
+    if any(z is None for z in zones):
         default = mapping.defaults.timezone
         first_phone = _first_phone(out, phone_cols)
-        for row in zones.index[missing]:
-            zone, source = _infer_zone(first_phone.get(row), default)
-            zones.at[row] = zone
-            sources.at[row] = source
-    out["timezoneId"] = zones
-    out["timezone_source"] = sources
+        for i, row in enumerate(mapped.index):
+            if zones[i] is None:
+                zones[i], sources[i] = _infer_zone(first_phone.get(row), default)
+    out["timezoneId"] = pd.Series(zones, index=mapped.index, dtype=object)
+    out["timezone_source"] = pd.Series(sources, index=mapped.index, dtype=object)
 
     for name, spec in mapping.dynamic.items():
         col = f"dyn.{name}"
-        if spec.type == "date":
-            out[col] = mapped[col].map(normalize_date).astype(object)
-        else:
-            out[col] = mapped[col].map(clean).astype(object)
+        out[col] = _each(mapped[col], normalize_date if spec.type == "date" else clean)
     for i in range(len(mapping.comments)):
-        out[f"comment.{i}"] = mapped[f"comment.{i}"].map(clean).astype(object)
+        out[f"comment.{i}"] = _each(mapped[f"comment.{i}"], clean)
     return out
+
+
+def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``fn`` over each cell, as an object Series that keeps ``None`` (``map`` makes NaN)."""
+    return pd.Series([fn(v) for v in series], index=series.index, dtype=object)
 
 
 def _first_phone(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, str]:
@@ -355,6 +353,13 @@ def _issues_from(
     return issues
 
 
+def _text(value: object) -> str:
+    """A cell as text for a key: ``None`` and NaN are empty."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
+
+
 class KeyTracker:
     """Remembers the first row of each lead ``key`` across the chunks and files of one run.
 
@@ -366,8 +371,11 @@ class KeyTracker:
         self.key_fields = tuple(key_fields)
         self._first: dict[str, tuple[str, int]] = {}
 
-    def key_of(self, row: pd.Series) -> str:
-        """The key of a normalised row: its key fields joined with ``|``."""
+    def key_of(self, row: dict[str, Any]) -> str:
+        """The key of a normalised row (column → value): its key fields joined with ``|``.
+
+        E-mails are already lower-case and phones E.164; names are case-folded.
+        """
         parts = []
         for name in self.key_fields:
             if name == "phone":
@@ -378,18 +386,18 @@ class KeyTracker:
                 ]
                 parts.append(phones[0][0] if phones and phones[0] else "")
             elif name in ("name", "surname"):
-                parts.append(str(row.get(name) or "").casefold())
+                parts.append(_text(row.get(name)).casefold())
             elif name == "email":
-                parts.append(str(row.get("email") or ""))
+                parts.append(_text(row.get("email")))
             else:
-                parts.append(str(row.get(f"dyn.{name}") or ""))
+                parts.append(_text(row.get(f"dyn.{name}")))
         return "|".join(parts)
 
     def check(
         self,
         valid: pd.DataFrame,
         source_file: str,
-        key_of: Callable[[pd.Series], str] | None = None,
+        key_of: Callable[[dict[str, Any]], str] | None = None,
     ) -> tuple[pd.Series, list[Issue]]:
         """Keys of the valid rows, and duplicate issues for rows whose key was seen before.
 
@@ -398,9 +406,12 @@ class KeyTracker:
             issue per duplicate row.
         """
         key_of = key_of or self.key_of
-        keys = pd.Series([key_of(r) for _, r in valid.iterrows()], index=valid.index, dtype=object)
+        records = valid.to_dict("records")
+        keys = pd.Series([key_of(r) for r in records], index=valid.index, dtype=object)
         issues = []
         for row, key in keys.items():
+            if not key.replace("|", ""):
+                continue  # a row without a key value is nobody's duplicate
             first = self._first.get(key)
             if first is None:
                 self._first[key] = (source_file, int(row))

@@ -522,3 +522,16 @@ def test_date_normalising_twice_changes_nothing(raw: str) -> None:
     if isinstance(once, str):
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", once)
         assert normalize_date(once) == once
+
+
+@pytest.mark.parametrize("kind", TYPES)
+@pytest.mark.parametrize("region", REGIONS)
+def test_example_numbers_written_nationally_parse(region: str, kind) -> None:
+    example = phonenumbers.example_number_for_type(region, kind)
+    e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    trunk = "" if region in ("US", "CA") else "0"
+    national = trunk + phonenumbers.national_significant_number(example)
+    result = parse_phone(national, region)
+    assert isinstance(result, PhoneResult)
+    assert result.e164 == e164
+    assert parse_phone(e164, None) == result

@@ -1,0 +1,378 @@
+"""Exactly-once loading, proved with the CLI as a subprocess against the sandbox's fault rules.
+
+Every test runs with the API key set to a random canary and checks that the canary appears in no
+output, report or ledger (the issue's point 8).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clitools import SPRING, Ran, env_for, faults, run_cli, spring_id, state
+from etl.sandbox import SandboxServer
+from etl.state import Ledger
+
+MAPPING = """\
+project: Demo
+campaign: Spring outreach
+defaults: {region: GB, timezone: Europe/London}
+key: [email]
+fields: {name: First, surname: Last, email: Email, timezoneId: Zone}
+phones: [{column: Phone, label: main}]
+"""
+
+
+@pytest.fixture
+def canary() -> str:
+    return "canary-" + secrets.token_hex(16)
+
+
+@pytest.fixture
+def api(canary: str) -> Iterator[SandboxServer]:
+    server = SandboxServer(api_key=canary).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def write_list(path: Path, n: int, shuffle: bool = False, surname: str = "Lee") -> Path:
+    rows = [
+        f"P{i},{surname},p{i}@example.com,+44 20 7946 {i % 1000:04d},Europe/London"
+        if i < 1000
+        else f"P{i},{surname},p{i}@example.com,+44 161 496 {i % 1000:04d},Europe/London"
+        for i in range(n)
+    ]
+    if shuffle:
+        random.Random(7).shuffle(rows)
+    path.write_text("First,Last,Email,Phone,Zone\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def importing(tmp_path: Path, source: Path, *extra: str) -> list[str]:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(MAPPING, encoding="utf-8")
+    return [
+        "import",
+        str(source),
+        "--mapping",
+        str(mapping),
+        "--state",
+        str(tmp_path / "s.sqlite"),
+        *extra,
+    ]
+
+
+def go(args: list[str], api: SandboxServer, key: str, report: Path, **env: str) -> Ran:
+    return run_cli(args, env_for(api, key=key, **env), report)
+
+
+def no_canary(canary: str, tmp_path: Path, *runs: Ran) -> None:
+    for ran in runs:
+        assert canary not in ran.stdout and canary not in ran.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+
+
+def ledger_counts(tmp_path: Path) -> dict[str, int]:
+    with Ledger.open_readonly(tmp_path / "s.sqlite") as ledger:
+        return ledger.counts()
+
+
+def check_campaign_once(api: SandboxServer) -> list[int]:
+    st = state(api)
+    emails = [lead["email"] for lead in st["leads"]]
+    assert len(emails) == len(set(emails)), "duplicate leads"
+    entries = st["campaign_entries"].get(spring_id_for(api), [])
+    assert len(entries) == len(set(entries)), "a lead enrolled twice"
+    return entries
+
+
+def spring_id_for(api: SandboxServer) -> str:
+    return "65ef1a005d0de5000100003c"
+
+
+def test_429_waited_out_then_503_storm_exits_75_and_rerun_finishes(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 3)
+    faults(api, {"route": "POST /leads", "nth": 1, "status": 429, "retry_after": 1})
+    first = go(
+        importing(tmp_path, source, "--concurrency", "1"),
+        api,
+        canary,
+        tmp_path / "r1",
+        VOIPTIME_RETRY_MAX_WAIT="5",
+    )
+    assert first.code == 0, first.stderr
+    assert state(api)["requests"]["POST /leads"] == 4 and len(state(api)["leads"]) == 3
+    more = write_list(tmp_path / "l2.csv", 6)
+    faults(api, {"route": "POST /leads", "status": 503})
+    storm = go(
+        importing(tmp_path, more, "--concurrency", "1"),
+        api,
+        canary,
+        tmp_path / "r2",
+        VOIPTIME_RETRY_BUDGET="1",
+        VOIPTIME_RETRY_MAX_WAIT="0.05",
+    )
+    assert storm.code == 75, storm.stderr
+    assert storm.summary()["exit_code"] == 75
+    assert len(state(api)["leads"]) == 3
+    faults(api)
+    rerun = go(importing(tmp_path, more), api, canary, tmp_path / "r3")
+    assert rerun.code == 0, rerun.stderr
+    s = rerun.summary()
+    assert (s["leads_created"], s["leads_unchanged"]) == (3, 3)
+    assert len(state(api)["leads"]) == 6 and len(check_campaign_once(api)) == 6
+    no_canary(canary, tmp_path, first, storm, rerun)
+
+
+def test_dropped_answer_is_ambiguous_and_rerun_sends_nothing(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 1)
+    faults(api, {"route": "POST /leads", "nth": 1, "drop": "after"})
+    first = go(importing(tmp_path, source), api, canary, tmp_path / "r1")
+    assert first.code == 4
+    assert len(state(api)["leads"]) == 1
+    assert first.summary()["leads_ambiguous"] == 1
+    assert ledger_counts(tmp_path) == {"ambiguous": 1}
+    faults(api)
+    again = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert again.code == 4
+    assert state(api)["requests"]["POST /leads"] == 1
+    assert state(api)["campaign_entries"] == {}
+    # A person checked and decides to send it again:
+    forced = go(importing(tmp_path, source, "--retry-ambiguous"), api, canary, tmp_path / "r3")
+    assert forced.code == 0
+    assert state(api)["requests"]["POST /leads"] == 2
+    no_canary(canary, tmp_path, first, again, forced)
+
+
+def test_sigkill_between_requests_then_rerun_gives_exactly_1000(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 1000)
+    killed = go(
+        importing(tmp_path, source, "--concurrency", "1"),
+        api,
+        canary,
+        tmp_path / "r1",
+        VOIPTIME_TEST_CRASH_AFTER_CREATED="480",
+    )
+    assert killed.code == -signal.SIGKILL
+    assert len(state(api)["leads"]) == 480
+    assert ledger_counts(tmp_path)["created"] == 480
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 0, rerun.stderr
+    st = state(api)
+    assert len(st["leads"]) == 1000
+    assert st["requests"]["POST /leads"] == 1000
+    entries = check_campaign_once(api)
+    assert sorted(entries) == sorted(lead["id"] for lead in st["leads"])
+    s = rerun.summary()
+    assert (s["leads_created"], s["leads_unchanged"], s["campaign_entries_added"]) == (
+        520,
+        480,
+        1000,
+    )
+    no_canary(canary, tmp_path, killed, rerun)
+
+
+def test_sigkill_with_requests_in_flight_leaves_them_ambiguous(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 1000)
+    faults(api, {"route": "POST /leads", "delay_ms": 20})
+    killed = go(
+        importing(tmp_path, source, "--concurrency", "8"),
+        api,
+        canary,
+        tmp_path / "r1",
+        VOIPTIME_TEST_CRASH_AFTER_CREATED="480",
+    )  # mid-batch
+    assert killed.code == -signal.SIGKILL
+    in_flight = ledger_counts(tmp_path).get("sending", 0)
+    assert 1 <= in_flight <= 7
+    faults(api)
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 4, rerun.stderr
+    s = rerun.summary()
+    assert s["leads_ambiguous"] == in_flight
+    counts = ledger_counts(tmp_path)
+    assert counts["ambiguous"] == in_flight and counts["created"] == 1000 - in_flight
+    entries = check_campaign_once(api)
+    assert len(entries) == 1000 - in_flight  # every lead but the unknown ones, once
+    no_canary(canary, tmp_path, killed, rerun)
+
+
+def test_sigkill_between_creation_and_enrolment(api: Any, canary: str, tmp_path: Path) -> None:
+    source = write_list(tmp_path / "l.csv", 20)
+    killed = go(
+        importing(tmp_path, source, "--concurrency", "2"),
+        api,
+        canary,
+        tmp_path / "r1",
+        VOIPTIME_TEST_CRASH_AFTER_CREATED="20",
+    )
+    assert killed.code == -signal.SIGKILL
+    assert len(state(api)["leads"]) == 20 and state(api)["campaign_entries"] == {}
+    source.unlink()  # the file is gone: the ledger alone knows what to enrol
+    other = write_list(tmp_path / "other.csv", 0)
+    rerun = go(importing(tmp_path, other), api, canary, tmp_path / "r2")
+    assert rerun.code == 0, rerun.stderr
+    st = state(api)
+    assert st["requests"]["POST /leads"] == 20
+    assert sorted(check_campaign_once(api)) == sorted(lead["id"] for lead in st["leads"])
+    no_canary(canary, tmp_path, killed, rerun)
+
+
+def test_401_after_n_requests_then_good_key_completes(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 10)
+    faults(api, {"route": "*", "after": 8, "status": 401})
+    first = go(importing(tmp_path, source, "--concurrency", "1"), api, canary, tmp_path / "r1")
+    assert first.code == 77
+    st = state(api)
+    assert sum(st["requests"].values()) == 9  # 4 GETs, 4 leads, the 401: nothing after it
+    assert len(st["leads"]) == 4
+    faults(api)
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 0
+    assert state(api)["requests"]["POST /leads"] == 5 + 6
+    assert len(check_campaign_once(api)) == 10
+    no_canary(canary, tmp_path, first, rerun)
+
+
+def test_edited_rows_are_patched_and_a_shuffled_file_sends_nothing(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 30)
+    assert go(importing(tmp_path, source), api, canary, tmp_path / "r1").code == 0
+    before = state(api)["requests"]
+    shuffled = write_list(tmp_path / "l.csv", 30, shuffle=True)
+    same = go(importing(tmp_path, shuffled), api, canary, tmp_path / "r2")
+    assert same.code == 0
+    after = state(api)["requests"]
+    writes = {k: after[k] - before.get(k, 0) for k in after if not k.startswith("GET ")}
+    assert writes == {"POST /leads": 0, "POST /campaigns/{campaignId}/entries/actions/generate": 0}
+    text = (
+        shuffled.read_text(encoding="utf-8")
+        .replace("P3,Lee,", "P3,Leigh,")
+        .replace("P7,Lee,", "P7,Li,")
+    )
+    shuffled.write_text(text, encoding="utf-8")
+    edited = go(importing(tmp_path, shuffled), api, canary, tmp_path / "r3")
+    assert edited.code == 0
+    s = edited.summary()
+    assert (s["leads_updated"], s["leads_unchanged"], s["leads_created"]) == (2, 28, 0)
+    st = state(api)
+    assert st["requests"]["PATCH /leads/{leadId}"] == 2 and st["requests"]["POST /leads"] == 30
+    surnames = {lead["email"]: lead["surname"] for lead in st["leads"]}
+    assert (surnames["p3@example.com"], surnames["p7@example.com"], surnames["p4@example.com"]) == (
+        "Leigh",
+        "Li",
+        "Lee",
+    )
+    dry = go(importing(tmp_path, shuffled, "--dry-run"), api, canary, tmp_path / "r4")
+    assert dry.summary()["leads_unchanged"] == 30
+    no_canary(canary, tmp_path, same, edited, dry)
+
+
+def test_overlapping_run_exits_75_with_no_request(api: Any, canary: str, tmp_path: Path) -> None:
+    source = write_list(tmp_path / "l.csv", 3)
+    with Ledger.open(tmp_path / "s.sqlite"):  # another run holds the state
+        second = go(importing(tmp_path, source), api, canary, tmp_path / "r")
+    assert second.code == 75
+    assert "another voiptime-etl run" in second.stderr
+    assert state(api)["requests"] == {}
+    no_canary(canary, tmp_path, second)
+
+
+def test_unwritable_state_exits_74_before_any_request(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 3)
+    (tmp_path / "blocker").write_text("x")
+    args = importing(tmp_path, source)
+    args[args.index("--state") + 1] = str(tmp_path / "blocker" / "s.sqlite")
+    ran = go(args, api, canary, tmp_path / "r")
+    assert ran.code == 74
+    assert state(api)["requests"] == {}
+
+
+def test_one_bad_id_in_generate_is_found_and_the_rest_enrolled(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 9)
+    killed = go(
+        importing(tmp_path, source),
+        api,
+        canary,
+        tmp_path / "r1",
+        VOIPTIME_TEST_CRASH_AFTER_CREATED="9",
+    )
+    assert killed.code == -signal.SIGKILL
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:  # a lead the service no longer knows
+        db.execute("UPDATE leads SET lead_id = 999999 WHERE key = 'p4@example.com'")
+    db.close()
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 3, rerun.stderr
+    assert "lead 999999 could not be enrolled" in rerun.stderr
+    entries = check_campaign_once(api)
+    assert len(entries) == 8 and 999999 not in entries
+    assert rerun.summary()["leads_failed"] == 1
+    no_canary(canary, tmp_path, killed, rerun)
+
+
+def test_sigterm_stops_cleanly_within_10_seconds(api: Any, canary: str, tmp_path: Path) -> None:
+    source = write_list(tmp_path / "l.csv", 400)
+    faults(api, {"route": "POST /leads", "delay_ms": 30})
+    args = importing(tmp_path, source, "--concurrency", "2", "--report-dir", str(tmp_path / "r1"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etl", *args],
+        env=env_for(api, key=canary),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(state(api)["leads"]) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert time.monotonic() - sent < 10
+    assert proc.returncode == 143, err
+    summary = json.loads((tmp_path / "r1" / "summary.json").read_text())
+    assert summary["exit_code"] == 143
+    created = summary["leads_created"]
+    assert 0 < created < 400
+    assert canary not in out + err
+    faults(api)
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code in (0, 4), rerun.stderr
+    st = state(api)
+    ambiguous = rerun.summary()["leads_ambiguous"]
+    assert len(check_campaign_once(api)) == 400 - ambiguous
+    assert len(st["leads"]) >= 400 - ambiguous
+    no_canary(canary, tmp_path, rerun)
+
+
+_ = (SPRING, spring_id, os)

@@ -1,0 +1,560 @@
+"""Tests for etl.validate: normalise_frame, validate_chunk's Issue records, KeyTracker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from etl.mapping import Mapping, apply_mapping, parse_mapping, resolve_columns
+from etl.normalize import Invalid
+from etl.validate import Issue, KeyTracker, ValidatedChunk, normalize_frame, validate_chunk
+
+ZONE_HINT_EST = (
+    "an abbreviation, not an IANA zone; did you mean America/New_York or America/Toronto?"
+)
+NO_PHONE = "no dialable phone; a campaign needs at least one valid number"
+NO_ZONE = "required, but empty and no default zone could be used"
+AU_MOBILE_AMBIGUOUS = (
+    "zone ambiguous: +61491570156 could be in Asia/Bangkok, Asia/Yangon, Australia/Adelaide, "
+    "Australia/Brisbane, Australia/Eucla, Australia/Lord_Howe …; fill the time zone column"
+)
+TOLL_FREE_AMBIGUOUS = (
+    "zone ambiguous: +18005550100 could be in America/Adak, America/Anchorage, America/Barbados, "
+    "America/Boise, America/Chicago, America/Denver …; fill the time zone column"
+)
+
+
+def mapping(**parts: Any) -> Mapping:
+    data: dict[str, Any] = {
+        "project": 1,
+        "fields": {"name": "First", "surname": "Last", "email": "Email", "timezoneId": "Zone"},
+        "phones": [{"column": "Mobile", "label": "mobile"}, {"column": "Office", "label": "work"}],
+        "defaults": {"region": "US", "timezone": "America/New_York"},
+    }
+    data.update(parts)
+    return parse_mapping({k: v for k, v in data.items() if v is not None}, "m.yaml")
+
+
+def run(
+    m: Mapping,
+    rows: dict[int, dict[str, str]],
+    *,
+    require_phone: bool = True,
+    source_file: str = "a.csv",
+) -> ValidatedChunk:
+    """validate_chunk over rows given as {source row: {header: cell}}; missing cells are ''."""
+    headers = [column for _, column in m.columns()]
+    frame = pd.DataFrame(
+        [[cells.get(h, "") for h in headers] for cells in rows.values()],
+        columns=headers,
+        index=list(rows),
+        dtype=object,
+    )
+    mapped = apply_mapping(m, frame, resolve_columns(m, headers, source_file))
+    return validate_chunk(mapped, m, require_phone=require_phone, source_file=source_file)
+
+
+def ordered(issues: list[Issue]) -> list[Issue]:
+    """Issues by row, then field and column (pandera's order inside a row is its own)."""
+    return sorted(issues, key=lambda i: (i.source_row, i.field, i.column))
+
+
+def person(email: str, **cells: str) -> dict[str, str]:
+    return {"First": "Ann", "Last": "Lee", "Email": email, **cells}
+
+
+# --- validate_chunk -------------------------------------------------------------------------
+
+
+def test_good_rows_pass_with_normalised_values() -> None:
+    m = mapping(
+        dynamicData={"company": "Company", "signup": {"column": "Signed", "type": "date"}},
+        comments=[{"column": "Notes"}],
+    )
+    res = run(
+        m,
+        {
+            2: person(
+                " Ann@Example.COM ",
+                Zone="US/Eastern",
+                Mobile="(415) 555-2671",
+                Office="415.555.2671 or 212-555-0100",
+                Company=" Acme ",
+                Signed="45292",
+                Notes="call me",
+            ),
+            3: {"First": "NA", "Last": "Null", "Email": "b@x.com", "Mobile": "+44 20 7946 0958"},
+        },
+    )
+    assert res.issues == []
+    assert list(res.valid.index) == [2, 3]
+    assert res.valid.loc[2].to_dict() == {
+        "name": "Ann",
+        "surname": "Lee",
+        "email": "ann@example.com",
+        "phone.0": ("+14155552671",),
+        "phone.1": ("+14155552671", "+12125550100"),
+        "timezoneId": "America/New_York",
+        "timezone_source": "column",
+        "dyn.company": "Acme",
+        "dyn.signup": "2024-01-01",
+        "comment.0": "call me",
+    }
+    row3 = res.valid.loc[3]
+    assert (row3["name"], row3["surname"], row3["phone.0"], row3["phone.1"]) == (
+        "NA",
+        "Null",
+        ("+442079460958",),
+        None,
+    )
+    assert (row3["timezoneId"], row3["timezone_source"]) == ("Europe/London", "phone")
+    assert res.warnings == []
+
+
+def test_every_reason_of_every_row_and_the_rest_loads() -> None:
+    m = mapping(dynamicData={"signup": {"column": "Signed", "type": "date"}})
+    res = run(
+        m,
+        {
+            2: person("ok@x.com", Mobile="415 555 2671"),
+            3: {
+                "First": "",
+                "Last": "Null",
+                "Email": "bad",
+                "Zone": "EST",
+                "Mobile": "TBD",
+                "Signed": "not a date",
+            },
+            5: person("c@x.com", Mobile="4.15555E+09", Office="555-01"),
+            6: person("a@b.com; c@d.com", Mobile="415 555 2671; 555 555 5555"),
+        },
+    )
+    assert ordered(res.issues) == ordered(
+        [
+            Issue("a.csv", 3, "name", "First", "required", "", "required, but empty"),
+            Issue(
+                "a.csv",
+                3,
+                "email",
+                "Email",
+                "invalid",
+                "bad",
+                "'bad': not an e-mail address (no @)",
+            ),
+            Issue("a.csv", 3, "timezoneId", "Zone", "invalid", "EST", f"'EST': {ZONE_HINT_EST}"),
+            Issue(
+                "a.csv",
+                3,
+                "phone",
+                "Mobile",
+                "invalid",
+                "TBD",
+                "'TBD': not a phone number (no digits)",
+            ),
+            Issue(
+                "a.csv",
+                3,
+                "dynamicData.signup",
+                "Signed",
+                "invalid",
+                "not a date",
+                "'not a date': not a date; write it as YYYY-MM-DD",
+            ),
+            Issue(
+                "a.csv",
+                5,
+                "phone",
+                "Mobile",
+                "invalid",
+                "4.15555E+09",
+                "'4.15555E+09': precision lost: the number is in scientific notation "
+                "(Excel shortened it); re-export the column as text",
+            ),
+            Issue("a.csv", 5, "phone", "Office", "invalid", "555-01", "'555-01': too short for US"),
+            Issue(
+                "a.csv",
+                6,
+                "email",
+                "Email",
+                "invalid",
+                "a@b.com; c@d.com",
+                "'a@b.com; c@d.com': more than one e-mail address in one cell; keep one",
+            ),
+            Issue(
+                "a.csv",
+                6,
+                "phone",
+                "Mobile",
+                "invalid",
+                "415 555 2671; 555 555 5555",
+                "'415 555 2671; 555 555 5555': not a valid number for US",
+            ),
+        ]
+    )
+    assert list(res.valid.index) == [2]
+    assert res.rejected_rows == {3, 5, 6}
+    assert ordered(res.issues)[2].describe() == "name (First): required, but empty"
+
+
+def test_required_fields_empty() -> None:
+    res = run(mapping(), {4: {"Mobile": "415 555 2671", "Zone": "Europe/Paris"}})
+    assert ordered(res.issues) == [
+        Issue("a.csv", 4, "email", "Email", "required", "", "required, but empty"),
+        Issue("a.csv", 4, "name", "First", "required", "", "required, but empty"),
+        Issue("a.csv", 4, "surname", "Last", "required", "", "required, but empty"),
+    ]
+    assert res.valid.empty
+
+
+def test_whitespace_only_cells_are_empty() -> None:
+    res = run(mapping(), {2: person("\u00a0 ", First="\u3000", Mobile="415 555 2671")})
+    assert [(i.source_row, i.field, i.check) for i in ordered(res.issues)] == [
+        (2, "email", "required"),
+        (2, "name", "required"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("require_phone", "issues", "valid"),
+    [
+        (
+            True,
+            [
+                Issue("a.csv", 3, "phone", "Mobile, Office", "required", "", NO_PHONE),
+                Issue(
+                    "a.csv",
+                    7,
+                    "phone",
+                    "Mobile",
+                    "invalid",
+                    "TBD",
+                    "'TBD': not a phone number (no digits)",
+                ),
+            ],
+            [2],
+        ),
+        (
+            False,
+            [
+                Issue(
+                    "a.csv",
+                    7,
+                    "phone",
+                    "Mobile",
+                    "invalid",
+                    "TBD",
+                    "'TBD': not a phone number (no digits)",
+                ),
+            ],
+            [2, 3],
+        ),
+    ],
+)
+def test_require_phone(require_phone: bool, issues: list[Issue], valid: list[int]) -> None:
+    res = run(
+        mapping(),
+        {
+            2: person("a@x.com", Office="(212) 555-0100"),
+            3: person("b@x.com"),
+            7: person("c@x.com", Mobile="TBD"),
+        },
+        require_phone=require_phone,
+    )
+    assert res.issues == issues
+    assert list(res.valid.index) == valid
+
+
+def test_require_phone_without_phone_columns() -> None:
+    res = run(mapping(phones=None), {2: person("a@x.com")})
+    assert res.issues == [
+        Issue(
+            "a.csv", 2, "phone", "", "required", "", "no phone column mapped; a campaign needs one"
+        )
+    ]
+
+
+def test_region_column_decides_how_national_numbers_are_read() -> None:
+    m = mapping(defaults={"region": "US", "region_column": "Country"})
+    res = run(
+        m,
+        {
+            2: person("a@x.com", Mobile="020 7946 0958", Country="United Kingdom"),
+            3: person("b@x.com", Mobile="030/23125-226", Country="+49"),
+            4: person("c@x.com", Mobile="(415) 555-2671", Country=""),
+            5: person("d@x.com", Mobile="0491 570 156", Country="AU", Zone="Australia/NSW"),
+            6: person("e@x.com", Mobile="(613) 555-0123", Country="Narnia"),
+        },
+    )
+    assert res.issues == []
+    assert res.valid["phone.0"].tolist() == [
+        ("+442079460958",),
+        ("+493023125226",),
+        ("+14155552671",),
+        ("+61491570156",),
+        ("+16135550123",),
+    ]
+    assert res.valid["timezoneId"].tolist() == [
+        "Europe/London",
+        "Europe/Berlin",
+        "America/Los_Angeles",
+        "Australia/Sydney",
+        "America/Toronto",
+    ]
+    assert "region" not in res.valid.columns
+
+
+# --- zone inference -------------------------------------------------------------------------
+
+
+def test_zone_inference_rules() -> None:
+    res = run(
+        mapping(),
+        {
+            2: person("one@x.com", Mobile="+44 20 7946 0958"),  # one candidate → phone
+            3: person("many-with-default@x.com", Mobile="+1 800 555 0100"),  # → default
+            4: person("many-without@x.com", Mobile="+61 491 570 156"),  # → ambiguous
+            5: person("none@x.com", Mobile="+800 1234 5678"),  # no candidate → default
+            6: person("column@x.com", Zone="asia/calcutta", Mobile="+44 20 7946 0958"),
+            7: person("second@x.com", Office="+49 30 23125226"),  # first phone of any column
+        },
+    )
+    assert res.issues == [
+        Issue("a.csv", 4, "timezoneId", "Zone", "invalid", "", AU_MOBILE_AMBIGUOUS),
+    ]
+    zones = res.valid[["timezoneId", "timezone_source"]]
+    assert zones.to_dict("index") == {
+        2: {"timezoneId": "Europe/London", "timezone_source": "phone"},
+        3: {"timezoneId": "America/New_York", "timezone_source": "default"},
+        5: {"timezoneId": "America/New_York", "timezone_source": "default"},
+        6: {"timezoneId": "Asia/Kolkata", "timezone_source": "column"},
+        7: {"timezoneId": "Europe/Berlin", "timezone_source": "phone"},
+    }
+    assert res.warnings == [
+        (3, "timezoneId: no zone given; used America/New_York from the default"),
+        (5, "timezoneId: no zone given; used America/New_York from the default"),
+    ]
+
+
+def test_zone_inference_without_default_or_zone_column() -> None:
+    m = mapping(
+        fields={"name": "First", "surname": "Last", "email": "Email"},
+        defaults={"region": "US"},
+    )
+    res = run(
+        m,
+        {
+            2: person("a@x.com", Mobile="+1 415 555 2671"),
+            3: person("b@x.com", Mobile="+1 800 555 0100"),
+            5: person("c@x.com", Mobile="+800 1234 5678"),
+            8: person("d@x.com"),
+        },
+        require_phone=False,
+    )
+    assert res.issues == [
+        Issue("a.csv", 3, "timezoneId", "", "invalid", "", TOLL_FREE_AMBIGUOUS),
+        Issue("a.csv", 5, "timezoneId", "", "required", "", NO_ZONE),
+        Issue("a.csv", 8, "timezoneId", "", "required", "", NO_ZONE),
+    ]
+    assert res.valid["timezoneId"].tolist() == ["America/Los_Angeles"]
+    assert res.warnings == []  # no zone column: nothing was left blank by a person
+
+
+def test_invalid_zone_in_column_is_not_replaced_by_inference() -> None:
+    res = run(mapping(), {2: person("a@x.com", Zone="GMT+2", Mobile="+44 20 7946 0958")})
+    assert res.issues == [
+        Issue(
+            "a.csv",
+            2,
+            "timezoneId",
+            "Zone",
+            "invalid",
+            "GMT+2",
+            "'GMT+2': a fixed UTC offset, not a place; "
+            "write the lead's IANA zone, e.g. America/New_York or Europe/London",
+        )
+    ]
+
+
+def test_normalize_frame_columns() -> None:
+    m = mapping()
+    headers = [c for _, c in m.columns()]
+    frame = pd.DataFrame([["Ann", "Lee", "a@x.com", "", "", ""]], columns=headers, index=[9])
+    norm = normalize_frame(apply_mapping(m, frame, resolve_columns(m, headers, "f")), m)
+    assert list(norm.columns) == [
+        "name",
+        "surname",
+        "email",
+        "phone.0",
+        "phone.1",
+        "timezoneId",
+        "timezone_source",
+    ]
+    assert norm.loc[9].tolist() == [
+        "Ann",
+        "Lee",
+        "a@x.com",
+        None,
+        None,
+        "America/New_York",
+        "default",
+    ]
+
+
+# --- KeyTracker -----------------------------------------------------------------------------
+
+
+def test_duplicates_across_files_name_the_first_file_and_row() -> None:
+    m = mapping()
+    tracker = KeyTracker(m.key)
+    first = run(
+        m,
+        {
+            2: person("Ann@x.com", Mobile="415 555 2671"),
+            3: person("bob@x.com", Mobile="415 555 2671"),
+            5: person("ann@x.com", Mobile="212 555 0100"),
+        },
+    )
+    keys, issues = tracker.check(first.valid, "a.csv")
+    assert keys.tolist() == ["ann@x.com", "bob@x.com", "ann@x.com"]
+    assert issues == [
+        Issue(
+            "a.csv",
+            5,
+            "key",
+            "",
+            "duplicate",
+            "ann@x.com",
+            "duplicate of row 2 (same email 'ann@x.com')",
+        )
+    ]
+    second = run(
+        m,
+        {
+            2: person("BOB@x.com", Mobile="415 555 2671"),
+            4: person("cy@x.com", Mobile="415 555 2671"),
+        },
+        source_file="b.csv",
+    )
+    keys, issues = tracker.check(second.valid, "b.csv")
+    assert keys.tolist() == ["bob@x.com", "cy@x.com"]
+    assert issues == [
+        Issue(
+            "b.csv",
+            2,
+            "key",
+            "",
+            "duplicate",
+            "bob@x.com",
+            "duplicate of a.csv row 3 (same email 'bob@x.com')",
+        )
+    ]
+
+
+def test_compound_key_casefolds_names_and_uses_first_phone() -> None:
+    m = mapping(key=["name", "surname", "phone"])
+    res = run(
+        m,
+        {
+            2: person("a@x.com", Mobile="(415) 555-2671"),
+            3: {"First": "ANN", "Last": "lee", "Email": "b@x.com", "Mobile": "+1 415 555 2671"},
+            4: person("c@x.com", Mobile="212 555 0100"),
+        },
+    )
+    keys, issues = KeyTracker(m.key).check(res.valid, "a.csv")
+    assert keys.tolist() == ["ann|lee|+14155552671", "ann|lee|+14155552671", "ann|lee|+12125550100"]
+    assert issues == [
+        Issue(
+            "a.csv",
+            3,
+            "key",
+            "",
+            "duplicate",
+            "ann|lee|+14155552671",
+            "duplicate of row 2 (same name+surname+phone 'ann|lee|+14155552671')",
+        )
+    ]
+
+
+def test_key_on_dynamic_field() -> None:
+    m = mapping(key=["crm"], dynamicData={"crm": "CRM"})
+    res = run(
+        m,
+        {
+            2: person("a@x.com", Mobile="415 555 2671", CRM=" C-1 "),
+            3: person("b@x.com", Mobile="415 555 2671", CRM="C-1"),
+        },
+    )
+    keys, issues = KeyTracker(m.key).check(res.valid, "a.csv")
+    assert keys.tolist() == ["C-1", "C-1"]
+    assert [(i.source_row, i.message) for i in issues] == [
+        (3, "duplicate of row 2 (same crm 'C-1')")
+    ]
+
+
+# --- regressions: bugs found in etl/validate.py, now fixed ------------------------------------
+
+
+def test_phones_without_any_region_do_not_crash() -> None:
+    m = mapping(defaults={"timezone": "America/New_York"})
+    res = run(
+        m,
+        {
+            2: person("a@x.com", Mobile="+44 20 7946 0958"),
+            3: person("b@x.com", Mobile="415 555 2671"),
+        },
+    )
+    assert res.valid["phone.0"].tolist() == [("+442079460958",)]
+    assert res.issues == [
+        Issue(
+            "a.csv",
+            3,
+            "phone",
+            "Mobile",
+            "invalid",
+            "415 555 2671",
+            "'415 555 2671': no country code and no region: write it as +<country>…",
+        )
+    ]
+
+
+def test_blank_dynamic_and_comment_cells_are_none() -> None:
+    m = mapping(dynamicData={"company": "Company"}, comments=["Notes"])
+    res = run(
+        m,
+        {
+            2: person("a@x.com", Mobile="415 555 2671", Company="Acme", Notes="hi"),
+            3: person("b@x.com", Mobile="415 555 2671"),
+        },
+    )
+    assert res.valid.at[3, "dyn.company"] is None
+    assert res.valid.at[3, "comment.0"] is None
+
+
+@pytest.mark.parametrize("key", [["phone"], ["crm"]])
+def test_rows_without_a_key_value_are_not_duplicates(key: list[str]) -> None:
+    m = mapping(key=key, dynamicData={"crm": "CRM"})
+    res = run(
+        m,
+        {
+            2: person("a@x.com", Office="415 555 2671"),
+            3: person("b@x.com"),
+            4: person("c@x.com"),
+            5: person("d@x.com", Mobile="212 555 0100", CRM="C-9"),
+        },
+        require_phone=False,
+    )
+    _, issues = KeyTracker(m.key).check(res.valid, "a.csv")
+    assert issues == []
+
+
+def test_invalid_values_never_reach_valid_rows() -> None:
+    res = run(
+        mapping(),
+        {2: person("a@x.com", Mobile="TBD", Office="415 555 2671"), 3: person("b@x.com")},
+        require_phone=False,
+    )
+    for column in res.valid.columns:
+        assert not any(isinstance(v, Invalid) for v in res.valid[column])
+    assert list(res.valid.index) == [3]
