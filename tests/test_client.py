@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from clitools import faults, state
+
 from etl.client import RateLimiter, RetryPolicy, VoiptimeClient, classify, parse_retry_after
 from etl.errors import (
     AmbiguousApiError,

@@ -7,7 +7,6 @@ output, report or ledger (the issue's point 8).
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
 import signal
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clitools import Ran, env_for, faults, run_cli, spring_id, state
 
-from clitools import SPRING, Ran, env_for, faults, run_cli, spring_id, state
 from etl.sandbox import SandboxServer
 from etl.state import Ledger
 
@@ -97,13 +96,9 @@ def check_campaign_once(api: SandboxServer) -> list[int]:
     st = state(api)
     emails = [lead["email"] for lead in st["leads"]]
     assert len(emails) == len(set(emails)), "duplicate leads"
-    entries = st["campaign_entries"].get(spring_id_for(api), [])
+    entries = st["campaign_entries"].get(spring_id(api), [])
     assert len(entries) == len(set(entries)), "a lead enrolled twice"
     return entries
-
-
-def spring_id_for(api: SandboxServer) -> str:
-    return "65ef1a005d0de5000100003c"
 
 
 def test_429_waited_out_then_503_storm_exits_75_and_rerun_finishes(
@@ -373,6 +368,3 @@ def test_sigterm_stops_cleanly_within_10_seconds(api: Any, canary: str, tmp_path
     assert len(check_campaign_once(api)) == 400 - ambiguous
     assert len(st["leads"]) >= 400 - ambiguous
     no_canary(canary, tmp_path, rerun)
-
-
-_ = (SPRING, spring_id, os)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from clitools import faults, spring_id, state
+
 from etl.client import RetryPolicy, VoiptimeClient
 from etl.load import LeadRow, Loader, changed_fields
 from etl.state import Ledger
