@@ -531,6 +531,32 @@ def campaigns_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -
     _listing(rows, ["id", "name", "totalEntries"], "Campaigns")
 
 
+@cli.command("mapping-init")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--sheet", help="Sheet name or 0-based index (workbooks; default: the first).")
+@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+def mapping_init_cmd(source: Path, sheet: str | None, debug: bool) -> None:
+    """Print a starter mapping guessed from a file's headers and values.
+
+    Headers are matched to lead fields by common synonyms in several languages (First Name,
+    Vorname, Prénom → name; E-mail, Mail → email; Mobile, Cell, Handy → a mobile phone; TZ →
+    timezoneId); the rest become dynamicData. Lines it guessed carry a comment.
+
+    \b
+    Example:
+      voiptime-etl mapping-init sample_data/leads.csv > mappings/my-list.yaml
+      voiptime-etl validate sample_data/leads.csv --mapping mappings/my-list.yaml
+    """
+    from etl.mapping_init import starter_mapping
+
+    _setup_logging(0, False, debug, None)
+    which: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
+    try:
+        click.echo(starter_mapping(source, sheet=which), nl=False)
+    except EtlError as exc:
+        _fail(exc, debug)
+
+
 def main() -> None:
     """Entry point of the ``voiptime-etl`` console script."""
     try:

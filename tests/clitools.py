@@ -92,9 +92,9 @@ def faults(sandbox: Any, *rules: dict[str, Any]) -> None:
     assert answer.status_code in (200, 204), answer.text
 
 
-def spring_id(sandbox: Any) -> str:
+def spring_id(sandbox: Any, key: str = "sandbox-key") -> str:
     with requests.Session() as s:
-        s.headers["Api-Key"] = "sandbox-key"
+        s.headers["Api-Key"] = key
         offset, found = 0, None
         while True:
             page = s.get(

@@ -668,3 +668,45 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme() -> None:
         assert result.exit_code == 0, name
         assert "Example" in result.output, name
         assert re.search(rf"voiptime-etl {re.escape(name)}\b", readme), name
+
+
+@pytest.mark.parametrize(
+    "source, sheet, name",
+    [
+        ("sample_data/leads.csv", None, "leads.csv"),
+        ("sample_data/accounts.xlsx", None, "accounts.xlsx#Leads"),
+        ("sample_data/accounts.xlsx", "Partners", "accounts.xlsx#Partners"),
+    ],
+)
+def test_mapping_init_output_imports_each_sample_without_edits(
+    source: str, sheet: str | None, name: str, sandbox: Any, tmp_path: Path
+) -> None:
+    args = ["mapping-init", str(ROOT / source)] + (["--sheet", sheet] if sheet else [])
+    made = CliRunner().invoke(cli, args)
+    assert made.exit_code == 0, made.output
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(made.stdout, encoding="utf-8")
+    ran = run_cli(
+        [
+            "import",
+            str(ROOT / source),
+            "--mapping",
+            str(mapping),
+            "--campaign",
+            SPRING,
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ],
+        env_for(sandbox),
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    want = json.loads((ROOT / "sample_data" / "expected.json").read_text(encoding="utf-8"))[name]
+    assert ran.code == 3, ran.stderr
+    s = ran.summary()
+    assert (s["rows_read"], s["rows_rejected"], s["leads_created"]) == (
+        want["rows_read"],
+        want["rows_rejected"],
+        want["rows_read"] - want["rows_rejected"],
+    )
+    assert len(state(sandbox)["leads"]) == s["leads_created"]

@@ -92,11 +92,11 @@ def ledger_counts(tmp_path: Path) -> dict[str, int]:
         return ledger.counts()
 
 
-def check_campaign_once(api: SandboxServer) -> list[int]:
+def check_campaign_once(api: SandboxServer, key: str) -> list[int]:
     st = state(api)
     emails = [lead["email"] for lead in st["leads"]]
     assert len(emails) == len(set(emails)), "duplicate leads"
-    entries = st["campaign_entries"].get(spring_id(api), [])
+    entries = st["campaign_entries"].get(spring_id(api, key), [])
     assert len(entries) == len(set(entries)), "a lead enrolled twice"
     return entries
 
@@ -133,7 +133,7 @@ def test_429_waited_out_then_503_storm_exits_75_and_rerun_finishes(
     assert rerun.code == 0, rerun.stderr
     s = rerun.summary()
     assert (s["leads_created"], s["leads_unchanged"]) == (3, 3)
-    assert len(state(api)["leads"]) == 6 and len(check_campaign_once(api)) == 6
+    assert len(state(api)["leads"]) == 6 and len(check_campaign_once(api, canary)) == 6
     no_canary(canary, tmp_path, first, storm, rerun)
 
 
@@ -178,7 +178,7 @@ def test_sigkill_between_requests_then_rerun_gives_exactly_1000(
     st = state(api)
     assert len(st["leads"]) == 1000
     assert st["requests"]["POST /leads"] == 1000
-    entries = check_campaign_once(api)
+    entries = check_campaign_once(api, canary)
     assert sorted(entries) == sorted(lead["id"] for lead in st["leads"])
     s = rerun.summary()
     assert (s["leads_created"], s["leads_unchanged"], s["campaign_entries_added"]) == (
@@ -211,7 +211,7 @@ def test_sigkill_with_requests_in_flight_leaves_them_ambiguous(
     assert s["leads_ambiguous"] == in_flight
     counts = ledger_counts(tmp_path)
     assert counts["ambiguous"] == in_flight and counts["created"] == 1000 - in_flight
-    entries = check_campaign_once(api)
+    entries = check_campaign_once(api, canary)
     assert len(entries) == 1000 - in_flight  # every lead but the unknown ones, once
     no_canary(canary, tmp_path, killed, rerun)
 
@@ -233,7 +233,7 @@ def test_sigkill_between_creation_and_enrolment(api: Any, canary: str, tmp_path:
     assert rerun.code == 0, rerun.stderr
     st = state(api)
     assert st["requests"]["POST /leads"] == 20
-    assert sorted(check_campaign_once(api)) == sorted(lead["id"] for lead in st["leads"])
+    assert sorted(check_campaign_once(api, canary)) == sorted(lead["id"] for lead in st["leads"])
     no_canary(canary, tmp_path, killed, rerun)
 
 
@@ -251,7 +251,7 @@ def test_401_after_n_requests_then_good_key_completes(
     rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
     assert rerun.code == 0
     assert state(api)["requests"]["POST /leads"] == 5 + 6
-    assert len(check_campaign_once(api)) == 10
+    assert len(check_campaign_once(api, canary)) == 10
     no_canary(canary, tmp_path, first, rerun)
 
 
@@ -330,7 +330,7 @@ def test_one_bad_id_in_generate_is_found_and_the_rest_enrolled(
     rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
     assert rerun.code == 3, rerun.stderr
     assert "lead 999999 could not be enrolled" in rerun.stderr
-    entries = check_campaign_once(api)
+    entries = check_campaign_once(api, canary)
     assert len(entries) == 8 and 999999 not in entries
     assert rerun.summary()["leads_failed"] == 1
     no_canary(canary, tmp_path, killed, rerun)
@@ -365,6 +365,6 @@ def test_sigterm_stops_cleanly_within_10_seconds(api: Any, canary: str, tmp_path
     assert rerun.code in (0, 4), rerun.stderr
     st = state(api)
     ambiguous = rerun.summary()["leads_ambiguous"]
-    assert len(check_campaign_once(api)) == 400 - ambiguous
+    assert len(check_campaign_once(api, canary)) == 400 - ambiguous
     assert len(st["leads"]) >= 400 - ambiguous
     no_canary(canary, tmp_path, rerun)
