@@ -75,7 +75,8 @@ def run_cli(
             timeout=120,
         )
         return Ran(proc.returncode, proc.stdout, proc.stderr, report)
-    result = CliRunner().invoke(cli, full, env=env, catch_exceptions=False)
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("VOIPTIME_")}
+    result = CliRunner().invoke(cli, full, env={**unset, **env}, catch_exceptions=False)
     return Ran(result.exit_code, result.stdout, result.stderr, report)
 
 
