@@ -307,6 +307,252 @@ def xls_ole2_garbage() -> bytes:
     return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x01" * 2048
 
 
+# -- lead files for the CLI tests (tests/test_extract_cli.py) ----------------------------------
+# Invented people: example.com addresses, US 555-01XX and UK drama-range numbers.
+
+
+def leads_utf16_tab() -> bytes:
+    """UTF-16 LE with BOM, tab-separated, CRLF: Excel's "Unicode text" export of a lead list."""
+    text = (
+        "first_name\tlast_name\temail\tcity\r\n"
+        "José\tPeñalver\tjose.penalver@example.com\tMálaga\r\n"
+        "Αλίκη\tΠαππά\talice.pappa@example.com\tΑθήνα\r\n"
+    )
+    return text.encode("utf-16")
+
+
+def leads_latin1_semicolon() -> bytes:
+    """ISO-8859-1, semicolon, LF, decimal commas (a German Excel's "CSV")."""
+    text = (
+        "first_name;last_name;email;deal_value\n"
+        "Jörg;Müller;joerg.mueller@example.com;1.234,50\n"
+        "René;Lefèvre;rene.lefevre@example.com;0,99\n"
+    )
+    return text.encode("latin-1")
+
+
+def leads_cp1250() -> bytes:
+    """Windows-1250 (Central European): only right when the mapping says ``read.encoding``."""
+    text = (
+        "first_name,last_name,email\r\n"
+        "Łukasz,Wąsik,lukasz.wasik@example.com\r\n"
+        "Zofia,Świętek,zofia.swietek@example.com\r\n"
+    )
+    return text.encode("cp1250")
+
+
+def leads_one_column() -> bytes:
+    """A one-column list of addresses (``.`` ``@`` ``-`` must not become the delimiter)."""
+    return b"email\nanna.lee@example.com\nbob-stone@example.com\ncy.moor@example.org\n"
+
+
+def leads_messy_headers() -> bytes:
+    """UTF-8 BOM; headers with spaces, a no-break space and a tab; an empty-header column without
+    values (D), one with a value (F) and a trailing one without (G); row 3's e-mail is bad."""
+    return (
+        "\ufeff First Name ,\u00a0Last Name\t, EMAIL ,,Company,,\r\n"
+        "Anna,Lee,anna.lee@example.com,,Acme,,\r\n"
+        "Bob,Stone,bob.stone(at)example.com,,Initech,stray,\r\n"
+    ).encode()
+
+
+def leads_title_rows() -> bytes:
+    """Two title rows and a blank record above the header (row 4); a blank row 6."""
+    return (
+        b"Lead export,,,\r\n"
+        b"Generated 2024-03-01,,,\r\n"
+        b",,,\r\n"
+        b"first_name,last_name,email,city\r\n"
+        b"Anna,Lee,anna.lee@example.com,Oslo\r\n"
+        b"\r\n"
+        b"Bob,Stone,bob.stone(at)example.com,\r\n"
+        b"Cy,Moor,cy.moor@example.com,Rome\r\n"
+    )
+
+
+def leads_wide_title() -> bytes:
+    """A title row as wide as the header: only ``read.header_row: 2`` finds the header."""
+    return (
+        b"Report,Sales,EMEA,Q1\n"
+        b"first_name,last_name,email,city\n"
+        b"Anna,Lee,anna.lee@example.com,Oslo\n"
+        b"Bob,Stone,bob.stone@example.com,Rome\n"
+    )
+
+
+def leads_na_tokens() -> bytes:
+    """Names and values that other readers turn into missing values; blank and all-whitespace
+    cells (the only missing ones)."""
+    return (
+        "first_name,last_name,email,company,notes\n"
+        "NA,NULL,na.null@example.com,N/A,None\n"
+        "None,nan,none.nan@example.com,#N/A,-\n"
+        "Nan,Null,nan.null@example.com,\u00a0 \t,   \n"
+        "N/A,#N/A,na.hash@example.com,,nan\n"
+    ).encode()
+
+
+def leads_damaged_numbers() -> bytes:
+    """Phones Excel wrote in scientific notation; leading zeros in text columns."""
+    return (
+        b"first_name,last_name,email,phone,zip,account\n"
+        b"Lars,Moe,lars.moe@example.com,4.15555E+09,02134,000123\n"
+        b"Mina,Noor,mina.noor@example.com,4155550222,02134,000456\n"
+        b'Ola,Pike,ola.pike@example.com,"4,15555E+09",00501,007\n'
+        b"Pia,Rhee,pia.rhee@example.com,0044 20 7946 0960,00501,0\n"
+    )
+
+
+def xlsx_leads_workbook() -> bytes:
+    """Three sheets; ``Leads`` (index 1) has a title row, its header in row 3 and every kind
+    of cell: numeric phones, a big integer, text with leading zeros, a float, dates as date
+    cells, serials, ISO text and a date-time, a number in Excel's zip-code format ``00000``,
+    junk in a date column, a formula without a cached
+    value (row 7), a styled-empty row between the rows (row 8) and formatted empty cells at
+    rows 500,000 and 1,048,576."""
+    wb = Workbook()
+    summary = wb.active
+    summary.title = "Summary"
+    summary.append(["total", 5])
+    ws = wb.create_sheet("Leads")
+    ws.append(["Lead export 2024-03-01"])
+    ws.append([])
+    header = ["first_name", "last_name", "email", "phone", "account", "zip", "signed_up", "score"]
+    ws.append(header)
+    ws.append(
+        [
+            "Lars",
+            "Moe",
+            "lars.moe@example.com",
+            4155550221,
+            123456789012345,
+            "02134",
+            dt.date(2024, 1, 15),
+            0.1,
+        ]
+    )
+    ws["D4"].number_format = "[<=9999999]###-####;(###) ###-####"
+    ws["G4"].number_format = "mm/dd/yyyy"
+    ws.append(["Mina", "Noor", "mina.noor@example.com", 14155550222, "000123", 2134, 45292, 3])
+    ws["F5"].number_format = "00000"  # Excel's "Zip Code" format: a person sees 02134
+    ws.append(
+        [
+            "Ola",
+            "Pike",
+            "ola.pike@example.com",
+            "+442079460960",
+            777,  # becomes 2**53 + 1 below
+            "00501",
+            "2024-02-29",
+            45292.75,
+        ]
+    )
+    ws.append(["Rex", "Sato", "rex.sato@example.com", 4155550223, 7, "1", None, "=1+1"])
+    ws["A8"].number_format = "@"  # a styled, empty row 8
+    ws["C8"].number_format = "@"
+    ws.append(
+        [
+            "Pia",
+            "Rhee",
+            "pia.rhee@example.com",
+            4155550224,
+            None,
+            None,
+            dt.datetime(2024, 3, 10, 14, 30),
+            None,
+        ]
+    )
+    ws["G9"].number_format = "m/d/yyyy h:mm"
+    ws.append(["Cy", "Moor", "cy.moor@example.com", 4155550225, None, None, "not a date", None])
+    ws.cell(row=500_000, column=2).number_format = "0.00"
+    ws.cell(row=1_048_576, column=16_384).number_format = "0.00"
+    other = wb.create_sheet("Other")
+    other.append(["x", "y"])
+
+    def exact_integer(name: str, data: bytes) -> bytes:
+        # openpyxl writes integers through float; other writers keep every digit.
+        if name == "xl/worksheets/sheet2.xml":
+            data = data.replace(
+                b'<c r="E6" t="n"><v>777</v>', b'<c r="E6" t="n"><v>9007199254740993</v>'
+            )
+        return data
+
+    return _rezip(_save(wb), exact_integer)
+
+
+def _entity_bomb(part: str, doctype: bytes, reference: bytes) -> Callable[[str, bytes], bytes]:
+    """An ``edit`` for :func:`_rezip` that declares entities in one XML part and, in the sheet,
+    replaces the text ``Anna`` by ``reference``."""
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name == part:
+            data = re.sub(rb"^(<\?xml[^>]*\?>)?", lambda m: m.group(0) + doctype, data, count=1)
+        if name == "xl/worksheets/sheet1.xml":
+            data = data.replace(b"<t>Anna</t>", b"<t>" + reference + b"</t>", 1)
+        return data
+
+    return edit
+
+
+def xlsx_billion_laughs() -> bytes:
+    """The classic: ten nested entities of ten references each (10**9 "lol"s, ~3 GB), declared
+    in the workbook part (parsed when the workbook opens)."""
+    levels = [b'<!ENTITY lol0 "lol">']
+    for i in range(1, 10):
+        levels.append(b'<!ENTITY lol%d "' % i + (b"&lol%d;" % (i - 1)) * 10 + b'">')
+    doctype = b"<!DOCTYPE lolz [" + b"".join(levels) + b"]>"
+    return _rezip(xlsx_typed_cells(), _entity_bomb("xl/workbook.xml", doctype, b"&lol9;"))
+
+
+def xlsx_quadratic_blowup() -> bytes:
+    """One 50,000-character entity referenced 50,000 times (~2.5 GB once expanded), in the
+    sheet part (parsed when the rows are read)."""
+    doctype = b'<!DOCTYPE q [<!ENTITY a "' + b"x" * 50_000 + b'">]>'
+    sheet = "xl/worksheets/sheet1.xml"
+    return _rezip(xlsx_typed_cells(), _entity_bomb(sheet, doctype, b"&a;" * 50_000))
+
+
+def xlsx_zip_bomb_lying() -> bytes:
+    """A real workbook whose sheet part unpacks to 64 MB but declares 2,000 bytes in both zip
+    headers (so the declared-size checks pass): reading must stop at the declared size."""
+    target = "xl/worksheets/sheet1.xml"
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(xlsx_typed_cells())) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            member = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            body = src.read(info.filename)
+            if info.filename != target:
+                dst.writestr(member, body)
+                continue
+            head, tail = body.split(b"<sheetData>", 1)
+            with dst.open(member, "w") as part:
+                part.write(head + b"<sheetData>")
+                block = b" " * (1 << 20)
+                for _ in range(64):
+                    part.write(block)
+                part.write(tail)
+    raw = bytearray(out.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as archive:
+        info = archive.getinfo(target)
+    size, lie = info.file_size.to_bytes(4, "little"), (2000).to_bytes(4, "little")
+    local = info.header_offset
+    if raw[local + 22 : local + 26] != size:  # a data descriptor holds the sizes instead
+        raise AssertionError("unexpected local header layout")
+    raw[local + 22 : local + 26] = lie  # local file header: uncompressed size
+    pos, name = raw.find(b"PK\x01\x02"), target.encode()
+    while pos >= 0:
+        length = int.from_bytes(raw[pos + 28 : pos + 30], "little")
+        if raw[pos + 46 : pos + 46 + length] == name:
+            raw[pos + 24 : pos + 28] = lie  # central directory: uncompressed size
+            return bytes(raw)
+        pos = raw.find(b"PK\x01\x02", pos + 4)
+    raise AssertionError("central directory entry not found")
+
+
 #: File name -> builder of its bytes.
 CORPUS: dict[str, Callable[[], bytes]] = {
     "utf8_bom_crlf.csv": csv_utf8_bom_crlf,
@@ -335,6 +581,19 @@ CORPUS: dict[str, Callable[[], bytes]] = {
     "not_a_workbook.xlsx": xlsx_not_a_workbook,
     "html_table.xls": xls_html,
     "ole2_garbage.xls": xls_ole2_garbage,
+    "billion_laughs.xlsx": xlsx_billion_laughs,
+    "quadratic_blowup.xlsx": xlsx_quadratic_blowup,
+    "zip_bomb_lying.xlsx": xlsx_zip_bomb_lying,
+    "leads_utf16_tab.txt": leads_utf16_tab,
+    "leads_latin1_semicolon.csv": leads_latin1_semicolon,
+    "leads_cp1250.csv": leads_cp1250,
+    "leads_one_column.csv": leads_one_column,
+    "leads_messy_headers.csv": leads_messy_headers,
+    "leads_title_rows.csv": leads_title_rows,
+    "leads_wide_title.csv": leads_wide_title,
+    "leads_na_tokens.csv": leads_na_tokens,
+    "leads_damaged_numbers.csv": leads_damaged_numbers,
+    "leads_workbook.xlsx": xlsx_leads_workbook,
 }
 
 #: Files the reader must refuse with InputError, and a word the message must contain.
@@ -350,6 +609,9 @@ EXPECTED_ERRORS: dict[str, str] = {
     "not_a_workbook.xlsx": "not an Excel workbook",
     "html_table.xls": "HTML",
     "ole2_garbage.xls": "cannot read",
+    "billion_laughs.xlsx": "XML bomb",
+    "quadratic_blowup.xlsx": "XML bomb",
+    "zip_bomb_lying.xlsx": "Bad CRC-32",
 }
 
 
