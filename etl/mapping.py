@@ -61,7 +61,9 @@ _TOP_KEYS = (
     "comments",
 )
 _READ_KEYS = ("sheet", "header_row", "encoding", "delimiter")
-_DEFAULT_KEYS = ("region", "region_column", "timezone")
+_DEFAULT_KEYS = ("region", "region_column", "timezone", "ambiguous_timezone")
+#: What to do when an empty zone cannot be inferred because the phone spans several zones.
+AMBIGUOUS_ZONE_POLICIES = ("reject", "default")
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,15 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class PhoneSpec:
-    """A phone column and the label its numbers get (``mobile``, ``work``…)."""
+    """A phone column and the label its numbers get (``mobile``, ``work``…).
+
+    ``extension`` names the dynamicData field that receives a trailing extension (``x12``);
+    without it an extension is dropped with a warning.
+    """
 
     column: str
     label: str = "main"
+    extension: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,11 +113,15 @@ class Defaults:
         region: ISO 3166 alpha-2 region for numbers written without ``+country``.
         region_column: column holding each row's region (parsed, not sent).
         timezone: canonical IANA zone when no column gives one and none can be inferred.
+        ambiguous_timezone: ``reject`` (the default) refuses a row whose empty zone the phone
+            cannot settle (a US or Australian mobile spans several zones) unless
+            ``timezone`` is among the phone's zones; ``default`` uses ``timezone`` anyway.
     """
 
     region: str | None = None
     region_column: str | None = None
     timezone: str | None = None
+    ambiguous_timezone: str = "reject"
 
 
 @dataclass(frozen=True)
@@ -269,16 +280,24 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
             problems.append(f"{where}: expected {{column, label}}, got {_describe(item)}")
             continue
         for k in item:
-            if k not in ("column", "label"):
-                problems.append(f"{where}.{k}: unknown key (allowed: column, label)")
+            if k not in ("column", "label", "extension"):
+                problems.append(f"{where}.{k}: unknown key (allowed: column, label, extension)")
         column, label = item.get("column"), item.get("label", "main")
+        extension = item.get("extension")
         if not isinstance(column, str) or not column.strip():
             problems.append(f"{where}.column: required, the column header (text)")
             continue
         if not isinstance(label, str) or not label.strip():
             problems.append(f"{where}.label: expected text, got {_describe(label)}")
             continue
-        phones.append(PhoneSpec(column.strip(), label.strip()))
+        if extension is not None and (not isinstance(extension, str) or not extension.strip()):
+            problems.append(
+                f"{where}.extension: expected a dynamicData field name, got {_describe(extension)}"
+            )
+            continue
+        phones.append(
+            PhoneSpec(column.strip(), label.strip(), extension.strip() if extension else None)
+        )
 
     dynamic: dict[str, ColumnSpec] = {}
     raw_dynamic = data.get("dynamicData") or {}
@@ -322,6 +341,13 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
             problems.append(f"{where}.author: expected an authorId (text), got {_describe(author)}")
             continue
         comments.append(CommentSpec(column.strip(), author))
+
+    for i, phone in enumerate(phones):
+        if phone.extension and phone.extension in dynamic:
+            problems.append(
+                f"phones[{i}].extension: {phone.extension!r} is also a dynamicData field; "
+                "use another name"
+            )
 
     key = _parse_key(data.get("key", ["email"]), dynamic, phones, problems)
 
@@ -419,10 +445,20 @@ def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
             timezone = None
         else:
             timezone = canonical
+    policy = raw.get("ambiguous_timezone", "reject")
+    if policy not in AMBIGUOUS_ZONE_POLICIES:
+        problems.append(
+            f"defaults.ambiguous_timezone: {policy!r} is not one of "
+            f"{', '.join(AMBIGUOUS_ZONE_POLICIES)}"
+        )
+        policy = "reject"
+    elif policy == "default" and timezone is None and "timezone" not in raw:
+        problems.append("defaults.ambiguous_timezone: 'default' needs defaults.timezone")
     return Defaults(
         region=region,
         region_column=region_column.strip() if region_column else None,
         timezone=timezone,
+        ambiguous_timezone=policy,
     )
 
 
@@ -572,6 +608,10 @@ def lead_payload(
         value = row.get(f"dyn.{name}")
         if isinstance(value, str) and value:
             dynamic[name] = value
+    for i, spec in enumerate(mapping.phones):
+        extension = row.get(f"ext.{i}")
+        if spec.extension and isinstance(extension, str) and extension:
+            dynamic[spec.extension] = extension
     if dynamic:
         payload["dynamicData"] = dynamic
     comments = []

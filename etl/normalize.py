@@ -38,6 +38,7 @@ __all__ = [
     "normalize_name",
     "normalize_region",
     "parse_phone",
+    "region_of",
     "split_phones",
     "zones_for_number",
 ]
@@ -134,10 +135,12 @@ class PhoneResult:
     Attributes:
         e164: the number in E.164 (``+14155552671``).
         region: the ISO 3166 region libphonenumber assigns to it (``US``), or ``None``.
+        extension: a trailing extension as written (``x12``, ``ext. 12``, ``#12`` → ``12``).
     """
 
     e164: str
     region: str | None
+    extension: str | None = None
 
 
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
@@ -226,7 +229,13 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
             return Invalid(text, f"{reason} for {where}")
         return Invalid(text, f"not a valid number for {where}")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return PhoneResult(e164, phonenumbers.region_code_for_number(number))
+    return PhoneResult(e164, phonenumbers.region_code_for_number(number), number.extension or None)
+
+
+@functools.lru_cache(maxsize=65536)
+def region_of(e164: str) -> str:
+    """The ISO 3166 region of an E.164 number (``+442079460958`` → ``GB``; ``ZZ`` if none)."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or "ZZ"
 
 
 @functools.lru_cache(maxsize=65536)

@@ -42,6 +42,7 @@ from etl.mapping import (
     load_mapping,
     resolve_columns,
 )
+from etl.normalize import region_of
 from etl.report import REJECT_COLUMNS, ReportWriter, is_rejects_file, unescape_cell
 from etl.state import Ledger
 from etl.validate import Issue, KeyTracker, validate_chunk
@@ -157,6 +158,8 @@ class _Run:
         self.rows_rejected = 0
         self.rows_duplicate = 0
         self.zone_sources: Counter[str] = Counter()
+        self.phone_regions: Counter[str] = Counter()
+        self.rows_warned = 0
         self.files: list[dict[str, Any]] = []
         self.codes: list[int] = []
         self.file_errors: list[EtlError] = []
@@ -330,13 +333,27 @@ class _Run:
         dupe_rows = {i.source_row for i in dupes}
         valid = result.valid.loc[[r not in dupe_rows for r in result.valid.index]]
         self.zone_sources.update(s for s in valid["timezone_source"] if s)
-        for row, message in result.warnings:
-            log.info("%s row %d: %s", name, row, message)
-        rejected += self._load(name, frame, valid, row_keys)
+        for col in (c for c in valid.columns if c.startswith("phone.")):
+            self.phone_regions.update(
+                region_of(n) for cell in valid[col] if isinstance(cell, tuple) for n in cell
+            )
+        for row, messages in result.warnings.items():
+            if row not in dupe_rows:
+                self.rows_warned += 1
+                for message in messages:
+                    log.info("%s row %d: %s", name, row, message)
+        rejected += self._load(name, frame, valid, row_keys, result.warnings)
         self.rows_rejected += rejected
         return read, rejected
 
-    def _load(self, name: str, frame: pd.DataFrame, valid: pd.DataFrame, keys: pd.Series) -> int:
+    def _load(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        valid: pd.DataFrame,
+        keys: pd.Series,
+        warnings: dict[int, tuple[str, ...]],
+    ) -> int:
         """Send valid rows in batches (or, for validate, list them); returns server rejects."""
         assert self.mapping is not None and self.report is not None
         rows = [
@@ -345,11 +362,14 @@ class _Run:
             )
             for idx, rec in zip(valid.index, valid.to_dict("records"), strict=True)
         ]
-        sources = valid["timezone_source"].to_dict()
+        notes = {
+            int(row): (src or "", "; ".join(warnings.get(int(row), ())))
+            for row, src in valid["timezone_source"].items()
+        }
         if self.loader is None:
             for r in rows:
                 self.report.loaded(
-                    name, r.source_row, r.key, None, "valid", "", sources[r.source_row] or ""
+                    name, r.source_row, r.key, None, "valid", "", *notes[r.source_row]
                 )
             return 0
         refused = 0
@@ -357,10 +377,10 @@ class _Run:
             if self.loader.stopped:
                 break
             for out in self.loader.load_batch(rows[start : start + self.o.batch_rows]):
-                refused += self._record(out, frame, sources)
+                refused += self._record(out, frame, notes)
         return refused
 
-    def _record(self, out: Outcome, frame: pd.DataFrame, sources: dict[int, str | None]) -> int:
+    def _record(self, out: Outcome, frame: pd.DataFrame, notes: dict[int, tuple[str, str]]) -> int:
         assert self.report is not None
         r = out.row
         if out.rejected:
@@ -379,7 +399,7 @@ class _Run:
                 out.lead_id,
                 out.action,
                 out.campaign_id,
-                sources.get(r.source_row) or "",
+                *notes[r.source_row],
             )
         elif out.action == "ambiguous":
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
@@ -431,6 +451,8 @@ class _Run:
             "project_id": self.refs.project_id,
             "campaign_id": self.campaign_id,
             "timezone_sources": dict(sorted(self.zone_sources.items())),
+            "phone_regions": dict(self.phone_regions.most_common()),
+            "rows_with_warnings": self.rows_warned,
             "rows_per_second": round(self.rows_read / duration) if duration > 0 else 0,
             "files": self.files,
             "error": str(self.error) if self.error else "",

@@ -7,7 +7,7 @@ Formats (CONTRACT.md, "Reports"):
   ``_errors`` (every reason, ``; ``-separated). A row that could not be split into the header's
   fields is written back with its own fields, then the three columns.
 * ``loaded.csv``: ``_source_file``, ``_source_row``, ``key``, ``lead_id``, ``action``,
-  ``campaign_id``, ``timezone_source``.
+  ``campaign_id``, ``timezone_source`` (``column``, ``phone`` or ``default``), ``warnings``.
 * ``summary.json``: the counts, ``errors_by_field`` and ``exit_code``.
 * ``report.html``: a self-contained page (inline CSS and SVG, no network) of the same.
 
@@ -51,6 +51,7 @@ LOADED_COLUMNS = (
     "action",
     "campaign_id",
     "timezone_source",
+    "warnings",
 )
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 #: Rejected rows shown in report.html.
@@ -162,6 +163,7 @@ class ReportWriter:
         action: str,
         campaign_id: str,
         timezone_source: str,
+        warnings: str = "",
     ) -> None:
         """Write one row of ``loaded.csv``."""
         row = [
@@ -172,6 +174,7 @@ class ReportWriter:
             action,
             campaign_id,
             timezone_source,
+            warnings,
         ]
         self._write(self._loaded, row, self.folder / "loaded.csv")
 

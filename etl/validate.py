@@ -92,12 +92,13 @@ class ValidatedChunk:
         valid: normalised rows that passed (same columns as :func:`normalize_frame`),
             index = source row.
         issues: every reason of every rejected row.
-        warnings: ``(source_row, message)`` pairs for rows that load but deserve a look.
+        warnings: source row → messages, for valid rows that load but deserve a look (an
+            extension dropped, a zone column that disagrees with the phone).
     """
 
     valid: pd.DataFrame
     issues: list[Issue] = field(default_factory=list)
-    warnings: list[tuple[int, str]] = field(default_factory=list)
+    warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def rejected_rows(self) -> set[int]:
@@ -105,19 +106,24 @@ class ValidatedChunk:
         return {i.source_row for i in self.issues}
 
 
-def _phone_cell(raw: str | None, region: str | None) -> tuple[str, ...] | Invalid | None:
+def _phone_cell(
+    raw: str | None, region: str | None
+) -> tuple[tuple[str, ...] | Invalid | None, str | None]:
+    """One phone cell: ``(E.164 numbers | Invalid | None, first extension or None)``."""
     text = clean(raw)
     if text is None:
-        return None
+        return None, None
     numbers: list[str] = []
-    for part in split_phones(text) or [text]:
+    extension = None
+    for part in split_phones(text):
         result = parse_phone(part, region)
         if isinstance(result, Invalid):
-            return Invalid(text, result.reason)
+            return Invalid(text, result.reason), None
         assert isinstance(result, PhoneResult)
         if result.e164 not in numbers:
             numbers.append(result.e164)
-    return tuple(numbers)
+        extension = extension or result.extension
+    return tuple(numbers), extension
 
 
 def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
@@ -135,6 +141,8 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
           IANA name, inferred when the column is empty or absent);
         * ``timezone_source``: ``column``, ``phone`` or ``default`` (``None`` when no zone);
         * ``phone.<i>``: a tuple of E.164 strings (a cell may hold several numbers);
+          ``ext.<i>``: its first extension (str) or ``None``;
+        * ``warnings``: a tuple of messages (extension dropped, zone column vs phone);
         * ``dyn.<field>``: str (``YYYY-MM-DD`` for ``type: date``); ``comment.<i>``: str.
     """
     out = pd.DataFrame(index=mapped.index)
@@ -150,24 +158,42 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
     else:
         regions = [default_region] * len(mapped)
     phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
-    for col in phone_cols:
-        out[col] = pd.Series(
-            [_phone_cell(raw, reg) for raw, reg in zip(mapped[col], regions, strict=True)],
-            index=mapped.index,
-            dtype=object,
-        )
+    notes: list[list[str]] = [[] for _ in range(len(mapped))]
+    for i, (col, spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
+        cells = [_phone_cell(raw, reg) for raw, reg in zip(mapped[col], regions, strict=True)]
+        out[col] = pd.Series([c[0] for c in cells], index=mapped.index, dtype=object)
+        out[f"ext.{i}"] = pd.Series([c[1] for c in cells], index=mapped.index, dtype=object)
+        if not spec.extension:
+            for n, (_, ext) in enumerate(cells):
+                if ext:
+                    notes[n].append(
+                        f"phone ({spec.column}): extension {ext} dropped; name a dynamicData "
+                        f"field for it with phones[{i}].extension"
+                    )
 
     raw_zones = mapped["timezoneId"] if "timezoneId" in mapped else [None] * len(mapped)
     zones: list[Any] = [canonical_zone(v) for v in raw_zones]
     sources: list[str | None] = ["column" if z is not None else None for z in zones]
-    if any(z is None for z in zones):
-        default = mapping.defaults.timezone
-        first_phone = _first_phone(out, phone_cols)
-        for i, row in enumerate(mapped.index):
-            if zones[i] is None:
-                zones[i], sources[i] = _infer_zone(first_phone.get(row), default)
+    first_phone = _first_phone(out, phone_cols)
+    default = mapping.defaults.timezone
+    use_default = mapping.defaults.ambiguous_timezone == "default"
+    for i, row in enumerate(mapped.index):
+        phone = first_phone.get(row)
+        if zones[i] is None:
+            zones[i], sources[i] = _infer_zone(phone, default, use_default)
+            if sources[i] == "default" and phone and len(zones_for_number(phone)) > 1:
+                notes[i].append(f"timezoneId: {phone} spans several zones; used {default}")
+        elif isinstance(zones[i], str) and phone:
+            candidates = zones_for_number(phone)
+            if candidates and zones[i] not in candidates:
+                shown = ", ".join(candidates[:3]) + (" …" if len(candidates) > 3 else "")
+                notes[i].append(
+                    f"timezoneId: {zones[i]} from the column, but the phone {phone} is in "
+                    f"{shown}; kept the column's zone"
+                )
     out["timezoneId"] = pd.Series(zones, index=mapped.index, dtype=object)
     out["timezone_source"] = pd.Series(sources, index=mapped.index, dtype=object)
+    out["warnings"] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
 
     for name, spec in mapping.dynamic.items():
         col = f"dyn.{name}"
@@ -191,24 +217,27 @@ def _first_phone(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, str]:
     return first
 
 
-def _infer_zone(e164: str | None, default: str | None) -> tuple[str | Invalid | None, str | None]:
+def _infer_zone(
+    e164: str | None, default: str | None, use_default: bool = False
+) -> tuple[str | Invalid | None, str | None]:
     """Zone of a row whose file gives none: from the phone when it names one zone, else default.
 
     Rules (libphonenumber's ``phonenumbers.timezone``): one candidate → it; several → the
-    mapping's ``defaults.timezone`` when it is among them, else refused as ambiguous; none → the
-    default.
+    mapping's ``defaults.timezone`` when it is among them (or ``use_default``:
+    ``defaults.ambiguous_timezone: default``), else refused as ambiguous; none → the default.
     """
     candidates = zones_for_number(e164) if e164 else ()
     if len(candidates) == 1:
         return candidates[0], "phone"
     if len(candidates) > 1:
-        if default in candidates:
+        if default in candidates or (use_default and default):
             return default, "default"
         shown = ", ".join(candidates[:6]) + (" …" if len(candidates) > 6 else "")
         return (
             Invalid(
                 "",
-                f"zone ambiguous: {e164} could be in {shown}; fill the time zone column",
+                f"zone ambiguous: {e164} could be in {shown}; fill the time zone column "
+                "(or set defaults.ambiguous_timezone: default)",
             ),
             None,
         )
@@ -288,13 +317,7 @@ def validate_chunk(
         issues = _issues_from(err.failure_cases, norm, mapped, mapping, source_file)
     bad = {i.source_row for i in issues}
     valid = norm.loc[[row not in bad for row in norm.index]]
-    warnings = [
-        (int(row), f"timezoneId: no zone given; used {zone} from the {src}")
-        for row, zone, src in zip(
-            valid.index, valid["timezoneId"], valid["timezone_source"], strict=True
-        )
-        if src == "default" and mapping.fields.get("timezoneId") is not None
-    ]
+    warnings = {int(row): w for row, w in valid["warnings"].items() if w}
     return ValidatedChunk(valid=valid, issues=issues, warnings=warnings)
 
 

@@ -188,7 +188,7 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
         "read.header_row: expected a row number from 1, got int 0",
         "read.encoding: unknown encoding 'klingon'",
         "read.delimiter: expected one character, got str ';;'",
-        "defaults.zone: unknown key (allowed: region, region_column, timezone)",
+        "defaults.zone: unknown key (allowed: region, region_column, timezone, ambiguous_timezone)",
         "defaults.region: 'XX' is not an ISO 3166 region code (e.g. US, GB, DE)",
         "defaults.timezone: an abbreviation, not an IANA zone; "
         "did you mean America/New_York or America/Toronto?",
@@ -197,7 +197,7 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
         "put custom fields under dynamicData)",
         "fields.timezoneId: expected a column header (text), got list ['Zone']",
         "fields.surname: required (the API needs a lead's surname)",
-        "phones[0].lable: unknown key (allowed: column, label)",
+        "phones[0].lable: unknown key (allowed: column, label, extension)",
         "phones[1].column: required, the column header (text)",
         "phones[2]: expected {column, label}, got int 42",
         "dynamicData.signup.type: 'datetime' is not one of text, date",

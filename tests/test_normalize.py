@@ -115,7 +115,25 @@ PHONES_OK = [
 
 @pytest.mark.parametrize(("raw", "region", "e164", "number_region"), PHONES_OK)
 def test_parse_phone_valid(raw: str, region: str | None, e164: str, number_region: str) -> None:
-    assert parse_phone(raw, region) == PhoneResult(e164, number_region)
+    result = parse_phone(raw, region)
+    assert isinstance(result, PhoneResult)
+    assert (result.e164, result.region) == (e164, number_region)
+
+
+@pytest.mark.parametrize(
+    ("raw", "extension"),
+    [
+        ("(415) 555-2671 x12", "12"),
+        ("415-555-2671 ext. 12", "12"),
+        ("415 555 2671 #12", "12"),
+        ("+44 20 7946 0958 ext. 7", "7"),
+        ("(415) 555-2671", None),
+    ],
+)
+def test_parse_phone_keeps_the_extension_apart(raw: str, extension: str | None) -> None:
+    result = parse_phone(raw, "US")
+    assert isinstance(result, PhoneResult)
+    assert result.extension == extension
 
 
 PHONES_BAD = [

@@ -88,8 +88,9 @@ def test_writer_files(tmp_path: Path) -> None:
                 "action",
                 "campaign_id",
                 "timezone_source",
+                "warnings",
             ],
-            ["a.csv", "2", "ann@example.com", "1001", "created", "c" * 24, "column"],
+            ["a.csv", "2", "ann@example.com", "1001", "created", "c" * 24, "column", ""],
         ]
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["errors_by_field"] == {"email": 1, "phone": 1, "row": 1}

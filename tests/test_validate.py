@@ -18,11 +18,13 @@ NO_PHONE = "no dialable phone; a campaign needs at least one valid number"
 NO_ZONE = "required, but empty and no default zone could be used"
 AU_MOBILE_AMBIGUOUS = (
     "zone ambiguous: +61491570156 could be in Asia/Bangkok, Asia/Yangon, Australia/Adelaide, "
-    "Australia/Brisbane, Australia/Eucla, Australia/Lord_Howe …; fill the time zone column"
+    "Australia/Brisbane, Australia/Eucla, Australia/Lord_Howe …; fill the time zone column "
+    "(or set defaults.ambiguous_timezone: default)"
 )
 TOLL_FREE_AMBIGUOUS = (
     "zone ambiguous: +18005550100 could be in America/Adak, America/Anchorage, America/Barbados, "
-    "America/Boise, America/Chicago, America/Denver …; fill the time zone column"
+    "America/Boise, America/Chicago, America/Denver …; fill the time zone column "
+    "(or set defaults.ambiguous_timezone: default)"
 )
 
 
@@ -95,9 +97,15 @@ def test_good_rows_pass_with_normalised_values() -> None:
         "surname": "Lee",
         "email": "ann@example.com",
         "phone.0": ("+14155552671",),
+        "ext.0": None,
         "phone.1": ("+14155552671", "+12125550100"),
+        "ext.1": None,
         "timezoneId": "America/New_York",
         "timezone_source": "column",
+        "warnings": (
+            "timezoneId: America/New_York from the column, but the phone +14155552671 is in "
+            "America/Los_Angeles; kept the column's zone",
+        ),
         "dyn.company": "Acme",
         "dyn.signup": "2024-01-01",
         "comment.0": "call me",
@@ -110,7 +118,12 @@ def test_good_rows_pass_with_normalised_values() -> None:
         None,
     )
     assert (row3["timezoneId"], row3["timezone_source"]) == ("Europe/London", "phone")
-    assert res.warnings == []
+    assert res.warnings == {
+        2: (
+            "timezoneId: America/New_York from the column, but the phone +14155552671 is in "
+            "America/Los_Angeles; kept the column's zone",
+        )
+    }
 
 
 def test_every_reason_of_every_row_and_the_rest_loads() -> None:
@@ -331,10 +344,13 @@ def test_zone_inference_rules() -> None:
         6: {"timezoneId": "Asia/Kolkata", "timezone_source": "column"},
         7: {"timezoneId": "Europe/Berlin", "timezone_source": "phone"},
     }
-    assert res.warnings == [
-        (3, "timezoneId: no zone given; used America/New_York from the default"),
-        (5, "timezoneId: no zone given; used America/New_York from the default"),
-    ]
+    assert res.warnings == {
+        3: ("timezoneId: +18005550100 spans several zones; used America/New_York",),
+        6: (
+            "timezoneId: Asia/Kolkata from the column, but the phone +442079460958 is in "
+            "Europe/London; kept the column's zone",
+        ),
+    }
 
 
 def test_zone_inference_without_default_or_zone_column() -> None:
@@ -358,7 +374,7 @@ def test_zone_inference_without_default_or_zone_column() -> None:
         Issue("a.csv", 8, "timezoneId", "", "required", "", NO_ZONE),
     ]
     assert res.valid["timezoneId"].tolist() == ["America/Los_Angeles"]
-    assert res.warnings == []  # no zone column: nothing was left blank by a person
+    assert res.warnings == {}  # no zone column: nothing was left blank by a person
 
 
 def test_invalid_zone_in_column_is_not_replaced_by_inference() -> None:
@@ -387,9 +403,12 @@ def test_normalize_frame_columns() -> None:
         "surname",
         "email",
         "phone.0",
+        "ext.0",
         "phone.1",
+        "ext.1",
         "timezoneId",
         "timezone_source",
+        "warnings",
     ]
     assert norm.loc[9].tolist() == [
         "Ann",
@@ -397,8 +416,11 @@ def test_normalize_frame_columns() -> None:
         "a@x.com",
         None,
         None,
+        None,
+        None,
         "America/New_York",
         "default",
+        (),
     ]
 
 
