@@ -333,10 +333,10 @@ class _Run:
         dupe_rows = {i.source_row for i in dupes}
         valid = result.valid.loc[[r not in dupe_rows for r in result.valid.index]]
         self.zone_sources.update(s for s in valid["timezone_source"] if s)
-        for col in (c for c in valid.columns if c.startswith("phone.")):
-            self.phone_regions.update(
-                region_of(n) for cell in valid[col] if isinstance(cell, tuple) for n in cell
-            )
+        phone_cols = [c for c in valid.columns if c.startswith("phone.")]
+        for cells in zip(*(valid[c] for c in phone_cols), strict=True):
+            numbers = {n for cell in cells if isinstance(cell, tuple) for n in cell}
+            self.phone_regions.update(region_of(n) for n in numbers)  # as sent: once a lead
         for row, messages in result.warnings.items():
             if row not in dupe_rows:
                 self.rows_warned += 1

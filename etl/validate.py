@@ -372,7 +372,9 @@ def _issues_from(
             continue
         seen.add(key)
         issues.append(Issue(source_file, row, field_name, header, kind, value, message))
-    issues.sort(key=lambda i: i.source_row)
+    # Per row, the mapping's order of fields: name, surname, email, timezoneId, phones, dynamic.
+    order = {f: n for n, f in enumerate(["name", "surname", "email", "timezoneId", "phone"])}
+    issues.sort(key=lambda i: (i.source_row, order.get(i.field, len(order)), i.field, i.column))
     return issues
 
 
