@@ -227,7 +227,7 @@ def _on_signals(cancel: Cancel) -> dict[int, Any]:
         )
         cancel.fire(128 + signum)
 
-    previous = {}
+    previous: dict[int, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, handle)
     return previous

@@ -25,6 +25,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import email_validator
+import pandas as pd
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
@@ -35,6 +37,7 @@ __all__ = [
     "clean",
     "normalize_date",
     "normalize_email",
+    "normalize_emails",
     "normalize_name",
     "normalize_region",
     "parse_phone",
@@ -99,6 +102,11 @@ _EMAIL = re.compile(EMAIL_PATTERN)
 def normalize_email(value: str | None) -> str | Invalid | None:
     """Trim, lower-case and check one e-mail address.
 
+    The common ASCII form passes a regular expression (the fast path, also used vectorised by
+    :func:`normalize_emails`); anything else is judged by ``email-validator``
+    (``check_deliverability=False``: syntax only, no DNS), so what is valid follows its rules,
+    internationalised addresses included.
+
     Returns:
         The lower-cased address, ``None`` when the cell is empty, or :class:`Invalid` when the
         cell holds something that is not exactly one address (``a@b.com; c@d.com`` is refused).
@@ -107,22 +115,43 @@ def normalize_email(value: str | None) -> str | Invalid | None:
     if text is None:
         return None
     lowered = text.lower()
-    if len(lowered) > 254:
-        return Invalid(text, "e-mail longer than 254 characters")
+    if _EMAIL.match(lowered) and len(lowered) <= 254 and len(lowered.split("@")[0]) <= 64:
+        return lowered
     if re.search(r"[\s,;]", lowered) and lowered.count("@") > 1:
         return Invalid(text, "more than one e-mail address in one cell; keep one")
     if "@" not in lowered:
         return Invalid(text, "not an e-mail address (no @)")
     if lowered.count("@") > 1:
         return Invalid(text, "not an e-mail address (more than one @)")
-    if not _EMAIL.match(lowered):
-        local, _, domain = lowered.partition("@")
-        if not domain:
-            return Invalid(text, "not an e-mail address (nothing after @)")
-        if not local:
-            return Invalid(text, "not an e-mail address (nothing before @)")
-        return Invalid(text, "not a valid e-mail address")
+    local, _, domain = lowered.partition("@")
+    if not domain:
+        return Invalid(text, "not an e-mail address (nothing after @)")
+    if not local:
+        return Invalid(text, "not an e-mail address (nothing before @)")
+    try:
+        email_validator.validate_email(lowered, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        return Invalid(text, f"not a valid e-mail address: {exc}")
     return lowered
+
+
+def normalize_emails(values: pd.Series) -> pd.Series:
+    """:func:`normalize_email` over a column, vectorised for the common case.
+
+    Args:
+        values: object Series of cells (str or ``None``), any index.
+
+    Returns:
+        An object Series, same index: lower-cased addresses, ``None`` or :class:`Invalid`.
+    """
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
+    fast = text.str.fullmatch(EMAIL_PATTERN) & (text.str.len() <= 254)
+    fast &= text.str.split("@").str[0].str.len() <= 64
+    out = text.astype(object).where(fast, None)
+    slow = ~fast
+    if slow.any():
+        out[slow] = [normalize_email(v) for v in values[slow]]
+    return out
 
 
 # --- phones -------------------------------------------------------------------------------------
@@ -218,7 +247,7 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
     if not phonenumbers.is_valid_number(number):
         possible = phonenumbers.is_possible_number_with_reason(number)
         reason = _REASONS.get(possible)
-        cc_region = phonenumbers.region_code_for_country_code(number.country_code)
+        cc_region = phonenumbers.region_code_for_country_code(number.country_code or 0)
         where = (
             phonenumbers.region_code_for_number(number)
             or (cc_region if cc_region != "ZZ" else None)

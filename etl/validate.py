@@ -33,7 +33,7 @@ from etl.normalize import (
     canonical_zone,
     clean,
     normalize_date,
-    normalize_email,
+    normalize_emails,
     normalize_name,
     normalize_region,
     parse_phone,
@@ -150,7 +150,7 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
         if name in mapped:
             out[name] = _each(mapped[name], normalize_name)
     if "email" in mapped:
-        out["email"] = _each(mapped["email"], normalize_email)
+        out["email"] = normalize_emails(mapped["email"])
 
     default_region = mapping.defaults.region
     if "region" in mapped:
@@ -159,15 +159,15 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
         regions = [default_region] * len(mapped)
     phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
     notes: list[list[str]] = [[] for _ in range(len(mapped))]
-    for i, (col, spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
+    for i, (col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
         cells = [_phone_cell(raw, reg) for raw, reg in zip(mapped[col], regions, strict=True)]
         out[col] = pd.Series([c[0] for c in cells], index=mapped.index, dtype=object)
         out[f"ext.{i}"] = pd.Series([c[1] for c in cells], index=mapped.index, dtype=object)
-        if not spec.extension:
+        if not phone_spec.extension:
             for n, (_, ext) in enumerate(cells):
                 if ext:
                     notes[n].append(
-                        f"phone ({spec.column}): extension {ext} dropped; name a dynamicData "
+                        f"phone ({phone_spec.column}): extension {ext} dropped; name a dynamicData "
                         f"field for it with phones[{i}].extension"
                     )
 
@@ -195,9 +195,9 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
     out["timezone_source"] = pd.Series(sources, index=mapped.index, dtype=object)
     out["warnings"] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
 
-    for name, spec in mapping.dynamic.items():
+    for name, column in mapping.dynamic.items():
         col = f"dyn.{name}"
-        out[col] = _each(mapped[col], normalize_date if spec.type == "date" else clean)
+        out[col] = _each(mapped[col], normalize_date if column.type == "date" else clean)
     for i in range(len(mapping.comments)):
         out[f"comment.{i}"] = _each(mapped[f"comment.{i}"], clean)
     return out

@@ -328,12 +328,52 @@ EMAILS = [
     ("a@b@c.com", Invalid("a@b@c.com", "not an e-mail address (more than one @)")),
     ("john@", Invalid("john@", "not an e-mail address (nothing after @)")),
     ("@example.com", Invalid("@example.com", "not an e-mail address (nothing before @)")),
-    ("john doe@example.com", Invalid("john doe@example.com", "not a valid e-mail address")),
-    ("john@exa mple.com", Invalid("john@exa mple.com", "not a valid e-mail address")),
-    ("john@example", Invalid("john@example", "not a valid e-mail address")),
-    ("john..doe@example.com", Invalid("john..doe@example.com", "not a valid e-mail address")),
-    (".john@example.com", Invalid(".john@example.com", "not a valid e-mail address")),
-    ("john@-example.com", Invalid("john@-example.com", "not a valid e-mail address")),
+    (
+        "john doe@example.com",
+        Invalid(
+            "john doe@example.com",
+            "not a valid e-mail address: "
+            "The email address contains invalid characters before the @-sign: SPACE.",
+        ),
+    ),
+    (
+        "john@exa mple.com",
+        Invalid(
+            "john@exa mple.com",
+            "not a valid e-mail address: "
+            "The part after the @-sign contains invalid characters: SPACE.",
+        ),
+    ),
+    (
+        "john@example",
+        Invalid(
+            "john@example",
+            "not a valid e-mail address: "
+            "The part after the @-sign is not valid. It should have a period.",
+        ),
+    ),
+    (
+        "john..doe@example.com",
+        Invalid(
+            "john..doe@example.com",
+            "not a valid e-mail address: An email address cannot have two periods in a row.",
+        ),
+    ),
+    (
+        ".john@example.com",
+        Invalid(
+            ".john@example.com",
+            "not a valid e-mail address: An email address cannot start with a period.",
+        ),
+    ),
+    (
+        "john@-example.com",
+        Invalid(
+            "john@-example.com",
+            "not a valid e-mail address: "
+            "An email address cannot have a hyphen immediately after the @-sign.",
+        ),
+    ),
     ("  ", None),
     ("", None),
 ]
@@ -346,7 +386,9 @@ def test_normalize_email(raw: str, expected: str | Invalid | None) -> None:
 
 def test_normalize_email_too_long() -> None:
     raw = "a" * 250 + "@b.com"
-    assert normalize_email(raw) == Invalid(raw, "e-mail longer than 254 characters")
+    assert normalize_email(raw) == Invalid(
+        raw, "not a valid e-mail address: The email address is too long (2 characters too many)."
+    )
 
 
 # --- names ----------------------------------------------------------------------------------

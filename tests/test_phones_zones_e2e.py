@@ -123,7 +123,8 @@ def test_phones_zones_and_provenance_through_the_sandbox(sandbox: Any, tmp_path:
         9: "timezoneId (Zone): 'EST': an abbreviation, not an IANA zone; did you mean "
         "America/New_York or America/Toronto?; phone (Mobile): '4.15555E+09': precision lost: "
         "the number is in scientific notation (Excel shortened it); re-export the column as text",
-        11: "email (Email): 'jo@example': not a valid e-mail address",
+        11: "email (Email): 'jo@example': not a valid e-mail address: "
+        "The part after the @-sign is not valid. It should have a period.",
     }
     s = ran.summary()
     assert s["timezone_sources"] == {"column": 4, "phone": 2}
