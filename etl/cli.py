@@ -20,7 +20,17 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from etl import __version__
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
@@ -189,9 +199,28 @@ def _run_command(
     secret = settings.api_key if settings else None
     cancel = Cancel()
     previous = _on_signals(cancel)
+    bars = _progress_bars(quiet)
     try:
         factory = settings.client if settings is not None and settings.api_key else None
-        result = run(options, factory, cancel)
+        if bars is None:
+            result = run(options, factory, cancel)
+        else:
+            with bars:
+                tasks = {
+                    "validated": bars.add_task("reading and validating", total=None),
+                    "loaded": bars.add_task(
+                        "loading", total=None, visible=options.command == "import"
+                    ),
+                }
+
+                def progress(stage: str, rows: int) -> None:
+                    if stage == "total":
+                        bars.update(tasks["validated"], total=rows)
+                        bars.update(tasks["loaded"], total=rows)
+                    else:
+                        bars.advance(tasks[stage], rows)
+
+                result = run(options, factory, cancel, progress)
     except EtlError as exc:
         _fail(exc, debug, secret)
     finally:
@@ -211,6 +240,29 @@ def _run_command(
         logging.shutdown()
         os._exit(result.exit_code)
     sys.exit(result.exit_code)
+
+
+def _progress_bars(quiet: bool) -> Progress | None:
+    """Progress bars on stderr (rows, rows/s, elapsed), only when stderr is a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RowsPerSecond(),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    )
+
+
+class _RowsPerSecond(ProgressColumn):
+    """``1,234 rows/s`` from rich's own speed estimate."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
 
 
 def _on_signals(cancel: Cancel) -> dict[int, Any]:
@@ -316,6 +368,12 @@ def validate_cmd(
     help="Most requests per second.",
 )
 @click.option("--retry-ambiguous", is_flag=True, help="Re-send rows an earlier run left ambiguous.")
+@click.option(
+    "--max-reject-rate",
+    type=click.FloatRange(0, 100),
+    metavar="PERCENT",
+    help="Send nothing when more than this percent of rows are rejected (exit 3).",
+)
 @_common
 def import_cmd(
     sources: tuple[str, ...],
@@ -327,6 +385,7 @@ def import_cmd(
     concurrency: int,
     rate_limit: float | None,
     retry_ambiguous: bool,
+    max_reject_rate: float | None,
     api_url: str | None,
     api_key_file: Path | None,
     verbose: int,
@@ -356,6 +415,7 @@ def import_cmd(
         state=state,
         concurrency=concurrency,
         retry_ambiguous=retry_ambiguous,
+        max_reject_rate=max_reject_rate,
         crash_after_created=_test_hook("VOIPTIME_TEST_CRASH_AFTER_CREATED"),
     )
     _run_command(options, settings, quiet, debug)

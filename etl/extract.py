@@ -193,6 +193,8 @@ class SourceReader:
     def __init__(self, path: Path, options: ReadOptions) -> None:
         self.path = path
         self._options = options
+        #: Data rows below the header when known up front (CSV), else ``None``; for progress.
+        self.rows_total: int | None = None
         self.headers = []
         self.header_row = 0
         self._positions: list[int] = []  # 0-based column of each header
@@ -442,6 +444,7 @@ class _CsvReader(SourceReader):
             for count, _, _ in self._raw_rows():  # noqa: B007 - the last row number is wanted
                 pass
         logger.debug("%s: %d records", self.path, count)
+        self.rows_total = max(0, count - self.header_row)
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         assert self.encoding is not None and self.delimiter is not None

@@ -45,11 +45,17 @@ from etl.mapping import (
 from etl.normalize import region_of
 from etl.report import REJECT_COLUMNS, ReportWriter, is_rejects_file, unescape_cell
 from etl.state import Ledger
-from etl.validate import Issue, KeyTracker, validate_chunk
+from etl.validate import Issue, KeyTracker, ValidatedChunk, validate_chunk
 
-__all__ = ["RunOptions", "RunResult", "resolve_references", "run"]
+__all__ = ["Progress", "RunOptions", "RunResult", "resolve_references", "run"]
 
 log = logging.getLogger(__name__)
+
+
+#: ``progress(stage, rows)``: ``stage`` is ``validated`` (rows read and checked) or ``loaded``
+#: (valid rows sent or decided), and ``rows`` how many more since the last call; or ``total``
+#: once, with the number of rows of the run when the readers know it (CSV) up front.
+Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class RunOptions:
         chunk_rows: rows read and validated at a time.
         batch_rows: rows sent before their leads are pushed into the campaign.
         retry_ambiguous: re-send rows an earlier run left ambiguous.
+        max_reject_rate: percent (0–100); when more rows than that are rejected, a first pass
+            finds it and nothing is sent (exit 3, reports written). Costs a second read.
         crash_after_created: test hook: SIGKILL the process after this many leads are recorded
             created (proves crash safety; never set in normal use).
     """
@@ -83,6 +91,7 @@ class RunOptions:
     chunk_rows: int = 10_000
     batch_rows: int = 500
     retry_ambiguous: bool = False
+    max_reject_rate: float | None = None
     crash_after_created: int | None = None
 
 
@@ -147,10 +156,17 @@ def _offline_references(mapping: Mapping, campaign: int | str | None) -> Referen
 class _Run:
     """The state of one run; :func:`run` is its only user."""
 
-    def __init__(self, options: RunOptions, client: VoiptimeClient | None, cancel: Cancel) -> None:
+    def __init__(
+        self,
+        options: RunOptions,
+        client: VoiptimeClient | None,
+        cancel: Cancel,
+        progress: Progress | None = None,
+    ) -> None:
         self.o = options
         self.client = client
         self.cancel = cancel
+        self.progress = progress or (lambda stage, rows: None)
         self.started = time.monotonic()
         self.started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         self.when = format_time(self.started_at)
@@ -159,6 +175,7 @@ class _Run:
         self.rows_duplicate = 0
         self.zone_sources: Counter[str] = Counter()
         self.phone_regions: Counter[str] = Counter()
+        self.gate = ""
         self.rows_warned = 0
         self.files: list[dict[str, Any]] = []
         self.codes: list[int] = []
@@ -188,7 +205,22 @@ class _Run:
             readers = self._open_sources()
             self._check_columns(readers)
             self._resolve()
-            self.report = ReportWriter(self.o.report_dir, _union_headers(r for _, r in readers))
+            self.report = ReportWriter(
+                self.o.report_dir,
+                _union_headers(r for _, r in readers),
+                xlsx=any(p.suffix.lower() in (".xlsx", ".xlsm", ".xls") for p, _ in readers),
+            )
+            if ledger is not None and self.o.max_reject_rate is not None:
+                read, rejected = self._reject_rate(readers)
+                rate = 100.0 * rejected / read if read else 0.0
+                if rate > self.o.max_reject_rate:
+                    self.gate = (
+                        f"{rejected} of {read} rows rejected ({rate:.1f}%), more than "
+                        f"--max-reject-rate {self.o.max_reject_rate:g}%: nothing was sent; "
+                        "fix the rows in rejects.csv and run again"
+                    )
+                    ledger.close()
+                    ledger = None
             if ledger is not None:
                 assert self.refs.project_id is not None
                 self.loader = Loader(
@@ -201,6 +233,9 @@ class _Run:
                     retry_ambiguous=self.o.retry_ambiguous,
                     cancel=self.cancel,
                 )
+            totals = [getattr(r, "rows_total", None) for _, r in readers]
+            if totals and all(t is not None for t in totals):
+                self.progress("total", sum(t or 0 for t in totals))
             keys = KeyTracker(self.mapping.key)
             for path, reader in readers:
                 if self.cancel.is_set() or (self.loader is not None and self.loader.stopped):
@@ -289,6 +324,8 @@ class _Run:
                 if rejects_file:
                     chunk = _unescape_chunk(chunk)
                 read, rejected = self._run_chunk(name, chunk, keys)
+                self.progress("validated", read)
+                self.progress("loaded", rejected)  # rows done without loading
                 info["rows_read"] += read
                 info["rows_rejected"] += rejected
                 if self.cancel.is_set() or (self.loader is not None and self.loader.stopped):
@@ -298,6 +335,47 @@ class _Run:
             log.error("%s", exc)
             self.file_errors.append(exc)
             self.codes.append(exc.exit_code)
+
+    def _check(
+        self, name: str, chunk: Chunk, keys: KeyTracker
+    ) -> tuple[ValidatedChunk, pd.Series, list[Issue], dict[int, list[Issue]]]:
+        """Map and validate one chunk; duplicates against ``keys``.
+
+        Returns:
+            ``(result, keys of the valid rows, duplicate issues, issues by source row)``.
+        """
+        assert self.mapping is not None
+        mapped = apply_mapping(self.mapping, chunk.frame, self.columns[Path(name)])
+        result = validate_chunk(
+            mapped, self.mapping, require_phone=self.campaign_id is not None, source_file=name
+        )
+        row_keys, dupes = keys.check(result.valid, name)
+        issues: dict[int, list[Issue]] = {}
+        for issue in [*result.issues, *dupes]:
+            issues.setdefault(issue.source_row, []).append(issue)
+        return result, row_keys, dupes, issues
+
+    def _reject_rate(self, readers: list[tuple[Path, SourceReader]]) -> tuple[int, int]:
+        """A first pass for ``--max-reject-rate``: ``(rows read, rows rejected)``, sending and
+        writing nothing."""
+        assert self.mapping is not None
+        keys = KeyTracker(self.mapping.key)
+        read = rejected = 0
+        for path, reader in readers:
+            rejects_file = is_rejects_file(reader.headers)
+            try:
+                for chunk in reader.chunks(self.o.chunk_rows):
+                    if rejects_file:
+                        chunk = _unescape_chunk(chunk)
+                    read += len(chunk.frame) + len(chunk.problems)
+                    rejected += len(chunk.problems)
+                    if not chunk.frame.empty:
+                        rejected += len(self._check(str(path), chunk, keys)[3])
+                    if self.cancel.is_set():
+                        return read, rejected
+            except InputError:
+                continue  # reported by the real pass
+        return read, rejected
 
     def _run_chunk(self, name: str, chunk: Chunk, keys: KeyTracker) -> tuple[int, int]:
         assert self.mapping is not None and self.report is not None
@@ -313,14 +391,7 @@ class _Run:
         if frame.empty:
             self.rows_rejected += rejected
             return read, rejected
-        mapped = apply_mapping(self.mapping, frame, self.columns[Path(name)])
-        result = validate_chunk(
-            mapped, self.mapping, require_phone=self.campaign_id is not None, source_file=name
-        )
-        row_keys, dupes = keys.check(result.valid, name)
-        issues: dict[int, list[Issue]] = {}
-        for issue in [*result.issues, *dupes]:
-            issues.setdefault(issue.source_row, []).append(issue)
+        result, row_keys, dupes, issues = self._check(name, chunk, keys)
         self.rows_duplicate += len(dupes)
         for row in sorted(issues):
             self.report.reject(
@@ -366,6 +437,8 @@ class _Run:
             int(row): (src or "", "; ".join(warnings.get(int(row), ())))
             for row, src in valid["timezone_source"].items()
         }
+        if self.gate:
+            return 0  # the data-quality gate closed: nothing is loaded
         if self.loader is None:
             for r in rows:
                 self.report.loaded(
@@ -376,8 +449,10 @@ class _Run:
         for start in range(0, len(rows), self.o.batch_rows):
             if self.loader.stopped:
                 break
-            for out in self.loader.load_batch(rows[start : start + self.o.batch_rows]):
+            batch = rows[start : start + self.o.batch_rows]
+            for out in self.loader.load_batch(batch):
                 refused += self._record(out, frame, notes)
+            self.progress("loaded", len(batch))
         return refused
 
     def _record(self, out: Outcome, frame: pd.DataFrame, notes: dict[int, tuple[str, str]]) -> int:
@@ -426,6 +501,9 @@ class _Run:
                 self.codes.append(EXIT_AMBIGUOUS)
         if self.rows_rejected:
             self.codes.append(EXIT_REJECTED)
+        if self.gate:
+            self.codes.append(EXIT_REJECTED)
+            self.error = self.error or EtlError(self.gate)
         exit_code = combine_exit_codes(self.codes)
         if self.cancel.is_set():
             exit_code = self.cancel.exit_code or 130
@@ -455,6 +533,7 @@ class _Run:
             "rows_with_warnings": self.rows_warned,
             "rows_per_second": round(self.rows_read / duration) if duration > 0 else 0,
             "files": self.files,
+            "max_reject_rate": self.o.max_reject_rate,
             "error": str(self.error) if self.error else "",
             "exit_code": exit_code,
         }
@@ -509,6 +588,7 @@ def run(
     options: RunOptions,
     client_factory: Callable[[], VoiptimeClient] | None = None,
     cancel: Cancel | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Run ``validate`` or ``import`` over the sources.
 
@@ -517,13 +597,14 @@ def run(
         client_factory: makes the API client, or ``None`` to run offline (``validate`` only).
         cancel: set it (from a signal handler) to stop: no new request starts, the ledger is
             committed, the reports are written, and the exit code is ``cancel.exit_code``.
+        progress: called as the run goes (see :data:`Progress`), e.g. to draw progress bars.
 
     Returns:
         The :class:`RunResult`; the reports are written in ``options.report_dir``.
     """
     client = client_factory() if client_factory is not None else None
     try:
-        return _Run(options, client, cancel or Cancel()).execute()
+        return _Run(options, client, cancel or Cancel(), progress).execute()
     finally:
         if client is not None:
             client.close()

@@ -8,6 +8,8 @@ Formats (CONTRACT.md, "Reports"):
   fields is written back with its own fields, then the three columns.
 * ``loaded.csv``: ``_source_file``, ``_source_row``, ``key``, ``lead_id``, ``action``,
   ``campaign_id``, ``timezone_source`` (``column``, ``phone`` or ``default``), ``warnings``.
+* ``rejects.xlsx`` (when a source was a workbook): the same rows as text cells (no formula can
+  hide in a text cell, so no ``'`` is added; XML keeps a carriage return as a line feed).
 * ``summary.json``: the counts, ``errors_by_field`` and ``exit_code``.
 * ``report.html``: a self-contained page (inline CSS and SVG, no network) of the same.
 
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import jinja2
+import openpyxl
+from openpyxl.cell import WriteOnlyCell
 
 from etl.errors import OutputError
 
@@ -94,6 +98,8 @@ class ReportWriter:
     Args:
         folder: the report folder (created; exit 74 when it cannot be).
         columns: the union of the run's source headers, in first-seen order.
+        xlsx: also write ``rejects.xlsx`` (when a source was a workbook); every cell is a text
+            cell, so none can be a formula.
 
     Raises:
         OutputError: the folder or a file in it cannot be written.
@@ -101,6 +107,7 @@ class ReportWriter:
 
     folder: Path
     columns: list[str]
+    xlsx: bool = False
     errors_by_field: Counter[str] = field(default_factory=Counter)
     errors_by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_rejects: list[RejectRecord] = field(default_factory=list)
@@ -123,6 +130,20 @@ class ReportWriter:
         self._loaded = csv.writer(self._loaded_fh)
         self._rejects.writerow([escape_cell(c) for c in [*self.columns, *REJECT_COLUMNS]])
         self._loaded.writerow(LOADED_COLUMNS)
+        self._book: Any = None
+        if self.xlsx:
+            self._book = openpyxl.Workbook(write_only=True)
+            self._sheet = self._book.create_sheet("Rejects")
+            self._xlsx_row([*self.columns, *REJECT_COLUMNS])
+
+    def _xlsx_row(self, cells: Sequence[object]) -> None:
+        """Append a row of text cells to rejects.xlsx (never a formula, never a number)."""
+        row = []
+        for value in cells:
+            cell = WriteOnlyCell(self._sheet, value="" if value is None else str(value))
+            cell.data_type = "s"
+            row.append(cell)
+        self._sheet.append(row)
 
     def reject(
         self,
@@ -148,6 +169,8 @@ class ReportWriter:
         self._write(
             self._rejects, [*cells, source_file, source_row, text], self.folder / "rejects.csv"
         )
+        if self._book is not None:
+            self._xlsx_row([*cells, source_file, source_row, text])
         for f, _, m in errors:
             self.errors_by_field[f] += 1
             self.errors_by_reason[(f, _reason_kind(m))] += 1
@@ -186,10 +209,14 @@ class ReportWriter:
             raise OutputError(str(path), f"cannot be written: {exc.strerror}") from None
 
     def finish(self, summary: dict[str, Any], mapping_text: str = "") -> None:
-        """Close the CSVs and write ``summary.json`` and ``report.html``."""
-        for fh in (self._rejects_fh, self._loaded_fh):
-            if not fh.closed:
-                fh.close()
+        """Close the CSVs and write ``rejects.xlsx``, ``summary.json`` and ``report.html``."""
+        self.close()
+        if self._book is not None:
+            try:
+                self._book.save(self.folder / "rejects.xlsx")
+            except OSError as exc:
+                raise OutputError(str(self.folder / "rejects.xlsx"), exc.strerror or "") from None
+            self._book = None
         summary = dict(summary)
         summary["errors_by_field"] = dict(sorted(self.errors_by_field.items()))
         try:
@@ -251,7 +278,14 @@ def render_html(
         {"label": k, "count": v, "width": (v / top_z * 100) if top_z else 0}
         for k, v in zones.items()
     ]
+    regions = summary.get("phone_regions", {})
+    top_p = max(regions.values(), default=0)
+    region_bars = [
+        {"label": k, "count": v, "width": (v / top_p * 100) if top_p else 0}
+        for k, v in list(regions.items())[:15]
+    ]
     return _env.get_template("report.html.j2").render(
+        region_bars=region_bars,
         s=summary,
         bars=bars,
         reasons=reasons,
