@@ -11,7 +11,6 @@ from typing import Any
 
 import openpyxl
 import pytest
-
 from clitools import CASES, ROOT, SPRING, env_for, run_cli, state
 
 DANGEROUS = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR"]
