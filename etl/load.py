@@ -160,6 +160,7 @@ class Loader:
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self._enrol_tried: set[int] = set()
+        self._campaign_known: bool | None = None
 
     def close(self) -> None:
         """Stop the workers; after a cancel, do not wait for abandoned requests."""
@@ -338,6 +339,20 @@ class Loader:
             unknown += amb
         return enrolled, unknown
 
+    def _campaign_exists(self) -> bool:
+        """Whether the campaign is still there (one GET, asked once per run): a ``generate``
+        404 means either a bad lead id or a campaign that is gone."""
+        if self._campaign_known is None:
+            assert self.client is not None and self.campaign_id is not None
+            try:
+                found = self.client.request(
+                    "GET", "/campaigns", params={"includeIds": self.campaign_id, "limit": 50}
+                )
+                self._campaign_known = any(c.get("id") == self.campaign_id for c in found or [])
+            except ApiError:
+                self._campaign_known = True  # cannot tell: look for the bad id instead
+        return self._campaign_known
+
     def _generate(self, ids: list[int]) -> tuple[list[int], list[int]]:
         assert self.client is not None and self.campaign_id is not None
         if not ids or self.stopped:
@@ -353,6 +368,13 @@ class Loader:
             return [], ids
         except (RequestRejectedError, NotFoundError) as exc:
             self.ledger.finish_enrolling(self.campaign_id, ids, "failed")
+            if isinstance(exc, NotFoundError) and not self._campaign_exists():
+                self.stop(
+                    NotFoundError(
+                        exc.method, exc.path, f"campaign {self.campaign_id} no longer exists", 404
+                    )
+                )
+                return [], []
             if len(ids) == 1:
                 log.error("lead %d could not be enrolled: %s", ids[0], exc.detail or exc)
                 self._count("failed")

@@ -368,3 +368,45 @@ def test_sigterm_stops_cleanly_within_10_seconds(api: Any, canary: str, tmp_path
     assert len(check_campaign_once(api, canary)) == 400 - ambiguous
     assert len(st["leads"]) >= 400 - ambiguous
     no_canary(canary, tmp_path, rerun)
+
+
+def test_project_404_stops_with_78_and_created_leads_stay_recorded(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source = write_list(tmp_path / "l.csv", 6)
+    faults(api, {"route": "POST /leads", "after": 2, "status": 404})
+    first = go(importing(tmp_path, source, "--concurrency", "1"), api, canary, tmp_path / "r1")
+    assert first.code == 78
+    assert "404" in first.stderr
+    assert ledger_counts(tmp_path) == {"created": 2}
+    assert state(api)["requests"]["POST /leads"] == 3  # stopped at the first 404
+    faults(api)
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 0
+    assert rerun.summary()["leads_created"] == 4
+    assert len(check_campaign_once(api, canary)) == 6
+    no_canary(canary, tmp_path, first, rerun)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_exit_codes(signum: int, code: int, api: Any, canary: str, tmp_path: Path) -> None:
+    source = write_list(tmp_path / "l.csv", 300)
+    faults(api, {"route": "POST /leads", "delay_ms": 20})
+    args = importing(tmp_path, source, "--concurrency", "1", "--report-dir", str(tmp_path / "r"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etl", *args],
+        env=env_for(api, key=canary),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(state(api)["leads"]) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == code, err
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["exit_code"] == code
+    assert summary["leads_created"] == ledger_counts(tmp_path)["created"]
+    assert canary not in out + err

@@ -108,3 +108,18 @@ def test_changed_fields_only() -> None:
     old = {"name": "A", "surname": "B", "dynamicData": {"x": "1"}, "comments": [{"text": "a"}]}
     new = {"name": "A", "surname": "C", "dynamicData": {"x": "2"}, "comments": [{"text": "b"}]}
     assert changed_fields(old, new) == {"surname": "C", "dynamicData": {"x": "2"}}
+
+
+def test_generate_404_for_a_campaign_that_is_gone_stops_with_78(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        created = [c.create_lead(r.payload)["id"] for r in rows(4)]
+        loader = Loader(c, ledger, 1, "f" * 24)
+        done, unknown = loader.enrol(created)
+    assert (done, unknown) == ([], [])
+    assert loader.fatal is not None and loader.fatal.exit_code == 78
+    assert "no longer exists" in str(loader.fatal)
+    requests = state(sandbox)["requests"]
+    assert requests["POST /campaigns/{campaignId}/entries/actions/generate"] == 1  # no halving
+    assert requests["GET /campaigns"] == 1
