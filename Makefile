@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_pipeline.py
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check etl tests scripts
