@@ -52,7 +52,8 @@ def write_csv(path: Path, rows: int) -> None:
                 phone, country = f"({rnd.choice([212, 312, 415, 617])}) 555-01{i % 100:02d}", "US"
             email = f"lead{i}@example.com" if rnd.random() > 0.02 else f"lead{i} at example.com"
             fh.write(
-                f"Ann{i},Lee,{email},{phone},{country},{zone},Acme {i % 97},2025-03-{1 + i % 28:02d}\n"
+                f"Ann{i},Lee,{email},{phone},{country},{zone},Acme {i % 97},"
+                f"2025-03-{1 + i % 28:02d}\n"
             )
 
 
@@ -113,7 +114,8 @@ def main() -> int:
             summary = json.loads((folder / "i" / "summary.json").read_text())
             created = summary["leads_created"]
             print(
-                f"import {args.import_rows:,} rows: {seconds:.1f} s, {created / seconds:,.0f} leads/s "
+                f"import {args.import_rows:,} rows: {seconds:.1f} s, "
+                f"{created / seconds:,.0f} leads/s "
                 f"created and enrolled ({created:,} leads, "
                 f"{summary['campaign_entries_added']:,} entries, exit {code})"
             )
