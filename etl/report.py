@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -239,11 +240,21 @@ class ReportWriter:
                 fh.close()
 
 
+_WHERE = re.compile(r"^[\w.]+(?: \([^)]*\))?: ")
+
+
 def _reason_kind(message: str) -> str:
-    """A short reason for charts: the message up to its first ``;`` or ``(``, without values."""
-    text = message.split(";")[0].split("(")[0]
+    """A short reason for charts, without the field, the column or the value.
+
+    ``phone (Mobile): 'TBD': not a phone number (no digits)`` → ``not a phone number``;
+    ``key: duplicate of row 58 (same email …)`` → ``duplicate``.
+    """
+    text = _WHERE.sub("", message, count=1)
     if text.startswith("'") and "': " in text:
         text = text.split("': ", 1)[1]
+    text = re.split(r"[;:(]", text)[0]
+    text = re.sub(r" of (?:.* )?row \d+.*$", "", text)
+    text = re.sub(r"^\d+ fields, expected \d+$", "wrong number of fields", text)
     return text.strip()[:60]
 
 
