@@ -31,17 +31,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 __all__ = [
-    "ApiError",
     "AmbiguousApiError",
+    "ApiError",
     "AuthError",
     "ConfigError",
     "EXIT_AMBIGUOUS",
     "EXIT_AUTH",
+    "EXIT_CANTCREAT",
     "EXIT_CONFIG",
     "EXIT_DATAERR",
     "EXIT_NOINPUT",
     "EXIT_OK",
-    "EXIT_CANTCREAT",
     "EXIT_REJECTED",
     "EXIT_TEMPFAIL",
     "EXIT_USAGE",

@@ -38,7 +38,14 @@ from etl.errors import (
 )
 from etl.state import Ledger, LedgerEntry, payload_hash
 
-__all__ = ["ENROL_BATCH", "Cancel", "LeadRow", "LoadStats", "Loader", "Outcome"]
+__all__ = [
+    "Cancel",
+    "ENROL_BATCH",
+    "LeadRow",
+    "LoadStats",
+    "Loader",
+    "Outcome",
+]
 
 log = logging.getLogger(__name__)
 

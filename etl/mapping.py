@@ -24,11 +24,11 @@ from etl.errors import MappingError
 from etl.normalize import Invalid, canonical_zone
 
 __all__ = [
-    "KEY_FIELDS",
-    "LEAD_FIELDS",
     "ColumnSpec",
     "CommentSpec",
     "Defaults",
+    "KEY_FIELDS",
+    "LEAD_FIELDS",
     "Mapping",
     "PhoneSpec",
     "ReadSpec",

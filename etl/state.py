@@ -36,7 +36,12 @@ from typing import Any
 
 from etl.errors import LockedError, OutputError, StateVersionError
 
-__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerEntry", "payload_hash"]
+__all__ = [
+    "Ledger",
+    "LedgerEntry",
+    "SCHEMA_VERSION",
+    "payload_hash",
+]
 
 log = logging.getLogger(__name__)
 
