@@ -166,7 +166,7 @@ class Loader:
         self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="load")
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
-        self._enrol_tried: set[int] = set()
+        self._enrol_refused: set[int] = set()
         self._campaign_known: bool | None = None
 
     def close(self) -> None:
@@ -336,8 +336,7 @@ class Loader:
         """
         enrolled: list[int] = []
         unknown: list[int] = []
-        lead_ids = [i for i in lead_ids if i not in self._enrol_tried]  # once per run
-        self._enrol_tried.update(lead_ids)
+        lead_ids = [i for i in lead_ids if i not in self._enrol_refused]  # refused: once a run
         for start in range(0, len(lead_ids), ENROL_BATCH):
             if self.stopped:
                 break
@@ -384,6 +383,7 @@ class Loader:
                 return [], []
             if len(ids) == 1:
                 log.error("lead %d could not be enrolled: %s", ids[0], exc.detail or exc)
+                self._enrol_refused.add(ids[0])
                 self._count("failed")
                 return [], []
             half = len(ids) // 2

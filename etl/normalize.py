@@ -194,7 +194,7 @@ def split_phones(value: str) -> list[str]:
     return [value]
 
 
-@functools.lru_cache(maxsize=262144)
+@functools.lru_cache(maxsize=65536)
 def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
     """Parse one phone number with libphonenumber and format it as E.164.
 

@@ -236,11 +236,11 @@ class _Run:
             totals = [getattr(r, "rows_total", None) for _, r in readers]
             if totals and all(t is not None for t in totals):
                 self.progress("total", sum(t or 0 for t in totals))
-            keys = KeyTracker(self.mapping.key)
-            for path, reader in readers:
-                if self.cancel.is_set() or (self.loader is not None and self.loader.stopped):
-                    break
-                self._run_file(path, reader, keys)
+            with KeyTracker(self.mapping.key) as keys:
+                for path, reader in readers:
+                    if self.cancel.is_set() or (self.loader is not None and self.loader.stopped):
+                        break
+                    self._run_file(path, reader, keys)
             self._enrol_leftovers()
             if self.loader is not None and self.loader.fatal is not None:
                 raise self.loader.fatal
@@ -359,22 +359,22 @@ class _Run:
         """A first pass for ``--max-reject-rate``: ``(rows read, rows rejected)``, sending and
         writing nothing."""
         assert self.mapping is not None
-        keys = KeyTracker(self.mapping.key)
         read = rejected = 0
-        for path, reader in readers:
-            rejects_file = is_rejects_file(reader.headers)
-            try:
-                for chunk in reader.chunks(self.o.chunk_rows):
-                    if rejects_file:
-                        chunk = _unescape_chunk(chunk)
-                    read += len(chunk.frame) + len(chunk.problems)
-                    rejected += len(chunk.problems)
-                    if not chunk.frame.empty:
-                        rejected += len(self._check(str(path), chunk, keys)[3])
-                    if self.cancel.is_set():
-                        return read, rejected
-            except InputError:
-                continue  # reported by the real pass
+        with KeyTracker(self.mapping.key) as keys:
+            for path, reader in readers:
+                rejects_file = is_rejects_file(reader.headers)
+                try:
+                    for chunk in reader.chunks(self.o.chunk_rows):
+                        if rejects_file:
+                            chunk = _unescape_chunk(chunk)
+                        read += len(chunk.frame) + len(chunk.problems)
+                        rejected += len(chunk.problems)
+                        if not chunk.frame.empty:
+                            rejected += len(self._check(str(path), chunk, keys)[3])
+                        if self.cancel.is_set():
+                            return read, rejected
+                except InputError:
+                    continue  # reported by the real pass
         return read, rejected
 
     def _run_chunk(self, name: str, chunk: Chunk, keys: KeyTracker) -> tuple[int, int]:

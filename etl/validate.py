@@ -18,6 +18,7 @@ Duplicates of the mapping's ``key`` across chunks and files are caught by :class
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -389,12 +390,42 @@ class KeyTracker:
     """Remembers the first row of each lead ``key`` across the chunks and files of one run.
 
     The first row with a key wins; later rows with the same key are duplicates naming it
-    (CONTRACT.md, "Values").
+    (CONTRACT.md, "Values"). The keys live in a temporary SQLite file, not in memory, so a run
+    of millions of rows needs no more memory than a small one (a few MB of page cache).
     """
 
     def __init__(self, key_fields: Iterable[str]) -> None:
         self.key_fields = tuple(key_fields)
-        self._first: dict[str, tuple[str, int]] = {}
+        # "": SQLite's private temporary on-disk database, deleted when the connection closes.
+        self._db = sqlite3.connect("")
+        self._db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4096;"
+            "CREATE TABLE first (key TEXT PRIMARY KEY, file TEXT, row INTEGER) WITHOUT ROWID;"
+        )
+
+    def close(self) -> None:
+        """Drop the temporary key file."""
+        self._db.close()
+
+    def __del__(self) -> None:  # an unclosed tracker still drops its file
+        self._db.close()
+
+    def __enter__(self) -> KeyTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _known(self, keys: list[str]) -> dict[str, tuple[str, int]]:
+        found: dict[str, tuple[str, int]] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for key, file, row in self._db.execute(
+                f"SELECT key, file, row FROM first WHERE key IN ({marks})", part
+            ):
+                found[key] = (file, row)
+        return found
 
     def key_of(self, row: dict[str, Any]) -> str:
         """The key of a normalised row (column → value): its key fields joined with ``|``.
@@ -434,12 +465,15 @@ class KeyTracker:
         records = valid.to_dict("records")
         keys = pd.Series([key_of(r) for r in records], index=valid.index, dtype=object)
         issues = []
+        seen = self._known(list(set(keys)))
+        new: list[tuple[str, str, int]] = []
         for row, key in keys.items():
             if not key.replace("|", ""):
                 continue  # a row without a key value is nobody's duplicate
-            first = self._first.get(key)
+            first = seen.get(key)
             if first is None:
-                self._first[key] = (source_file, int(row))
+                seen[key] = (source_file, int(row))
+                new.append((key, source_file, int(row)))
                 continue
             f_file, f_row = first
             where = f"row {f_row}" if f_file == source_file else f"{f_file} row {f_row}"
@@ -454,4 +488,5 @@ class KeyTracker:
                     f"duplicate of {where} (same {'+'.join(self.key_fields)} {key!r})",
                 )
             )
+        self._db.executemany("INSERT INTO first VALUES (?, ?, ?)", new)
         return keys, issues
