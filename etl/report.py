@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
