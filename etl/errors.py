@@ -155,7 +155,8 @@ class UnknownReferenceError(ConfigError):
         if self.known:
             shown = ", ".join(repr(k) for k in self.known[:10])
             more = f" (and {len(self.known) - 10} more)" if len(self.known) > 10 else ""
-            hint = f" Known {kind}s: {shown}{more}."
+            plural = "statuses" if kind == "status" else f"{kind}s"
+            hint = f" Known {plural}: {shown}{more}."
         super().__init__(f"Unknown {kind} {value!r}.{hint}")
 
 

@@ -710,3 +710,67 @@ def test_mapping_init_output_imports_each_sample_without_edits(
         want["rows_read"] - want["rows_rejected"],
     )
     assert len(state(sandbox)["leads"]) == s["leads_created"]
+
+
+def test_sandbox_command_serves_until_stopped(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etl", "sandbox", "--port", "0", "--latency-ms", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api", url), url
+        answer = requests.get(url + "/projects", headers={"Api-Key": "sandbox-key"}, timeout=5)
+        assert [p["name"] for p in answer.json()] == ["Demo", "Spring list"]
+        assert requests.get(url + "/projects", timeout=5).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_listing_commands(sandbox: Any, tmp_path: Path) -> None:
+    env = env_for(sandbox)
+    runner = CliRunner()
+    unset = {k: None for k in env if k.startswith("VOIPTIME_")}
+    out = runner.invoke(cli, ["projects"], env=env)
+    assert out.exit_code == 0 and "Demo" in out.stdout and "Spring list" in out.stdout
+    out = runner.invoke(cli, ["statuses", "Demo"], env=env)
+    assert out.exit_code == 0 and "Callback" in out.stdout and "11" in out.stdout
+    out = runner.invoke(cli, ["sources", "2"], env=env)
+    assert out.exit_code == 0 and "Fair" in out.stdout and "41" in out.stdout
+    out = runner.invoke(cli, ["campaigns"], env=env)
+    assert out.exit_code == 0 and out.stdout.count("Spring outreach") == 1
+    assert len(re.findall(r"[0-9a-f]{24}", out.stdout)) == 61
+    out = runner.invoke(cli, ["sources", "Nope"], env=env)
+    assert out.exit_code == 78 and "Unknown project 'Nope'" in out.stderr
+    out = runner.invoke(cli, ["projects"], env={**env, "VOIPTIME_API_KEY": "wrong"})
+    assert out.exit_code == 77 and "wrong" not in out.stderr + out.stdout
+    out = runner.invoke(cli, ["projects"], env={**unset, "VOIPTIME_API_URL": sandbox.url})
+    assert out.exit_code == 78 and "No API key" in out.stderr
+
+
+def test_validate_with_a_key_resolves_names(sandbox: Any, tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        (CASES / "c01_na_names.yaml").read_text(encoding="utf-8") + "status: Hot\n",
+        encoding="utf-8",
+    )
+    ran = run_cli(
+        ["validate", str(CASES / "c01_na_names.csv"), "--mapping", str(mapping)],
+        env_for(sandbox),
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 78
+    assert "Error: Unknown status 'Hot'. Known statuses: 'New', 'Callback'." in ran.stderr
+    assert all(k.startswith("GET ") for k in state(sandbox)["requests"])
