@@ -117,9 +117,12 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 def _settings(
     api_url: str | None, api_key_file: Path | None, rate_limit: float | None = None
 ) -> Settings:
-    return Settings.build(
-        environ(), api_url=api_url, api_key_file=api_key_file, rate_limit=rate_limit
-    )
+    try:
+        return Settings.build(
+            environ(), api_url=api_url, api_key_file=api_key_file, rate_limit=rate_limit
+        )
+    except EtlError as exc:
+        _fail(exc, False)
 
 
 def _test_hook(name: str) -> int | None:

@@ -72,6 +72,8 @@ class Settings:
             ConfigError: a variable holds something unusable, or the key file cannot be read.
         """
         key = read_api_key(api_key_file) if api_key_file else (env.get("VOIPTIME_API_KEY") or None)
+        if key and (not key.strip().isascii() or not key.strip().isprintable()):
+            raise ConfigError("VOIPTIME_API_KEY holds characters an HTTP header cannot carry")
         defaults = RetryPolicy()
         max_wait = _number(env, "VOIPTIME_RETRY_MAX_WAIT", defaults.max_wait)
         retry = RetryPolicy(
@@ -111,12 +113,16 @@ def read_api_key(path: Path) -> str:
         ConfigError: the file cannot be read or is empty.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # Notepad's byte-order mark
     except OSError as exc:
         raise ConfigError(f"{path}: the API key file cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the API key file is not UTF-8 text") from None
     key = text.strip().splitlines()[0].strip() if text.strip() else ""
     if not key:
         raise ConfigError(f"{path}: the API key file is empty")
+    if not key.isascii() or not key.isprintable():
+        raise ConfigError(f"{path}: the API key holds characters an HTTP header cannot carry")
     return key
 
 

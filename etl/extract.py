@@ -53,6 +53,7 @@ import pandas as pd
 from etl.errors import InputError, InputMissingError
 
 __all__ = [
+    "CSV_FIELD_LIMIT",
     "Chunk",
     "DELIMITERS",
     "INDEX_NAME",
@@ -65,6 +66,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Largest CSV cell, in characters. Python's csv default (131,072) refuses a long note; a cell
+#: past this is almost surely an unclosed quote that swallowed the rest of the file.
+CSV_FIELD_LIMIT = 8 * 1024 * 1024
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
 
 #: File name endings the readers accept (case-insensitive).
 SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")

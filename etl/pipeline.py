@@ -202,6 +202,8 @@ class _Run:
                 else:
                     ledger = Ledger.open(self.o.state)
                     ledger.crash_after_created = self.o.crash_after_created
+            if ledger is not None and self.client is not None:
+                ledger.bind_api(self.client.base_url)
             readers = self._open_sources()
             self._check_columns(readers)
             self._resolve()
@@ -288,7 +290,8 @@ class _Run:
         self.columns: dict[Path, dict[str, str]] = {}
         for path, reader in readers:
             try:
-                self.columns[path] = resolve_columns(self.mapping, _headers(reader), str(path))
+                where = f"{path} (header read on row {reader.header_row})"
+                self.columns[path] = resolve_columns(self.mapping, _headers(reader), where)
             except MappingError as exc:
                 problems += exc.problems
         campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
@@ -382,24 +385,30 @@ class _Run:
         frame = chunk.frame
         read = len(frame) + len(chunk.problems)
         self.rows_read += read
-        rejected = 0
-        for problem in chunk.problems:
-            self.report.reject(
-                name, problem.row, problem.values, [("row", "", f"row: {problem.message}")]
-            )
-            rejected += 1
+        rejected = len(chunk.problems)
         if frame.empty:
+            for problem in chunk.problems:
+                self.report.reject(
+                    name, problem.row, problem.values, [("row", "", f"row: {problem.message}")]
+                )
             self.rows_rejected += rejected
             return read, rejected
         result, row_keys, dupes, issues = self._check(name, chunk, keys)
         self.rows_duplicate += len(dupes)
-        for row in sorted(issues):
-            self.report.reject(
-                name,
-                row,
-                frame.loc[row].to_dict(),
-                [(i.field, i.value, i.describe()) for i in issues[row]],
-            )
+        unsplit = {p.row: p for p in chunk.problems}
+        for row in sorted([*issues, *unsplit]):  # rejects.csv in row order
+            if row in unsplit:
+                problem = unsplit[row]
+                self.report.reject(
+                    name, row, problem.values, [("row", "", f"row: {problem.message}")]
+                )
+            else:
+                self.report.reject(
+                    name,
+                    row,
+                    frame.loc[row].to_dict(),
+                    [(i.field, i.value, i.describe()) for i in issues[row]],
+                )
         rejected += len(issues)
         dupe_rows = {i.source_row for i in dupes}
         valid = result.valid.loc[[r not in dupe_rows for r in result.valid.index]]
@@ -504,6 +513,9 @@ class _Run:
         if self.gate:
             self.codes.append(EXIT_REJECTED)
             self.error = self.error or EtlError(self.gate)
+        for info in self.files:
+            if not info["error"] and info["rows_read"] == 0:
+                log.warning("%s: no data rows below the header", info["path"])
         exit_code = combine_exit_codes(self.codes)
         if self.cancel.is_set():
             exit_code = self.cancel.exit_code or 130
@@ -534,7 +546,7 @@ class _Run:
             "rows_per_second": round(self.rows_read / duration) if duration > 0 else 0,
             "files": self.files,
             "max_reject_rate": self.o.max_reject_rate,
-            "error": str(self.error) if self.error else "",
+            "error": str(self.error) if self.error else "; ".join(map(str, self.file_errors)),
             "exit_code": exit_code,
         }
         report = self.report

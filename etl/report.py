@@ -63,17 +63,26 @@ _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 HTML_REJECTS = 200
 
 
+def _guarded(text: str) -> bool:
+    """Starts with a dangerous character, after any number of ``'``."""
+    return text.lstrip("'").startswith(_DANGEROUS)
+
+
 def escape_cell(value: object) -> str:
-    """A cell as text that no spreadsheet runs as a formula (a leading ``'`` when needed)."""
+    """A cell as text that no spreadsheet runs as a formula (a leading ``'`` when needed).
+
+    A value that already starts with ``'`` before a dangerous character (``'=x``) gets one
+    more, so :func:`unescape_cell` gives back exactly what was typed.
+    """
     text = "" if value is None else str(value)
-    if text.startswith(_DANGEROUS):
+    if _guarded(text):
         return "'" + text
     return text
 
 
 def unescape_cell(value: str) -> str:
-    """Undo :func:`escape_cell`: drop one ``'`` that stands before a dangerous character."""
-    if len(value) > 1 and value[0] == "'" and value[1] in _DANGEROUS:
+    """Undo :func:`escape_cell`: drop the one ``'`` it added before a dangerous character."""
+    if value.startswith("'") and _guarded(value):
         return value[1:]
     return value
 

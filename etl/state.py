@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from etl.errors import LockedError, OutputError, StateVersionError
+from etl.errors import ConfigError, LockedError, OutputError, StateVersionError
 
 __all__ = [
     "Ledger",
@@ -135,7 +135,7 @@ class Ledger:
             LockedError: another run holds the lock (exit 75).
             StateVersionError: the file was written by a newer voiptime-etl (exit 74).
         """
-        path = Path(path)
+        path = Path(path).resolve()  # a symlink or another spelling shares one lock
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -210,6 +210,25 @@ class Ledger:
                 f"written by a newer voiptime-etl (ledger schema {version}, this tool knows "
                 f"{SCHEMA_VERSION}); upgrade voiptime-etl",
             )
+
+    def bind_api(self, api_url: str) -> None:
+        """Tie the ledger to one API: the first run records its base URL, later runs must match.
+
+        The ledger knows which rows became leads *in one account*; used against another API
+        (the sandbox, then production) it would skip rows that were never sent there.
+
+        Raises:
+            ConfigError: the ledger belongs to another API (exit 78).
+        """
+        url = api_url.rstrip("/").lower()
+        row = self._query("SELECT value FROM meta WHERE key='api_url'")
+        if row and row[0][0] != url:
+            raise ConfigError(
+                f"{self.path}: this state file records the leads sent to {row[0][0]}, but this "
+                f"run talks to {url}; use another --state for another API or account"
+            )
+        if not row and not self.readonly and self._conn is not None:
+            self._write("INSERT INTO meta VALUES ('api_url', ?)", (url,))
 
     def close(self) -> None:
         """Close the connection and release the lock."""

@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from etl import extract
 from etl.errors import InputError, InputMissingError
 from etl.extract import (
+    CSV_FIELD_LIMIT,
     SUFFIXES,
     Chunk,
     ReadOptions,
@@ -470,11 +471,19 @@ def test_unclosed_quote_takes_the_rest_of_the_file_into_one_cell(tmp_path: Path)
     assert_frame(frame, expected_frame(["a", "b"], {2: ["1", "oops\n2,3\n"]}))
 
 
+def test_a_long_note_is_fine(tmp_path: Path) -> None:
+    note = "word " * 60_000  # 300,000 characters: past Python's csv default of 131,072
+    path = write(tmp_path, "n.csv", b'a,b\n1,"' + note.encode() + b'"\n')
+    info, frame, problems = read_all(path)
+    assert frame.loc[2, "b"] == note and problems == []
+
+
 @pytest.mark.parametrize("filler_rows", [0, 30])
 def test_huge_field_is_an_input_error_with_row(tmp_path: Path, filler_rows: int) -> None:
     """Refused at open when within the header scan, else while reading chunks."""
     filler = b"1,2\n" * filler_rows
-    path = write(tmp_path, "q.csv", b"a,b\n" + filler + b'3,"' + b"x" * 200_000 + b"\n")
+    huge = b"x" * (CSV_FIELD_LIMIT + 10)
+    path = write(tmp_path, "q.csv", b"a,b\n" + filler + b'3,"' + huge + b"\n")
     with pytest.raises(InputError) as err:
         with open_source(path) as reader:
             list(reader.chunks())
