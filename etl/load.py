@@ -19,6 +19,7 @@ run would do.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Sequence
@@ -98,6 +99,7 @@ class Outcome:
         campaign_id: the campaign the lead is enrolled in (``""`` when none or not yet).
         message: the reason for ``failed``/``ambiguous``, or a note.
         rejected: the server refused this row's body (a per-row 4xx): it belongs in rejects.
+        enrol_ambiguous: the lead exists, but whether it is in the campaign is unknown.
     """
 
     row: LeadRow
@@ -106,6 +108,7 @@ class Outcome:
     campaign_id: str = ""
     message: str = ""
     rejected: bool = False
+    enrol_ambiguous: bool = False
 
 
 @dataclass
@@ -167,6 +170,7 @@ class Loader:
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self._enrol_refused: set[int] = set()
+        self._enrol_unknown: set[int] = set()
         self._campaign_known: bool | None = None
 
     def close(self) -> None:
@@ -264,20 +268,32 @@ class Loader:
         return Outcome(row, "created", lead_id)
 
     def _update(self, row: LeadRow, entry: LedgerEntry) -> Outcome:
+        """PATCH the changed fields; a new note goes out as a comment (API.md #8)."""
         changes = changed_fields(entry.payload, row.payload)
+        notes = new_comments(entry.payload, row.payload)
+        if not changes and not notes:  # e.g. a note removed: nothing the API can be told
+            if not self.dry_run:
+                self.ledger.mark_updated(self.project_id, row.key, row.payload)
+            self._count("unchanged")
+            return Outcome(row, "unchanged", entry.lead_id)
+        what = sorted(changes) + (["comments"] if notes else [])
         if self.dry_run:
             self._count("updated")
-            return Outcome(row, "updated", entry.lead_id)
+            return Outcome(row, "updated", entry.lead_id, message="changes: " + ", ".join(what))
         assert self.client is not None and entry.lead_id is not None
         try:
-            self.client.update_lead(entry.lead_id, changes)
+            if changes:
+                self.client.update_lead(entry.lead_id, changes)
+            for note in notes:
+                when = dt.datetime.strptime(note["dateTime"], "%Y-%m-%dT%H:%M:%SZ")
+                self.client.add_comment(
+                    entry.lead_id, note["text"], note.get("authorId"), when.replace(tzinfo=dt.UTC)
+                )
         except ApiError as exc:
             return self._failed(row, exc, entry.lead_id)
         self.ledger.mark_updated(self.project_id, row.key, row.payload)
         self._count("updated")
-        return Outcome(
-            row, "updated", entry.lead_id, message="changed: " + ", ".join(sorted(changes))
-        )
+        return Outcome(row, "updated", entry.lead_id, message="changed: " + ", ".join(what))
 
     def _failed(self, row: LeadRow, exc: ApiError, lead_id: int | None = None) -> Outcome:
         if isinstance(exc, RequestRejectedError):
@@ -311,8 +327,14 @@ class Loader:
             if entry and self.campaign_id in entry.enrolled:
                 out.campaign_id = self.campaign_id
                 continue
-            if entry and self.campaign_id in entry.enrol_ambiguous and out.action != "created":
-                out.message = "campaign enrolment of an earlier run has an unknown outcome"
+            if entry and self.campaign_id in entry.enrol_ambiguous and not self.retry_ambiguous:
+                out.message = (
+                    "campaign enrolment of an earlier run has an unknown outcome; check the "
+                    "campaign, then rerun with --retry-ambiguous to send it again"
+                )
+                out.enrol_ambiguous = True
+                with self._lock:
+                    self.stats.ambiguous += 1
                 continue
             todo[out.lead_id] = out
         if self.dry_run:
@@ -326,6 +348,7 @@ class Loader:
             todo[lead_id].campaign_id = self.campaign_id
         for lead_id in unknown:
             todo[lead_id].message = "campaign enrolment sent, outcome unknown"
+            todo[lead_id].enrol_ambiguous = True
 
     def enrol(self, lead_ids: list[int]) -> tuple[list[int], list[int]]:
         """Push leads into the campaign in calls of at most :data:`ENROL_BATCH` ids.
@@ -336,7 +359,8 @@ class Loader:
         """
         enrolled: list[int] = []
         unknown: list[int] = []
-        lead_ids = [i for i in lead_ids if i not in self._enrol_refused]  # refused: once a run
+        # once a run: not again after a refusal, nor after an unknown outcome in this run
+        lead_ids = [i for i in lead_ids if i not in self._enrol_refused | self._enrol_unknown]
         for start in range(0, len(lead_ids), ENROL_BATCH):
             if self.stopped:
                 break
@@ -371,6 +395,7 @@ class Loader:
             self.ledger.finish_enrolling(self.campaign_id, ids, "ambiguous")
             with self._lock:
                 self.stats.ambiguous += len(ids)
+                self._enrol_unknown.update(ids)
             return [], ids
         except (RequestRejectedError, NotFoundError) as exc:
             self.ledger.finish_enrolling(self.campaign_id, ids, "failed")
@@ -398,6 +423,12 @@ class Loader:
         with self._lock:
             self.stats.campaign_entries_added += len(ids)
         return ids, []
+
+
+def new_comments(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """Comments of ``new`` whose text ``old`` did not have (sent with ``POST …/comments``)."""
+    before = {c.get("text") for c in old.get("comments", [])}
+    return [c for c in new.get("comments", []) if c.get("text") not in before]
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

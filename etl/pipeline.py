@@ -475,7 +475,11 @@ class _Run:
                 [("api", "", f"api: {out.message}")],
             )
             return 1
-        if out.action in ("created", "updated", "unchanged"):
+        zone_source, warnings = notes[r.source_row]
+        if out.action == "ambiguous" or out.enrol_ambiguous:
+            log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
+            warnings = "; ".join(w for w in (out.message, warnings) if w)
+        if out.action in ("created", "updated", "unchanged", "ambiguous"):
             self.report.loaded(
                 r.source_file,
                 r.source_row,
@@ -483,10 +487,10 @@ class _Run:
                 out.lead_id,
                 out.action,
                 out.campaign_id,
-                *notes[r.source_row],
+                zone_source,
+                warnings,
+                ambiguous=out.action == "ambiguous" or out.enrol_ambiguous,
             )
-        elif out.action == "ambiguous":
-            log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
         return 0
 
     def _enrol_leftovers(self) -> None:
@@ -494,7 +498,9 @@ class _Run:
         if self.loader is None or self.loader.stopped or self.campaign_id is None or self.o.dry_run:
             return
         assert self.refs.project_id is not None
-        pending = self.loader.ledger.pending_enrolments(self.refs.project_id, self.campaign_id)
+        pending = self.loader.ledger.pending_enrolments(
+            self.refs.project_id, self.campaign_id, include_ambiguous=self.o.retry_ambiguous
+        )
         if pending:
             log.info("enrolling %d lead(s) an earlier run created but did not enrol", len(pending))
             self.loader.enrol(pending)

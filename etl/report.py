@@ -121,6 +121,7 @@ class ReportWriter:
     errors_by_field: Counter[str] = field(default_factory=Counter)
     errors_by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_rejects: list[RejectRecord] = field(default_factory=list)
+    ambiguous: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
@@ -197,8 +198,12 @@ class ReportWriter:
         campaign_id: str,
         timezone_source: str,
         warnings: str = "",
+        ambiguous: bool = False,
     ) -> None:
-        """Write one row of ``loaded.csv``."""
+        """Write one row of ``loaded.csv``; ``ambiguous`` rows are also listed in report.html
+        (``action`` is ``ambiguous`` when the lead's creation is unknown, else its enrolment)."""
+        if ambiguous and len(self.ambiguous) < HTML_REJECTS:
+            self.ambiguous.append((source_file, source_row, key, warnings))
         row = [
             source_file,
             source_row,
@@ -234,7 +239,9 @@ class ReportWriter:
                 json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
             )
             (self.folder / "report.html").write_text(
-                render_html(summary, self.errors_by_reason, self.first_rejects, mapping_text),
+                render_html(
+                    summary, self.errors_by_reason, self.first_rejects, mapping_text, self.ambiguous
+                ),
                 encoding="utf-8",
             )
         except OSError as exc:
@@ -279,6 +286,7 @@ def render_html(
     by_reason: Counter[tuple[str, str]],
     rejects: list[RejectRecord],
     mapping_text: str,
+    ambiguous: list[tuple[str, int, str, str]] | None = None,
 ) -> str:
     """The run as one self-contained HTML page (values HTML-escaped by jinja2)."""
     by_field = summary.get("errors_by_field", {})
@@ -305,6 +313,7 @@ def render_html(
         for k, v in list(regions.items())[:15]
     ]
     return _env.get_template("report.html.j2").render(
+        ambiguous=ambiguous or [],
         region_bars=region_bars,
         s=summary,
         bars=bars,

@@ -289,12 +289,17 @@ class Ledger:
             (done if status == "done" else unknown).add(campaign)
         return out
 
-    def pending_enrolments(self, project: int, campaign_id: str) -> list[int]:
-        """Lead ids created for ``campaign_id`` in earlier runs and not enrolled there yet."""
+    def pending_enrolments(
+        self, project: int, campaign_id: str, include_ambiguous: bool = False
+    ) -> list[int]:
+        """Lead ids created for ``campaign_id`` in earlier runs and not enrolled there yet
+        (with ``include_ambiguous``, also those whose enrolment outcome is unknown)."""
+        done = "e.status = 'done'" if include_ambiguous else "1"
         rows = self._query(
             "SELECT l.lead_id FROM leads l WHERE l.project=? AND l.campaign_id=? "
             "AND l.status='created' AND NOT EXISTS (SELECT 1 FROM enrolments e "
-            "WHERE e.campaign_id=l.campaign_id AND e.lead_id=l.lead_id) ORDER BY l.lead_id",
+            f"WHERE e.campaign_id=l.campaign_id AND e.lead_id=l.lead_id AND {done}) "
+            "ORDER BY l.lead_id",
             (project, campaign_id),
         )
         return [r[0] for r in rows]
