@@ -310,6 +310,24 @@ _COUNTRY_NAMES = {
     "BRAZIL": "BR",
     "POLAND": "PL",
     "SWEDEN": "SE",
+    # ISO 3166 alpha-3 codes of the same countries
+    "GBR": "GB",
+    "DEU": "DE",
+    "AUS": "AU",
+    "CAN": "CA",
+    "FRA": "FR",
+    "IRL": "IE",
+    "ESP": "ES",
+    "ITA": "IT",
+    "NLD": "NL",
+    "AUT": "AT",
+    "CHE": "CH",
+    "NZL": "NZ",
+    "IND": "IN",
+    "MEX": "MX",
+    "BRA": "BR",
+    "POL": "PL",
+    "SWE": "SE",
 }
 
 

@@ -10,6 +10,7 @@ unreachable API) ends the run with its exit code after the reports are written.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import logging
 import time
@@ -32,7 +33,7 @@ from etl.errors import (
     UnknownReferenceError,
     combine_exit_codes,
 )
-from etl.extract import Chunk, ReadOptions, SourceReader, open_source
+from etl.extract import Chunk, ReadOptions, SourceReader, list_sheets, open_source
 from etl.load import Cancel, LeadRow, Loader, Outcome
 from etl.mapping import (
     Mapping,
@@ -133,19 +134,36 @@ def resolve_references(
     """Resolve the mapping's project, status, source and campaign to ids with read-only GETs.
 
     Raises:
-        UnknownReferenceError: a name or id the API does not know (exit 78).
+        UnknownReferenceError: one name or id the API does not know (exit 78).
+        ConfigError: several of them, all listed (exit 78).
     """
-    project = _match(client.list_projects(), mapping.project, "project")
-    project_id = int(project["id"])
-    status_id = source_id = None
-    if mapping.status is not None:
-        status_id = int(_match(client.list_statuses(project_id), mapping.status, "status")["id"])
-    if mapping.source is not None:
-        source_id = int(_match(client.list_sources(project_id), mapping.source, "source")["id"])
-    campaign_id = None
+    problems: list[UnknownReferenceError] = []
+
+    def find(items: Callable[[], list[dict[str, Any]]], value: int | str, kind: str) -> Any:
+        try:
+            return _match(items(), value, kind)["id"]
+        except UnknownReferenceError as exc:
+            problems.append(exc)
+            return None
+
+    project_id = find(client.list_projects, mapping.project, "project")
+    status_id = source_id = campaign_id = None
+    if project_id is not None and mapping.status is not None:
+        status_id = find(lambda: client.list_statuses(project_id), mapping.status, "status")
+    if project_id is not None and mapping.source is not None:
+        source_id = find(lambda: client.list_sources(project_id), mapping.source, "source")
     if campaign is not None:
-        campaign_id = str(_match(client.list_campaigns(), str(campaign), "campaign")["id"])
-    return References(project_id, status_id, source_id, campaign_id)
+        campaign_id = find(client.list_campaigns, str(campaign), "campaign")
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigError("\n".join(f"Error: {p}" for p in problems)[len("Error: ") :])
+    return References(
+        int(project_id),
+        None if status_id is None else int(status_id),
+        None if source_id is None else int(source_id),
+        None if campaign_id is None else str(campaign_id),
+    )
 
 
 def _offline_references(mapping: Mapping, campaign: int | str | None) -> References:
@@ -270,7 +288,7 @@ class _Run:
         readers = []
         for path in self.o.sources:
             try:
-                readers.append((path, open_source(path, options)))
+                readers.append((path, open_source(path, _rejects_options(path) or options)))
             except InputError as exc:
                 self._file_failed(path, exc)
         return readers
@@ -353,6 +371,8 @@ class _Run:
             mapped, self.mapping, require_phone=self.campaign_id is not None, source_file=name
         )
         row_keys, dupes = keys.check(result.valid, name)
+        if result.rejected is not None and not result.rejected.empty:
+            dupes += keys.peek(result.rejected, name)
         issues: dict[int, list[Issue]] = {}
         for issue in [*result.issues, *dupes]:
             issues.setdefault(issue.source_row, []).append(issue)
@@ -576,6 +596,30 @@ class _Run:
         return RunResult(summary, exit_code, self.o.report_dir, self.error, self.file_errors)
 
 
+def _rejects_options(path: Path) -> ReadOptions | None:
+    """How to read one of our own rejects files, whatever the mapping's ``read:`` says.
+
+    We write them with the header on row 1: ``rejects.csv`` as UTF-8 with commas,
+    ``rejects.xlsx`` with one sheet ``Rejects``. Returns ``None`` for any other file.
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            if list_sheets(path) == ["Rejects"]:
+                return ReadOptions(sheet=0, header_row=1)
+            return None
+        if suffix not in (".csv", ".txt"):
+            return None
+        with open(path, "rb") as fh:
+            head = fh.read(65536).decode("utf-8-sig", errors="strict").splitlines()[:1]
+    except (OSError, UnicodeDecodeError, EtlError):
+        return None
+    header = next(csv.reader(head), [])
+    if is_rejects_file([h.strip() for h in header]):
+        return ReadOptions(header_row=1, encoding="utf-8", delimiter=",")
+    return None
+
+
 def _headers(reader: SourceReader) -> list[str]:
     """A source's headers; for one of our rejects files, the original columns, unescaped."""
     if not is_rejects_file(reader.headers):
@@ -584,12 +628,14 @@ def _headers(reader: SourceReader) -> list[str]:
 
 
 def _union_headers(readers: Any) -> list[str]:
+    """The run's columns for rejects.csv: every file's headers, first spelling wins among those
+    that match after trimming and case-folding (as the mapping matches them)."""
     out: list[str] = []
     seen: set[str] = set()
     for reader in readers:
         for h in _headers(reader):
-            if h not in seen:
-                seen.add(h)
+            if h.strip().casefold() not in seen:
+                seen.add(h.strip().casefold())
                 out.append(h)
     return out
 

@@ -172,8 +172,9 @@ class ReportWriter:
                 column itself (``email (E-mail): 'x': not an e-mail address``).
         """
         errors = list(errors)
-        if isinstance(values, Mapping):
-            cells = [values.get(c, "") for c in self.columns]
+        if isinstance(values, Mapping):  # headers match trimmed and case-folded, as mappings do
+            folded = {str(k).strip().casefold(): v for k, v in values.items()}
+            cells = [folded.get(c.strip().casefold(), "") for c in self.columns]
         else:  # a row that did not split into the header's fields: pad short ones
             cells = list(values) + [""] * (len(self.columns) - len(values))
         text = "; ".join(m for _, _, m in errors)

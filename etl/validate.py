@@ -95,11 +95,13 @@ class ValidatedChunk:
         issues: every reason of every rejected row.
         warnings: source row → messages, for valid rows that load but deserve a look (an
             extension dropped, a zone column that disagrees with the phone).
+        rejected: the normalised rows that failed (for duplicate checks of their keys).
     """
 
     valid: pd.DataFrame
     issues: list[Issue] = field(default_factory=list)
     warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    rejected: pd.DataFrame | None = None
 
     @property
     def rejected_rows(self) -> set[int]:
@@ -108,9 +110,13 @@ class ValidatedChunk:
 
 
 def _phone_cell(
-    raw: str | None, region: str | None
+    raw: str | None, region: str | None, odd_country: str | None = None
 ) -> tuple[tuple[str, ...] | Invalid | None, str | None]:
-    """One phone cell: ``(E.164 numbers | Invalid | None, first extension or None)``."""
+    """One phone cell: ``(E.164 numbers | Invalid | None, first extension or None)``.
+
+    ``odd_country``: the row's country cell when it could not be read as a region (the reason
+    of an invalid number then says so).
+    """
     text = clean(raw)
     if text is None:
         return None, None
@@ -119,7 +125,10 @@ def _phone_cell(
     for part in split_phones(text):
         result = parse_phone(part, region)
         if isinstance(result, Invalid):
-            return Invalid(text, result.reason), None
+            why = result.reason
+            if odd_country:
+                why += f" (country {odd_country!r} not recognised, so read as {region or 'is'})"
+            return Invalid(text, why), None
         assert isinstance(result, PhoneResult)
         if result.e164 not in numbers:
             numbers.append(result.e164)
@@ -154,14 +163,23 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
         out["email"] = normalize_emails(mapped["email"])
 
     default_region = mapping.defaults.region
-    if "region" in mapped:
-        regions = [normalize_region(v) or default_region for v in mapped["region"]]
-    else:
-        regions = [default_region] * len(mapped)
+    raw_regions = list(mapped["region"]) if "region" in mapped else [None] * len(mapped)
+    regions = [normalize_region(v) or default_region for v in raw_regions]
+    # a country cell we cannot read: say so, since the phone is then read in the default region
+    odd = [clean(v) if clean(v) and normalize_region(v) is None else None for v in raw_regions]
     phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
     notes: list[list[str]] = [[] for _ in range(len(mapped))]
+    for n, country in enumerate(odd):
+        if country and phone_cols:
+            notes[n].append(
+                f"country {country!r} not recognised; "
+                f"phones read as {regions[n] or 'international'}"
+            )
     for i, (col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
-        cells = [_phone_cell(raw, reg) for raw, reg in zip(mapped[col], regions, strict=True)]
+        cells = [
+            _phone_cell(raw, reg, country)
+            for raw, reg, country in zip(mapped[col], regions, odd, strict=True)
+        ]
         out[col] = pd.Series([c[0] for c in cells], index=mapped.index, dtype=object)
         out[f"ext.{i}"] = pd.Series([c[1] for c in cells], index=mapped.index, dtype=object)
         if not phone_spec.extension:
@@ -318,8 +336,9 @@ def validate_chunk(
         issues = _issues_from(err.failure_cases, norm, mapped, mapping, source_file)
     bad = {i.source_row for i in issues}
     valid = norm.loc[[row not in bad for row in norm.index]]
+    rejected = norm.loc[[row in bad for row in norm.index]]
     warnings = {int(row): w for row, w in valid["warnings"].items() if w}
-    return ValidatedChunk(valid=valid, issues=issues, warnings=warnings)
+    return ValidatedChunk(valid=valid, issues=issues, warnings=warnings, rejected=rejected)
 
 
 def _issues_from(
@@ -490,3 +509,46 @@ class KeyTracker:
             )
         self._db.executemany("INSERT INTO first VALUES (?, ?, ?)", new)
         return keys, issues
+
+    def peek(self, rejected: pd.DataFrame, source_file: str) -> list[Issue]:
+        """Duplicate issues for rows already rejected for other reasons, so ``_errors`` gives
+        every reason; such rows never become the first of a key. Rows whose key fields are
+        themselves invalid or empty are skipped."""
+        records = rejected.to_dict("records")
+        keys = {
+            int(row): self.key_of(rec)
+            for row, rec in zip(rejected.index, records, strict=True)
+            if self._key_ok(rec)
+        }
+        seen = self._known(list(set(keys.values())))
+        issues = []
+        for row, key in keys.items():
+            first = seen.get(key)
+            if first is None or (first[0] == source_file and first[1] >= row):
+                continue
+            where = f"row {first[1]}" if first[0] == source_file else f"{first[0]} row {first[1]}"
+            issues.append(
+                Issue(
+                    source_file,
+                    row,
+                    "key",
+                    "",
+                    "duplicate",
+                    key,
+                    f"duplicate of {where} (same {'+'.join(self.key_fields)} {key!r})",
+                )
+            )
+        return issues
+
+    def _field(self, rec: dict[str, Any], name: str) -> Any:
+        if name == "phone":
+            return next((v for k, v in rec.items() if str(k).startswith("phone.") and v), None)
+        return rec.get(name if name in ("name", "surname", "email") else f"dyn.{name}")
+
+    def _key_ok(self, rec: dict[str, Any]) -> bool:
+        """Every key field holds a usable (valid, non-empty) value."""
+        for name in self.key_fields:
+            value = self._field(rec, name)
+            if value is None or isinstance(value, Invalid) or value != value or value == ():
+                return False
+        return True

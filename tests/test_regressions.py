@@ -1,0 +1,241 @@
+"""Bugs a new user found in a trial run, each pinned by the CLI against the sandbox."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+from clitools import CASES, ROOT, SPRING, env_for, faults, run_cli, spring_id, state
+
+from etl.sandbox import SandboxServer
+from etl.state import Ledger
+
+C01 = CASES / "c01_na_names.csv"
+C01_MAP = CASES / "c01_na_names.yaml"
+
+
+def imp(tmp: Path, *extra: str, source: Path = C01, mapping: Path = C01_MAP) -> list[str]:
+    return [
+        "import",
+        str(source),
+        "--mapping",
+        str(mapping),
+        "--campaign",
+        SPRING,
+        "--state",
+        str(tmp / "s.sqlite"),
+        *extra,
+    ]
+
+
+def test_ledger_belongs_to_one_api(sandbox: Any, tmp_path: Path) -> None:
+    assert run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r1").code == 0
+    with SandboxServer() as other:
+        other.start()
+        ran = run_cli(imp(tmp_path), env_for(other), tmp_path / "r2", subprocess_mode=False)
+        assert ran.code == 78
+        assert "this state file records the leads sent to" in ran.stderr
+        assert state(other)["requests"] == {}
+
+
+def test_lock_holds_through_a_symlink(sandbox: Any, tmp_path: Path) -> None:
+    os.symlink(tmp_path / "s.sqlite", tmp_path / "link.sqlite")
+    with Ledger.open(tmp_path / "s.sqlite"):
+        args = imp(tmp_path)
+        args[args.index("--state") + 1] = str(tmp_path / "link.sqlite")
+        ran = run_cli(args, env_for(sandbox), tmp_path / "r")
+    assert ran.code == 75
+    assert state(sandbox)["requests"] == {}
+
+
+def test_api_key_file_with_bom_works_and_a_missing_one_is_78(sandbox: Any, tmp_path: Path) -> None:
+    key = tmp_path / "key.txt"
+    key.write_bytes(b"\xef\xbb\xbfsandbox-key\r\n")
+    env = {k: v for k, v in env_for(sandbox).items() if k != "VOIPTIME_API_KEY"}
+    ok = run_cli(imp(tmp_path, "--api-key-file", str(key)), env, tmp_path / "r1")
+    assert ok.code == 0, ok.stderr
+    missing = run_cli(imp(tmp_path, "--api-key-file", str(tmp_path / "nope")), env, tmp_path / "r2")
+    assert missing.code == 78
+    assert "the API key file cannot be read" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_ambiguous_enrolment_is_reported_until_a_person_retries(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    faults(
+        sandbox,
+        {
+            "route": "POST /campaigns/{campaignId}/entries/actions/generate",
+            "nth": 1,
+            "drop": "before",
+        },
+    )
+    first = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r1")
+    assert first.code == 4
+    assert first.summary()["leads_ambiguous"] == 5
+    again = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
+    assert again.code == 4
+    s = again.summary()
+    assert (s["leads_ambiguous"], s["campaign_entries_added"], s["leads_unchanged"]) == (5, 0, 5)
+    assert all("unknown outcome" in r["warnings"] for r in again.loaded())
+    html = (tmp_path / "r2" / "report.html").read_text()
+    assert "Ambiguous rows: a person must look" in html and "nan.null@example.com" in html
+    assert state(sandbox)["campaign_entries"] == {}
+    retried = run_cli(imp(tmp_path, "--retry-ambiguous"), env_for(sandbox), tmp_path / "r3")
+    assert retried.code == 0, retried.stderr
+    entries = state(sandbox)["campaign_entries"][spring_id(sandbox)]
+    assert sorted(entries) == sorted(lead["id"] for lead in state(sandbox)["leads"])
+    assert retried.summary()["campaign_entries_added"] == 5
+
+
+def test_ambiguous_lead_is_named_in_loaded_csv(sandbox: Any, tmp_path: Path) -> None:
+    faults(sandbox, {"route": "POST /leads", "nth": 2, "drop": "after"})
+    ran = run_cli(imp(tmp_path, "--concurrency", "1"), env_for(sandbox), tmp_path / "r")
+    assert ran.code == 4
+    rows = {r["_source_row"]: r for r in ran.loaded()}
+    assert rows["3"]["action"] == "ambiguous" and rows["3"]["lead_id"] == ""
+    assert "connection dropped" in rows["3"]["warnings"]
+
+
+def test_a_changed_note_is_sent_as_a_comment(sandbox: Any, tmp_path: Path) -> None:
+    source = tmp_path / "l.csv"
+    source.write_text(C01.read_text(encoding="utf-8"), encoding="utf-8")
+    assert run_cli(imp(tmp_path, source=source), env_for(sandbox), tmp_path / "r1").code == 0
+    source.write_text(source.read_text().replace(",N/A\n", ",call after 5pm\n"), encoding="utf-8")
+    ran = run_cli(imp(tmp_path, source=source), env_for(sandbox), tmp_path / "r2")
+    assert ran.code == 0
+    assert ran.summary()["leads_updated"] == 1
+    st = state(sandbox)
+    assert st["requests"]["POST /leads/{leadId}/comments"] == 1
+    assert "PATCH /leads/{leadId}" not in st["requests"]
+    nan = next(lead for lead in st["leads"] if lead["email"] == "nan.null@example.com")
+    texts = [c["text"] for c in st["comments"] if c.get("leadId") == nan["id"]]
+    assert "call after 5pm" in texts + [c["text"] for c in nan.get("comments", [])]
+
+
+def test_rejects_of_a_sheet_with_title_rows_reimport_with_the_same_mapping(tmp_path: Path) -> None:
+    mapping = ROOT / "mappings/accounts.Partners.yaml"  # read: {sheet: Partners, header_row: 3}
+    env = {"PATH": "/usr/bin:/bin"}
+    first = run_cli(
+        ["validate", str(ROOT / "sample_data/accounts.xlsx"), "--mapping", str(mapping)],
+        env,
+        tmp_path / "r1",
+        subprocess_mode=False,
+    )
+    assert first.code == 3
+    for name in ("rejects.csv", "rejects.xlsx"):
+        again = run_cli(
+            ["validate", str(tmp_path / "r1" / name), "--mapping", str(mapping)],
+            env,
+            tmp_path / name,
+            subprocess_mode=False,
+        )
+        assert again.code == 3, again.stderr
+        assert again.summary()["rows_read"] == first.summary()["rows_rejected"]
+
+
+def test_two_files_whose_headers_differ_in_case_share_rejects_columns(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("Email,first_name,last_name,phone\nbad@,A,B,+14155550101\n")
+    (tmp_path / "b.csv").write_text(" EMAIL ,First_Name,Last_Name,Phone\nworse@,C,D,+14155550102\n")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "project: 1\ndefaults: {timezone: America/New_York}\n"
+        "fields: {name: first_name, surname: last_name, email: email}\n"
+        "phones: [{column: phone}]\n"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    ran = run_cli(
+        ["validate", str(tmp_path / "*.csv"), "--mapping", str(mapping)],
+        env,
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 3
+    with open(tmp_path / "r" / "rejects.csv", newline="") as fh:
+        table = list(csv.reader(fh))
+    assert table[0] == [
+        "Email",
+        "first_name",
+        "last_name",
+        "phone",
+        "_source_file",
+        "_source_row",
+        "_errors",
+    ]
+    assert [row[:4] for row in table[1:]] == [
+        ["bad@", "A", "B", "'+14155550101"],
+        ["worse@", "C", "D", "'+14155550102"],
+    ]
+    again = run_cli(
+        ["validate", str(tmp_path / "r" / "rejects.csv"), "--mapping", str(mapping)],
+        env,
+        tmp_path / "r2",
+        subprocess_mode=False,
+    )
+    assert again.code == 3 and again.summary()["rows_read"] == 2
+
+
+def test_every_unknown_name_is_reported_at_once(sandbox: Any, tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(C01_MAP.read_text() + "status: Hot\nsource: Billboard\n")
+    ran = run_cli(
+        imp(tmp_path, mapping=mapping) + ["--campaign", "Autumn"],
+        env_for(sandbox),
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 78
+    assert "Error: Unknown status 'Hot'. Known statuses: 'New', 'Callback'." in ran.stderr
+    assert "Error: Unknown source 'Billboard'. Known sources: 'Web form', 'Referral'." in ran.stderr
+    assert "Error: Unknown campaign 'Autumn'." in ran.stderr
+
+
+def test_a_rejected_row_is_also_named_a_duplicate(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv"
+    source.write_text(
+        "first_name,last_name,email,phone,timezone\n"
+        "Ann,Lee,ann@example.com,+14155550101,America/Chicago\n"
+        "Ann,,ANN@example.com,+14155550102,EST\n"
+    )
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(CASES / "c12_ragged_rows.yaml")],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert [r["_errors"] for r in ran.rejects()] == [
+        "surname (last_name): required, but empty; timezoneId (timezone): 'EST': an abbreviation, "
+        "not an IANA zone; did you mean America/New_York or America/Toronto?; "
+        "key: duplicate of row 2 (same email 'ann@example.com')"
+    ]
+    assert ran.summary()["rows_duplicate"] == 1
+
+
+def test_an_unknown_country_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text(
+        "first_name,last_name,email,phone,country\n"
+        "Pia,Rhee,pia@example.com,0491 570 156,Oz\n"
+        "Ned,Orr,ned@example.com,0491 570 157,AUS\n"
+    )
+    mapping = tmp_path / "m.yaml"
+    text = (CASES / "c16_numeric_phones.yaml").read_text().replace("  timezoneId: timezone\n", "")
+    mapping.write_text(
+        text.replace(
+            "  region_column: country", "  region_column: country\n  ambiguous_timezone: default"
+        )
+    )
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(mapping), "--campaign", SPRING],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert [r["_errors"] for r in ran.rejects()] == [
+        "phone (phone): '0491 570 156': not a valid number for US "
+        "(country 'Oz' not recognised, so read as US)"
+    ]
+    assert [r["_source_row"] for r in ran.loaded()] == ["3"]  # AUS is Australia
