@@ -215,7 +215,8 @@ class Loader:
         abandoned = sum(
             1 for o in outcomes if o.message == "interrupted with the request in flight"
         )
-        self.stats.ambiguous += abandoned
+        with self._lock:
+            self.stats.ambiguous += abandoned
         if self.campaign_id and not self.stopped:
             self._enrol_outcomes(outcomes, known)
         return outcomes
@@ -223,9 +224,9 @@ class Loader:
     def _one(self, row: LeadRow, entry: LedgerEntry | None) -> Outcome:
         if self.stopped:
             return Outcome(row, "failed", message="not sent: the run stopped early")
-        if entry is None or (entry.status == "ambiguous" and self.retry_ambiguous):
+        if entry is None or (entry.status != "created" and self.retry_ambiguous):
             return self._create(row)
-        if entry.status == "ambiguous":
+        if entry.status != "created":  # ambiguous (or sending: another process's, in flight)
             self._count("ambiguous")
             return Outcome(
                 row,
