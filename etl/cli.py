@@ -471,6 +471,11 @@ def sandbox_cmd(host: str, port: int, latency_ms: int, data: Path | None, api_ke
     except OSError as exc:
         click.echo(f"Error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
         sys.exit(75)
+
+    def stop_serving(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends the sandbox as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop_serving)
     click.echo(server.url, nl=True)
     sys.stdout.flush()
     try:

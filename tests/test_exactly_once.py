@@ -192,15 +192,17 @@ def test_sigkill_between_requests_then_rerun_gives_exactly_1000(
 def test_sigkill_with_requests_in_flight_leaves_them_ambiguous(
     api: Any, canary: str, tmp_path: Path
 ) -> None:
-    source = write_list(tmp_path / "l.csv", 1000)
-    faults(api, {"route": "POST /leads", "delay_ms": 20})
+    # Each POST takes 100 ms, far longer than a ledger commit, so when the 200th lead is
+    # recorded (mid-batch) the other 7 workers are almost surely waiting on their answers.
+    source = write_list(tmp_path / "l.csv", 400)
+    faults(api, {"route": "POST /leads", "delay_ms": 100})
     killed = go(
         importing(tmp_path, source, "--concurrency", "8"),
         api,
         canary,
         tmp_path / "r1",
-        VOIPTIME_TEST_CRASH_AFTER_CREATED="480",
-    )  # mid-batch
+        VOIPTIME_TEST_CRASH_AFTER_CREATED="200",
+    )
     assert killed.code == -signal.SIGKILL
     in_flight = ledger_counts(tmp_path).get("sending", 0)
     assert 1 <= in_flight <= 7
@@ -210,9 +212,9 @@ def test_sigkill_with_requests_in_flight_leaves_them_ambiguous(
     s = rerun.summary()
     assert s["leads_ambiguous"] == in_flight
     counts = ledger_counts(tmp_path)
-    assert counts["ambiguous"] == in_flight and counts["created"] == 1000 - in_flight
+    assert counts["ambiguous"] == in_flight and counts["created"] == 400 - in_flight
     entries = check_campaign_once(api, canary)
-    assert len(entries) == 1000 - in_flight  # every lead but the unknown ones, once
+    assert len(entries) == 400 - in_flight  # every lead but the unknown ones, once
     no_canary(canary, tmp_path, killed, rerun)
 
 
