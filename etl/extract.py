@@ -38,6 +38,7 @@ import logging
 import os
 import re
 import warnings
+import xml.parsers.expat
 import zipfile
 from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
@@ -665,11 +666,29 @@ class _XlsxReader(SourceReader):
         logger.info("%s: sheet %r", self.path, self.sheet)
 
     def _verify(self) -> None:
-        """Decompress the sheet's part once (cheap, no XML parsing), so a damaged archive
-        (bad CRC, broken deflate data) fails here and not part-way through the chunks."""
+        """Decompress and check the sheet's XML once, so a damaged archive (bad CRC, broken
+        deflate data) or XML that breaks part-way fails here and not after the first chunks
+        were sent. A bare expat pass (no elements built, no entities allowed) runs at tens of
+        MB per second, far faster than reading the cells."""
+        parser = xml.parsers.expat.ParserCreate()
+
+        def no_entities(*_: Any) -> None:
+            raise InputError(
+                str(self.path), "the sheet declares XML entities (a possible XML bomb)"
+            )
+
+        parser.EntityDeclHandler = no_entities
         with self._guard(), self._book._archive.open(self._ws._worksheet_path) as part:
-            while part.read(1 << 20):
-                pass
+            try:
+                while block := part.read(1 << 20):
+                    parser.Parse(block, False)
+                parser.Parse(b"", True)
+            except xml.parsers.expat.ExpatError as exc:
+                raise InputError(
+                    str(self.path),
+                    f"sheet {self.sheet!r} is damaged: its XML breaks at line {exc.lineno}, "
+                    f"column {exc.offset}; open and save it again in Excel",
+                ) from None
 
     def close(self) -> None:
         book = getattr(self, "_book", None)

@@ -23,6 +23,7 @@ import functools
 import importlib.resources
 import re
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass
 
 import email_validator
@@ -71,8 +72,10 @@ def clean(value: object) -> str | None:
     """Trim all Unicode whitespace (including no-break space); empty becomes ``None``.
 
     Only an empty or all-whitespace cell is missing: ``NA``, ``NULL``, ``None``, ``-`` are text.
+    (The value ``None`` and a float NaN, pandas' own markers for a missing cell, are missing too;
+    the readers never produce them, but frames built by hand may.)
     """
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):
         return None
     if not isinstance(value, str):
         value = str(value)
@@ -95,6 +98,8 @@ _LOCAL = rf"{_LOCAL_ATOM}(?:\.{_LOCAL_ATOM})*"
 _LABEL = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
 _DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*\.[A-Za-z]{{2,63}}"
 EMAIL_PATTERN = rf"^{_LOCAL}@{_DOMAIN}$"
+#: Top-level names no mail goes to (RFC 6761 and friends), as email-validator refuses them.
+_SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
 _EMAIL = re.compile(EMAIL_PATTERN)
 
 
@@ -115,7 +120,12 @@ def normalize_email(value: str | None) -> str | Invalid | None:
     if text is None:
         return None
     lowered = text.lower()
-    if _EMAIL.match(lowered) and len(lowered) <= 254 and len(lowered.split("@")[0]) <= 64:
+    if (
+        _EMAIL.match(lowered)
+        and len(lowered) <= 254
+        and len(lowered.split("@")[0]) <= 64
+        and lowered.rsplit(".", 1)[-1] not in _SPECIAL_USE
+    ):
         return lowered
     if re.search(r"[\s,;]", lowered) and lowered.count("@") > 1:
         return Invalid(text, "more than one e-mail address in one cell; keep one")
@@ -147,6 +157,7 @@ def normalize_emails(values: pd.Series) -> pd.Series:
     text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
     fast = text.str.fullmatch(EMAIL_PATTERN) & (text.str.len() <= 254)
     fast &= text.str.split("@").str[0].str.len() <= 64
+    fast &= ~text.str.rsplit(".", n=1).str[-1].isin(_SPECIAL_USE)
     out = text.astype(object).where(fast, None)
     slow = ~fast
     if slow.any():
@@ -425,6 +436,75 @@ def _tz_names() -> tuple[dict[str, str], dict[str, str]]:
     return by_folded, links
 
 
+#: Zones people mean when they write an offset, west to east.
+_COMMON_ZONES = (
+    "Pacific/Honolulu",
+    "America/Anchorage",
+    "America/Los_Angeles",
+    "America/Phoenix",
+    "America/Denver",
+    "America/Chicago",
+    "America/New_York",
+    "America/Halifax",
+    "America/Sao_Paulo",
+    "Atlantic/Azores",
+    "Europe/London",
+    "Europe/Lisbon",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Africa/Lagos",
+    "Europe/Athens",
+    "Africa/Johannesburg",
+    "Europe/Istanbul",
+    "Europe/Moscow",
+    "Asia/Dubai",
+    "Asia/Karachi",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Asia/Dhaka",
+    "Asia/Bangkok",
+    "Asia/Singapore",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Australia/Adelaide",
+    "Australia/Brisbane",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+)
+_OFFSET_PARTS = re.compile(
+    r"^(?:GMT|UTC|UT|Z)?([+\-\u2212])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE
+)
+
+
+@functools.lru_cache(maxsize=128)
+def zones_at_offset(minutes: int) -> tuple[str, ...]:
+    """Common IANA zones whose UTC offset is ``minutes`` in January or in July of this year
+    (so ``-300``, UTC-5, gives New York in winter and Chicago in summer)."""
+    year = dt.date.today().year
+    found = []
+    for name in _COMMON_ZONES:
+        zone = zoneinfo.ZoneInfo(name)
+        for month in (1, 7):
+            offset = dt.datetime(year, month, 15, 12, tzinfo=zone).utcoffset()
+            if offset is not None and offset == dt.timedelta(minutes=minutes):
+                found.append(name)
+                break
+    return tuple(found)
+
+
+def _suggest_for_offset(text: str) -> str:
+    """Likely zones for ``UTC-5``, ``GMT+2``, ``+05:30``; ``UTC`` alone suggests London."""
+    match = _OFFSET_PARTS.match(text.replace(" ", ""))
+    minutes = 0
+    if match:
+        sign = -1 if match[1] in "-\u2212" else 1
+        minutes = sign * (int(match[2]) * 60 + int(match[3] or 0))
+    zones = zones_at_offset(minutes)[:4]
+    if zones:
+        return "; did you mean " + " or ".join(zones) + "? (the place, not today's offset)"
+    return _suggest("")
+
+
 def _suggest(text: str) -> str:
     hints = _ABBREVIATION_HINTS.get(text.upper())
     if hints:
@@ -450,7 +530,7 @@ def canonical_zone(value: str | None) -> str | Invalid | None:
     by_folded, links = _tz_names()
     compact = text.replace(" ", "")
     if _OFFSET.match(compact) or compact.upper() in {"Z", "UTC", "GMT", "UT", "UCT", "ZULU"}:
-        return Invalid(text, f"a fixed UTC offset, not a place{_suggest('')}")
+        return Invalid(text, f"a fixed UTC offset, not a place{_suggest_for_offset(compact)}")
     name = by_folded.get(text.casefold()) or by_folded.get(compact.casefold())
     if name is None:
         if re.fullmatch(r"[A-Za-z]{2,5}", text):

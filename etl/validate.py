@@ -416,7 +416,7 @@ class KeyTracker:
     def __init__(self, key_fields: Iterable[str]) -> None:
         self.key_fields = tuple(key_fields)
         # "": SQLite's private temporary on-disk database, deleted when the connection closes.
-        self._db = sqlite3.connect("")
+        self._db = sqlite3.connect("", check_same_thread=False)
         self._db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4096;"
             "CREATE TABLE first (key TEXT PRIMARY KEY, file TEXT, row INTEGER) WITHOUT ROWID;"
@@ -427,7 +427,10 @@ class KeyTracker:
         self._db.close()
 
     def __del__(self) -> None:  # an unclosed tracker still drops its file
-        self._db.close()
+        try:
+            self._db.close()
+        except sqlite3.Error:
+            pass
 
     def __enter__(self) -> KeyTracker:
         return self

@@ -281,6 +281,14 @@ def test_edited_rows_are_patched_and_a_shuffled_file_sends_nothing(
     assert (s["leads_updated"], s["leads_unchanged"], s["leads_created"]) == (2, 28, 0)
     st = state(api)
     assert st["requests"]["PATCH /leads/{leadId}"] == 2 and st["requests"]["POST /leads"] == 30
+    ids = {lead["email"]: lead["id"] for lead in st["leads"]}
+    assert sorted(st["patches"], key=lambda p: p["leadId"]) == sorted(
+        [
+            {"leadId": ids["p3@example.com"], "body": {"surname": "Leigh"}},
+            {"leadId": ids["p7@example.com"], "body": {"surname": "Li"}},
+        ],
+        key=lambda p: p["leadId"],
+    )  # only the changed field goes out
     surnames = {lead["email"]: lead["surname"] for lead in st["leads"]}
     assert (surnames["p3@example.com"], surnames["p7@example.com"], surnames["p4@example.com"]) == (
         "Leigh",

@@ -253,8 +253,8 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
         (
             with_(defaults={"timezone": "UTC-5"}),
             [
-                "defaults.timezone: a fixed UTC offset, not a place; "
-                "write the lead's IANA zone, e.g. America/New_York or Europe/London"
+                "defaults.timezone: a fixed UTC offset, not a place; did you mean "
+                "America/Chicago or America/New_York? (the place, not today's offset)"
             ],
         ),
         (with_(defaults={"timezone": 5}), ["defaults.timezone: expected an IANA zone"]),

@@ -30,6 +30,18 @@ PRECISION_LOST = (
 )
 GENERIC_HINT = "; write the lead's IANA zone, e.g. America/New_York or Europe/London"
 OFFSET = "a fixed UTC offset, not a place" + GENERIC_HINT
+
+
+def offset(*zones: str) -> str:
+    """The reason for a written offset: the zones that have it in winter or summer."""
+    return (
+        "a fixed UTC offset, not a place; did you mean "
+        + " or ".join(zones)
+        + "? (the place, not today's offset)"
+    )
+
+
+UTC_ZONES = ("Atlantic/Azores", "Europe/London", "Europe/Lisbon")
 ABBREV = "an abbreviation, not an IANA zone"
 TWO_ADDRESSES = "more than one e-mail address in one cell; keep one"
 
@@ -280,15 +292,15 @@ ZONES_BAD = [
     ("ist", ABBREV + "; did you mean Asia/Kolkata or Europe/Dublin?"),
     ("EST5EDT", ABBREV + GENERIC_HINT),
     ("GB", ABBREV + GENERIC_HINT),
-    ("GMT+2", OFFSET),
-    ("UTC-5", OFFSET),
-    ("GMT−3", OFFSET),  # U+2212 minus sign
-    ("utc+05:30", OFFSET),
-    ("+0530", OFFSET),
-    ("UTC", OFFSET),
-    ("GMT", OFFSET),
-    ("Z", OFFSET),
-    ("Zulu", OFFSET),
+    ("GMT+2", offset("Europe/Berlin", "Europe/Paris", "Europe/Athens", "Africa/Johannesburg")),
+    ("UTC-5", offset("America/Chicago", "America/New_York")),
+    ("GMT−3", offset("America/Halifax", "America/Sao_Paulo")),  # U+2212 minus sign
+    ("utc+05:30", offset("Asia/Kolkata")),
+    ("+0530", offset("Asia/Kolkata")),
+    ("UTC", offset(*UTC_ZONES)),
+    ("GMT", offset(*UTC_ZONES)),
+    ("Z", offset(*UTC_ZONES)),
+    ("Zulu", offset(*UTC_ZONES)),
     ("Etc/GMT+5", OFFSET),
     ("Etc/UTC", OFFSET),
     ("Universal", OFFSET),

@@ -214,6 +214,24 @@ def test_a_rejected_row_is_also_named_a_duplicate(tmp_path: Path) -> None:
     assert ran.summary()["rows_duplicate"] == 1
 
 
+def test_reserved_mail_domains_are_refused_on_the_fast_path_too() -> None:
+    import pandas as pd
+
+    from etl.normalize import Invalid, normalize_email, normalize_emails
+
+    reason = (
+        "not a valid e-mail address: The part after the @-sign is a special-use or reserved name "
+        "that cannot be used with email."
+    )
+    cells = pd.Series(["x@corp.local", "y@shop.test", "z@example.com"], dtype=object)
+    assert normalize_emails(cells).tolist() == [
+        Invalid("x@corp.local", reason),
+        Invalid("y@shop.test", reason),
+        "z@example.com",
+    ]
+    assert normalize_email("a@x.onion") == Invalid("a@x.onion", reason)
+
+
 def test_an_unknown_country_is_named(tmp_path: Path) -> None:
     source = tmp_path / "c.csv"
     source.write_text(
@@ -239,3 +257,126 @@ def test_an_unknown_country_is_named(tmp_path: Path) -> None:
         "(country 'Oz' not recognised, so read as US)"
     ]
     assert [r["_source_row"] for r in ran.loaded()] == ["3"]  # AUS is Australia
+
+
+def test_a_sheet_whose_xml_breaks_late_sends_nothing(sandbox: Any, tmp_path: Path) -> None:
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["first_name", "last_name", "email", "phone", "timezone", "notes"])
+    for i in range(10_050):
+        sheet.append([f"A{i}", "B", f"a{i}@example.com", f"+1 415 555 {i % 10000:04d}", "", ""])
+    good = tmp_path / "good.xlsx"
+    book.save(good)
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":  # an unclosed <c> at row 10,040
+                at = data.index(b'<row r="10040"')
+                data = data[:at] + b'<row r="10040"><c r="A10040"></row>' + data[at:]
+            out.writestr(item, data)
+    ran = run_cli(
+        imp(tmp_path, source=broken), env_for(sandbox), tmp_path / "r", subprocess_mode=False
+    )
+    assert ran.code == 65
+    assert "its XML breaks" in ran.stderr
+    assert "POST /leads" not in state(sandbox)["requests"]
+
+
+def test_a_row_the_server_refuses_is_rejected_and_the_run_goes_on(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    faults(
+        sandbox,
+        {
+            "route": "POST /leads",
+            "nth": 2,
+            "status": 400,
+            "body": {"status": 400, "message": "dynamicData: field not in project"},
+        },
+    )
+    ran = run_cli(imp(tmp_path, "--concurrency", "1"), env_for(sandbox), tmp_path / "r")
+    assert ran.code == 3
+    assert [(r["_source_row"], r["_errors"]) for r in ran.rejects()] == [
+        ("3", "api: refused by the API: dynamicData: field not in project")
+    ]
+    s = ran.summary()
+    assert (s["leads_created"], s["rows_rejected"], s["campaign_entries_added"]) == (4, 1, 4)
+
+
+def test_a_second_cli_run_on_the_same_state_exits_75_at_once(sandbox: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    faults(sandbox, {"route": "POST /leads", "delay_ms": 400})
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "etl",
+            *imp(tmp_path, "--concurrency", "1"),
+            "--report-dir",
+            str(tmp_path / "r1"),
+        ],
+        env=env_for(sandbox),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "POST /leads" not in state(sandbox)["requests"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = state(sandbox)["requests"]
+        second = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
+        after = state(sandbox)["requests"]
+        assert second.code == 75
+        assert "another voiptime-etl run holds this state file" in second.stderr
+        assert after["GET /projects"] == before["GET /projects"] == 1  # the second sent nothing
+    finally:
+        first.communicate(timeout=60)
+    assert first.returncode == 0
+
+
+def test_an_extension_with_no_field_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    source = tmp_path / "x.csv"
+    source.write_text(
+        "first_name,last_name,email,phone,timezone\n"
+        "Ann,Lee,ann@example.com,(415) 555-2671 x12,America/Los_Angeles\n"
+    )
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(CASES / "c12_ragged_rows.yaml")],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 0
+    assert [r["warnings"] for r in ran.loaded()] == [
+        "phone (phone): extension 12 dropped; name a dynamicData field for it with "
+        "phones[0].extension"
+    ]
+
+
+def test_report_html_marks_values_and_charts_reasons(tmp_path: Path) -> None:
+    ran = run_cli(
+        [
+            "validate",
+            str(ROOT / "sample_data/leads.csv"),
+            "--mapping",
+            str(ROOT / "mappings/leads.yaml"),
+        ],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "<td>email</td><td><mark>chloe.walker@</mark></td>" in html
+    assert "<td>timezoneId</td><td><mark>Mars/Olympus</mark></td>" in html
+    assert 'aria-label="key: duplicate: 3"' in html
+    assert 'aria-label="phone: not a phone number: 3"' in html
+    assert ran.summary()["rows_rejected"] == 22

@@ -105,3 +105,39 @@ def test_unwritable_folder_is_exit_74(tmp_path: Path) -> None:
     with pytest.raises(OutputError) as info:
         ReportWriter(tmp_path / "f" / "r", [])
     assert info.value.exit_code == 74
+
+
+def test_report_html_lists_the_first_200_rejects(tmp_path: Path) -> None:
+    writer = ReportWriter(tmp_path / "r", ["email"])
+    for row in range(2, 252):
+        writer.reject(
+            "a.csv", row, {"email": f"bad{row}@"}, [("email", f"bad{row}@", "email: bad")]
+        )
+    writer.finish(
+        {
+            "rows_read": 250,
+            "rows_rejected": 250,
+            "rows_valid": 0,
+            "exit_code": 3,
+            "dry_run": False,
+            "command": "validate",
+            "sources": ["a.csv"],
+            "started_at": "2026-11-30T00:00:00Z",
+            "duration_seconds": 1.0,
+            "rows_duplicate": 0,
+            "leads_created": 0,
+            "leads_updated": 0,
+            "leads_unchanged": 0,
+            "leads_failed": 0,
+            "leads_ambiguous": 0,
+            "campaign_entries_added": 0,
+            "campaign_id": None,
+            "files": [],
+            "rows_per_second": 250,
+            "error": "",
+        }
+    )
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Rejected rows (first 200 of 250)" in html
+    assert "<mark>bad201@</mark>" in html and "<mark>bad202@</mark>" not in html
+    assert 'aria-label="email: bad: 250"' in html

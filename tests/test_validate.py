@@ -387,8 +387,8 @@ def test_invalid_zone_in_column_is_not_replaced_by_inference() -> None:
             "Zone",
             "invalid",
             "GMT+2",
-            "'GMT+2': a fixed UTC offset, not a place; "
-            "write the lead's IANA zone, e.g. America/New_York or Europe/London",
+            "'GMT+2': a fixed UTC offset, not a place; did you mean Europe/Berlin or "
+            "Europe/Paris or Europe/Athens or Africa/Johannesburg? (the place, not today's offset)",
         )
     ]
 

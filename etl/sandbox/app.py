@@ -311,6 +311,7 @@ class SandboxApp:
             # project id -> status id (or None) -> number of leads
             self.lead_counts: dict[int, Counter[int | None]] = {p: Counter() for p in self.projects}
             self.request_counts: Counter[str] = Counter()
+            self.patches: list[dict[str, Any]] = []  # every accepted PATCH body, in order
             self.rules = []
             self._next_lead = FIRST_LEAD_ID
             self._next_phone = FIRST_PHONE_ID
@@ -323,7 +324,9 @@ class SandboxApp:
         Returns:
             ``{"leads": [lead, ...], "campaign_entries": {campaignId: [leadId, ...]}`` (campaigns
             with at least one entry), ``"tasks": [task, ...], "comments": [comment with leadId,
-            ...], "requests": {"METHOD /template": n}}``.
+            ...], "requests": {"METHOD /template": n}, "patches": [{"leadId", "body"}, ...]}``
+            (``patches``: every accepted ``PATCH /leads/{id}`` body, so tests can see exactly
+            which fields an update sent).
         """
         with self.lock:
             state = {
@@ -332,6 +335,7 @@ class SandboxApp:
                 "tasks": [dict(task) for task in self.tasks.values()],
                 "comments": [dict(c) for c in self.comments.values()],
                 "requests": dict(self.request_counts),
+                "patches": list(self.patches),
             }
         return copy.deepcopy(state)
 
@@ -735,6 +739,7 @@ class SandboxApp:
         with self.lock:
             lead = self._lead(request)
             self._validate_lead(body, lead)
+            self.patches.append({"leadId": lead["id"], "body": copy.deepcopy(body)})
             old_key = (lead["groupId"], lead["statusId"])
             for key in (
                 "groupId",
