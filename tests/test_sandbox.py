@@ -387,6 +387,9 @@ def test_patch_lead(api: requests.Session, sandbox: SandboxServer) -> None:
     assert [c["text"] for c in after["comments"]] == ["later"]
     assert state(sandbox)["leads"] == [after]
     assert api.patch(sandbox.url + "/leads/1001", json={}).json() == after
+    patches = state(sandbox)["patches"]
+    assert [p["leadId"] for p in patches] == [1001, 1001]
+    assert patches[0]["body"]["surname"] == "Byron" and patches[1]["body"] == {}
 
 
 @pytest.mark.parametrize(
@@ -760,6 +763,7 @@ def test_reset(api: requests.Session, sandbox: SandboxServer) -> None:
         "tasks": [],
         "comments": [],
         "requests": {},
+        "patches": [],
     }
     assert requests.get(sandbox.base_url + "/_sandbox/faults").json() == {"rules": []}
     assert create(api, sandbox)["id"] == 1001
