@@ -195,6 +195,7 @@ class _Run:
         self.phone_regions: Counter[str] = Counter()
         self.gate = ""
         self.rows_warned = 0
+        self.timings: Counter[str] = Counter()  # seconds per stage: validate, load
         self.files: list[dict[str, Any]] = []
         self.codes: list[int] = []
         self.file_errors: list[EtlError] = []
@@ -413,7 +414,9 @@ class _Run:
                 )
             self.rows_rejected += rejected
             return read, rejected
+        started = time.monotonic()
         result, row_keys, dupes, issues = self._check(name, chunk, keys)
+        self.timings["validate"] += time.monotonic() - started
         self.rows_duplicate += len(dupes)
         unsplit = {p.row: p for p in chunk.problems}
         for row in sorted([*issues, *unsplit]):  # rejects.csv in row order
@@ -479,7 +482,10 @@ class _Run:
             if self.loader.stopped:
                 break
             batch = rows[start : start + self.o.batch_rows]
-            for out in self.loader.load_batch(batch):
+            started = time.monotonic()
+            outcomes = self.loader.load_batch(batch)
+            self.timings["load"] += time.monotonic() - started
+            for out in outcomes:
                 refused += self._record(out, frame, notes)
             self.progress("loaded", len(batch))
         return refused
@@ -570,6 +576,13 @@ class _Run:
             "phone_regions": dict(self.phone_regions.most_common()),
             "rows_with_warnings": self.rows_warned,
             "rows_per_second": round(self.rows_read / duration) if duration > 0 else 0,
+            "timings": {
+                "validate_seconds": round(self.timings["validate"], 3),
+                "load_seconds": round(self.timings["load"], 3),
+                "other_seconds": round(
+                    max(0.0, duration - self.timings["validate"] - self.timings["load"]), 3
+                ),
+            },
             "files": self.files,
             "max_reject_rate": self.o.max_reject_rate,
             "error": str(self.error) if self.error else "; ".join(map(str, self.file_errors)),
