@@ -224,7 +224,11 @@ class Loader:
     def _one(self, row: LeadRow, entry: LedgerEntry | None) -> Outcome:
         if self.stopped:
             return Outcome(row, "failed", message="not sent: the run stopped early")
-        if entry is None or (entry.status != "created" and self.retry_ambiguous):
+        if (
+            entry is None
+            or entry.status == "rejected"  # refused before: try again, the account may differ
+            or (entry.status != "created" and self.retry_ambiguous)
+        ):
             return self._create(row)
         if entry.status != "created":  # ambiguous (or sending: another process's, in flight)
             self._count("ambiguous")
@@ -257,6 +261,9 @@ class Loader:
             self.ledger.mark_ambiguous(self.project_id, row.key)
             self._count("ambiguous")
             return Outcome(row, "ambiguous", message=str(exc))
+        except RequestRejectedError as exc:
+            self.ledger.mark_rejected(self.project_id, row.key)
+            return self._failed(row, exc)
         except ApiError as exc:
             self.ledger.forget(self.project_id, row.key)
             return self._failed(row, exc)

@@ -6,7 +6,11 @@ file). A lead moves::
 
     (absent) ──mark_sending──▶ sending ──mark_created──▶ created(lead_id)
                                   │
-                                  └──mark_ambiguous──▶ ambiguous (sent, outcome unknown)
+                                  ├──mark_ambiguous──▶ ambiguous (sent, outcome unknown)
+                                  ├──mark_rejected───▶ rejected (the server refused it: 4xx)
+                                  └──forget──────────▶ (absent) (429/503/401: not processed)
+
+    Campaign enrolment (``in_campaign``) is the ``enrolments`` table below.
 
 ``sending`` is committed *before* the POST leaves, ``created`` as soon as the answer arrives; a
 ``sending`` row found when the ledger is opened again belonged to a run that died with the
@@ -52,7 +56,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leads (
     project      INTEGER NOT NULL,
     key          TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('sending', 'created', 'ambiguous')),
+    status       TEXT NOT NULL CHECK (status IN ('sending', 'created', 'ambiguous', 'rejected')),
     lead_id      INTEGER,
     payload_hash TEXT NOT NULL,
     payload      TEXT NOT NULL,
@@ -92,7 +96,7 @@ class LedgerEntry:
     """What the ledger knows of one key.
 
     Attributes:
-        status: ``sending``, ``created`` or ``ambiguous``.
+        status: ``sending``, ``created``, ``ambiguous`` or ``rejected``.
         lead_id: the API's lead id once created.
         payload_hash: :func:`payload_hash` of what was last sent.
         payload: what was last sent (a dict).
@@ -389,9 +393,18 @@ class Ledger:
         )
 
     def forget(self, project: int, key: str) -> None:
-        """Drop a key whose POST the server refused or never processed (nothing was created)."""
+        """Drop a key whose POST was never processed (429/503/401: nothing was created)."""
         self._write(
             "DELETE FROM leads WHERE project=? AND key=? AND status='sending'", (project, key)
+        )
+
+    def mark_rejected(self, project: int, key: str) -> None:
+        """Record that the server refused this key's POST (a 4xx: nothing was created). The next
+        run sends it again, since the account may have changed (a custom field added)."""
+        self._write(
+            "UPDATE leads SET status='rejected', updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            "WHERE project=? AND key=? AND status='sending'",
+            (project, key),
         )
 
     def mark_updated(self, project: int, key: str, payload: dict[str, Any]) -> None:

@@ -87,7 +87,8 @@ def test_per_row_refusal_is_a_reject_and_the_run_goes_on(sandbox: Any, tmp_path:
     with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
         loader = Loader(c, ledger, 1, None)
         out = loader.load_batch(batch)
-        assert ledger.lookup(1, [batch[1].key]) == {}  # nothing created, nothing recorded
+        assert ledger.lookup(1, [batch[1].key])[batch[1].key].status == "rejected"
+        assert ledger.counts() == {"created": 2, "rejected": 1}
     assert [o.action for o in out] == ["created", "failed", "created"]
     assert out[1].rejected and "timezoneId" in out[1].message
     assert loader.fatal is None

@@ -306,6 +306,12 @@ def test_a_row_the_server_refuses_is_rejected_and_the_run_goes_on(
     ]
     s = ran.summary()
     assert (s["leads_created"], s["rows_rejected"], s["campaign_entries_added"]) == (4, 1, 4)
+    with Ledger.open_readonly(tmp_path / "s.sqlite") as ledger:
+        assert ledger.counts() == {"created": 4, "rejected": 1, "enrol_done": 4}
+    faults(sandbox)  # the account now accepts it: the next run sends that row again
+    again = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
+    assert again.code == 0
+    assert (again.summary()["leads_created"], again.summary()["leads_unchanged"]) == (1, 4)
 
 
 def test_a_second_cli_run_on_the_same_state_exits_75_at_once(sandbox: Any, tmp_path: Path) -> None:
