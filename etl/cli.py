@@ -475,6 +475,9 @@ def sandbox_cmd(host: str, port: int, latency_ms: int, data: Path | None, api_ke
     def stop_serving(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # SIGTERM ends the sandbox as Ctrl-C does
 
+    # Installed explicitly: a process started in the background by a shell inherits SIGINT
+    # ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, stop_serving)
     signal.signal(signal.SIGTERM, stop_serving)
     click.echo(server.url, nl=True)
     sys.stdout.flush()

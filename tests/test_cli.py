@@ -734,7 +734,11 @@ def test_sandbox_command_serves_until_stopped(tmp_path: Path) -> None:
         assert requests.get(url + "/projects", timeout=5).status_code == 401
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0
 
 
