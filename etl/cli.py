@@ -36,7 +36,7 @@ from etl import __version__
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
 from etl.errors import EtlError, UsageError
 from etl.load import Cancel
-from etl.pipeline import RunOptions, RunResult, run
+from etl.pipeline import RunOptions, RunResult, match_reference, run
 
 __all__ = ["main"]
 
@@ -511,23 +511,26 @@ def _api_call(
 
 
 def _project_id(client: Any, project: str) -> int:
-    from etl.pipeline import _match
+    """A project id from an id or a name (exit 78 when unknown)."""
+    wanted: int | str = int(project) if project.isdigit() else project
+    return int(match_reference(client.list_projects(), wanted, "project")["id"])
 
-    return int(
-        _match(client.list_projects(), int(project) if project.isdigit() else project, "project")[
-            "id"
-        ]
-    )
+
+def _api_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the commands that only list what the API holds."""
+    f = click.option("--debug", is_flag=True, help="Tracebacks on errors.")(f)
+    f = click.option(
+        "--api-key-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="File holding the API key (default: env VOIPTIME_API_KEY).",
+    )(f)
+    return click.option(
+        "--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL)."
+    )(f)
 
 
 @cli.command("projects")
-@click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
-@click.option(
-    "--api-key-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File holding the API key.",
-)
-@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@_api_options
 def projects_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
     """List the projects (groupId) the key can see.
 
@@ -541,13 +544,7 @@ def projects_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) ->
 
 @cli.command("sources")
 @click.argument("project")
-@click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
-@click.option(
-    "--api-key-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File holding the API key.",
-)
-@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@_api_options
 def sources_cmd(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
     """List the lead sources of a project (id or name).
 
@@ -563,13 +560,7 @@ def sources_cmd(project: str, api_url: str | None, api_key_file: Path | None, de
 
 @cli.command("statuses")
 @click.argument("project")
-@click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
-@click.option(
-    "--api-key-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File holding the API key.",
-)
-@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@_api_options
 def statuses_cmd(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
     """List the lead statuses of a project (id or name).
 
@@ -584,13 +575,7 @@ def statuses_cmd(project: str, api_url: str | None, api_key_file: Path | None, d
 
 
 @cli.command("campaigns")
-@click.option("--api-url", metavar="URL", help="API base URL (default: env VOIPTIME_API_URL).")
-@click.option(
-    "--api-key-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File holding the API key.",
-)
-@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@_api_options
 def campaigns_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
     """List every campaign (all pages).
 

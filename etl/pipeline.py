@@ -48,7 +48,7 @@ from etl.report import REJECT_COLUMNS, ReportWriter, is_rejects_file, unescape_c
 from etl.state import Ledger
 from etl.validate import Issue, KeyTracker, ValidatedChunk, validate_chunk
 
-__all__ = ["Progress", "RunOptions", "RunResult", "resolve_references", "run"]
+__all__ = ["Progress", "RunOptions", "RunResult", "match_reference", "resolve_references", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,12 @@ class RunResult:
     file_errors: list[EtlError] = field(default_factory=list)
 
 
-def _match(items: list[dict[str, Any]], value: int | str, kind: str) -> dict[str, Any]:
-    """Find an item by id or by name (case-insensitive, trimmed)."""
+def match_reference(items: list[dict[str, Any]], value: int | str, kind: str) -> dict[str, Any]:
+    """Find a project, status, source or campaign by id or by name (case-insensitive, trimmed).
+
+    Raises:
+        UnknownReferenceError: none matches (exit 78); the message lists the known names.
+    """
     for item in items:
         if isinstance(value, int) and not isinstance(value, bool):
             if str(item.get("id")) == str(value):
@@ -141,7 +145,7 @@ def resolve_references(
 
     def find(items: Callable[[], list[dict[str, Any]]], value: int | str, kind: str) -> Any:
         try:
-            return _match(items(), value, kind)["id"]
+            return match_reference(items(), value, kind)["id"]
         except UnknownReferenceError as exc:
             problems.append(exc)
             return None
@@ -195,7 +199,7 @@ class _Run:
         self.phone_regions: Counter[str] = Counter()
         self.gate = ""
         self.rows_warned = 0
-        self.timings: Counter[str] = Counter()  # seconds per stage: validate, load
+        self.timings = {"validate": 0.0, "load": 0.0}  # seconds per stage
         self.files: list[dict[str, Any]] = []
         self.codes: list[int] = []
         self.file_errors: list[EtlError] = []
