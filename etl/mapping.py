@@ -265,28 +265,9 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
             problems.append(f"fields.{name}: required (the API needs a lead's {name})")
 
     phones: list[PhoneSpec] = []
-    raw_phones = data.get("phones") or []
-    if not isinstance(raw_phones, list):
-        problems.append(
-            f"phones: expected a list of {{column, label}}, got {_describe(raw_phones)}"
-        )
-        raw_phones = []
-    for i, item in enumerate(raw_phones):
-        where = f"phones[{i}]"
-        if isinstance(item, str) and item.strip():
-            phones.append(PhoneSpec(item.strip()))
-            continue
-        if not isinstance(item, AbcMapping):
-            problems.append(f"{where}: expected {{column, label}}, got {_describe(item)}")
-            continue
-        for k in item:
-            if k not in ("column", "label", "extension"):
-                problems.append(f"{where}.{k}: unknown key (allowed: column, label, extension)")
-        column, label = item.get("column"), item.get("label", "main")
-        extension = item.get("extension")
-        if not isinstance(column, str) or not column.strip():
-            problems.append(f"{where}.column: required, the column header (text)")
-            continue
+    phone_keys = ("column", "label", "extension")
+    for where, column, item in _column_items(data, "phones", phone_keys, "label", problems):
+        label, extension = item.get("label", "main"), item.get("extension")
         if not isinstance(label, str) or not label.strip():
             problems.append(f"{where}.label: expected text, got {_describe(label)}")
             continue
@@ -295,9 +276,7 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
                 f"{where}.extension: expected a dynamicData field name, got {_describe(extension)}"
             )
             continue
-        phones.append(
-            PhoneSpec(column.strip(), label.strip(), extension.strip() if extension else None)
-        )
+        phones.append(PhoneSpec(column, label.strip(), extension.strip() if extension else None))
 
     dynamic: dict[str, ColumnSpec] = {}
     raw_dynamic = data.get("dynamicData") or {}
@@ -316,31 +295,14 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
             dynamic[name] = spec
 
     comments: list[CommentSpec] = []
-    raw_comments = data.get("comments") or []
-    if not isinstance(raw_comments, list):
-        problems.append(
-            f"comments: expected a list of {{column, author}}, got {_describe(raw_comments)}"
-        )
-        raw_comments = []
-    for i, item in enumerate(raw_comments):
-        where = f"comments[{i}]"
-        if isinstance(item, str) and item.strip():
-            comments.append(CommentSpec(item.strip()))
-            continue
-        if not isinstance(item, AbcMapping):
-            problems.append(f"{where}: expected {{column, author}}, got {_describe(item)}")
-            continue
-        for k in item:
-            if k not in ("column", "author"):
-                problems.append(f"{where}.{k}: unknown key (allowed: column, author)")
-        column, author = item.get("column"), item.get("author")
-        if not isinstance(column, str) or not column.strip():
-            problems.append(f"{where}.column: required, the column header (text)")
-            continue
+    for where, column, item in _column_items(
+        data, "comments", ("column", "author"), "author", problems
+    ):
+        author = item.get("author")
         if author is not None and not isinstance(author, str):
             problems.append(f"{where}.author: expected an authorId (text), got {_describe(author)}")
             continue
-        comments.append(CommentSpec(column.strip(), author))
+        comments.append(CommentSpec(column, author))
 
     for i, phone in enumerate(phones):
         if phone.extension and phone.extension in dynamic:
@@ -368,6 +330,41 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
         dynamic=dynamic,
         comments=tuple(comments),
     )
+
+
+def _column_items(
+    data: AbcMapping[str, Any],
+    key: str,
+    allowed: Sequence[str],
+    second: str,
+    problems: list[str],
+) -> list[tuple[str, str, AbcMapping[str, Any]]]:
+    """The entries of a list of ``{column, …}`` specs (``phones``, ``comments``); a bare text
+    entry is a column. Returns ``(key path, column, entry)`` for each usable entry and adds a
+    problem for each other (``second`` names the spec's other key in messages)."""
+    raw = data.get(key) or []
+    shape = f"{{column, {second}}}"
+    if not isinstance(raw, list):
+        problems.append(f"{key}: expected a list of {shape}, got {_describe(raw)}")
+        return []
+    out: list[tuple[str, str, AbcMapping[str, Any]]] = []
+    for i, item in enumerate(raw):
+        where = f"{key}[{i}]"
+        if isinstance(item, str) and item.strip():
+            out.append((where, item.strip(), {}))
+            continue
+        if not isinstance(item, AbcMapping):
+            problems.append(f"{where}: expected {shape}, got {_describe(item)}")
+            continue
+        for k in item:
+            if k not in allowed:
+                problems.append(f"{where}.{k}: unknown key (allowed: {', '.join(allowed)})")
+        column = item.get("column")
+        if not isinstance(column, str) or not column.strip():
+            problems.append(f"{where}.column: required, the column header (text)")
+            continue
+        out.append((where, column.strip(), item))
+    return out
 
 
 def _parse_read(raw: Any, problems: list[str]) -> ReadSpec:
