@@ -463,24 +463,23 @@ class _Run:
     ) -> int:
         """Send valid rows in batches (or, for validate, list them); returns server rejects."""
         assert self.mapping is not None and self.report is not None
+        if self.gate:
+            return 0  # the data-quality gate closed: nothing is loaded
+        notes = {
+            int(row): (src or "", "; ".join(warnings.get(int(row), ())))
+            for row, src in valid["timezone_source"].items()
+        }
+        if self.loader is None:  # validate: list the valid rows, build no payloads
+            for row, key in keys.items():
+                if int(row) in notes:
+                    self.report.loaded(name, int(row), key, None, "valid", "", *notes[int(row)])
+            return 0
         rows = [
             LeadRow(
                 name, int(idx), keys.at[idx], lead_payload(rec, self.mapping, self.refs, self.when)
             )
             for idx, rec in zip(valid.index, valid.to_dict("records"), strict=True)
         ]
-        notes = {
-            int(row): (src or "", "; ".join(warnings.get(int(row), ())))
-            for row, src in valid["timezone_source"].items()
-        }
-        if self.gate:
-            return 0  # the data-quality gate closed: nothing is loaded
-        if self.loader is None:
-            for r in rows:
-                self.report.loaded(
-                    name, r.source_row, r.key, None, "valid", "", *notes[r.source_row]
-                )
-            return 0
         refused = 0
         for start in range(0, len(rows), self.o.batch_rows):
             if self.loader.stopped:

@@ -17,6 +17,7 @@ Duplicates of the mapping's ``key`` across chunks and files are caught by :class
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -109,6 +110,7 @@ class ValidatedChunk:
         return {i.source_row for i in self.issues}
 
 
+@functools.lru_cache(maxsize=65536)
 def _phone_cell(
     raw: str | None, region: str | None, odd_country: str | None = None
 ) -> tuple[tuple[str, ...] | Invalid | None, str | None]:
