@@ -25,6 +25,7 @@ import re
 import unicodedata
 import zoneinfo
 from dataclasses import dataclass
+from typing import Any
 
 import email_validator
 import pandas as pd
@@ -43,6 +44,7 @@ __all__ = [
     "normalize_region",
     "parse_phone",
     "region_of",
+    "same_clock",
     "split_phones",
     "zones_for_number",
 ]
@@ -278,19 +280,61 @@ def region_of(e164: str) -> str:
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or "ZZ"
 
 
+#: North American area codes whose territory straddles two zones, where libphonenumber names
+#: only one (from NANPA's area code maps): a number there does not say which side it is on.
+_SPLIT_NANP = {
+    "208": ("America/Boise", "America/Los_Angeles"),  # Idaho: north panhandle Pacific
+    "219": ("America/Chicago", "America/New_York"),  # NW Indiana (Gary: Central)
+    "270": ("America/Chicago", "America/New_York"),  # western Kentucky
+    "308": ("America/Chicago", "America/Denver"),  # western Nebraska
+    "423": ("America/Chicago", "America/New_York"),  # east Tennessee (Chattanooga: Eastern)
+    "541": ("America/Boise", "America/Los_Angeles"),  # Oregon (Malheur County: Mountain)
+    "605": ("America/Chicago", "America/Denver"),  # South Dakota
+    "606": ("America/Chicago", "America/New_York"),  # eastern Kentucky
+    "620": ("America/Chicago", "America/Denver"),  # southern Kansas
+    "701": ("America/Chicago", "America/Denver"),  # North Dakota
+    "785": ("America/Chicago", "America/Denver"),  # northern Kansas
+    "806": ("America/Chicago", "America/Denver"),  # Texas panhandle
+    "812": ("America/Chicago", "America/New_York"),  # southern Indiana (Evansville: Central)
+    "850": ("America/Chicago", "America/New_York"),  # Florida panhandle (Pensacola: Central)
+    "906": ("America/Chicago", "America/Detroit"),  # Michigan's Upper Peninsula
+    "915": ("America/Chicago", "America/Denver"),  # far west Texas
+    "931": ("America/Chicago", "America/New_York"),  # middle Tennessee
+    "432": ("America/Chicago", "America/Denver"),  # west Texas
+}
+
+
 @functools.lru_cache(maxsize=65536)
 def zones_for_number(e164: str) -> tuple[str, ...]:
-    """IANA zones libphonenumber associates with a number, canonical names, sorted.
+    """IANA zones a number may be in: libphonenumber's, canonical names, sorted, widened for
+    North American area codes that straddle two zones (:data:`_SPLIT_NANP`).
 
-    Returns an empty tuple when it knows none (``Etc/Unknown``).
+    A mobile number says where it was issued, not where its owner lives; a zone column is
+    always better. Returns an empty tuple when nothing is known (``Etc/Unknown``).
     """
     number = phonenumbers.parse(e164, None)
-    zones = []
+    zones = set()
     for zone in phone_timezone.time_zones_for_number(number):
         canonical = canonical_zone(zone)
         if isinstance(canonical, str):
-            zones.append(canonical)
-    return tuple(sorted(set(zones)))
+            zones.add(canonical)
+    if number.country_code == 1:
+        zones.update(_SPLIT_NANP.get(str(number.national_number)[:3], ()))
+    return tuple(sorted(zones))
+
+
+@functools.lru_cache(maxsize=4096)
+def same_clock(zone: str, others: tuple[str, ...]) -> bool:
+    """Whether ``zone`` keeps the same UTC offsets in January and July as one of ``others``
+    (``America/Indiana/Indianapolis`` and ``America/New_York`` do: no call at a wrong hour)."""
+
+    def offsets(name: str) -> tuple[Any, ...]:
+        tz = zoneinfo.ZoneInfo(name)
+        year = dt.date.today().year
+        return tuple(dt.datetime(year, m, 15, 12, tzinfo=tz).utcoffset() for m in (1, 7))
+
+    mine = offsets(zone)
+    return any(zone == other or offsets(other) == mine for other in others)
 
 
 _COUNTRY_NAMES = {

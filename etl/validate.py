@@ -39,6 +39,7 @@ from etl.normalize import (
     normalize_name,
     normalize_region,
     parse_phone,
+    same_clock,
     split_phones,
     zones_for_number,
 )
@@ -195,23 +196,28 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
     raw_zones = mapped["timezoneId"] if "timezoneId" in mapped else [None] * len(mapped)
     zones: list[Any] = [canonical_zone(v) for v in raw_zones]
     sources: list[str | None] = ["column" if z is not None else None for z in zones]
-    first_phone = _first_phone(out, phone_cols)
+    row_phones = _row_phones(out, phone_cols)
     default = mapping.defaults.timezone
     use_default = mapping.defaults.ambiguous_timezone == "default"
+    has_column = "timezoneId" in mapping.fields
     for i, row in enumerate(mapped.index):
-        phone = first_phone.get(row)
+        phones = row_phones.get(row, ())
+        candidates = _zones_of(phones)
+        shown_phones = " and ".join(phones)
         if zones[i] is None:
-            zones[i], sources[i] = _infer_zone(phone, default, use_default)
-            if sources[i] == "default" and phone and len(zones_for_number(phone)) > 1:
-                notes[i].append(f"timezoneId: {phone} spans several zones; used {default}")
-        elif isinstance(zones[i], str) and phone:
-            candidates = zones_for_number(phone)
-            if candidates and zones[i] not in candidates:
-                shown = ", ".join(candidates[:3]) + (" …" if len(candidates) > 3 else "")
+            zones[i], sources[i] = _infer_zone(
+                shown_phones, candidates, default, use_default, has_column
+            )
+            if sources[i] == "default" and len(candidates) > 1:
                 notes[i].append(
-                    f"timezoneId: {zones[i]} from the column, but the phone {phone} is in "
-                    f"{shown}; kept the column's zone"
+                    f"timezoneId: {shown_phones} could be in several zones; used {default}"
                 )
+        elif isinstance(zones[i], str) and candidates and not same_clock(zones[i], candidates):
+            shown = ", ".join(candidates[:3]) + (" …" if len(candidates) > 3 else "")
+            notes[i].append(
+                f"timezoneId: {zones[i]} from the column, but the phone {shown_phones} is in "
+                f"{shown}; kept the column's zone"
+            )
     out["timezoneId"] = pd.Series(zones, index=mapped.index, dtype=object)
     out["timezone_source"] = pd.Series(sources, index=mapped.index, dtype=object)
     out["warnings"] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
@@ -229,39 +235,50 @@ def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
     return pd.Series([fn(v) for v in series], index=series.index, dtype=object)
 
 
-def _first_phone(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, str]:
-    first: dict[int, str] = {}
+def _row_phones(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, tuple[str, ...]]:
+    """Every valid number of each row, in column order, each once."""
+    found: dict[int, list[str]] = {}
     for col in phone_cols:
         for row, value in norm[col].items():
-            if isinstance(value, tuple) and value and row not in first:
-                first[row] = value[0]
-    return first
+            if isinstance(value, tuple):
+                numbers = found.setdefault(row, [])
+                numbers += [n for n in value if n not in numbers]
+    return {row: tuple(numbers) for row, numbers in found.items()}
+
+
+def _zones_of(phones: tuple[str, ...]) -> tuple[str, ...]:
+    """The zones any of a row's numbers may be in (all of them: a 415 mobile and a 212 office
+    line together do not name one zone)."""
+    zones: set[str] = set()
+    for phone in phones:
+        zones.update(zones_for_number(phone))
+    return tuple(sorted(zones))
 
 
 def _infer_zone(
-    e164: str | None, default: str | None, use_default: bool = False
+    phones: str,
+    candidates: tuple[str, ...],
+    default: str | None,
+    use_default: bool = False,
+    has_column: bool = True,
 ) -> tuple[str | Invalid | None, str | None]:
-    """Zone of a row whose file gives none: from the phone when it names one zone, else default.
+    """Zone of a row whose file gives none: from its phones when they name one zone, else default.
 
-    Rules (libphonenumber's ``phonenumbers.timezone``): one candidate → it; several → the
-    mapping's ``defaults.timezone`` when it is among them (or ``use_default``:
+    Rules (libphonenumber's ``phonenumbers.timezone``, with area codes known to straddle two
+    zones widened): one candidate over all the row's numbers → it; several → the mapping's
+    ``defaults.timezone`` when it is among them (or ``use_default``:
     ``defaults.ambiguous_timezone: default``), else refused as ambiguous; none → the default.
     """
-    candidates = zones_for_number(e164) if e164 else ()
     if len(candidates) == 1:
         return candidates[0], "phone"
     if len(candidates) > 1:
         if default in candidates or (use_default and default):
             return default, "default"
         shown = ", ".join(candidates[:6]) + (" …" if len(candidates) > 6 else "")
-        return (
-            Invalid(
-                "",
-                f"zone ambiguous: {e164} could be in {shown}; fill the time zone column "
-                "(or set defaults.ambiguous_timezone: default)",
-            ),
-            None,
-        )
+        fix = "fill the time zone column" if has_column else "map a time zone column"
+        if default:
+            fix += " (or set defaults.ambiguous_timezone: default)"
+        return Invalid("", f"zone ambiguous: {phones} could be in {shown}; {fix}"), None
     if default:
         return default, "default"
     return None, None

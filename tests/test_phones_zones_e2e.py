@@ -152,6 +152,6 @@ def test_ambiguous_zone_policy_default(sandbox: Any, tmp_path: Path) -> None:
     loaded = {r["key"]: r for r in ran.loaded()}
     assert loaded["eve@example.com"]["timezone_source"] == "default"
     assert loaded["eve@example.com"]["warnings"] == (
-        "timezoneId: +61491570156 spans several zones; used America/New_York"
+        "timezoneId: +61491570156 could be in several zones; used America/New_York"
     )
     assert ran.summary()["rows_rejected"] == 3

@@ -386,3 +386,34 @@ def test_report_html_marks_values_and_charts_reasons(tmp_path: Path) -> None:
     assert 'aria-label="key: duplicate: 3"' in html
     assert 'aria-label="phone: not a phone number: 3"' in html
     assert ran.summary()["rows_rejected"] == 22
+
+
+def test_zones_from_phones_that_disagree_or_straddle_are_not_guessed(tmp_path: Path) -> None:
+    source = tmp_path / "z.csv"
+    source.write_text(
+        "first_name,last_name,email,mobile,office,timezone\n"
+        "Ann,Lee,ann@example.com,(415) 555-0123,(212) 555-0124,\n"  # LA and NY: no one zone
+        "Bea,Ode,bea@example.com,(850) 555-0123,,\n"  # Florida panhandle: Central or Eastern
+        "Cy,Moe,cy@example.com,(415) 555-0125,,\n"  # one zone: Los Angeles
+        "Di,Roe,di@example.com,(317) 555-0126,,America/Indianapolis\n"  # same clock as NY
+    )
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "project: 1\ndefaults: {region: US}\nkey: [email]\n"
+        "fields: {name: first_name, surname: last_name, email: email, timezoneId: timezone}\n"
+        "phones: [{column: mobile, label: mobile}, {column: office, label: work}]\n"
+    )
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(mapping)],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert {r["_source_row"]: r["_errors"] for r in ran.rejects()} == {
+        "2": "timezoneId (timezone): zone ambiguous: +14155550123 and +12125550124 could be in "
+        "America/Los_Angeles, America/New_York; fill the time zone column",
+        "3": "timezoneId (timezone): zone ambiguous: +18505550123 could be in America/Chicago, "
+        "America/New_York; fill the time zone column",
+    }
+    loaded = {r["_source_row"]: (r["timezone_source"], r["warnings"]) for r in ran.loaded()}
+    assert loaded == {"4": ("phone", ""), "5": ("column", "")}
