@@ -421,7 +421,7 @@ class _Run:
         started = time.monotonic()
         result, row_keys, dupes, issues = self._check(name, chunk, keys)
         self.timings["validate"] += time.monotonic() - started
-        self.rows_duplicate += len(dupes)
+        self.rows_duplicate += sum(1 for i in dupes if i.check == "duplicate")
         unsplit = {p.row: p for p in chunk.problems}
         for row in sorted([*issues, *unsplit]):  # rejects.csv in row order
             if row in unsplit:

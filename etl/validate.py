@@ -496,7 +496,8 @@ class KeyTracker:
         source_file: str,
         key_of: Callable[[dict[str, Any]], str] | None = None,
     ) -> tuple[pd.Series, list[Issue]]:
-        """Keys of the valid rows, and duplicate issues for rows whose key was seen before.
+        """Keys of the valid rows, and issues for rows whose key was seen before (duplicates) or
+        is empty (the ledger could not tell such leads apart).
 
         Returns:
             ``(keys, issues)``: a str Series of keys indexed like ``valid``, and one ``key``
@@ -509,8 +510,21 @@ class KeyTracker:
         seen = self._known(list(set(keys)))
         new: list[tuple[str, str, int]] = []
         for row, key in keys.items():
-            if not key.replace("|", ""):
-                continue  # a row without a key value is nobody's duplicate
+            if not key.replace("|", ""):  # the ledger could not tell this lead from others
+                names = "+".join(self.key_fields)
+                issues.append(
+                    Issue(
+                        source_file,
+                        int(row),
+                        "key",
+                        "",
+                        "required",
+                        "",
+                        f"{names} is empty, so this lead cannot be told apart from others; "
+                        "fill it, or choose another key in the mapping",
+                    )
+                )
+                continue
             first = seen.get(key)
             if first is None:
                 seen[key] = (source_file, int(row))

@@ -417,3 +417,35 @@ def test_zones_from_phones_that_disagree_or_straddle_are_not_guessed(tmp_path: P
     }
     loaded = {r["_source_row"]: (r["timezone_source"], r["warnings"]) for r in ran.loaded()}
     assert loaded == {"4": ("phone", ""), "5": ("column", "")}
+
+
+def test_a_row_with_an_empty_key_is_rejected_not_merged(sandbox: Any, tmp_path: Path) -> None:
+    source = tmp_path / "k.csv"
+    source.write_text(
+        "first_name,last_name,email,phone,timezone\n"
+        "Bob,Ray,k4@example.com,,America/Chicago\n"
+        "Bob,Ray2,k5@example.com,,America/Chicago\n"
+        "Cy,Moe,k6@example.com,+1 415 555 0101,America/Chicago\n"
+    )
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "project: 1\nkey: [phone]\n"
+        "fields: {name: first_name, surname: last_name, email: email, "
+        "timezoneId: timezone}\nphones: [{column: phone}]\n"
+    )
+    args = ["import", str(source), "--mapping", str(mapping), "--state", str(tmp_path / "s.sqlite")]
+    ran = run_cli(args, env_for(sandbox), tmp_path / "r", subprocess_mode=False)
+    assert ran.code == 3
+    assert [(r["_source_row"], r["_errors"]) for r in ran.rejects()] == [
+        (
+            row,
+            "key: phone is empty, so this lead cannot be told apart from others; fill it, "
+            "or choose another key in the mapping",
+        )
+        for row in ("2", "3")
+    ]
+    assert ran.summary()["rows_duplicate"] == 0
+    again = run_cli(args, env_for(sandbox), tmp_path / "r2", subprocess_mode=False)
+    assert again.summary()["leads_unchanged"] == 1
+    assert "PATCH /leads/{leadId}" not in state(sandbox)["requests"]
+    assert len(state(sandbox)["leads"]) == 1

@@ -545,8 +545,10 @@ def test_blank_dynamic_and_comment_cells_are_none() -> None:
     assert res.valid.at[3, "comment.0"] is None
 
 
-@pytest.mark.parametrize("key", [["phone"], ["crm"]])
-def test_rows_without_a_key_value_are_not_duplicates(key: list[str]) -> None:
+@pytest.mark.parametrize(("key", "empty_rows"), [(["phone"], [3, 4]), (["crm"], [2, 3, 4])])
+def test_rows_without_a_key_value_are_refused_not_duplicates(
+    key: list[str], empty_rows: list[int]
+) -> None:
     m = mapping(key=key, dynamicData={"crm": "CRM"})
     res = run(
         m,
@@ -559,7 +561,11 @@ def test_rows_without_a_key_value_are_not_duplicates(key: list[str]) -> None:
         require_phone=False,
     )
     _, issues = KeyTracker(m.key).check(res.valid, "a.csv")
-    assert issues == []
+    message = (
+        f"{key[0]} is empty, so this lead cannot be told apart from others; fill it, "
+        "or choose another key in the mapping"
+    )
+    assert issues == [Issue("a.csv", r, "key", "", "required", "", message) for r in empty_rows]
 
 
 def test_invalid_values_never_reach_valid_rows() -> None:
