@@ -127,6 +127,7 @@ class Ledger:
         #: Test hook: SIGKILL this process right after this many ``created`` commits (crash tests).
         self.crash_after_created: int | None = None
         self._created = 0
+        self._unbound_url: str | None = None
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -216,10 +217,12 @@ class Ledger:
             )
 
     def bind_api(self, api_url: str) -> None:
-        """Tie the ledger to one API: the first run records its base URL, later runs must match.
+        """Tie the ledger to one API: the first run that sends something records its base URL,
+        later runs must match.
 
         The ledger knows which rows became leads *in one account*; used against another API
-        (the sandbox, then production) it would skip rows that were never sent there.
+        (the sandbox, then production) it would skip rows that were never sent there. A run that
+        sent nothing (a mistyped URL) binds nothing.
 
         Raises:
             ConfigError: the ledger belongs to another API (exit 78).
@@ -231,8 +234,13 @@ class Ledger:
                 f"{self.path}: this state file records the leads sent to {row[0][0]}, but this "
                 f"run talks to {url}; use another --state for another API or account"
             )
-        if not row and not self.readonly and self._conn is not None:
-            self._write("INSERT INTO meta VALUES ('api_url', ?)", (url,))
+        if not row and not self.readonly:
+            self._unbound_url = url  # written with the first thing sent
+
+    def _bind_now(self) -> None:
+        if self._unbound_url is not None:
+            url, self._unbound_url = self._unbound_url, None
+            self._write("INSERT OR IGNORE INTO meta VALUES ('api_url', ?)", (url,))
 
     def close(self) -> None:
         """Close the connection and release the lock."""
@@ -352,6 +360,7 @@ class Ledger:
         source_row: int,
     ) -> None:
         """Record, before the POST leaves, that this key's lead is being created."""
+        self._bind_now()
         self._write(
             "INSERT INTO leads (project, key, status, payload_hash, payload, campaign_id, "
             "source_file, source_row) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?) "
@@ -423,6 +432,7 @@ class Ledger:
 
     def mark_enrolling(self, campaign_id: str, lead_ids: Sequence[int]) -> None:
         """Record, before the ``generate`` call leaves, that these leads are being enrolled."""
+        self._bind_now()
         self._write_many(
             "INSERT INTO enrolments (campaign_id, lead_id, status) VALUES (?, ?, 'sending') "
             "ON CONFLICT DO UPDATE SET status='sending'",

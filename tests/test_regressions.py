@@ -449,3 +449,12 @@ def test_a_row_with_an_empty_key_is_rejected_not_merged(sandbox: Any, tmp_path: 
     assert again.summary()["leads_unchanged"] == 1
     assert "PATCH /leads/{leadId}" not in state(sandbox)["requests"]
     assert len(state(sandbox)["leads"]) == 1
+
+
+def test_a_run_that_sent_nothing_binds_no_api(sandbox: Any, tmp_path: Path) -> None:
+    wrong = {**env_for(sandbox), "VOIPTIME_API_URL": "http://127.0.0.1:1/api",
+             "VOIPTIME_RETRY_ATTEMPTS": "1"}
+    typo = run_cli(imp(tmp_path), wrong, tmp_path / "r1", subprocess_mode=False)
+    assert typo.code == 75
+    ok = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2", subprocess_mode=False)
+    assert ok.code == 0, ok.stderr
