@@ -363,9 +363,13 @@ class _Run:
             self.codes.append(exc.exit_code)
 
     def _check(
-        self, name: str, chunk: Chunk, keys: KeyTracker
+        self, name: str, chunk: Chunk, keys: KeyTracker, forced: dict[int, str] | None = None
     ) -> tuple[ValidatedChunk, pd.Series, list[Issue], dict[int, list[Issue]]]:
         """Map and validate one chunk; duplicates against ``keys``.
+
+        Args:
+            forced: rows already refused by the reader (a formula without a value), with the
+                reason; they are validated too, so ``_errors`` gives every reason, but never load.
 
         Returns:
             ``(result, keys of the valid rows, duplicate issues, issues by source row)``.
@@ -375,6 +379,15 @@ class _Run:
         result = validate_chunk(
             mapped, self.mapping, require_phone=self.campaign_id is not None, source_file=name
         )
+        if forced:
+            moved = result.valid.index.isin(list(forced))
+            parts = [p for p in (result.rejected, result.valid[moved]) if p is not None]
+            result.rejected = pd.concat(parts) if parts else None
+            result.valid = result.valid[~moved]
+            result.issues += [
+                Issue(name, row, "row", "", "invalid", "", message)
+                for row, message in forced.items()
+            ]
         row_keys, dupes = keys.check(result.valid, name)
         if result.rejected is not None and not result.rejected.empty:
             dupes += keys.peek(result.rejected, name)
@@ -396,9 +409,10 @@ class _Run:
                         if rejects_file:
                             chunk = _unescape_chunk(chunk)
                         read += len(chunk.frame) + len(chunk.problems)
+                        chunk, forced = _fold_problems(chunk)
                         rejected += len(chunk.problems)
                         if not chunk.frame.empty:
-                            rejected += len(self._check(str(path), chunk, keys)[3])
+                            rejected += len(self._check(str(path), chunk, keys, forced)[3])
                         if self.cancel.is_set():
                             return read, rejected
                 except InputError:
@@ -407,8 +421,9 @@ class _Run:
 
     def _run_chunk(self, name: str, chunk: Chunk, keys: KeyTracker) -> tuple[int, int]:
         assert self.mapping is not None and self.report is not None
+        read = len(chunk.frame) + len(chunk.problems)
+        chunk, forced = _fold_problems(chunk)
         frame = chunk.frame
-        read = len(frame) + len(chunk.problems)
         self.rows_read += read
         rejected = len(chunk.problems)
         if frame.empty:
@@ -419,7 +434,7 @@ class _Run:
             self.rows_rejected += rejected
             return read, rejected
         started = time.monotonic()
-        result, row_keys, dupes, issues = self._check(name, chunk, keys)
+        result, row_keys, dupes, issues = self._check(name, chunk, keys, forced)
         self.timings["validate"] += time.monotonic() - started
         self.rows_duplicate += sum(1 for i in dupes if i.check == "duplicate")
         unsplit = {p.row: p for p in chunk.problems}
@@ -610,6 +625,25 @@ class _Run:
             summary["exit_code"] = exit_code
         summary["errors_by_field"] = dict(sorted(report.errors_by_field.items()))
         return RunResult(summary, exit_code, self.o.report_dir, self.error, self.file_errors)
+
+
+def _fold_problems(chunk: Chunk) -> tuple[Chunk, dict[int, str]]:
+    """Put rows the reader refused but could split into the header's fields (a formula without
+    a saved value) back into the frame, so their other faults are found too; returns the new
+    chunk (ragged rows stay problems) and those rows' reasons."""
+    width = len(chunk.frame.columns)
+    whole = [p for p in chunk.problems if len(p.values) == width]
+    if not whole:
+        return chunk, {}
+    extra = pd.DataFrame(
+        [list(p.values) for p in whole],
+        index=pd.Index([p.row for p in whole], name=chunk.frame.index.name),
+        columns=chunk.frame.columns,
+        dtype=object,
+    )
+    frame = pd.concat([chunk.frame, extra]).sort_index()
+    rest = [p for p in chunk.problems if len(p.values) != width]
+    return Chunk(frame=frame, problems=rest), {p.row: p.message for p in whole}
 
 
 def _rejects_options(path: Path) -> ReadOptions | None:

@@ -452,9 +452,37 @@ def test_a_row_with_an_empty_key_is_rejected_not_merged(sandbox: Any, tmp_path: 
 
 
 def test_a_run_that_sent_nothing_binds_no_api(sandbox: Any, tmp_path: Path) -> None:
-    wrong = {**env_for(sandbox), "VOIPTIME_API_URL": "http://127.0.0.1:1/api",
-             "VOIPTIME_RETRY_ATTEMPTS": "1"}
+    wrong = {
+        **env_for(sandbox),
+        "VOIPTIME_API_URL": "http://127.0.0.1:1/api",
+        "VOIPTIME_RETRY_ATTEMPTS": "1",
+    }
     typo = run_cli(imp(tmp_path), wrong, tmp_path / "r1", subprocess_mode=False)
     assert typo.code == 75
     ok = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2", subprocess_mode=False)
     assert ok.code == 0, ok.stderr
+
+
+def test_a_formula_without_a_value_does_not_hide_the_other_faults(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["first_name", "last_name", "email", "phone", "timezone", "notes"])
+    sheet.append(["Ann", "Lee", "ann@", "+1 415 555 0101", "America/Chicago", "=A1&B1"])
+    sheet.append(["Bob", "Ray", "bob@example.com", "+1 415 555 0102", "America/Chicago", "ok"])
+    book.save(tmp_path / "f.xlsx")
+    ran = run_cli(
+        ["validate", str(tmp_path / "f.xlsx"), "--mapping", str(C01_MAP)],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert [(r["_source_row"], r["_errors"]) for r in ran.rejects()] == [
+        (
+            "2",
+            "email (email): 'ann@': not an e-mail address (nothing after @); "
+            "row: formula in column 'notes' (F) has no cached value",
+        )
+    ]
+    assert [r["_source_row"] for r in ran.loaded()] == ["3"]
