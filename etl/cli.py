@@ -160,6 +160,8 @@ def cli() -> None:
 
 def _render(result: RunResult, quiet: bool) -> None:
     s = result.summary
+    if s["rows_read"] == 0 and result.error is not None:
+        return  # a configuration or access error: the message says it all
     if not quiet or result.exit_code != 0:
         console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
         title = "voiptime-etl " + ("dry run" if s["dry_run"] else s["command"])

@@ -597,6 +597,8 @@ _ISO_DATE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?Z?$"
 )
 _SERIAL = re.compile(r"^\d{1,7}(?:\.\d+)?$")
+#: Smallest Excel serial read as a date: 10000 is 1927-05-18.
+MIN_SERIAL = 10_000
 
 
 @functools.lru_cache(maxsize=65536)
@@ -605,8 +607,9 @@ def normalize_date(value: str | None) -> str | Invalid | None:
 
     Accepts ISO dates and date-times (``2024-03-10``, ``2024-03-10T14:30:00``, ``2024/03/10``)
     and Excel serial day numbers (``45292`` → ``2024-01-01``; the fraction, a time of day, is
-    dropped; the 1900 system with its 1899-12-30 epoch). Day-first and month-first forms such as
-    ``03/04/2024`` are refused as ambiguous.
+    dropped; the 1900 system with its 1899-12-30 epoch) from :data:`MIN_SERIAL` on: a smaller
+    number (``2024`` typed for a year, a count) is far likelier a mistake than a date before
+    1927. Day-first and month-first forms such as ``03/04/2024`` are refused as ambiguous.
     """
     text = clean(value)
     if text is None:
@@ -619,11 +622,10 @@ def normalize_date(value: str | None) -> str | Invalid | None:
             return Invalid(text, "not a calendar date")
     if _SERIAL.match(text):
         serial = float(text)
-        if 1 <= serial < 2958466:  # Excel's range: 1900-01-01 .. 9999-12-31
-            days = int(serial)
-            if days == 60:  # Excel's 1900-02-29, a day that never was (its Lotus leap-year bug)
-                return Invalid(text, "not a calendar date (Excel's 1900-02-29)")
-            if days < 60:  # before the phantom day Excel counts from 1900-01-01 = 1
-                return (_EXCEL_EPOCH + dt.timedelta(days=days + 1)).isoformat()
-            return (_EXCEL_EPOCH + dt.timedelta(days=days)).isoformat()
+        if MIN_SERIAL <= serial < 2958466:  # .. 9999-12-31, the end of Excel's range
+            return (_EXCEL_EPOCH + dt.timedelta(days=int(serial))).isoformat()
+        if serial.is_integer() and 1900 <= serial <= 2100:
+            return Invalid(text, "looks like a year, not a date; write it as YYYY-MM-DD")
+        if serial < MIN_SERIAL:
+            return Invalid(text, "a number too small for an Excel date; write it as YYYY-MM-DD")
     return Invalid(text, "not a date; write it as YYYY-MM-DD")

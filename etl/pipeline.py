@@ -121,13 +121,14 @@ def match_reference(items: list[dict[str, Any]], value: int | str, kind: str) ->
     Raises:
         UnknownReferenceError: none matches (exit 78); the message lists the known names.
     """
+    wanted = str(value).strip().casefold()
     for item in items:
         if isinstance(value, int) and not isinstance(value, bool):
             if str(item.get("id")) == str(value):
                 return item
-        elif str(item.get("name", "")).strip().casefold() == str(value).strip().casefold():
+        elif str(item.get("name", "")).strip().casefold() == wanted:
             return item
-        elif str(item.get("id")) == str(value):
+        elif str(item.get("id")).casefold() == wanted:  # a campaign id in capitals
             return item
     raise UnknownReferenceError(kind, value, [str(i.get("name")) for i in items])
 
@@ -228,8 +229,7 @@ class _Run:
             if ledger is not None and self.client is not None:
                 ledger.bind_api(self.client.base_url)
             readers = self._open_sources()
-            self._check_columns(readers)
-            self._resolve()
+            self._check_setup(readers)
             self.report = ReportWriter(
                 self.o.report_dir,
                 _union_headers(r for _, r in readers),
@@ -325,6 +325,18 @@ class _Run:
         if problems:
             raise MappingError(self.mapping.path, problems)
 
+    def _check_setup(self, readers: list[tuple[Path, SourceReader]]) -> None:
+        """Columns and names together, so one run reports every configuration problem."""
+        try:
+            self._check_columns(readers)
+        except MappingError as columns:
+            try:
+                self._resolve()
+            except ConfigError as names:
+                raise ConfigError(f"{columns}\nError: {names}") from None
+            raise
+        self._resolve()
+
     def _resolve(self) -> None:
         assert self.mapping is not None
         campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
@@ -350,7 +362,6 @@ class _Run:
                 if rejects_file:
                     chunk = _unescape_chunk(chunk)
                 read, rejected = self._run_chunk(name, chunk, keys)
-                self.progress("validated", read)
                 self.progress("loaded", rejected)  # rows done without loading
                 info["rows_read"] += read
                 info["rows_rejected"] += rejected
@@ -427,6 +438,7 @@ class _Run:
         self.rows_read += read
         rejected = len(chunk.problems)
         if frame.empty:
+            self.progress("validated", read)
             for problem in chunk.problems:
                 self.report.reject(
                     name, problem.row, problem.values, [("row", "", f"row: {problem.message}")]
@@ -436,6 +448,7 @@ class _Run:
         started = time.monotonic()
         result, row_keys, dupes, issues = self._check(name, chunk, keys, forced)
         self.timings["validate"] += time.monotonic() - started
+        self.progress("validated", read)
         self.rows_duplicate += sum(1 for i in dupes if i.check == "duplicate")
         unsplit = {p.row: p for p in chunk.problems}
         for row in sorted([*issues, *unsplit]):  # rejects.csv in row order

@@ -486,3 +486,24 @@ def test_a_formula_without_a_value_does_not_hide_the_other_faults(tmp_path: Path
         )
     ]
     assert [r["_source_row"] for r in ran.loaded()] == ["3"]
+
+
+def test_missing_columns_and_unknown_names_in_one_run(sandbox: Any, tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(C01_MAP.read_text().replace("notes", "Remarks") + "status: Hot\n")
+    ran = run_cli(
+        imp(tmp_path, mapping=mapping), env_for(sandbox), tmp_path / "r", subprocess_mode=False
+    )
+    assert ran.code == 78
+    assert "comments[0].column: column 'Remarks' is not in" in ran.stderr
+    assert "Error: Unknown status 'Hot'." in ran.stderr
+    assert ran.stdout == ""  # no table of zeros for a run that read nothing
+
+
+def test_a_campaign_id_in_capitals_is_found(sandbox: Any, tmp_path: Path) -> None:
+    upper = spring_id(sandbox).upper()
+    args = imp(tmp_path)
+    args[args.index("--campaign") + 1] = upper
+    ran = run_cli(args, env_for(sandbox), tmp_path / "r", subprocess_mode=False)
+    assert ran.code == 0, ran.stderr
+    assert ran.summary()["campaign_id"] == spring_id(sandbox)
