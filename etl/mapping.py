@@ -557,12 +557,14 @@ class References:
         status_id: ``statusId`` for every lead, or ``None``.
         source_id: ``sourceId`` for every lead, or ``None``.
         campaign_id: the campaign (24 hex digits) to enrol leads in, or ``None``.
+        campaign_name: its name, for reports.
     """
 
     project_id: int | None
     status_id: int | None = None
     source_id: int | None = None
     campaign_id: str | None = None
+    campaign_name: str | None = None
 
 
 def lead_payload(

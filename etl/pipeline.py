@@ -144,12 +144,16 @@ def resolve_references(
     """
     problems: list[UnknownReferenceError] = []
 
+    names: dict[str, str] = {}
+
     def find(items: Callable[[], list[dict[str, Any]]], value: int | str, kind: str) -> Any:
         try:
-            return match_reference(items(), value, kind)["id"]
+            found = match_reference(items(), value, kind)
         except UnknownReferenceError as exc:
             problems.append(exc)
             return None
+        names[kind] = str(found.get("name", ""))
+        return found["id"]
 
     project_id = find(client.list_projects, mapping.project, "project")
     status_id = source_id = campaign_id = None
@@ -168,6 +172,7 @@ def resolve_references(
         None if status_id is None else int(status_id),
         None if source_id is None else int(source_id),
         None if campaign_id is None else str(campaign_id),
+        names.get("campaign"),
     )
 
 
@@ -603,6 +608,7 @@ class _Run:
             "campaign_entries_added": stats.campaign_entries_added if stats else 0,
             "project_id": self.refs.project_id,
             "campaign_id": self.campaign_id,
+            "campaign_name": self.refs.campaign_name,
             "timezone_sources": dict(sorted(self.zone_sources.items())),
             "phone_regions": dict(self.phone_regions.most_common()),
             "rows_with_warnings": self.rows_warned,

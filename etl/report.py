@@ -122,6 +122,7 @@ class ReportWriter:
     errors_by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_rejects: list[RejectRecord] = field(default_factory=list)
     ambiguous: list[tuple[str, int, str, str]] = field(default_factory=list)
+    warned: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
@@ -205,6 +206,8 @@ class ReportWriter:
         (``action`` is ``ambiguous`` when the lead's creation is unknown, else its enrolment)."""
         if ambiguous and len(self.ambiguous) < HTML_REJECTS:
             self.ambiguous.append((source_file, source_row, key, warnings))
+        elif warnings and not ambiguous and len(self.warned) < HTML_REJECTS:
+            self.warned.append((source_file, source_row, key, warnings))
         row = [
             source_file,
             source_row,
@@ -241,7 +244,12 @@ class ReportWriter:
             )
             (self.folder / "report.html").write_text(
                 render_html(
-                    summary, self.errors_by_reason, self.first_rejects, mapping_text, self.ambiguous
+                    summary,
+                    self.errors_by_reason,
+                    self.first_rejects,
+                    mapping_text,
+                    self.ambiguous,
+                    self.warned,
                 ),
                 encoding="utf-8",
             )
@@ -288,6 +296,7 @@ def render_html(
     rejects: list[RejectRecord],
     mapping_text: str,
     ambiguous: list[tuple[str, int, str, str]] | None = None,
+    warned: list[tuple[str, int, str, str]] | None = None,
 ) -> str:
     """The run as one self-contained HTML page (values HTML-escaped by jinja2)."""
     by_field = summary.get("errors_by_field", {})
@@ -315,6 +324,7 @@ def render_html(
     ]
     return _env.get_template("report.html.j2").render(
         ambiguous=ambiguous or [],
+        warned=warned or [],
         region_bars=region_bars,
         s=summary,
         bars=bars,

@@ -113,6 +113,9 @@ def test_phones_zones_and_provenance_through_the_sandbox(sandbox: Any, tmp_path:
         "Europe/London; kept the column's zone"
     )
     assert loaded["ann.lee@example.com"]["warnings"] == ""
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "Loaded, with a warning" in html and "kept the column&#39;s zone" in html
+    assert "Spring outreach 65ef1a005d0de5000100003c" in html
     rejects = {int(r["_source_row"]): r["_errors"] for r in ran.rejects()}
     assert rejects == {
         6: "timezoneId (Zone): zone ambiguous: +61491570156 could be in Asia/Bangkok, "
