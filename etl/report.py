@@ -290,6 +290,12 @@ _env = jinja2.Environment(
 )
 
 
+def _bars(items: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Chart rows: label, count and width in percent of the largest count."""
+    top = max((n for _, n in items), default=0)
+    return [{"label": k, "count": n, "width": n / top * 100 if top else 0} for k, n in items]
+
+
 def render_html(
     summary: dict[str, Any],
     by_reason: Counter[tuple[str, str]],
@@ -300,28 +306,10 @@ def render_html(
 ) -> str:
     """The run as one self-contained HTML page (values HTML-escaped by jinja2)."""
     by_field = summary.get("errors_by_field", {})
-    top = max(by_field.values(), default=0)
-    bars = [
-        {"label": name, "count": n, "width": (n / top * 100) if top else 0}
-        for name, n in sorted(by_field.items(), key=lambda kv: -kv[1])
-    ]
-    top_r = max(by_reason.values(), default=0)
-    reasons = [
-        {"label": f"{f}: {r}", "count": n, "width": (n / top_r * 100) if top_r else 0}
-        for (f, r), n in by_reason.most_common(15)
-    ]
-    zones = summary.get("timezone_sources", {})
-    top_z = max(zones.values(), default=0)
-    zone_bars = [
-        {"label": k, "count": v, "width": (v / top_z * 100) if top_z else 0}
-        for k, v in zones.items()
-    ]
-    regions = summary.get("phone_regions", {})
-    top_p = max(regions.values(), default=0)
-    region_bars = [
-        {"label": k, "count": v, "width": (v / top_p * 100) if top_p else 0}
-        for k, v in list(regions.items())[:15]
-    ]
+    bars = _bars(sorted(by_field.items(), key=lambda kv: -kv[1]))
+    reasons = _bars([(f"{f}: {r}", n) for (f, r), n in by_reason.most_common(15)])
+    zone_bars = _bars(list(summary.get("timezone_sources", {}).items()))
+    region_bars = _bars(list(summary.get("phone_regions", {}).items())[:15])
     return _env.get_template("report.html.j2").render(
         ambiguous=ambiguous or [],
         warned=warned or [],

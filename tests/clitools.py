@@ -19,6 +19,24 @@ from etl.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "data" / "cases"
 SPRING = "Spring outreach"
+C01 = CASES / "c01_na_names.csv"
+C01_MAP = CASES / "c01_na_names.yaml"
+
+
+def import_args(tmp: Path, *extra: str, source: Path = C01, mapping: Path = C01_MAP) -> list[str]:
+    """``import SOURCE --mapping MAPPING --campaign "Spring outreach" --state TMP/s.sqlite``
+    and ``extra`` (worked case C01 by default)."""
+    return [
+        "import",
+        str(source),
+        "--mapping",
+        str(mapping),
+        "--campaign",
+        SPRING,
+        "--state",
+        str(tmp / "s.sqlite"),
+        *extra,
+    ]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from clitools import CASES, ROOT, SPRING, env_for, faults, run_cli, spring_id, state
+from clitools import CASES, ROOT, SPRING, env_for, faults, import_args, run_cli, spring_id, state
 
 from etl.cli import cli
 
@@ -341,18 +341,7 @@ def test_429_with_retry_after_is_waited_out_without_duplicates(
 ) -> None:
     faults(sandbox, {"route": "POST /leads", "nth": 2, "status": 429, "retry_after": 1})
     ran = run_cli(
-        [
-            "import",
-            str(CASES / "c01_na_names.csv"),
-            "--mapping",
-            str(CASES / "c01_na_names.yaml"),
-            "--campaign",
-            SPRING,
-            "--concurrency",
-            "1",
-            "--state",
-            str(tmp_path / "s.sqlite"),
-        ],
+        import_args(tmp_path, "--concurrency", "1"),
         env_for(sandbox, VOIPTIME_RETRY_MAX_WAIT="5"),
         tmp_path / "r",
     )
@@ -368,18 +357,7 @@ def test_401_stops_the_run_with_exit_77(sandbox: Any, tmp_path: Path) -> None:
     # GET /projects, GET /campaigns x3 (pages of 50, 11, then empty), then 2 leads, then 401.
     faults(sandbox, {"route": "*", "status": 401, "after": 6})
     ran = run_cli(
-        [
-            "import",
-            str(CASES / "c01_na_names.csv"),
-            "--mapping",
-            str(CASES / "c01_na_names.yaml"),
-            "--campaign",
-            SPRING,
-            "--concurrency",
-            "1",
-            "--state",
-            str(tmp_path / "s.sqlite"),
-        ],
+        import_args(tmp_path, "--concurrency", "1"),
         env_for(sandbox),
         tmp_path / "r",
     )
@@ -392,16 +370,7 @@ def test_401_stops_the_run_with_exit_77(sandbox: Any, tmp_path: Path) -> None:
     # The next run with a good key resumes: the 2 created leads are not sent again.
     faults(sandbox)
     again = run_cli(
-        [
-            "import",
-            str(CASES / "c01_na_names.csv"),
-            "--mapping",
-            str(CASES / "c01_na_names.yaml"),
-            "--campaign",
-            SPRING,
-            "--state",
-            str(tmp_path / "s.sqlite"),
-        ],
+        import_args(tmp_path),
         env_for(sandbox),
         tmp_path / "r2",
     )
@@ -486,18 +455,7 @@ def test_unknown_campaign_exits_78(sandbox: Any, tmp_path: Path) -> None:
 
 def test_dropped_answer_is_ambiguous_and_never_resent(sandbox: Any, tmp_path: Path) -> None:
     faults(sandbox, {"route": "POST /leads", "nth": 3, "drop": "after"})
-    args = [
-        "import",
-        str(CASES / "c01_na_names.csv"),
-        "--mapping",
-        str(CASES / "c01_na_names.yaml"),
-        "--campaign",
-        SPRING,
-        "--concurrency",
-        "1",
-        "--state",
-        str(tmp_path / "s.sqlite"),
-    ]
+    args = import_args(tmp_path, "--concurrency", "1")
     ran = run_cli(args, env_for(sandbox), tmp_path / "r")
     assert ran.code == 4, ran.stderr
     st = state(sandbox)
@@ -634,18 +592,7 @@ def test_api_key_never_appears_anywhere(sandbox: Any, tmp_path: Path) -> None:
             {"route": "POST /leads", "nth": 2, "drop": "after"},
         )
         ran = run_cli(
-            [
-                "import",
-                str(CASES / "c01_na_names.csv"),
-                "--mapping",
-                str(CASES / "c01_na_names.yaml"),
-                "--campaign",
-                SPRING,
-                "--debug",
-                "-v",
-                "--state",
-                str(tmp_path / "s.sqlite"),
-            ],
+            import_args(tmp_path, "--debug", "-v"),
             env_for(other, key=secret),
             tmp_path / "r",
         )

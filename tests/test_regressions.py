@@ -7,27 +7,24 @@ import os
 from pathlib import Path
 from typing import Any
 
-from clitools import CASES, ROOT, SPRING, env_for, faults, run_cli, spring_id, state
+from clitools import (
+    C01,
+    C01_MAP,
+    CASES,
+    ROOT,
+    SPRING,
+    env_for,
+    faults,
+    import_args,
+    run_cli,
+    spring_id,
+    state,
+)
 
 from etl.sandbox import SandboxServer
 from etl.state import Ledger
 
-C01 = CASES / "c01_na_names.csv"
-C01_MAP = CASES / "c01_na_names.yaml"
-
-
-def imp(tmp: Path, *extra: str, source: Path = C01, mapping: Path = C01_MAP) -> list[str]:
-    return [
-        "import",
-        str(source),
-        "--mapping",
-        str(mapping),
-        "--campaign",
-        SPRING,
-        "--state",
-        str(tmp / "s.sqlite"),
-        *extra,
-    ]
+imp = import_args
 
 
 def test_ledger_belongs_to_one_api(sandbox: Any, tmp_path: Path) -> None:
