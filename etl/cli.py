@@ -2,7 +2,7 @@
 
 ``click`` is imported only here (house style 1). Errors reach the user in one place,
 :func:`_fail`: ``Error: <what, where, what to do>`` on stderr, a traceback only with ``--debug``,
-and the exit code of the error class (CONTRACT.md, "Exit codes"). stdout carries results only.
+and the exit code of the error class (docs/exit-codes.md). stdout carries results only.
 """
 
 from __future__ import annotations

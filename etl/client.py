@@ -1,4 +1,4 @@
-"""The Voiptime Cloud REST API: every endpoint of ``../shared/API.md``, with safe retries.
+"""The Voiptime Cloud REST API: every endpoint of ``docs/api.md``, with safe retries.
 
 One :class:`VoiptimeClient` is shared by the loader's worker threads; each thread gets its own
 ``requests.Session`` (house style 7). Every call carries the ``Api-Key`` header and an explicit
@@ -387,7 +387,7 @@ class VoiptimeClient:
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning("%s; retry %d in %.1f s", exc, state.attempt_number, wait)
 
-    # --- endpoints (API.md #1–#13) -------------------------------------------------------------
+    # --- endpoints (docs/api.md #1–#13) --------------------------------------------------------
 
     def list_projects(self) -> list[dict[str, Any]]:
         """#1 ``GET /projects``."""

@@ -1,7 +1,7 @@
 """The one exception tree of voiptime-etl, and the process exit codes.
 
 Every error the library raises derives from :class:`EtlError`; each class knows the exit code the
-CLI maps it to (``../shared/CONTRACT.md``, "Exit codes")::
+CLI maps it to (``docs/exit-codes.md``)::
 
     EtlError                         1   (never raised bare)
     ├── UsageError                   2   bad command-line use
@@ -73,7 +73,7 @@ EXIT_TEMPFAIL = 75
 EXIT_AUTH = 77
 EXIT_CONFIG = 78
 
-#: When several exit codes apply, the first of this order wins (CONTRACT.md, "Exit codes").
+#: When several exit codes apply, the first of this order wins (docs/exit-codes.md).
 EXIT_PRECEDENCE: Sequence[int] = (77, 78, 74, 65, 66, 4, 75, 3, 0)
 
 

@@ -7,7 +7,7 @@
   ambiguous from an earlier run (nothing, unless ``retry_ambiguous``);
 * sends the writes on ``concurrency`` worker threads, committing ``sending`` to the ledger before
   each POST leaves and ``created`` with the id as soon as the answer arrives;
-* pushes the batch's lead ids into the campaign with one ``generate`` call (API.md #13) per at
+* pushes the batch's lead ids into the campaign with one ``generate`` call (docs/api.md #13) per at
   most :data:`ENROL_BATCH` ids; a call refused for a bad id is split in halves until the bad id is
   found, and the rest are enrolled.
 
@@ -276,7 +276,7 @@ class Loader:
         return Outcome(row, "created", lead_id)
 
     def _update(self, row: LeadRow, entry: LedgerEntry) -> Outcome:
-        """PATCH the changed fields; a new note goes out as a comment (API.md #8)."""
+        """PATCH the changed fields; a new note goes out as a comment (docs/api.md #8)."""
         changes = changed_fields(entry.payload, row.payload)
         notes = new_comments(entry.payload, row.payload)
         if not changes and not notes:  # e.g. a note removed: nothing the API can be told

@@ -1,6 +1,6 @@
 """The mapping: which column of a lead list becomes which lead field.
 
-A mapping is a YAML file (CONTRACT.md, "The mapping file") read with ``yaml.safe_load`` into the
+A mapping is a YAML file (docs/mapping.md) read with ``yaml.safe_load`` into the
 frozen :class:`Mapping`. :func:`load_mapping` checks the whole file before any data is read and
 raises one :class:`~etl.errors.MappingError` listing every problem with its key path.
 :func:`resolve_columns` then matches the mapped columns to a file's headers (trimmed and
@@ -40,7 +40,7 @@ __all__ = [
     "resolve_columns",
 ]
 
-#: Lead fields a column can fill (API.md, "The lead").
+#: Lead fields a column can fill (docs/api.md, "The lead").
 LEAD_FIELDS = ("name", "surname", "email", "timezoneId")
 REQUIRED_FIELDS = ("name", "surname", "email")
 #: What a ``key`` entry may name besides a dynamicData field.
@@ -550,7 +550,7 @@ def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]
 
 @dataclass(frozen=True)
 class References:
-    """Ids the names of a mapping resolve to (API.md #1–#3, #12).
+    """Ids the names of a mapping resolve to (docs/api.md #1–#3, #12).
 
     Attributes:
         project_id: the project (``groupId``).
@@ -570,7 +570,7 @@ class References:
 def lead_payload(
     row: AbcMapping[str, Any], mapping: Mapping, refs: References, when: str
 ) -> dict[str, Any]:
-    """The ``POST /leads`` body of one normalised, valid row (API.md, "The lead").
+    """The ``POST /leads`` body of one normalised, valid row (docs/api.md, "The lead").
 
     Args:
         row: one row of :func:`etl.validate.normalize_frame` (column → value).

@@ -1,9 +1,9 @@
 """A starter mapping guessed from a lead file's headers and a sample of its values.
 
-:func:`starter_mapping` backs ``voiptime-etl mapping-init SOURCE`` (CONTRACT.md, "Commands"). It
+:func:`starter_mapping` backs ``voiptime-etl mapping-init SOURCE`` (see README.md). It
 opens the file with :func:`etl.extract.open_source` (so the sheet, header row, encoding and
 delimiter are detected exactly as an import will detect them), reads the first rows, and writes a
-mapping (CONTRACT.md, "The mapping file") that :func:`etl.mapping.load_mapping` accepts and whose
+mapping (docs/mapping.md) that :func:`etl.mapping.load_mapping` accepts and whose
 every column :func:`etl.mapping.resolve_columns` finds in the file.
 
 How columns are matched:

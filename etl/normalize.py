@@ -11,7 +11,7 @@ Sources of the rules:
 * Zones: the IANA tz database as shipped by the ``tzdata`` package, read from its own
   ``tzdata.zi`` (``Z`` lines are zones, ``L target link`` lines are links, so ``US/Eastern`` is sent
   as ``America/New_York`` whatever the operating system ships). Abbreviations and fixed offsets are
-  refused even where the database keeps a link for them (CONTRACT.md, "Values").
+  refused even where the database keeps a link for them (docs/mapping.md, "Values").
 * E-mails: the addr-spec of RFC 5322 restricted to what mail systems accept (``email-validator``'s
   rules without DNS): one ``@``, a dot-atom local part, a domain of LDH labels with a dot.
 """

@@ -102,7 +102,7 @@ class RunResult:
 
     Attributes:
         summary: what ``summary.json`` holds.
-        exit_code: the process exit code (CONTRACT.md, "Exit codes").
+        exit_code: the process exit code (docs/exit-codes.md).
         report_dir: where the reports are.
         error: the fatal error that stopped the run, if any.
         file_errors: errors of single input files (the others still ran).

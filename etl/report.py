@@ -1,6 +1,6 @@
 """What every run leaves behind: ``summary.json``, ``rejects.csv``, ``loaded.csv``, ``report.html``.
 
-Formats (CONTRACT.md, "Reports"):
+Formats (docs/reports.md):
 
 * ``rejects.csv``: one line per rejected source row: the original columns unchanged (the union of
   the run's files' headers, in first-seen order), then ``_source_file``, ``_source_row``,

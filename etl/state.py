@@ -80,7 +80,7 @@ def payload_hash(payload: dict[str, Any]) -> str:
     """SHA-256 of a lead payload in canonical JSON, without comments' ``dateTime``.
 
     Comments carry the run's time, which takes no part in deciding whether a lead changed
-    (CONTRACT.md, "Values").
+    (docs/mapping.md, "Values").
     """
     stable = dict(payload)
     if "comments" in stable:

@@ -296,7 +296,7 @@ def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema
         require_phone: a campaign is set, so each lead needs at least one valid phone
             (a dialer cannot call a lead without one).
 
-    Rules: ``name``, ``surname``, ``email``, ``timezoneId`` are required (API.md, "The lead");
+    Rules: ``name``, ``surname``, ``email``, ``timezoneId`` are required (docs/api.md, "The lead");
     no column may hold an :class:`~etl.normalize.Invalid` value.
     """
     valid = pa.Check(_not_invalid, name="invalid", error="value not valid")
@@ -428,7 +428,7 @@ class KeyTracker:
     """Remembers the first row of each lead ``key`` across the chunks and files of one run.
 
     The first row with a key wins; later rows with the same key are duplicates naming it
-    (CONTRACT.md, "Values"). The keys live in a temporary SQLite file, not in memory, so a run
+    (docs/mapping.md, "Values"). The keys live in a temporary SQLite file, not in memory, so a run
     of millions of rows needs no more memory than a small one (a few MB of page cache).
     """
 

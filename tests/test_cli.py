@@ -38,7 +38,7 @@ def _lead(
     }
 
 
-# The worked cases of ../shared/cases (README there): row -> expected POST /leads values.
+# The worked cases of tests/data/cases (with their mappings): row -> expected POST /leads values.
 CASE_EXPECTED: dict[str, tuple[int, dict[int, dict[str, Any]], dict[int, str]]] = {
     "c01_na_names.csv": (
         0,

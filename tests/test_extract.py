@@ -90,7 +90,7 @@ def build(tmp_path: Path, name: str) -> Path:
     return corpus.build(tmp_path, [name])[name]
 
 
-# -- the worked cases (tests/data/cases: copies of ../shared/cases) ---------------------------
+# -- the worked cases (tests/data/cases, a mapping beside each file) ---------------------------
 
 
 def case(name: str) -> Path:

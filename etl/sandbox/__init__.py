@@ -1,6 +1,6 @@
 """The project's own in-memory sandbox of the Voiptime Cloud REST API.
 
-``SandboxServer`` serves the 13 endpoints of ``shared/API.md`` under ``/api`` on a loopback port,
+``SandboxServer`` serves the 13 endpoints of ``docs/api.md`` under ``/api`` on a loopback port,
 with demo data (or a ``--data`` file read by :func:`load_data`), request counting, and fault
 injection for tests. See ``docs/sandbox.md``.
 

@@ -6,8 +6,8 @@
 it, which returns a :class:`Reply`.
 
 Error answers are JSON ``{"timestamp", "status", "error", "message", "path"}`` (the Spring Boot
-shape; ``message`` says which field and why). Validation follows the reference
-(``shared/seed/000_c64252e62bcbc002.txt``) and ``shared/API.md``; where they are silent the sandbox
+shape; ``message`` says which field and why). Validation follows the vendor's reference as
+``docs/api.md`` restates it (quirks noted there); where it is silent the sandbox
 is strict, so that a client bug shows up here rather than in production:
 
 - a write with a body must say ``Content-Type: application/json`` (else 415);

@@ -148,7 +148,7 @@ def _default_campaign(index: int, campaign_id: str, name: str) -> dict[str, Any]
 
 
 def demo_data() -> dict[str, Any]:
-    """The demo data of CONTRACT.md, "The sandbox" (a fresh copy each call).
+    """The demo data of docs/sandbox.md, "Start data" (a fresh copy each call).
 
     Returns:
         Normalized data: projects 1 ``Demo`` (statuses 11 ``New``, 12 ``Callback``; sources

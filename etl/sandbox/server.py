@@ -2,7 +2,7 @@
 
 Routes:
 
-- ``/api/...``: the 13 endpoints of ``shared/API.md`` (:mod:`etl.sandbox.app`), key in the
+- ``/api/...``: the 13 endpoints of ``docs/api.md`` (:mod:`etl.sandbox.app`), key in the
   ``Api-Key`` header (401 JSON when missing or wrong), unknown route 404, wrong method 405.
   Every request is counted under ``"METHOD /template"`` and may be faulted
   (:mod:`etl.sandbox.faults`) before anything else, the key check included.
