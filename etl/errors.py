@@ -28,6 +28,7 @@ the API key is never part of any message or attribute.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 
 __all__ = [
@@ -59,7 +60,9 @@ __all__ = [
     "StateVersionError",
     "UnknownReferenceError",
     "UsageError",
+    "closest",
     "combine_exit_codes",
+    "exit_meaning",
 ]
 
 EXIT_OK = 0
@@ -92,6 +95,47 @@ def combine_exit_codes(codes: Iterable[int]) -> int:
         if code in seen and code != 0:
             return code
     return 1 if 1 in seen else 0
+
+
+#: Each exit code in the words of the person who owns the list (README, "Exit codes").
+_EXIT_MEANINGS = {
+    0: "finished: every row was done",
+    1: "stopped by an unexpected error",
+    2: "the command line was wrong",
+    3: "finished, but some rows were rejected or refused: they are listed in rejects.csv",
+    4: "finished, but for some rows the dialer's answer was lost: a person must check them",
+    65: "an input file could not be read: nothing of that file was sent",
+    66: "an input file was not found",
+    74: "a report or the state file could not be written",
+    75: "a temporary problem (the dialer busy or unreachable, or another run at work): "
+    "running again is safe",
+    77: "the dialer refused the API key",
+    78: "the mapping or the settings are wrong, or name a project, status, source or campaign "
+    "the dialer does not know",
+    130: "interrupted (Ctrl-C): running again finishes the work",
+    143: "stopped (terminated): running again finishes the work",
+}
+
+
+def exit_meaning(code: int, command: str = "import") -> str:
+    """An exit code in plain words (``3`` → ``finished, but some rows were rejected …``).
+
+    ``validate`` says "valid" where ``import`` says "done" for exit 0.
+    """
+    if code == 0 and command == "validate":
+        return "finished: every row is valid"
+    return _EXIT_MEANINGS.get(code, f"exit code {code}")
+
+
+def closest(value: object, choices: Iterable[object], cutoff: float = 0.6) -> str | None:
+    """The one choice most like ``value`` (case-insensitive, ``difflib`` ratio ≥ ``cutoff``).
+
+    ``closest("Sprng outreach", ["Spring outreach", "Autumn"])`` → ``"Spring outreach"``;
+    ``None`` when nothing is close, so a message suggests nothing rather than something unrelated.
+    """
+    names = {str(c).strip().casefold(): str(c) for c in choices}
+    found = difflib.get_close_matches(str(value).strip().casefold(), names, n=1, cutoff=cutoff)
+    return names[found[0]] if found else None
 
 
 class EtlError(Exception):

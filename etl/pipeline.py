@@ -239,6 +239,10 @@ class _Run:
                 self.o.report_dir,
                 _union_headers(r for _, r in readers),
                 xlsx=any(p.suffix.lower() in (".xlsx", ".xlsm", ".xls") for p, _ in readers),
+                lead_columns=[
+                    spec.column if (spec := self.mapping.fields.get(f)) else ""
+                    for f in ("name", "surname", "email")
+                ],
             )
             if ledger is not None and self.o.max_reject_rate is not None:
                 read, rejected = self._reject_rate(readers)

@@ -6,6 +6,7 @@ import csv
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,7 +98,8 @@ def test_writer_files(tmp_path: Path) -> None:
     html = (tmp_path / "r" / "report.html").read_text()
     assert re.search(r'id="rows_rejected">2<', html)
     assert "&#39;x&#39;" in html or "&#x27;x&#x27;" in html  # values are escaped
-    assert "<script" not in html and "http://" not in html and "https://" not in html
+    # self-contained: inline CSS and script, links only to the page's own glossary
+    assert not re.search(r'src\s*=|href\s*=\s*"(?!#)|@import|url\(|https?://', html)
 
 
 def test_unwritable_folder_is_exit_74(tmp_path: Path) -> None:
@@ -107,37 +109,195 @@ def test_unwritable_folder_is_exit_74(tmp_path: Path) -> None:
     assert info.value.exit_code == 74
 
 
-def test_report_html_lists_the_first_200_rejects(tmp_path: Path) -> None:
-    writer = ReportWriter(tmp_path / "r", ["email"])
+def _summary(**counts: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "rows_read": 0,
+        "rows_rejected": 0,
+        "rows_valid": 0,
+        "exit_code": 3,
+        "dry_run": False,
+        "command": "validate",
+        "sources": ["a.csv"],
+        "started_at": "2026-11-30T00:00:00Z",
+        "duration_seconds": 1.0,
+        "rows_duplicate": 0,
+        "leads_created": 0,
+        "leads_updated": 0,
+        "leads_unchanged": 0,
+        "leads_failed": 0,
+        "leads_ambiguous": 0,
+        "campaign_entries_added": 0,
+        "campaign_id": None,
+        "files": [],
+        "rows_per_second": 250,
+        "error": "",
+    }
+    return {**base, **counts}
+
+
+def _reject_lines(html: str) -> list[str]:
+    body = html.split('<table id="rejects">', 1)[1].split("</table>", 1)[0]
+    return re.findall(r"<tr data-f=.*?</tr>", body)
+
+
+def test_report_html_lists_every_reject_up_to_the_cap_and_says_so(tmp_path: Path) -> None:
+    writer = ReportWriter(
+        tmp_path / "all", ["first", "last", "email"], lead_columns=["first", "last", "email"]
+    )
+    capped = ReportWriter(tmp_path / "cap", ["email"], html_rejects=100)
     for row in range(2, 252):
-        writer.reject(
-            "a.csv", row, {"email": f"bad{row}@"}, [("email", f"bad{row}@", "email: bad")]
+        for w in (writer, capped):
+            w.reject(
+                "a.csv",
+                row,
+                {"first": f"Ann{row}", "last": "Lee", "email": f"bad{row}@"},
+                [("email", f"bad{row}@", "email: bad")],
+            )
+    for w in (writer, capped):
+        w.finish(_summary(rows_read=250, rows_rejected=250))
+    html = (tmp_path / "all" / "report.html").read_text()
+    lines = _reject_lines(html)
+    assert len(lines) == 250 and 'id="capped"' not in html
+    assert lines[0] == (
+        '<tr data-f="email" data-r="email: bad"><td class="num">2</td><td>Ann2 Lee</td>'
+        "<td>email</td><td><mark>bad2@</mark></td><td>email: bad</td></tr>"
+    )
+    assert 'aria-label="email: bad: 250"' in html
+    small = (tmp_path / "cap" / "report.html").read_text()
+    assert len(_reject_lines(small)) == 100
+    assert "This page lists the first 100 of 250 rejected rows</strong> (at most 100)" in small
+    assert "<mark>bad101@</mark>" in small and "<mark>bad102@</mark>" not in small
+    assert "<td>bad2@</td>" not in small  # no name column mapped: the lead cell is empty
+    assert '<td class="num">2</td><td></td>' in small
+
+
+def test_rejects_come_before_warnings_and_warnings_are_grouped(tmp_path: Path) -> None:
+    writer = ReportWriter(
+        tmp_path / "r", ["first", "last", "email"], lead_columns=["first", "last", "email"]
+    )
+    writer.reject("a.csv", 9, ["", "", "x@", "extra"], [("row", "", "row: 4 fields, expected 3")])
+    for row in range(2, 9):
+        writer.loaded(
+            "a.csv",
+            row,
+            f"p{row}@example.com",
+            None,
+            "valid",
+            "",
+            "column",
+            f"phone (Mobile): extension {row} dropped; name a dynamicData field for it with "
+            "phones[0].extension; timezoneId: America/Chicago from the column, but the phone "
+            f"+1415555010{row} is in America/Los_Angeles; kept the column's zone"
+            if row < 4
+            else f"phone (Mobile): extension {row} dropped; name a dynamicData field for it",
         )
+    writer.finish(_summary(rows_read=8, rows_rejected=1, rows_valid=7, rows_with_warnings=7))
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html.index('id="rejected"') < html.index('id="warnings"')
+    assert "Valid, with a warning: 7 rows" in html
+    warnings = html.split('id="warnings"', 1)[1].split("</section>", 1)[0]
+    kinds = re.findall(r"<tr><td>(.*?)</td><td class=\"num\">(\d+)</td>", warnings)
+    assert kinds == [
+        ("phone (Mobile): extension … dropped", "7"),
+        ("timezoneId: … from the column, but the phone … is in …", "2"),
+    ]
+    assert warnings.count("<div>a.csv row") == 3 + 2  # at most three examples a kind
+    assert "a.csv row 2 (p2@example.com): phone (Mobile): extension 2 dropped" in warnings
+    # the lead of a row that did not split into the header's fields is still named
+    assert '<td class="num">9</td><td>x@</td><td>row</td>' in html
+
+
+@pytest.mark.parametrize(
+    ("command", "dry_run", "tiles", "words"),
+    [
+        (
+            "validate",
+            False,
+            ["rows_read", "rows_valid", "rows_rejected", "rows_duplicate", "rows_with_warnings"],
+            "Validation only: nothing was sent to the dialer.",
+        ),
+        (
+            "import",
+            True,
+            [
+                "rows_read",
+                "rows_valid",
+                "rows_rejected",
+                "rows_duplicate",
+                "leads_created",
+                "leads_updated",
+                "leads_unchanged",
+                "campaign_entries_added",
+            ],
+            "A real import would create 5 leads, update 0 and leave 0 unchanged, and add 5 to "
+            "the campaign.",
+        ),
+        (
+            "import",
+            False,
+            [
+                "rows_read",
+                "rows_valid",
+                "rows_rejected",
+                "rows_duplicate",
+                "leads_created",
+                "leads_updated",
+                "leads_unchanged",
+                "leads_failed",
+                "leads_ambiguous",
+                "campaign_entries_added",
+            ],
+            "5 leads created, 0 updated, 0 unchanged, 5 added to the campaign.",
+        ),
+    ],
+)
+def test_the_page_says_what_the_command_decides_in_words(
+    tmp_path: Path, command: str, dry_run: bool, tiles: list[str], words: str
+) -> None:
+    writer = ReportWriter(tmp_path / "r", ["email"])
+    leads = 0 if command == "validate" else 5
     writer.finish(
-        {
-            "rows_read": 250,
-            "rows_rejected": 250,
-            "rows_valid": 0,
-            "exit_code": 3,
-            "dry_run": False,
-            "command": "validate",
-            "sources": ["a.csv"],
-            "started_at": "2026-11-30T00:00:00Z",
-            "duration_seconds": 1.0,
-            "rows_duplicate": 0,
-            "leads_created": 0,
-            "leads_updated": 0,
-            "leads_unchanged": 0,
-            "leads_failed": 0,
-            "leads_ambiguous": 0,
-            "campaign_entries_added": 0,
-            "campaign_id": None,
-            "files": [],
-            "rows_per_second": 250,
-            "error": "",
-        }
+        _summary(
+            command=command,
+            dry_run=dry_run,
+            rows_read=5,
+            rows_valid=5,
+            exit_code=0,
+            leads_created=leads,
+            campaign_entries_added=leads,
+            campaign_id="c" * 24,
+            rows_with_warnings=0,
+        )
     )
     html = (tmp_path / "r" / "report.html").read_text()
-    assert "Rejected rows (first 200 of 250)" in html
-    assert "<mark>bad201@</mark>" in html and "<mark>bad202@</mark>" not in html
-    assert 'aria-label="email: bad: 250"' in html
+    counts = html.split('id="counts"', 1)[1].split("</section>", 1)[0]
+    found = re.findall(r'<div class="n" id="(\w+)">(\d+)</div><div class="l">([^<]+)<', counts)
+    assert [k for k, _, _ in found] == tiles
+    labels = {k: label for k, _, label in found}
+    if dry_run:
+        assert labels["leads_created"] == "would create"
+        assert labels["campaign_entries_added"] == "would add to campaign"
+        assert "Dry run: nothing was sent to the dialer." in html
+    assert words in html
+    meaning = (
+        "finished: every row is valid" if command == "validate" else "finished: every row was done"
+    )
+    assert f'<a class="g" href="#g-exit-code">Exit code</a> 0: {meaning}.' in html
+    assert '<dt id="g-exit-code">exit code</dt>' in html
+
+
+def test_jargon_in_reasons_links_to_the_glossary(tmp_path: Path) -> None:
+    writer = ReportWriter(tmp_path / "r", ["tz"])
+    writer.reject(
+        "a.csv",
+        2,
+        {"tz": "EST"},
+        [("timezoneId", "EST", "timezoneId (tz): 'EST': an abbreviation, not an IANA zone")],
+    )
+    writer.finish(_summary(rows_read=1, rows_rejected=1))
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert (
+        "timezoneId (tz): &#39;EST&#39;: an abbreviation, not an "
+        '<a class="g" href="#g-iana">IANA</a> zone' in html
+    )
+    assert '<dt id="g-iana">IANA</dt>' in html and '<dt id="g-e164">E.164</dt>' in html
