@@ -73,7 +73,7 @@ def env_for(sandbox: Any, key: str = "sandbox-key", **extra: str) -> dict[str, s
         VOIPTIME_API_URL=sandbox.url,
         VOIPTIME_API_KEY=key,
         VOIPTIME_RETRY_MAX_WAIT="0",
-        VOIPTIME_READ_TIMEOUT="5",
+        VOIPTIME_READ_TIMEOUT="60",  # a busy machine is slow, not ambiguous
     )
     env.update(extra)
     return env
@@ -109,6 +109,21 @@ def faults(sandbox: Any, *rules: dict[str, Any]) -> None:
         sandbox.base_url + "/_sandbox/faults", json={"rules": list(rules)}, timeout=5
     )
     assert answer.status_code in (200, 204), answer.text
+
+
+def wait_held(sandbox: Any, count: int) -> None:
+    """Wait (on the sandbox's event, not a clock) until ``count`` requests are held by a
+    ``hold`` fault rule; fail if they are not within the sandbox's 30 s safety timeout."""
+    answer = requests.get(
+        sandbox.base_url + "/_sandbox/held", params={"at_least": count, "timeout": 30}, timeout=60
+    )
+    assert answer.json() == {"held": count}, answer.text
+
+
+def release(sandbox: Any) -> int:
+    """Let every request held by a ``hold`` fault rule go on; how many there were."""
+    answer = requests.post(sandbox.base_url + "/_sandbox/release", timeout=5)
+    return int(answer.json()["released"])
 
 
 def spring_id(sandbox: Any, key: str = "sandbox-key") -> str:

@@ -637,10 +637,10 @@ def test_xlsx_unknown_sheet_lists_sheets(tmp_path: Path, sheet: str | int) -> No
 
 def test_xlsx_far_formatted_cell_is_fast(tmp_path: Path) -> None:
     path = build(tmp_path, "far_formatted_cell.xlsx")
-    start = time.perf_counter()
+    start = time.process_time()
     info, frame, problems = read_all(path)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.5
+    elapsed = time.process_time() - start
+    assert elapsed < 0.5  # CPU seconds: a busy machine does not count
     assert info.headers == ["name", "phone"]
     assert problems == []
     assert_frame(
@@ -741,11 +741,11 @@ def test_xls_cell_text(ctype: int, value: object, text: str) -> None:
 @pytest.mark.parametrize("name", sorted(corpus.EXPECTED_ERRORS))
 def test_hostile_files_refused_quickly(tmp_path: Path, name: str) -> None:
     path = build(tmp_path, name)
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(InputError) as err:
         with open_source(path) as reader:
             list(reader.chunks())
-    assert time.perf_counter() - start < 2
+    assert time.process_time() - start < 2
     assert corpus.EXPECTED_ERRORS[name] in str(err.value)
     assert str(path) in str(err.value)
     assert type(err.value) is InputError

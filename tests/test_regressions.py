@@ -16,9 +16,11 @@ from clitools import (
     env_for,
     faults,
     import_args,
+    release,
     run_cli,
     spring_id,
     state,
+    wait_held,
 )
 
 from etl.sandbox import SandboxServer
@@ -314,9 +316,10 @@ def test_a_row_the_server_refuses_is_rejected_and_the_run_goes_on(
 def test_a_second_cli_run_on_the_same_state_exits_75_at_once(sandbox: Any, tmp_path: Path) -> None:
     import subprocess
     import sys
-    import time
 
-    faults(sandbox, {"route": "POST /leads", "delay_ms": 400})
+    # The first run's first lead is held in the sandbox until released: it holds the state
+    # file for as long as the test needs, however slow the machine is.
+    faults(sandbox, {"route": "POST /leads", "hold": True, "nth": 1})
     first = subprocess.Popen(
         [
             sys.executable,
@@ -332,18 +335,19 @@ def test_a_second_cli_run_on_the_same_state_exits_75_at_once(sandbox: Any, tmp_p
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while "POST /leads" not in state(sandbox)["requests"] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_held(sandbox, 1)
         before = state(sandbox)["requests"]
         second = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
         after = state(sandbox)["requests"]
         assert second.code == 75
         assert "another voiptime-etl run holds this state file" in second.stderr
-        assert after["GET /projects"] == before["GET /projects"] == 1  # the second sent nothing
+        assert after == before  # the second sent nothing
+        assert after["GET /projects"] == 1 and after["POST /leads"] == 1
     finally:
-        first.communicate(timeout=60)
+        release(sandbox)
+        first.communicate(timeout=120)
     assert first.returncode == 0
+    assert state(sandbox)["requests"]["POST /leads"] == 5
 
 
 def test_an_extension_with_no_field_is_dropped_with_a_warning(tmp_path: Path) -> None:

@@ -35,12 +35,14 @@ from typing import Any
 from etl.sandbox.data import SANDBOX_COMPANY_ID, SANDBOX_USER_ID, SANDBOX_USER_NAME
 from etl.sandbox.faults import FaultDecision, FaultRule, decide
 
-__all__ = ["ApiFailure", "Match", "Reply", "SandboxApp", "parse_datetime"]
+__all__ = ["MAX_HOLD_S", "ApiFailure", "Match", "Reply", "SandboxApp", "parse_datetime"]
 
 FIRST_LEAD_ID = 1001
 FIRST_PHONE_ID = 5001
 FIRST_COMMENT_ID = 9001
 MAX_PAGE = 50
+#: The longest a ``hold`` fault rule keeps a request (seconds), in case nobody releases it.
+MAX_HOLD_S = 600.0
 _INT64 = (-(2**63), 2**63 - 1)
 
 _LEAD_WRITABLE = (
@@ -281,6 +283,11 @@ class SandboxApp:
 
     def __init__(self, data: dict[str, Any], api_key: str) -> None:
         self.lock = threading.Lock()
+        # Requests held by a ``hold`` fault rule wait on this; a release bumps the generation.
+        self._holds = threading.Condition(self.lock)
+        self._holding = 0
+        self._hold_generation = 0
+        self._closing = False
         self._api_key = api_key.encode("utf-8")
         self._start_data = copy.deepcopy(data)
         self.rules: list[FaultRule] = []
@@ -313,6 +320,7 @@ class SandboxApp:
             self.request_counts: Counter[str] = Counter()
             self.patches: list[dict[str, Any]] = []  # every accepted PATCH body, in order
             self.rules = []
+            self._release_locked()
             self._next_lead = FIRST_LEAD_ID
             self._next_phone = FIRST_PHONE_ID
             self._next_comment = FIRST_COMMENT_ID
@@ -343,11 +351,62 @@ class SandboxApp:
         """Replace the fault rules (an empty list clears them)."""
         with self.lock:
             self.rules = list(rules)
+            self._release_locked()
 
     def rules_json(self) -> list[dict[str, Any]]:
         """The active rules with their ``matched``/``fired`` counters."""
         with self.lock:
             return [rule.to_json() for rule in self.rules]
+
+    # ------------------------------------------------------------------ held requests
+
+    def hold(self) -> None:
+        """Wait, as a request a ``hold`` rule fired for, until :meth:`release` (or new rules, a
+        reset, :meth:`close`); at most :data:`MAX_HOLD_S` seconds, so nothing hangs forever."""
+        with self._holds:
+            if self._closing:
+                return
+            generation = self._hold_generation
+            self._holding += 1
+            self._holds.notify_all()
+            try:
+                self._holds.wait_for(
+                    lambda: self._hold_generation != generation or self._closing, MAX_HOLD_S
+                )
+            finally:
+                self._holding -= 1
+                self._holds.notify_all()
+
+    def release(self) -> int:
+        """Let every request held now go on.
+
+        Returns:
+            How many requests were held.
+        """
+        with self._holds:
+            return self._release_locked()
+
+    def _release_locked(self) -> int:
+        held = self._holding
+        self._hold_generation += 1
+        self._holds.notify_all()
+        return held
+
+    def wait_held(self, count: int, timeout: float) -> int:
+        """Wait until at least ``count`` requests are held, or ``timeout`` seconds passed.
+
+        Returns:
+            How many requests are held now (less than ``count`` after a timeout).
+        """
+        with self._holds:
+            self._holds.wait_for(lambda: self._holding >= count or self._closing, timeout)
+            return self._holding
+
+    def close(self) -> None:
+        """Release every held request and hold none from now on (the server is stopping)."""
+        with self._holds:
+            self._closing = True
+            self._release_locked()
 
     # ------------------------------------------------------------------ request flow
 

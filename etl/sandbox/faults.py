@@ -16,16 +16,19 @@ A rule is a JSON object:
     ``Retry-After`` header) and optional ``body`` (a string is sent as ``text/plain``, any other
     JSON value as JSON; default ``{"status", "error", "message"}``);
   - ``delay_ms: N``: sleep N milliseconds, then go on (later rules may still fire);
+  - ``hold: true``: wait until released (``POST /_sandbox/release``, new fault rules, a reset or
+    the server stopping), then go on (later rules may still fire). Tests use it to hold a client
+    in the middle of a request for as long as they need, with no race against a clock;
   - ``drop: "before"``: close the connection without answering and without processing;
   - ``drop: "after"``: process the request fully (a lead IS stored), then close the connection
     without answering.
 
 Each rule counts its own matching requests (every API request whose route matches, whatever
-happens to it). Rules are tried in order: a firing ``delay_ms`` rule sleeps and the next rules are
-still tried; the first firing ``status``/``drop`` rule decides the request and later rules are not
-tried. A rule "fires" when its trigger matches and its ``times`` are not used up; only firing uses
-a time. Example: ``{"route": "*", "status": 401, "after": 5}`` answers 401 to every request after
-the fifth.
+happens to it). Rules are tried in order: a firing ``delay_ms`` or ``hold`` rule waits and the next
+rules are still tried; the first firing ``status``/``drop`` rule decides the request and later
+rules are not tried. A rule "fires" when its trigger matches and its ``times`` are not used up;
+only firing uses a time. Example: ``{"route": "*", "status": 401, "after": 5}`` answers 401 to
+every request after the fifth.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ _RULE_KEYS = {
     "retry_after",
     "body",
     "delay_ms",
+    "hold",
     "drop",
 }
 _MAX_DELAY_MS = 600_000
@@ -79,7 +83,8 @@ class FaultRule:
         route: ``"METHOD /template"`` or ``"*"``.
         nth, every, after: the trigger (at most one is set).
         times: most firings, or ``None`` for no limit.
-        status, retry_after, body, delay_ms, drop: the action (one of status/delay_ms/drop).
+        status, retry_after, body, delay_ms, hold, drop: the action (one of
+            status/delay_ms/hold/drop).
         matched: matching requests seen so far.
         fired: times the rule fired so far.
     """
@@ -94,6 +99,7 @@ class FaultRule:
     body: Any = None
     has_body: bool = False
     delay_ms: int | float | None = None
+    hold: bool = False
     drop: str | None = None
     matched: int = 0
     fired: int = 0
@@ -129,6 +135,8 @@ class FaultRule:
             out["body"] = self.body
         if self.delay_ms is not None:
             out["delay_ms"] = self.delay_ms
+        if self.hold:
+            out["hold"] = True
         if self.drop is not None:
             out["drop"] = self.drop
         out["matched"] = self.matched
@@ -142,10 +150,12 @@ class FaultDecision:
 
     Attributes:
         delay_s: seconds to sleep before going on (sum of firing delay rules).
+        hold: a firing ``hold`` rule: wait until released before going on.
         rule: the firing status/drop rule, or ``None`` to process normally.
     """
 
     delay_s: float = 0.0
+    hold: bool = False
     rule: FaultRule | None = field(default=None)
 
 
@@ -189,10 +199,11 @@ def _parse_rule(i: int, raw: object) -> FaultRule:
         if not _is_int(raw["times"]) or raw["times"] < 1:
             raise FaultRuleError(f"{where}.times: must be an integer >= 1")
         rule.times = raw["times"]
-    actions = [k for k in ("status", "delay_ms", "drop") if k in raw]
+    actions = [k for k in ("status", "delay_ms", "hold", "drop") if k in raw]
     if len(actions) != 1:
         raise FaultRuleError(
-            f"{where}: give exactly one action of status, delay_ms, drop (got {actions or 'none'})"
+            f"{where}: give exactly one action of status, delay_ms, hold, drop "
+            f"(got {actions or 'none'})"
         )
     if actions != ["status"]:
         extra = [k for k in ("retry_after", "body") if k in raw]
@@ -226,6 +237,10 @@ def _parse_rule(i: int, raw: object) -> FaultRule:
         if not _is_number(delay) or not 0 <= delay <= _MAX_DELAY_MS:
             raise FaultRuleError(f"{where}.delay_ms: must be a number 0-{_MAX_DELAY_MS}")
         rule.delay_ms = delay
+    elif "hold" in raw:
+        if raw["hold"] is not True:
+            raise FaultRuleError(f"{where}.hold: must be true")
+        rule.hold = True
     else:
         if raw["drop"] not in ("before", "after"):
             raise FaultRuleError(f'{where}.drop: must be "before" or "after"')
@@ -261,7 +276,8 @@ def decide(rules: list[FaultRule], route_key: str) -> FaultDecision:
         route_key: ``"METHOD /template"`` of the request.
 
     Returns:
-        The summed delay and the first firing status/drop rule, if any.
+        The summed delay, whether a hold rule fired, and the first firing status/drop rule, if
+        any.
     """
     decision = FaultDecision()
     triggered: list[FaultRule] = [r for r in rules if r.matches(route_key) and r.count_and_check()]
@@ -271,6 +287,9 @@ def decide(rules: list[FaultRule], route_key: str) -> FaultDecision:
         rule.fired += 1
         if rule.delay_ms is not None:
             decision.delay_s += rule.delay_ms / 1000.0
+            continue
+        if rule.hold:
+            decision.hold = True
             continue
         decision.rule = rule
         break

@@ -11,6 +11,9 @@ Routes:
 - ``POST /_sandbox/faults`` ``{"rules": [...]}``: replace the rules (400 with the reason when a
   rule is malformed); ``DELETE /_sandbox/faults``: clear them.
 - ``POST /_sandbox/reset``: back to the start data; counts and faults cleared.
+- ``GET /_sandbox/held?at_least=N&timeout=S``: wait until N requests are held by ``hold`` rules
+  (or S seconds passed); ``{"held": n}``. ``POST /_sandbox/release``: let them go on,
+  ``{"released": n}``.
 
 The ``/_sandbox`` routes need no key and are never counted or faulted.
 """
@@ -27,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from etl.sandbox.app import Reply, Request, SandboxApp, error_reply, json_reply
+from etl.sandbox.app import MAX_HOLD_S, Reply, Request, SandboxApp, error_reply, json_reply
 from etl.sandbox.data import demo_data, validate_data
 from etl.sandbox.faults import FaultRule, FaultRuleError, parse_rules
 
@@ -152,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api" or path.startswith("/api/"):
             self._serve_api(method, path, split.query, body)
         elif path.startswith("/_sandbox/"):
-            self._serve_admin(method, path, body)
+            self._serve_admin(method, path, split.query, body)
         else:
             self._send(
                 error_reply(404, f"No endpoint {method} {path} (the API is under /api)", path)
@@ -165,6 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
         delay = self.server.latency_s + decision.delay_s
         if delay > 0:
             time.sleep(delay)
+        if decision.hold:
+            logger.debug("fault: holding %s until released", match.key)
+            app.hold()
         rule = decision.rule
         if rule is not None and rule.drop == "before":
             logger.debug("fault: dropping %s before processing", match.key)
@@ -192,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(reply)
 
-    def _serve_admin(self, method: str, path: str, body: bytes) -> None:
+    def _serve_admin(self, method: str, path: str, query: str, body: bytes) -> None:
         app = self.server.app
         route = path.rstrip("/")
         if route == "/_sandbox/state" and method == "GET":
@@ -218,10 +224,42 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/_sandbox/reset" and method == "POST":
             app.reset()
             self._send(json_reply(200, {}))
-        elif route in ("/_sandbox/state", "/_sandbox/faults", "/_sandbox/reset"):
+        elif route == "/_sandbox/held" and method == "GET":
+            try:
+                count, timeout = _held_query(query)
+            except ValueError as exc:
+                self._send(error_reply(400, str(exc), path))
+                return
+            self._send(json_reply(200, {"held": app.wait_held(count, timeout)}))
+        elif route == "/_sandbox/release" and method == "POST":
+            self._send(json_reply(200, {"released": app.release()}))
+        elif route in (
+            "/_sandbox/state",
+            "/_sandbox/faults",
+            "/_sandbox/reset",
+            "/_sandbox/held",
+            "/_sandbox/release",
+        ):
             self._send(error_reply(405, f"Method {method} not allowed here", path))
         else:
             self._send(error_reply(404, f"No endpoint {method} {path}", path))
+
+
+def _held_query(query: str) -> tuple[int, float]:
+    """``at_least`` (default 1, >= 0) and ``timeout`` (seconds, default 30, 0-600) of
+    ``GET /_sandbox/held``; ValueError names the bad one."""
+    params = parse_qs(query, keep_blank_values=True)
+    out: list[float] = []
+    for name, default, high in (("at_least", 1, 10_000), ("timeout", 30, MAX_HOLD_S)):
+        raw = params.get(name, [str(default)])[-1]
+        try:
+            value = int(raw) if name == "at_least" else float(raw)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= high:
+            raise ValueError(f"{name}: must be a number 0-{high:g}, got {raw!r}")
+        out.append(value)
+    return int(out[0]), out[1]
 
 
 def _fault_reply(rule: FaultRule, path: str) -> Reply:
@@ -384,7 +422,9 @@ class SandboxServer:
             self._close()
 
     def stop(self) -> None:
-        """Stop serving, close open connections and the socket (idempotent)."""
+        """Stop serving, release held requests, close open connections and the socket
+        (idempotent)."""
+        self.app.close()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
