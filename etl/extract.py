@@ -41,7 +41,7 @@ import warnings
 import xml.parsers.expat
 import zipfile
 from collections import Counter
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -62,6 +62,7 @@ __all__ = [
     "RowProblem",
     "SUFFIXES",
     "SourceReader",
+    "check_csv_structure",
     "list_sheets",
     "open_source",
 ]
@@ -126,12 +127,18 @@ class ReadOptions:
             ``None`` detects it.
         delimiter: CSV field delimiter (one character); ``None`` detects it among
             ``,`` ``;`` TAB ``|``.
+        max_field_lines: most line breaks a quoted CSV cell may hold (default 253, Excel's
+            limit of line feeds per cell); more means a quote that was never closed.
+        max_field_chars: most characters a quoted CSV cell holding line breaks may have
+            (default 32,767, Excel's limit of characters per cell).
     """
 
     sheet: str | int | None = None
     header_row: int | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    max_field_lines: int = 253
+    max_field_chars: int = 32_767
 
 
 @dataclass(frozen=True)
@@ -445,13 +452,26 @@ class _CsvReader(SourceReader):
 
     def _verify(self) -> None:
         """Parse the whole file once, so a broken record fails here and not part-way through
-        the chunks (the pipeline sends each chunk as it goes)."""
-        count = 0
+        the chunks (the pipeline sends each chunk as it goes); see :func:`check_csv_structure`."""
+        assert self.encoding is not None and self.delimiter is not None
         with self._guard():
-            for count, _, _ in self._raw_rows():  # noqa: B007 - the last row number is wanted
-                pass
-        logger.debug("%s: %d records", self.path, count)
-        self.rows_total = max(0, count - self.header_row)
+            with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
+                records, lines, spanning = check_csv_structure(
+                    fh,
+                    self.delimiter,
+                    width=self._width,
+                    max_field_lines=self._options.max_field_lines,
+                    max_field_chars=self._options.max_field_chars,
+                    path=str(self.path),
+                )
+        logger.info(
+            "%s: %d records on %d lines (%d records span several lines)",
+            self.path,
+            records,
+            lines,
+            spanning,
+        )
+        self.rows_total = max(0, records - self.header_row)
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         assert self.encoding is not None and self.delimiter is not None
@@ -471,6 +491,174 @@ class _CsvReader(SourceReader):
                     ) from exc
                 row += 1
                 yield row, cells, ()
+
+
+def check_csv_structure(
+    lines: Iterable[str],
+    delimiter: str,
+    *,
+    width: int,
+    max_field_lines: int = 253,
+    max_field_chars: int = 32_767,
+    path: str = "<csv>",
+) -> tuple[int, int, int]:
+    """Check that the records of a CSV text are the rows its lines show.
+
+    A quote that is never closed makes the csv module swallow every line below it into one
+    cell, silently. Every record whose cells hold a line break is checked; it is a structure
+    error (the whole file is refused) when
+
+    * it ends inside quotes at the end of the file (the quote is never closed);
+    * it does not parse under RFC 4180's strict rules: the quote that ends the long cell is
+      followed by more text, i.e. it was meant to open a later cell;
+    * a cell holds more than ``max_field_lines`` line breaks or more than ``max_field_chars``
+      characters (Excel's limits per cell: 253 line feeds, 32,767 characters, so no file saved by
+      Excel has such a cell);
+    * two or more of the lines inside one cell split, alone, into exactly the header's number
+      of fields (``width``, when it is 3 or more): they are rows, not a note.
+
+    Records without line breaks in them are not looked at; a long cell on one line is fine.
+
+    Args:
+        lines: the decoded text, line by line with line ends kept (a file opened with
+            ``newline=""``).
+        delimiter: the field delimiter.
+        width: fields of the header record.
+        max_field_lines: see above (``read.max_field_lines``).
+        max_field_chars: see above (``read.max_field_chars``).
+        path: the file, for messages.
+
+    Returns:
+        ``(records, physical lines, records spanning several lines)``; the records count blank
+        ones too, as the row numbers do.
+
+    Raises:
+        InputError: a structure error (exit 65); ``row`` is the record's row number and the
+            message names the line where the quote opened.
+    """
+    taken: list[str] = []
+
+    def tap() -> Iterator[str]:
+        for line in lines:
+            taken.append(line)
+            yield line
+
+    reader = csv.reader(tap(), delimiter=delimiter, quotechar='"', doublequote=True)
+    records = spanning = 0
+    line_no = 0  # physical lines consumed before the current record
+    while True:
+        taken.clear()
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(
+                path,
+                f"cannot parse CSV on line {line_no + 1} ({exc}); a quote may be missing its "
+                "closing quote",
+                row=records + 1,
+            ) from exc
+        records += 1
+        first_line = line_no + 1
+        line_no = reader.line_num
+        if len(taken) == 1 and '"' not in taken[0]:
+            continue  # one line without quotes: nothing can have been swallowed
+        if not any("\n" in c or "\r" in c for c in cells):
+            continue
+        spanning += 1
+        _check_spanning_record(
+            path,
+            records,
+            first_line,
+            taken,
+            cells,
+            delimiter,
+            width,
+            max_field_lines,
+            max_field_chars,
+        )
+    return records, line_no, spanning
+
+
+def _line_breaks(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _check_spanning_record(
+    path: str,
+    row: int,
+    first_line: int,
+    raw: list[str],
+    cells: list[str],
+    delimiter: str,
+    width: int,
+    max_field_lines: int,
+    max_field_chars: int,
+) -> None:
+    """The checks of :func:`check_csv_structure` for one record whose cells hold line breaks."""
+    column = next(i for i, c in enumerate(cells) if "\n" in c or "\r" in c)
+    opened = first_line + sum(_line_breaks(c) for c in cells[:column])
+    last_line = first_line + len(raw) - 1  # one physical line per item
+    where = f"a quote opened on line {opened} (column {_column_label(column)})"
+    fix = (
+        '; add the missing closing quote (a quote inside a cell is written twice: ""), '
+        "then run again. Nothing of this file was sent"
+    )
+    try:
+        list(csv.reader(io.StringIO("".join(raw), newline=""), delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc) or not str(exc):
+            below = len(raw) - 1
+            swallowed = (
+                f"it takes in the {below} line{'s' if below != 1 else ''} below it to the end "
+                "of the file"
+                if below
+                else "the file ends inside it"
+            )
+            raise InputError(
+                path,
+                f"{where} is never closed: {swallowed}{fix}",
+                row=row,
+            ) from None
+        raise InputError(
+            path,
+            f"{where} runs to line {last_line}, where a quote that should open a cell closes it "
+            f"({exc}): the rows in between would be lost{fix}",
+            row=row,
+        ) from None
+    for i, cell in enumerate(cells):
+        breaks = _line_breaks(cell)
+        if breaks > max_field_lines or (breaks and len(cell) > max_field_chars):
+            start = first_line + sum(_line_breaks(c) for c in cells[:i])
+            what = (
+                f"{breaks} line breaks (read.max_field_lines is {max_field_lines})"
+                if breaks > max_field_lines
+                else f"{len(cell):,} characters (read.max_field_chars is {max_field_chars:,})"
+            )
+            raise InputError(
+                path,
+                f"the quoted cell opened on line {start} (column {_column_label(i)}) holds "
+                f"{what}, more than a cell of a spreadsheet can: a quote is probably not "
+                f"closed{fix}; or raise the limit under read: in the mapping",
+                row=row,
+            )
+        if width >= 3 and breaks >= 3:
+            inner = re.split(r"\r\n|\r|\n", cell)[1:-1]
+            rowlike = [
+                line
+                for line in inner
+                if len(next(csv.reader([line], delimiter=delimiter), [])) == width
+            ]
+            if len(rowlike) >= 2:
+                start = first_line + sum(_line_breaks(c) for c in cells[:i])
+                raise InputError(
+                    path,
+                    f"the quoted cell opened on line {start} (column {_column_label(i)}) holds "
+                    f"{len(rowlike)} lines that are whole rows of {width} fields: a quote is "
+                    f"probably not closed{fix}",
+                    row=row,
+                )
 
 
 def _choose_encoding(path: Path, wanted: str | None) -> str:

@@ -10,6 +10,7 @@ case-folded) and :func:`apply_mapping` projects a chunk of text cells onto the l
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,14 @@ _TOP_KEYS = (
     "dynamicData",
     "comments",
 )
-_READ_KEYS = ("sheet", "header_row", "encoding", "delimiter")
+_READ_KEYS = (
+    "sheet",
+    "header_row",
+    "encoding",
+    "delimiter",
+    "max_field_lines",
+    "max_field_chars",
+)
 _DEFAULT_KEYS = ("region", "region_column", "timezone", "ambiguous_timezone")
 #: What to do when an empty zone cannot be inferred because the phone spans several zones.
 AMBIGUOUS_ZONE_POLICIES = ("reject", "default")
@@ -97,12 +105,19 @@ class CommentSpec:
 
 @dataclass(frozen=True)
 class ReadSpec:
-    """How to read the file; ``None`` means detect (sheet: first; header_row: 1-based)."""
+    """How to read the file; ``None`` means detect (sheet: first; header_row: 1-based).
+
+    ``max_field_lines`` and ``max_field_chars`` bound a quoted CSV cell that holds line breaks
+    (defaults: Excel's 253 line feeds and 32,767 characters per cell); past them the file is
+    refused as a quote that was never closed (``etl.extract.check_csv_structure``).
+    """
 
     sheet: str | int | None = None
     header_row: int | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    max_field_lines: int = 253
+    max_field_chars: int = 32_767
 
 
 @dataclass(frozen=True)
@@ -152,8 +167,140 @@ class Mapping:
         return out
 
 
+#: Keys whose value is an id or a name; a plain value there that YAML 1.1 would have turned into
+#: something else (``0123`` → 83, ``1:20`` → 80, ``1_000``, ``0x1F``, ``1.0``) is refused.
+_ID_KEYS = ("project", "status", "source", "campaign")
+
+
+class _MappingLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a strict YAML 1.2 core-schema subset for plain scalars.
+
+    Only these plain (unquoted) scalars are not text: ``null``/``Null``/``NULL``/``~``/empty
+    (nothing), ``true``/``false`` in those three spellings (booleans), and decimal integers
+    written without a leading zero (``0``, ``7``, ``-3``, ``+12``). Everything else is the text
+    as typed: ``0123``, ``0x1F``, ``1_000``, ``1.5``, ``1:20``, ``2024-03-10``, ``yes``/``no``/
+    ``on``/``off``/``y``/``n`` in any case (the Norway problem: region ``NO``), ``=`` and ``<<``.
+    YAML 1.1, which ``yaml.safe_load`` implements, turns those into octal/hex/sexagesimal
+    numbers, floats, dates and booleans (YAML 1.1 type repository, yaml.org/type); YAML 1.2's
+    core schema (yaml.org/spec/1.2.2, 10.3) reads ``0123`` as 123, which still changes what was
+    typed, so leading zeros stay text here. A key given twice in one mapping is an error (YAML
+    says keys are unique; PyYAML would keep the last silently).
+    """
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}
+
+
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^[-+]?(?:0|[1-9][0-9]*)$", list("-+0123456789")),
+):
+    _MappingLoader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+
+
+def _construct_unique_mapping(loader: _MappingLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """A YAML mapping whose keys are unique (``True`` and ``1`` are different keys)."""
+    seen: dict[tuple[type, Any], int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        marker = (type(key), key)
+        try:
+            first = seen.get(marker)
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key!r} is given twice (first on line {first}); a key may appear once",
+                key_node.start_mark,
+            )
+        seen[marker] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=True)
+
+
+_MappingLoader.add_constructor("tag:yaml.org,2002:map", _construct_unique_mapping)
+
+
+def _yaml11_surprises(root: yaml.Node | None) -> list[tuple[str, str, Any, int]]:
+    """Plain scalars that YAML 1.1 (``yaml.safe_load``) reads as something other than the text
+    :class:`_MappingLoader` keeps: ``(key path, text, YAML 1.1 value, line)`` in file order."""
+    out: list[tuple[str, str, Any, int]] = []
+    old = yaml.SafeLoader("")
+
+    def walk(node: yaml.Node, where: str) -> None:
+        if isinstance(node, yaml.ScalarNode):
+            if node.style is None and node.tag == "tag:yaml.org,2002:str":
+                tag = old.resolve(yaml.ScalarNode, node.value, (True, False))
+                if tag != "tag:yaml.org,2002:str":
+                    try:
+                        value = old.construct_object(yaml.ScalarNode(tag, node.value))
+                    except yaml.YAMLError:
+                        value = node.value
+                    out.append((where, node.value, value, node.start_mark.line + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, f"{where}[{i}]")
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                walk(value, f"{where}.{name}" if where else str(name))
+
+    if root is not None:
+        walk(root, "")
+    old.dispose()
+    return out
+
+
+def _surprise_problems(surprises: list[tuple[str, str, Any, int]]) -> list[str]:
+    """Refuse an id written so that YAML 1.1 would change it (``project: 0123`` is 83 there)."""
+    problems = []
+    for where, text, value, line in surprises:
+        if where not in _ID_KEYS:
+            continue
+        meant = f"{type(value).__name__} {value!r}"
+        if text.isdigit():
+            fix = (
+                f"write the id without leading zeros ({int(text)}), or quote a name made of "
+                f'digits ({where}: "{text}")'
+            )
+        else:
+            fix = f'quote it if it is a name ({where}: "{text}"), or write the id as plain digits'
+        problems.append(
+            f"{where}: {text} (line {line}) is ambiguous: YAML 1.1 readers take it as {meant}; "
+            f"{fix}"
+        )
+    return problems
+
+
+def _load_yaml(text: str) -> tuple[Any, list[tuple[str, str, Any, int]]]:
+    """Parse mapping YAML with :class:`_MappingLoader`.
+
+    Returns:
+        ``(document, surprises)``: the document (``None`` when empty) with plain values as
+        typed, and the plain values YAML 1.1 would have read otherwise (see
+        :func:`_yaml11_surprises`).
+
+    Raises:
+        yaml.YAMLError: not valid YAML, or a key given twice (``problem_mark`` says where).
+    """
+    loader = _MappingLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        return loader.construct_document(node), _yaml11_surprises(node)
+    finally:
+        loader.dispose()
+
+
 def load_mapping(path: str | Path) -> Mapping:
     """Read and check a mapping file.
+
+    The YAML is read by :func:`load_yaml` (plain values are the text typed, see
+    :class:`_MappingLoader`); an id (``project``, ``status``, ``source``, ``campaign``) written
+    so that YAML 1.1 readers would change it (``0123``, ``0x1F``, ``1_000``, ``1:20``, ``1.0``)
+    is refused with the reason.
 
     Raises:
         MappingError: the file is missing, not YAML, or wrong; ``problems`` lists each with its
@@ -167,13 +314,20 @@ def load_mapping(path: str | Path) -> Mapping:
     except (OSError, UnicodeDecodeError) as exc:
         raise MappingError(str(path), [f"cannot be read: {exc}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data, surprises = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise MappingError(str(path), [f"{where}not valid YAML ({problem})"]) from None
-    return parse_mapping(data, str(path))
+    early = _surprise_problems(surprises)
+    try:
+        mapping = parse_mapping(data, str(path))
+    except MappingError as exc:
+        raise MappingError(str(path), [*early, *exc.problems]) from None
+    if early:
+        raise MappingError(str(path), early)
+    return mapping
 
 
 def _column_spec(value: Any, where: str, problems: list[str], typed: bool) -> ColumnSpec | None:
@@ -217,8 +371,8 @@ def _ref(data: AbcMapping[str, Any], key: str, problems: list[str]) -> int | str
         if not value:
             problems.append(f"{key}: empty")
             return None
-        if value.isdigit():
-            return int(value)
+        if value.isdigit() and (value == "0" or not value.startswith("0")):
+            return int(value)  # "0123" stays a name: an id has no leading zero
     return value
 
 
@@ -404,7 +558,18 @@ def _parse_read(raw: Any, problems: list[str]) -> ReadSpec:
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             problems.append(f"read.delimiter: expected one character, got {_describe(delimiter)}")
             delimiter = None
-    return ReadSpec(sheet=sheet, header_row=header_row, encoding=encoding, delimiter=delimiter)
+    limits: dict[str, int] = {}
+    for name in ("max_field_lines", "max_field_chars"):
+        limit = raw.get(name)
+        if limit is None:
+            continue
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            problems.append(f"read.{name}: expected a whole number from 1, got {_describe(limit)}")
+        else:
+            limits[name] = limit
+    return ReadSpec(
+        sheet=sheet, header_row=header_row, encoding=encoding, delimiter=delimiter, **limits
+    )
 
 
 def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:

@@ -234,6 +234,8 @@ class _Run:
             if ledger is not None and self.client is not None:
                 ledger.bind_api(self.client.base_url)
             readers = self._open_sources()
+            if not readers and self.file_errors:
+                return self._finish()  # no input is readable: no request is made
             self._check_setup(readers)
             self.report = ReportWriter(
                 self.o.report_dir,
@@ -298,6 +300,8 @@ class _Run:
             header_row=read.header_row,
             encoding=read.encoding,
             delimiter=read.delimiter,
+            max_field_lines=read.max_field_lines,
+            max_field_chars=read.max_field_chars,
         )
         readers = []
         for path in self.o.sources:
@@ -586,7 +590,7 @@ class _Run:
             self.codes.append(EXIT_REJECTED)
             self.error = self.error or EtlError(self.gate)
         for info in self.files:
-            if not info["error"] and info["rows_read"] == 0:
+            if not info["error"] and info["rows_read"] == 0 and self.error is None:
                 log.warning("%s: no data rows below the header", info["path"])
         exit_code = combine_exit_codes(self.codes)
         if self.cancel.is_set():

@@ -39,7 +39,7 @@ import openpyxl
 from markupsafe import Markup, escape
 from openpyxl.cell import WriteOnlyCell
 
-from etl.errors import OutputError, exit_meaning
+from etl.errors import EXIT_CANTCREAT, OutputError, combine_exit_codes, exit_meaning
 
 __all__ = [
     "LOADED_COLUMNS",
@@ -269,48 +269,123 @@ class ReportWriter:
         try:
             writer.writerow([escape_cell(c) for c in cells])
         except OSError as exc:
-            raise OutputError(str(path), f"cannot be written: {exc.strerror}") from None
+            raise OutputError(
+                str(path),
+                f"cannot be written ({exc.strerror or exc}); the run stopped here. Free some "
+                "space (or make the folder writable) and run again: the ledger records what was "
+                "sent, so nothing is sent twice",
+            ) from None
 
     def finish(self, summary: dict[str, Any], mapping_text: str = "") -> None:
-        """Close the CSVs and write ``rejects.xlsx``, ``summary.json`` and ``report.html``."""
-        self.close()
+        """Close the CSVs and write ``rejects.xlsx``, ``summary.json`` and ``report.html``.
+
+        Every file that can be written is written, whatever fails before it. When one cannot
+        be (a full disk, a read-only folder), ``summary.json`` and ``report.html`` say so: their
+        ``exit_code`` is 74 (or what ranks above it) and ``error`` names the files that failed;
+        a file written before a later one failed is written again to say it.
+
+        Raises:
+            OutputError: one or more files could not be written (exit 74); the message names
+                each with the reason and the files that were kept.
+        """
+        failures: dict[str, str] = {}
+        try:
+            self.close()
+        except OutputError as exc:
+            failures.update(exc.failures if isinstance(exc, _WriteFailures) else {})
         if self._book is not None:
             try:
                 self._book.save(self.folder / "rejects.xlsx")
             except OSError as exc:
-                raise OutputError(str(self.folder / "rejects.xlsx"), exc.strerror or "") from None
+                failures["rejects.xlsx"] = exc.strerror or str(exc)
             self._book = None
-        summary = dict(summary)
-        summary["errors_by_field"] = dict(sorted(self.errors_by_field.items()))
-        try:
-            (self.folder / "summary.json").write_text(
-                json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
-            (self.folder / "report.html").write_text(
-                render_html(
-                    summary,
-                    self.errors_by_reason,
-                    self.first_rejects,
-                    mapping_text,
-                    self.html_rejects,
-                    self.ambiguous,
-                    [
-                        (kind, n, self.warning_examples[kind])
-                        for kind, n in self.warning_kinds.most_common()
-                    ],
-                ),
-                encoding="utf-8",
-            )
-        except OSError as exc:
-            raise OutputError(
-                str(self.folder), f"report cannot be written: {exc.strerror}"
-            ) from None
+        written: list[str] = []
+        for _ in range(2):  # a second round re-writes what was written before a failure
+            known = dict(failures)
+            marked = _mark_failures(summary, failures, self.folder)
+            marked["errors_by_field"] = dict(sorted(self.errors_by_field.items()))
+            for name in ("summary.json", "report.html"):
+                if name in failures:
+                    continue
+                target = self.folder / name
+                try:
+                    target.write_text(self._render(name, marked, mapping_text), encoding="utf-8")
+                except OSError as exc:
+                    failures[name] = exc.strerror or str(exc)
+                    target.unlink(missing_ok=True)  # no half-written file is left to be read
+                else:
+                    written.append(name)
+            if failures == known or not written:
+                break
+        if failures:
+            raise _WriteFailures(self.folder, failures)
+
+    def _render(self, name: str, summary: dict[str, Any], mapping_text: str) -> str:
+        if name == "summary.json":
+            return json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        return render_html(
+            summary,
+            self.errors_by_reason,
+            self.first_rejects,
+            mapping_text,
+            self.html_rejects,
+            self.ambiguous,
+            [
+                (kind, n, self.warning_examples[kind])
+                for kind, n in self.warning_kinds.most_common()
+            ],
+        )
 
     def close(self) -> None:
-        """Close the CSV files (idempotent)."""
-        for fh in (self._rejects_fh, self._loaded_fh):
-            if not fh.closed:
+        """Close the CSV files (idempotent).
+
+        Raises:
+            OutputError: a file could not be flushed (e.g. the disk is full); both are closed.
+        """
+        failures: dict[str, str] = {}
+        for name, fh in (("rejects.csv", self._rejects_fh), ("loaded.csv", self._loaded_fh)):
+            if fh.closed:
+                continue
+            try:
                 fh.close()
+            except OSError as exc:
+                failures[name] = exc.strerror or str(exc)
+        if failures:
+            raise _WriteFailures(self.folder, failures)
+
+
+class _WriteFailures(OutputError):
+    """Report files of one folder that could not be written; ``failures`` maps file → reason."""
+
+    def __init__(self, folder: Path, failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        kept = [
+            n
+            for n in ("rejects.csv", "loaded.csv", "rejects.xlsx", "summary.json", "report.html")
+            if n not in failures and (folder / n).is_file() and (folder / n).stat().st_size
+        ]
+        listed = ", ".join(f"{n} ({why})" for n, why in failures.items())
+        super().__init__(
+            str(folder),
+            f"cannot write {listed}"
+            + (f"; kept: {', '.join(kept)}" if kept else "")
+            + ". Free some space (or make the folder writable) and run again: the ledger "
+            "records what was sent, so nothing is sent twice",
+        )
+
+
+def _mark_failures(
+    summary: dict[str, Any], failures: dict[str, str], folder: Path
+) -> dict[str, Any]:
+    """``summary`` with exit code 74 (unless a code ranking above it applies) and the write
+    failures in ``error``, when there are any."""
+    marked = dict(summary)
+    if failures:
+        code = int(marked.get("exit_code") or 0)
+        marked["exit_code"] = combine_exit_codes([code, EXIT_CANTCREAT])
+        note = "cannot write " + ", ".join(f"{folder / n} ({why})" for n, why in failures.items())
+        marked["error"] = "; ".join(e for e in (marked.get("error") or "", note) if e)
+    return marked
 
 
 _WHERE = re.compile(r"^[\w.]+(?: \([^)]*\))?: ")

@@ -463,12 +463,17 @@ def test_ragged_rows_become_problems(tmp_path: Path) -> None:
     ]
 
 
-def test_unclosed_quote_takes_the_rest_of_the_file_into_one_cell(tmp_path: Path) -> None:
-    """As in a spreadsheet program: the open quote runs to the end of the file."""
+def test_unclosed_quote_refuses_the_file_at_open(tmp_path: Path) -> None:
+    """The open quote would run to the end of the file: a structure error, not one cell."""
     path = write(tmp_path, "q.csv", b'a,b\n1,"oops\n2,3\n')
-    _, frame, problems = read_all(path)
-    assert problems == []
-    assert_frame(frame, expected_frame(["a", "b"], {2: ["1", "oops\n2,3\n"]}))
+    with pytest.raises(InputError) as err:
+        open_source(path)
+    assert err.value.row == 2
+    assert str(err.value) == (
+        f"{path}, row 2: a quote opened on line 2 (column B) is never closed: it takes in the 1 "
+        "line below it to the end of the file; add the missing closing quote (a quote inside a "
+        'cell is written twice: ""), then run again. Nothing of this file was sent'
+    )
 
 
 def test_a_long_note_is_fine(tmp_path: Path) -> None:

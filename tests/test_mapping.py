@@ -184,7 +184,8 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
         f"projct: unknown key (allowed: {TOP_KEYS})",
         "project: required (a project id or name)",
         "status: expected an id (number) or a name (text), got list [1]",
-        "read.sheets: unknown key (allowed: sheet, header_row, encoding, delimiter)",
+        "read.sheets: unknown key (allowed: sheet, header_row, encoding, delimiter, "
+        "max_field_lines, max_field_chars)",
         "read.header_row: expected a row number from 1, got int 0",
         "read.encoding: unknown encoding 'klingon'",
         "read.delimiter: expected one character, got str ';;'",
@@ -540,3 +541,72 @@ def test_lead_payload_comment_without_author_and_second_phone_label() -> None:
     assert payload["phones"] == [{"number": "+493023125226", "label": "work", "active": True}]
     assert payload["dynamicData"] == {"signup": "2024-01-01"}
     assert payload["comments"] == [{"text": "hello", "dateTime": "2024-05-01T12:00:00Z"}]
+
+
+# -- YAML: values are what was typed (no YAML 1.1 conversions) ---------------------------------
+
+BASE_YAML = "fields: {name: A, surname: B, email: C}\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("project: 0123", "int 83; write the id without leading zeros (123)"),
+        ("project: 0x1F", "int 31; quote it if it is a name"),
+        ("project: 1_000", "int 1000; quote it if it is a name"),
+        ("project: 1:20", "int 80; quote it if it is a name"),
+        ("project: 1.0", "float 1.0; quote it if it is a name"),
+        ("project: 1\nstatus: on", "bool True; quote it if it is a name"),
+        ("project: 1\nsource: NO", "bool False; quote it if it is a name"),
+        ("project: 1\ncampaign: 2024-03-10", "date datetime.date(2024, 3, 10); quote it"),
+    ],
+)
+def test_ids_yaml_11_would_change_are_refused(tmp_path: Path, line: str, problem: str) -> None:
+    path = write(tmp_path, line + "\n" + BASE_YAML)
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    assert len(err.value.problems) == 1
+    assert "is ambiguous: YAML 1.1 readers take it as " + problem in err.value.problems[0]
+
+
+def test_yaml_values_are_read_as_typed(tmp_path: Path) -> None:
+    text = (
+        'project: "0123"\nstatus: 11\ncampaign: 012345678901234567890123\n'
+        "read: {sheet: 01}\n"
+        "defaults: {region: NO}\n"
+        "fields: {name: yes, surname: off, email: 2024-03-10}\n"
+        "dynamicData: {a: 1:20, b: 0o17, c: 1.50, d: ~x}\n"
+    )
+    m = load_mapping(write(tmp_path, text))
+    assert (m.project, m.status, m.campaign) == ("0123", 11, "012345678901234567890123")
+    assert m.read.sheet == "01"
+    assert m.defaults.region == "NO"  # Norway
+    assert [s.column for s in m.fields.values()] == ["yes", "off", "2024-03-10"]
+    assert [s.column for s in m.dynamic.values()] == ["1:20", "0o17", "1.50", "~x"]
+
+
+def test_header_row_with_a_leading_zero_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(MappingError) as err:
+        load_mapping(write(tmp_path, "project: 1\nread: {header_row: 010}\n" + BASE_YAML))
+    assert err.value.problems == ["read.header_row: expected a row number from 1, got str '010'"]
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(MappingError) as err:
+        load_mapping(write(tmp_path, "project: 1\n" + BASE_YAML + "project: 2\n"))
+    assert err.value.problems == [
+        "line 3, column 1: not valid YAML (key 'project' is given twice (first on line 1); "
+        "a key may appear once)"
+    ]
+
+
+def test_read_limits_are_checked(tmp_path: Path) -> None:
+    text = "project: 1\nread: {max_field_lines: 0, max_field_chars: many}\n" + BASE_YAML
+    with pytest.raises(MappingError) as err:
+        load_mapping(write(tmp_path, text))
+    assert err.value.problems == [
+        "read.max_field_lines: expected a whole number from 1, got int 0",
+        "read.max_field_chars: expected a whole number from 1, got str 'many'",
+    ]
+    m = load_mapping(write(tmp_path, "project: 1\nread: {max_field_lines: 400}\n" + BASE_YAML))
+    assert (m.read.max_field_lines, m.read.max_field_chars) == (400, 32_767)
