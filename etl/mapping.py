@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as AbcMapping
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +34,13 @@ __all__ = [
     "PhoneSpec",
     "ReadSpec",
     "References",
+    "ValueMap",
     "apply_mapping",
+    "fold_key",
     "lead_payload",
     "load_mapping",
     "parse_mapping",
+    "parse_value_map",
     "resolve_columns",
 ]
 
@@ -69,17 +72,125 @@ _READ_KEYS = (
     "max_field_lines",
     "max_field_chars",
 )
-_DEFAULT_KEYS = ("region", "region_column", "timezone", "ambiguous_timezone")
+_DEFAULT_KEYS = (
+    "region",
+    "region_column",
+    "timezone",
+    "ambiguous_timezone",
+    "timezone_by_country",
+)
 #: What to do when an empty zone cannot be inferred because the phone spans several zones.
 AMBIGUOUS_ZONE_POLICIES = ("reject", "default")
 
 
+def fold_key(value: object) -> str:
+    """How a value-map key and a cell are compared: trimmed (all Unicode whitespace), inner
+    whitespace collapsed to one space, case-folded (``" est "`` and ``EST`` are one key)."""
+    return " ".join(str(value).split()).casefold()
+
+
+@dataclass(frozen=True)
+class ValueMap:
+    """A value map: cells written one way replaced by the value meant, before normalisation.
+
+    Written in the mapping as ``map: {EST: America/New_York, Hot: New}`` under a ``{column,
+    map}`` spec. Keys match a cell after :func:`fold_key` (trim, collapse whitespace,
+    case-fold); a cell no key matches is kept as it is (and then checked like any other).
+
+    Attributes:
+        entries: ``(folded key, value)`` pairs, in mapping order.
+    """
+
+    entries: tuple[tuple[str, str], ...] = ()
+
+    def get(self, cell: object) -> str | None:
+        """The mapped value of one cell, or ``None`` when no key matches."""
+        if cell is None or (isinstance(cell, float) and cell != cell):
+            return None
+        wanted = fold_key(cell)
+        return next((value for key, value in self.entries if key == wanted), None)
+
+    def apply(self, cells: pd.Series) -> pd.Series:
+        """Each cell of an object Series replaced by its mapped value when a key matches."""
+        if not self.entries:
+            return cells
+        table = dict(self.entries)
+        return pd.Series(
+            [table.get(fold_key(v), v) if isinstance(v, str) else v for v in cells],
+            index=cells.index,
+            dtype=object,
+        )
+
+
+def parse_value_map(
+    raw: Any,
+    where: str,
+    problems: list[str],
+    check: Callable[[str], str | None] | None = None,
+) -> ValueMap | None:
+    """Check the ``map:`` of a ``{column, map}`` spec (``where`` is its key path).
+
+    Args:
+        raw: the YAML value: a mapping of written value → meant value (scalars; a number is
+            read as its text; a boolean, an unquoted ``true``/``false``, is a problem: it
+            must be quoted).
+        where: key path for messages (``fields.timezoneId.map``).
+        problems: list to add problems to.
+        check: optional check of a meant value; returns why it is wrong, or ``None``.
+
+    Returns:
+        The :class:`ValueMap`, or ``None`` (problems added) when ``raw`` is not usable. Two keys
+        that fold to the same text are a problem (which value would win is not obvious).
+    """
+    if not isinstance(raw, AbcMapping) or not raw:
+        problems.append(
+            f"{where}: expected a mapping of value as written → value meant, "
+            f"e.g. {{EST: America/New_York}}, got {_describe(raw)}"
+        )
+        return None
+    entries: list[tuple[str, str]] = []
+    seen: dict[str, object] = {}
+    for key, value in raw.items():
+        if isinstance(key, bool) or isinstance(value, bool):
+            problems.append(
+                f"{where}: an unquoted true or false is a boolean, not text; quote it "
+                f'("true": …) (entry {key!r}: {value!r})'
+            )
+            continue
+        if key is None or isinstance(key, (AbcMapping, list)) or not str(key).strip():
+            problems.append(f"{where}: a key must be a value as written, got {_describe(key)}")
+            continue
+        if value is None or isinstance(value, (AbcMapping, list)) or not str(value).strip():
+            problems.append(f"{where}.{key}: expected the value meant, got {_describe(value)}")
+            continue
+        folded = fold_key(key)
+        if folded in seen:
+            problems.append(
+                f"{where}.{key}: the same key as {seen[folded]!r} (keys ignore case and spaces)"
+            )
+            continue
+        seen[folded] = key
+        meant = str(value).strip()
+        if check is not None:
+            why = check(meant)
+            if why:
+                problems.append(f"{where}.{key}: {why}")
+                continue
+        entries.append((folded, meant))
+    return ValueMap(tuple(entries))
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
-    """A column and how to read its values (``text``, or ``date`` sent as ``YYYY-MM-DD``)."""
+    """A column and how to read its values (``text``, or ``date`` sent as ``YYYY-MM-DD``).
+
+    ``map`` is an optional :class:`ValueMap` applied to the column's cells before they are
+    normalised.
+    """
 
     column: str
     type: str = "text"
+    map: ValueMap | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +239,9 @@ class Defaults:
         region: ISO 3166 alpha-2 region for numbers written without ``+country``.
         region_column: column holding each row's region (parsed, not sent).
         timezone: canonical IANA zone when no column gives one and none can be inferred.
+        timezone_by_country: ISO region → canonical IANA zone, used like ``timezone`` for a
+            row of that country (its ``region_column`` country, else its first phone's) whose
+            zone is empty; ``timezone`` stays the fallback for other countries.
         ambiguous_timezone: ``reject`` (the default) refuses a row whose empty zone the phone
             cannot settle (a US or Australian mobile spans several zones) unless
             ``timezone`` is among the phone's zones; ``default`` uses ``timezone`` anyway.
@@ -137,6 +251,14 @@ class Defaults:
     region_column: str | None = None
     timezone: str | None = None
     ambiguous_timezone: str = "reject"
+    timezone_by_country: tuple[tuple[str, str], ...] = ()
+
+    def zone_for(self, country: str | None) -> str | None:
+        """The default zone of a row of ``country`` (ISO region or ``None``)."""
+        for region, zone in self.timezone_by_country:
+            if region == country:
+                return zone
+        return self.timezone
 
 
 @dataclass(frozen=True)
@@ -336,7 +458,7 @@ def _column_spec(value: Any, where: str, problems: list[str], typed: bool) -> Co
     if isinstance(value, str) and value.strip():
         return ColumnSpec(value.strip())
     if isinstance(value, AbcMapping):
-        allowed = ("column", "type") if typed else ("column",)
+        allowed = ("column", "type", "map") if typed else ("column", "map")
         for k in value:
             if k not in allowed:
                 problems.append(f"{where}.{k}: unknown key (allowed: {', '.join(allowed)})")
@@ -348,9 +470,21 @@ def _column_spec(value: Any, where: str, problems: list[str], typed: bool) -> Co
         if vtype not in VALUE_TYPES:
             problems.append(f"{where}.type: {vtype!r} is not one of {', '.join(VALUE_TYPES)}")
             return None
-        return ColumnSpec(column.strip(), vtype)
+        value_map = None
+        if "map" in value:
+            check = _zone_check if where == "fields.timezoneId" else None
+            value_map = parse_value_map(value["map"], f"{where}.map", problems, check)
+            if value_map is None:
+                return None
+        return ColumnSpec(column.strip(), vtype, value_map)
     problems.append(f"{where}: expected a column header (text), got {_describe(value)}")
     return None
+
+
+def _zone_check(value: str) -> str | None:
+    """Why ``value`` cannot be a mapped zone (it must be a canonical-able IANA zone)."""
+    zone = canonical_zone(value)
+    return zone.reason if isinstance(zone, Invalid) else None
 
 
 def _describe(value: Any) -> str:
@@ -616,11 +750,33 @@ def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
         policy = "reject"
     elif policy == "default" and timezone is None and "timezone" not in raw:
         problems.append("defaults.ambiguous_timezone: 'default' needs defaults.timezone")
+    by_country: list[tuple[str, str]] = []
+    raw_by_country = raw.get("timezone_by_country")
+    if raw_by_country is not None:
+        if not isinstance(raw_by_country, AbcMapping) or not raw_by_country:
+            problems.append(
+                "defaults.timezone_by_country: expected a mapping of ISO region → IANA zone, "
+                f"e.g. {{DE: Europe/Berlin}}, got {_describe(raw_by_country)}"
+            )
+            raw_by_country = {}
+        for country, zone in raw_by_country.items():
+            where = f"defaults.timezone_by_country.{country}"
+            code = str(country).strip().upper()
+            if code not in phonenumbers.SUPPORTED_REGIONS:
+                problems.append(f"{where}: {country!r} is not an ISO 3166 region code (e.g. DE)")
+                continue
+            canonical = canonical_zone(zone) if isinstance(zone, str) else None
+            if not isinstance(canonical, str):
+                why = "expected an IANA zone"
+                problems.append(f"{where}: {getattr(canonical, 'reason', why)}")
+                continue
+            by_country.append((code, canonical))
     return Defaults(
         region=region,
         region_column=region_column.strip() if region_column else None,
         timezone=timezone,
         ambiguous_timezone=policy,
+        timezone_by_country=tuple(by_country),
     )
 
 
@@ -697,20 +853,26 @@ def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]
         A frame with the same index and these object (``str``) columns, cells still raw text:
         ``name``, ``surname``, ``email``, ``timezoneId`` (mapped ones only), ``phone.<i>`` per
         phone spec, ``dyn.<field>`` per dynamicData field, ``comment.<i>`` per comment spec and
-        ``region`` when ``defaults.region_column`` is set.
+        ``region`` when ``defaults.region_column`` is set. A column's value map (``{column,
+        map}``) is applied here: a cell that matches a key holds the mapped value.
     """
     out: dict[str, pd.Series] = {}
     for name, spec in mapping.fields.items():
-        out[name] = frame[columns[spec.column]]
+        out[name] = _mapped(frame[columns[spec.column]], spec)
     for i, phone in enumerate(mapping.phones):
         out[f"phone.{i}"] = frame[columns[phone.column]]
     for name, spec in mapping.dynamic.items():
-        out[f"dyn.{name}"] = frame[columns[spec.column]]
+        out[f"dyn.{name}"] = _mapped(frame[columns[spec.column]], spec)
     for i, comment in enumerate(mapping.comments):
         out[f"comment.{i}"] = frame[columns[comment.column]]
     if mapping.defaults.region_column:
         out["region"] = frame[columns[mapping.defaults.region_column]]
     return pd.DataFrame(out, index=frame.index, dtype=object)
+
+
+def _mapped(cells: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """A column's cells with its value map applied (when it has one)."""
+    return spec.map.apply(cells) if spec.map is not None else cells
 
 
 @dataclass(frozen=True)

@@ -24,28 +24,39 @@ import importlib.resources
 import re
 import unicodedata
 import zoneinfo
-from dataclasses import dataclass
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import babel
+import babel.core
+import babel.localedata
 import email_validator
 import pandas as pd
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
 __all__ = [
+    "DateOrder",
     "Invalid",
     "PhoneResult",
     "canonical_zone",
     "clean",
+    "current_form",
+    "date_reading",
+    "fold_text",
     "normalize_date",
     "normalize_email",
     "normalize_emails",
     "normalize_name",
     "normalize_region",
+    "parse_country",
     "parse_phone",
     "region_of",
     "same_clock",
     "split_phones",
+    "visible_phone_text",
+    "windows_zone",
     "zones_for_number",
 ]
 
@@ -57,10 +68,13 @@ class Invalid:
     Attributes:
         raw: the value as it was in the file (trimmed).
         reason: why, in words a person understands, with what to do.
+        suggestion: the value most likely meant (``America/New_York`` for ``EST``), when there
+            is one; callers use it to show a value map that fixes every such cell.
     """
 
     raw: str
     reason: str
+    suggestion: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.raw
@@ -207,6 +221,62 @@ def split_phones(value: str) -> list[str]:
     return [value]
 
 
+#: Characters that never belong to a number but ride along from web pages, PDFs, right-to-left
+#: text and phones' contact cards: format characters (Unicode category Cf: LRM/RLM U+200E/F,
+#: zero-width space and joiners, the BOM U+FEFF, word joiner U+2060) and variation selectors.
+_INVISIBLE = re.compile(r"[\u180e\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
+def visible_phone_text(text: str) -> str:
+    """Pre-processing of a phone cell: drop invisible characters, make every Unicode space an
+    ASCII space.
+
+    Dropped: category ``Cf`` (LRM/RLM ``U+200E``/``U+200F``, zero-width space ``U+200B``,
+    joiners, ``U+2060``, the BOM ``U+FEFF``, bidi embeddings and isolates) and the variation
+    selectors ``U+FE00``–``U+FE0F`` and ``U+E0100``–``U+E01EF``. Spaces (category ``Zs``:
+    no-break ``U+00A0``, narrow no-break ``U+202F``, thin ``U+2009``, ideographic ``U+3000``…)
+    become ``" "``. Pure, cheap, and the same for any reader of the number.
+    """
+    if text.isascii():
+        return text
+    text = _INVISIBLE.sub("", text)
+    return "".join(
+        " " if cat == "Zs" else ch for ch in text if (cat := unicodedata.category(ch)) != "Cf"
+    )
+
+
+#: Mexico's numbering before August 2019 (IFT's plan): mobiles dialled ``044`` (local) or
+#: ``045`` (long distance) before the 10 digits at home and ``+52 1`` from abroad; ``01`` was
+#: the long-distance prefix. Since then every number is the 10 digits after ``+52``, and the old
+#: prefixes are what libphonenumber refuses ("too long"); the 10 digits reach the subscriber.
+_MX_OLD = re.compile(r"^(?:044|045|01|1)(\d{10})$")
+
+
+def current_form(number: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber | None:
+    """Post-processing of a number libphonenumber refuses: the current form of an outdated
+    dialling convention, or ``None``.
+
+    Handled (each converts to a number libphonenumber then finds valid, or nothing happens):
+
+    * Mexico (+52): ``+52 1 55 3320 5716`` (old mobile-from-abroad ``1``), ``044 33 2735 5743``
+      and ``045 …`` (old mobile prefixes), ``01 55 …`` (old long-distance prefix), each → the
+      10-digit national number (``+525533205716``).
+
+    Conventions libphonenumber already reads are not repeated here: the trunk zero in
+    brackets (``+44 (0)20 7946 0958``, ``+49 (0)30 …``), Argentina's ``15`` mobile prefix
+    (``011 15 2345-6789`` → ``+5491123456789``) and ``+54 11 15 …``, Russia's trunk ``8``, Brazil's
+    carrier codes (``0 21 11 …``).
+    """
+    if number.country_code == 52:
+        nsn = phonenumbers.national_significant_number(number)
+        match = _MX_OLD.match(nsn)
+        if match:
+            fixed = phonenumbers.parse("+52" + match[1], None)
+            if phonenumbers.is_valid_number(fixed):
+                return fixed
+    return None
+
+
 @functools.lru_cache(maxsize=65536)
 def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
     """Parse one phone number with libphonenumber and format it as E.164.
@@ -224,6 +294,7 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
     text = clean(value)
     if text is None:
         return Invalid("", "empty")
+    text = visible_phone_text(text)
     if _SCIENTIFIC.match(text.replace(" ", "")):
         return Invalid(
             text,
@@ -235,15 +306,22 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
     if text.lower().startswith("tel:"):
         text = text[4:]
     try:
+        compact = re.sub(r"[\s().-]", "", text)
+        if not region and compact.startswith("00") and not compact.startswith("000"):
+            text = "+" + compact[2:]  # no region to dial from: 00 is the usual "+"
         number = phonenumbers.parse(text, region or None)
         if not phonenumbers.is_valid_number(number):
+            tries = [number]
             # "0044 20 …" written where 00 is not the region's international prefix (the US
             # dials 011): read 00 as "+", the common European form.
-            compact = re.sub(r"[\s().-]", "", text)
             if compact.startswith("00") and not compact.startswith("000"):
-                retry = phonenumbers.parse("+" + compact[2:], None)
-                if phonenumbers.is_valid_number(retry):
-                    number = retry
+                tries.append(phonenumbers.parse("+" + compact[2:], None))
+            for attempt in tries:
+                current = attempt if phonenumbers.is_valid_number(attempt) else None
+                current = current or current_form(attempt)
+                if current is not None:
+                    number = current
+                    break
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             if not region and not text.lstrip("( ").startswith(("+", "\uff0b")):
@@ -337,75 +415,161 @@ def same_clock(zone: str, others: tuple[str, ...]) -> bool:
     return any(zone == other or offsets(other) == mine for other in others)
 
 
-_COUNTRY_NAMES = {
-    "UK": "GB",
-    "UNITED KINGDOM": "GB",
-    "GREAT BRITAIN": "GB",
-    "ENGLAND": "GB",
-    "SCOTLAND": "GB",
-    "WALES": "GB",
-    "USA": "US",
-    "UNITED STATES": "US",
-    "UNITED STATES OF AMERICA": "US",
-    "AMERICA": "US",
-    "GERMANY": "DE",
-    "DEUTSCHLAND": "DE",
-    "AUSTRALIA": "AU",
-    "CANADA": "CA",
-    "FRANCE": "FR",
-    "IRELAND": "IE",
-    "SPAIN": "ES",
-    "ITALY": "IT",
-    "NETHERLANDS": "NL",
-    "AUSTRIA": "AT",
-    "SWITZERLAND": "CH",
-    "NEW ZEALAND": "NZ",
-    "INDIA": "IN",
-    "MEXICO": "MX",
-    "BRAZIL": "BR",
-    "POLAND": "PL",
-    "SWEDEN": "SE",
-    # ISO 3166 alpha-3 codes of the same countries
-    "GBR": "GB",
-    "DEU": "DE",
-    "AUS": "AU",
-    "CAN": "CA",
-    "FRA": "FR",
-    "IRL": "IE",
-    "ESP": "ES",
-    "ITA": "IT",
-    "NLD": "NL",
-    "AUT": "AT",
-    "CHE": "CH",
-    "NZL": "NZ",
-    "IND": "IN",
-    "MEX": "MX",
-    "BRA": "BR",
-    "POL": "PL",
-    "SWE": "SE",
+#: Forms people write that no CLDR locale lists as a territory's name (CLDR's own names, in
+#: every locale, come from Babel; see :func:`_country_names`). Keys are :func:`fold_text` forms.
+_COMMON_COUNTRY_FORMS = {
+    "great britain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "grossbritannien": "GB",  # German
+    "grande bretagne": "GB",  # French
+    "gran bretagna": "GB",  # Italian
+    "gra bretanha": "GB",  # Portuguese
+    "groot brittannie": "GB",  # Dutch
+    "united states of america": "US",
+    "vereinigte staaten von amerika": "US",
+    "etats unis d amerique": "US",
+    "estados unidos de america": "US",
+    "eeuu": "US",  # Spanish "EE.UU."
+    "ee uu": "US",
+    "uae": "AE",
+    "holland": "NL",
+    "republic of ireland": "IE",
 }
 
 
-@functools.lru_cache(maxsize=4096)
-def normalize_region(value: str | None) -> str | None:
-    """Turn a country cell (``GB``, ``United Kingdom``, ``44``, ``+44``) into an ISO region.
+def fold_text(value: str) -> str:
+    """The form names are compared in: accents on Latin letters dropped, case-folded, every
+    run of punctuation or space one space, trimmed (``U.S.`` → ``u s``, ``México`` →
+    ``mexico``, ``Großbritannien`` → ``grossbritannien``). Marks that other scripts spell with
+    (Devanagari vowel signs, the Cyrillic breve of ``й``) are kept."""
+    kept: list[str] = []
+    after_latin = False
+    for ch in unicodedata.normalize("NFKD", value):
+        if unicodedata.combining(ch):
+            if not after_latin:
+                kept.append(ch)
+            continue
+        kept.append(ch)
+        after_latin = ch.isascii()
+    text = unicodedata.normalize("NFC", "".join(kept)).casefold()
+    words = "".join(
+        ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in text
+    )
+    return " ".join(words.split())
 
-    Returns ``None`` when the cell is empty or not recognised (the caller falls back to
-    ``defaults.region``).
+
+@dataclass(frozen=True)
+class _CountryNames:
+    """Folded country name → ISO region, and the folded names that mean several regions."""
+
+    regions: dict[str, str]
+    clashes: dict[str, tuple[str, ...]]
+
+
+def _add_names(table: dict[str, set[str]], names: AbcMapping[str, str]) -> None:
+    for code, name in names.items():
+        if code in phonenumbers.SUPPORTED_REGIONS:
+            table.setdefault(fold_text(name), set()).add(code)
+
+
+def _settle(table: dict[str, set[str]]) -> _CountryNames:
+    regions = {name: next(iter(codes)) for name, codes in table.items() if len(codes) == 1}
+    clashes = {name: tuple(sorted(codes)) for name, codes in table.items() if len(codes) > 1}
+    return _CountryNames(regions, clashes)
+
+
+@functools.lru_cache(maxsize=1)
+def _english_country_names() -> _CountryNames:
+    """ISO alpha-3 codes (CLDR's territory aliases), English CLDR names (``United Kingdom``,
+    ``UK``-style short forms are codes or :data:`_COMMON_COUNTRY_FORMS`) and the common forms."""
+    table: dict[str, set[str]] = {}
+    for alias, targets in babel.core.get_global("territory_aliases").items():
+        if len(alias) == 3 and alias.isalpha() and len(targets) == 1:
+            if targets[0] in phonenumbers.SUPPORTED_REGIONS:
+                table.setdefault(alias.casefold(), set()).add(targets[0])
+    _add_names(table, babel.Locale("en").territories)
+    for name, code in _COMMON_COUNTRY_FORMS.items():
+        table[name] = {code}
+    return _settle(table)
+
+
+@functools.lru_cache(maxsize=1)
+def _country_names() -> _CountryNames:
+    """Every territory name of every CLDR locale Babel ships (``Vereinigtes Königreich``,
+    ``Großbritannien``, ``Royaume-Uni``, ``Reino Unido``, ``Соединенное Королевство``…).
+
+    Loading the ~1,100 locales takes about two seconds, once per process, and only when a value
+    is not a code or an English name. A folded name that two locales give to different
+    regions (``Kongo``: CD in one language, CG in another) is a clash, and names no region;
+    an English name wins over other languages' (``America`` is the US).
+    """
+    pairs: set[tuple[str, str]] = set()  # (name, region): locales repeat most names
+    for locale in babel.localedata.locale_identifiers():
+        names = babel.localedata.load(locale, merge_inherited=False).get("territories", {})
+        pairs.update((name, code) for code, name in names.items())
+    table: dict[str, set[str]] = {}
+    for name, code in pairs:
+        if code in phonenumbers.SUPPORTED_REGIONS:
+            table.setdefault(fold_text(name), set()).add(code)
+    english = _english_country_names()
+    for name, code in english.regions.items():
+        table[name] = {code}
+    return _settle(table)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_country(value: str | None) -> str | Invalid | None:
+    """Turn a country cell, written any way people write one, into an ISO 3166 alpha-2 region.
+
+    Recognised, in this order (matching ignores case, accents, punctuation and spacing):
+
+    * ISO alpha-2 codes libphonenumber knows (``GB``, ``u.s.``) and ISO alpha-3 codes
+      (``GBR``, ``USA``, from CLDR's territory aliases);
+    * calling codes (``44``, ``+44``, ``0044``; ``1`` is the US, ``7`` Russia: the main
+      region of the code, as libphonenumber names it);
+    * English names (CLDR's, and :data:`_COMMON_COUNTRY_FORMS`: ``Great Britain``,
+      ``England``);
+    * the territory names of every CLDR locale (``Vereinigtes Königreich``, ``Frankreich``,
+      ``México``, ``Royaume-Uni``).
+
+    Returns:
+        The region (``GB``), ``None`` for an empty cell, or :class:`Invalid` saying why the
+        value names no country (unknown, or a name different languages give to different
+        countries). Never a guess: the caller must not fall back to a default region.
     """
     text = clean(value)
     if text is None:
         return None
-    upper = text.upper()
-    if upper in phonenumbers.SUPPORTED_REGIONS:
-        return upper
-    if upper in _COUNTRY_NAMES:
-        return _COUNTRY_NAMES[upper]
-    digits = upper.lstrip("+")
+    folded = fold_text(text)
+    compact = folded.replace(" ", "").upper()
+    if compact in phonenumbers.SUPPORTED_REGIONS:
+        return compact
+    digits = re.sub(r"[\s()+.-]", "", text)
     if digits.isdigit():
-        region = phonenumbers.region_code_for_country_code(int(digits))
-        return None if region == "ZZ" else region
-    return None
+        if digits.startswith("00"):
+            digits = digits[2:]
+        region = phonenumbers.region_code_for_country_code(int(digits)) if digits else "ZZ"
+        if region == "ZZ":
+            return Invalid(text, "not a country calling code")
+        return region
+    for names in (_english_country_names(), _country_names()):
+        for key in (folded, compact.casefold()):
+            if key in names.regions:
+                return names.regions[key]
+        if folded in names.clashes:
+            shown = " or ".join(names.clashes[folded])
+            return Invalid(text, f"names more than one country ({shown}); write its ISO code")
+    return Invalid(text, "not a country name or code; write its ISO code (GB, DE, US)")
+
+
+def normalize_region(value: str | None) -> str | None:
+    """:func:`parse_country`'s region, or ``None`` when the cell is empty or names no country."""
+    result = parse_country(value)
+    return result if isinstance(result, str) else None
 
 
 # --- time zones ---------------------------------------------------------------------------------
@@ -440,6 +604,31 @@ _ABBREVIATION_HINTS = {
     "AWST": ("Australia/Perth",),
     "NZST": ("Pacific/Auckland",),
     "JST": ("Asia/Tokyo",),
+    "KST": ("Asia/Seoul",),
+    "HKT": ("Asia/Hong_Kong",),
+    "SGT": ("Asia/Singapore",),
+    "MSK": ("Europe/Moscow",),
+    "SAST": ("Africa/Johannesburg",),
+    "AST": ("America/Halifax", "America/Puerto_Rico"),
+    "ADT": ("America/Halifax",),
+    "NST": ("America/St_Johns",),
+    "AKDT": ("America/Anchorage",),
+    "EEST": ("Europe/Athens", "Europe/Helsinki", "Europe/Kyiv"),
+    "WEST": ("Europe/Lisbon",),
+    "BRT": ("America/Sao_Paulo",),
+    "ART": ("America/Argentina/Buenos_Aires",),
+    # German: Mitteleuropäische (Sommer)Zeit, Ost-, Westeuropäische
+    "MEZ": ("Europe/Berlin", "Europe/Vienna", "Europe/Zurich"),
+    "MESZ": ("Europe/Berlin", "Europe/Vienna", "Europe/Zurich"),
+    "OEZ": ("Europe/Athens", "Europe/Helsinki"),
+    "OESZ": ("Europe/Athens", "Europe/Helsinki"),
+    "WEZ": ("Europe/Lisbon", "Atlantic/Canary"),
+    "WESZ": ("Europe/Lisbon", "Atlantic/Canary"),
+    # French (Canada): heure normale / avancée de l'Est, du Centre; heure d'Europe centrale
+    "HNE": ("America/Toronto", "America/New_York"),
+    "HAE": ("America/Toronto", "America/New_York"),
+    "HNC": ("America/Winnipeg", "America/Chicago"),
+    "HEC": ("Europe/Paris", "Europe/Brussels"),
 }
 _REGIONAL_AREAS = frozenset(
     {
@@ -524,16 +713,37 @@ _OFFSET_PARTS = re.compile(
 def zones_at_offset(minutes: int) -> tuple[str, ...]:
     """Common IANA zones whose UTC offset is ``minutes`` in January or in July of this year
     (so ``-300``, UTC-5, gives New York in winter and Chicago in summer)."""
+    return tuple(name for name in _COMMON_ZONES if minutes in _offsets(name))
+
+
+@functools.lru_cache(maxsize=1024)
+def _offsets(zone: str) -> tuple[int, int]:
+    """A zone's UTC offsets in minutes on 15 January and 15 July of this year."""
+    tz = zoneinfo.ZoneInfo(zone)
     year = dt.date.today().year
-    found = []
-    for name in _COMMON_ZONES:
-        zone = zoneinfo.ZoneInfo(name)
-        for month in (1, 7):
-            offset = dt.datetime(year, month, 15, 12, tzinfo=zone).utcoffset()
-            if offset is not None and offset == dt.timedelta(minutes=minutes):
-                found.append(name)
-                break
-    return tuple(found)
+    out = []
+    for month in (1, 7):
+        offset = dt.datetime(year, month, 15, 12, tzinfo=tz).utcoffset()
+        out.append(int(offset.total_seconds()) // 60 if offset is not None else 0)
+    return out[0], out[1]
+
+
+def _first_hint(text: str) -> str | None:
+    """The zone most likely meant by an abbreviation or an offset, or ``None``."""
+    hints = _ABBREVIATION_HINTS.get(text.upper())
+    if hints:
+        return hints[0]
+    match = _OFFSET_PARTS.match(text.replace(" ", ""))
+    if match or text.upper() in {"Z", "UTC", "GMT", "UT", "UCT", "ZULU"}:
+        minutes = 0
+        if match:
+            sign = -1 if match[1] in "-\u2212" else 1
+            minutes = sign * (int(match[2]) * 60 + int(match[3] or 0))
+        zones = zones_at_offset(minutes)
+        # the zone whose standard (winter) time it is: GMT+1 is Berlin more than London
+        standard = [z for z in zones if min(_offsets(z)) == minutes]
+        return next(iter(standard or zones), None)
+    return None
 
 
 def _suggest_for_offset(text: str) -> str:
@@ -574,20 +784,178 @@ def canonical_zone(value: str | None) -> str | Invalid | None:
     by_folded, links = _tz_names()
     compact = text.replace(" ", "")
     if _OFFSET.match(compact) or compact.upper() in {"Z", "UTC", "GMT", "UT", "UCT", "ZULU"}:
-        return Invalid(text, f"a fixed UTC offset, not a place{_suggest_for_offset(compact)}")
+        why = f"a fixed UTC offset, not a place{_suggest_for_offset(compact)}"
+        return Invalid(text, why, _first_hint(compact))
     name = by_folded.get(text.casefold()) or by_folded.get(compact.casefold())
     if name is None:
+        windows = windows_zone(text)
+        if windows is not None:
+            return windows
         if re.fullmatch(r"[A-Za-z]{2,5}", text):
-            return Invalid(text, f"an abbreviation, not an IANA zone{_suggest(text)}")
+            why = f"an abbreviation, not an IANA zone{_suggest(text)}"
+            return Invalid(text, why, _first_hint(text))
         return Invalid(text, f"not an IANA time zone{_suggest(text)}")
     if name.startswith("Etc/") or name in {"GMT+0", "GMT-0", "GMT0", "Greenwich", "Universal"}:
-        return Invalid(text, f"a fixed UTC offset, not a place{_suggest(text)}")
+        why = f"a fixed UTC offset, not a place{_suggest(text)}"
+        return Invalid(text, why, _first_hint(text))
     if re.fullmatch(r"[A-Z0-9+-]+", name) and "/" not in name:
-        return Invalid(text, f"an abbreviation, not an IANA zone{_suggest(name)}")
+        why = f"an abbreviation, not an IANA zone{_suggest(name)}"
+        return Invalid(text, why, _first_hint(name))
     canonical = links.get(name, name)
     if canonical.split("/", 1)[0] not in _REGIONAL_AREAS:
         return Invalid(text, f"not a regional IANA time zone{_suggest(text)}")
     return canonical
+
+
+# --- Windows zone names -------------------------------------------------------------------------
+#
+# Windows (and so Outlook, Dynamics and the exports of many CRMs) names zones its own way: an id
+# (``Eastern Standard Time``, ``W. Europe Standard Time``) and a display name
+# (``(UTC-05:00) Eastern Time (US & Canada)``, ``(UTC+01:00) Amsterdam, Berlin, Bern, Rome,
+# Stockholm, Vienna``). Unlike ``EST``, each names one set of rules, so both are accepted and sent
+# as the IANA zone. The ids come from CLDR's windowsZones data as Babel ships it
+# (``babel.core.get_global("windows_zone_mapping")``: id → the zone CLDR gives territory 001).
+# No maintained package carries the display names (they live in the Windows registry), so they
+# are read through maintained data instead, see :func:`_display_zone`.
+
+_DISPLAY = re.compile(
+    r"^\(\s*(?:UTC|GMT)\s*(?:([+\-\u2212])\s*(\d{1,2})(?::?(\d{2}))?)?\s*\)\s*(.+)$",
+    re.IGNORECASE,
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _windows_ids() -> dict[str, str]:
+    """Folded Windows zone id → its IANA zone (CLDR windowsZones, territory 001)."""
+    mapping = babel.core.get_global("windows_zone_mapping")
+    return {fold_text(win): zone for win, zone in mapping.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _place_names() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Folded place name → ``(zones of cities, zones of region names)``, maintained data only.
+
+    Cities:
+
+    * every zone's city: the last part of its tz database name (``Mexico_City`` → ``mexico
+      city``) and CLDR's English exemplar city where it differs (``Asia/Calcutta`` → Kolkata);
+    * CLDR's English metazone names without ``time`` (``Eastern Time`` → ``eastern``,
+      ``Alaska Time`` → ``alaska``): the metazone's zones;
+    * each Windows id without ``standard time`` (``Central America Standard Time`` → ``central
+      america``; ``Eastern Standard Time (Mexico)`` → ``eastern (mexico)`` stays apart).
+    """
+    english = babel.Locale("en")
+    cities: dict[str, list[str]] = {}
+    regions: dict[str, list[str]] = {}
+
+    def add(name: str | None, zone: str, table: dict[str, list[str]] = cities) -> None:
+        if name:
+            zones = table.setdefault(fold_text(name), [])
+            if zone not in zones:
+                zones.append(zone)
+
+    by_folded, links = _tz_names()
+    for name in by_folded.values():
+        if name.split("/", 1)[0] in _REGIONAL_AREAS:  # not US/Eastern: no city
+            add(name.rsplit("/", 1)[1].replace("_", " "), name)
+    for zone, names in english.time_zones.items():
+        add(names.get("city"), zone)
+    metazones: dict[str, list[str]] = {}
+    for zone, meta in babel.core.get_global("meta_zones").items():
+        metazones.setdefault(meta, []).append(zone)
+    windows_targets = set(babel.core.get_global("windows_zone_mapping").values())
+    for meta, zones in metazones.items():
+        names = english.meta_zones.get(meta, {}).get("long", {})
+        generic = names.get("generic") or names.get("standard") or ""
+        if generic.lower().endswith(" time"):
+            # the best-known zone of a metazone first: a common zone, then a Windows one
+            ranked = sorted(zones, key=lambda z: (z not in _COMMON_ZONES, z not in windows_targets))
+            for zone in ranked:
+                add(generic[: -len(" time")], zone, regions)
+    for win, zone in babel.core.get_global("windows_zone_mapping").items():
+        if win.endswith(" Standard Time"):
+            add(win[: -len(" Standard Time")], zone, regions)
+    names = set(cities) | set(regions)
+    return {n: (tuple(cities.get(n, ())), tuple(regions.get(n, ()))) for n in names}
+
+
+def _display_zone(text: str) -> str | Invalid | None:
+    """The zone of a Windows display name, ``None`` when ``text`` is not one.
+
+    Read from the name itself and maintained data: the bracketed offset (``UTC+01:00``) and
+    the places after it, split at commas and colons, each without a bracketed qualifier
+    (``Eastern Time (US & Canada)`` → ``Eastern Time``, then ``Eastern``). A place is the
+    Windows id ``<place> Standard Time``, a CLDR metazone's English name, or a zone's city
+    (:func:`_place_names`). Its zones count only when they keep the written offset in January
+    or July. All the places found must keep the same clock; the answer is the zone CLDR gives
+    the matching Windows id, else the first place's zone. A display name with no place found
+    (``(UTC-07:00) Arizona``) is refused with zones at its offset to choose from.
+    """
+    match = _DISPLAY.match(text)
+    if not match:
+        return None
+    minutes = 0
+    if match[2]:
+        sign = -1 if match[1] in "-\u2212" else 1
+        minutes = sign * (int(match[2]) * 60 + int(match[3] or 0))
+    places = _place_names()
+    windows = _windows_ids()
+    targets = set(windows.values())
+    by_city: list[str] = []
+    by_name: list[str] = []
+    for part in re.split(r"\s*[,:;]\s*", match[4]):
+        bare = fold_text(re.sub(r"\([^)]*\)", " ", part))
+        keys = [bare, bare[: -len(" time")]] if bare.endswith(" time") else [bare]
+        for key in keys:
+            cities, names = places.get(key, ((), ()))
+            if key + " standard time" in windows:
+                names = (windows[key + " standard time"], *names)
+            city = _zone_at(cities, minutes)
+            name = None if city else _zone_at(names, minutes)
+            if city:
+                by_city.append(city)
+            if name:
+                by_name.append(name)
+            if city or name:
+                break
+    found = by_city or by_name  # a city says more than a region name
+    if not found:
+        zones = zones_at_offset(minutes)[:4]
+        hint = " or ".join(zones) if zones else "America/New_York or Europe/London"
+        why = f"a Windows zone name whose places are not known here; did you mean {hint}?"
+        return Invalid(text, why, zones[0] if zones else None)
+    if not all(same_clock(zone, (found[0],)) for zone in found):
+        shown = " and ".join(dict.fromkeys(found))
+        return Invalid(text, f"a Windows zone name whose places keep different clocks ({shown})")
+    return next((zone for zone in found if zone in targets), found[0])
+
+
+def _zone_at(zones: tuple[str, ...], minutes: int) -> str | None:
+    """The first of ``zones`` (canonicalised) that keeps the offset ``minutes``, or ``None``."""
+    for zone in zones:
+        canonical = canonical_zone(zone)
+        if isinstance(canonical, str) and minutes in _offsets(canonical):
+            return canonical
+    return None
+
+
+def windows_zone(value: str) -> str | Invalid | None:
+    """The canonical IANA zone of a Windows zone id or display name; ``None`` when ``value`` is
+    neither (see the section comment above for the sources).
+
+    ``Eastern Standard Time`` → ``America/New_York``; ``W. Europe Standard Time`` →
+    ``Europe/Berlin``; ``(GMT-05:00) Eastern Time (US & Canada)`` → ``America/New_York``;
+    ``(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna`` → ``Europe/Berlin``. An id
+    CLDR maps to a fixed offset (``UTC-11``, ``Dateline Standard Time``) is refused as one.
+    """
+    zone = _windows_ids().get(fold_text(value))
+    if zone is not None:
+        canonical = canonical_zone(zone)
+        if isinstance(canonical, Invalid):
+            why = f"a Windows name for a fixed UTC offset, not a place{_suggest('')}"
+            return Invalid(value, why)
+        return canonical
+    return _display_zone(value)
 
 
 # --- dates --------------------------------------------------------------------------------------
@@ -601,19 +969,87 @@ _SERIAL = re.compile(r"^\d{1,7}(?:\.\d+)?$")
 MIN_SERIAL = 10_000
 
 
+#: A date with the year last: ``25/12/2023``, ``12/25/2023``, ``25.12.2023``, ``25-12-2023``
+#: (an optional time of day after it is dropped).
+_DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4})(?:[T ,]+\d{1,2}:\d{2}(?::\d{2})?)?$")
+DAY_FIRST = "day-first"
+MONTH_FIRST = "month-first"
+#: ``order`` of a column whose values were read both ways: its year-last dates are refused.
+MIXED = "mixed"
+
+
+def date_reading(value: str | None) -> str | None:
+    """How a year-last date can be read: :data:`DAY_FIRST` (``25/12/2023``: 25 is no month),
+    :data:`MONTH_FIRST` (``12/25/2023``), ``"either"`` (``03/04/2024``), or ``None`` when the
+    value is not a year-last date or both readings give the same day (``05/05/2024``)."""
+    text = clean(value)
+    match = _DMY.match(text) if text else None
+    if not match:
+        return None
+    first, second = int(match[1]), int(match[3])
+    if first == second:
+        return None
+    if first > 12 and second <= 12:
+        return DAY_FIRST
+    if second > 12 and first <= 12:
+        return MONTH_FIRST
+    if first <= 12 and second <= 12:
+        return "either"
+    return None
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """The order of a date column's year-last values, decided over the whole run.
+
+    Attributes:
+        order: :data:`DAY_FIRST`, :data:`MONTH_FIRST`, :data:`MIXED` (values that can only be
+            read one way disagree), or ``None`` (no value showed the order).
+        day_first: the first value seen that only reads day-first, with where it was
+            (``'25/12/2023' (a.csv row 5)``), or ``""``.
+        month_first: the same for month-first.
+    """
+
+    order: str | None = None
+    day_first: str = ""
+    month_first: str = ""
+
+    @staticmethod
+    def decide(day_first: str, month_first: str) -> DateOrder:
+        """The order two examples (``""`` when none was seen) prove."""
+        if day_first and month_first:
+            return DateOrder(MIXED, day_first, month_first)
+        if day_first:
+            return DateOrder(DAY_FIRST, day_first, "")
+        if month_first:
+            return DateOrder(MONTH_FIRST, "", month_first)
+        return DateOrder()
+
+
 @functools.lru_cache(maxsize=65536)
-def normalize_date(value: str | None) -> str | Invalid | None:
+def normalize_date(value: str | None, order: DateOrder | None = None) -> str | Invalid | None:
     """A date cell as ``YYYY-MM-DD``.
 
     Accepts ISO dates and date-times (``2024-03-10``, ``2024-03-10T14:30:00``, ``2024/03/10``)
     and Excel serial day numbers (``45292`` → ``2024-01-01``; the fraction, a time of day, is
     dropped; the 1900 system with its 1899-12-30 epoch) from :data:`MIN_SERIAL` on: a smaller
     number (``2024`` typed for a year, a count) is far likelier a mistake than a date before
-    1927. Day-first and month-first forms such as ``03/04/2024`` are refused as ambiguous.
+    1927.
+
+    Year-last dates (``25/12/2023``, ``12/25/2023``, ``25.12.2023``) follow their column's
+    ``order`` (:class:`DateOrder`, decided from the values of the whole run that can only be
+    read one way): read in that order; a value that can only be read the other way, or any
+    year-last value of a :data:`MIXED` column, is refused with both examples. With no order
+    (the column showed none, or a value on its own), a value that reads only one way is read
+    that way and one that reads both ways (``03/04/2024``) is refused as ambiguous: nothing
+    guesses between 3 April and March 4.
     """
     text = clean(value)
     if text is None:
         return None
+    year_last = _DMY.match(text)
+    if year_last:
+        return _year_last_date(text, year_last, order or DateOrder())
     match = _ISO_DATE.match(text.replace("/", "-"))
     if match:
         try:
@@ -629,3 +1065,33 @@ def normalize_date(value: str | None) -> str | Invalid | None:
         if serial < MIN_SERIAL:
             return Invalid(text, "a number too small for an Excel date; write it as YYYY-MM-DD")
     return Invalid(text, "not a date; write it as YYYY-MM-DD")
+
+
+def _year_last_date(text: str, match: re.Match[str], order: DateOrder) -> str | Invalid:
+    reading = date_reading(text)
+    fix = "write it as YYYY-MM-DD"
+    if order.order == MIXED:
+        return Invalid(
+            text,
+            f"the column mixes day-first dates ({order.day_first}) and month-first dates "
+            f"({order.month_first}), so its dates cannot be trusted; {fix}",
+        )
+    if reading == "either" and order.order is None:
+        return Invalid(
+            text,
+            "ambiguous: day-first or month-first, and no date of this column has a day above "
+            f"12 to tell; {fix}",
+        )
+    other = {DAY_FIRST: MONTH_FIRST, MONTH_FIRST: DAY_FIRST}
+    if order.order is not None and reading == other[order.order]:
+        seen = order.day_first or order.month_first
+        return Invalid(
+            text, f"{reading}, but the column's other dates are {order.order} ({seen}); {fix}"
+        )
+    first, second, year = int(match[1]), int(match[3]), int(match[4])
+    day_first = reading == DAY_FIRST or (reading != MONTH_FIRST and order.order == DAY_FIRST)
+    day, month = (first, second) if day_first or first == second else (second, first)
+    try:
+        return dt.date(year, month, day).isoformat()
+    except ValueError:
+        return Invalid(text, "not a calendar date")

@@ -43,10 +43,10 @@ from etl.mapping import (
     load_mapping,
     resolve_columns,
 )
-from etl.normalize import region_of
+from etl.normalize import DateOrder, region_of
 from etl.report import REJECT_COLUMNS, ReportWriter, is_rejects_file, unescape_cell
 from etl.state import Ledger
-from etl.validate import Issue, KeyTracker, ValidatedChunk, validate_chunk
+from etl.validate import Issue, KeyTracker, ValidatedChunk, date_orders, validate_chunk
 
 __all__ = ["Progress", "RunOptions", "RunResult", "match_reference", "resolve_references", "run"]
 
@@ -216,6 +216,7 @@ class _Run:
         self.campaign_id: str | None = None
         self.mapping: Mapping | None = None
         self.mapping_text = ""
+        self.date_orders: dict[str, DateOrder] = {}
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -237,6 +238,7 @@ class _Run:
             if not readers and self.file_errors:
                 return self._finish()  # no input is readable: no request is made
             self._check_setup(readers)
+            self.date_orders = self._date_orders(readers)
             self.report = ReportWriter(
                 self.o.report_dir,
                 _union_headers(r for _, r in readers),
@@ -401,7 +403,11 @@ class _Run:
         assert self.mapping is not None
         mapped = apply_mapping(self.mapping, chunk.frame, self.columns[Path(name)])
         result = validate_chunk(
-            mapped, self.mapping, require_phone=self.campaign_id is not None, source_file=name
+            mapped,
+            self.mapping,
+            require_phone=self.campaign_id is not None,
+            source_file=name,
+            date_orders=self.date_orders,
         )
         if forced:
             moved = result.valid.index.isin(list(forced))
@@ -419,6 +425,32 @@ class _Run:
         for issue in [*result.issues, *dupes]:
             issues.setdefault(issue.source_row, []).append(issue)
         return result, row_keys, dupes, issues
+
+    def _date_orders(self, readers: list[tuple[Path, SourceReader]]) -> dict[str, DateOrder]:
+        """A first pass over the date columns only (when the mapping has ``type: date``
+        fields): each column's order of year-last dates, decided over every file of the run
+        (:func:`etl.validate.date_orders`). Costs one more read of the files that have them."""
+        assert self.mapping is not None
+        dates = {n: s.column for n, s in self.mapping.dynamic.items() if s.type == "date"}
+        if not dates:
+            return {}
+
+        def cells() -> Any:
+            for path, reader in readers:
+                columns = self.columns[path]
+                rejects_file = is_rejects_file(reader.headers)
+                try:
+                    for chunk in reader.chunks(self.o.chunk_rows):
+                        if rejects_file:
+                            chunk = _unescape_chunk(chunk)
+                        for name, column in dates.items():
+                            values = chunk.frame[columns[column]]
+                            for row, cell in values.items():
+                                yield name, str(path), int(row), cell
+                except InputError:
+                    continue  # reported by the real pass
+
+        return date_orders(self.mapping, cells())
 
     def _reject_rate(self, readers: list[tuple[Path, SourceReader]]) -> tuple[int, int]:
         """A first pass for ``--max-reject-rate``: ``(rows read, rows rejected)``, sending and

@@ -30,15 +30,20 @@ from pandera.errors import SchemaErrors
 
 from etl.mapping import Mapping
 from etl.normalize import (
+    DAY_FIRST,
+    MONTH_FIRST,
+    DateOrder,
     Invalid,
     PhoneResult,
     canonical_zone,
     clean,
+    date_reading,
     normalize_date,
     normalize_emails,
     normalize_name,
-    normalize_region,
+    parse_country,
     parse_phone,
+    region_of,
     same_clock,
     split_phones,
     zones_for_number,
@@ -49,6 +54,7 @@ __all__ = [
     "KeyTracker",
     "ValidatedChunk",
     "build_schema",
+    "date_orders",
     "normalize_frame",
     "validate_chunk",
 ]
@@ -117,8 +123,9 @@ def _phone_cell(
 ) -> tuple[tuple[str, ...] | Invalid | None, str | None]:
     """One phone cell: ``(E.164 numbers | Invalid | None, first extension or None)``.
 
-    ``odd_country``: the row's country cell when it could not be read as a region (the reason
-    of an invalid number then says so).
+    ``odd_country``: the row's country cell when it names no country (``region`` is then
+    ``None``): a number written with ``+``/``00`` is still read, a national one is refused
+    with both reasons, never read in the default region.
     """
     text = clean(raw)
     if text is None:
@@ -129,8 +136,11 @@ def _phone_cell(
         result = parse_phone(part, region)
         if isinstance(result, Invalid):
             why = result.reason
-            if odd_country:
-                why += f" (country {odd_country!r} not recognised, so read as {region or 'is'})"
+            if odd_country and region is None and why.startswith("no country code"):
+                why = (
+                    f"written without +country, and the country {odd_country}; write the "
+                    "country as an ISO code (GB, DE, US) or the number with +country"
+                )
             return Invalid(text, why), None
         assert isinstance(result, PhoneResult)
         if result.e164 not in numbers:
@@ -139,12 +149,18 @@ def _phone_cell(
     return tuple(numbers), extension
 
 
-def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
+def normalize_frame(
+    mapped: pd.DataFrame,
+    mapping: Mapping,
+    date_orders: dict[str, DateOrder] | None = None,
+) -> pd.DataFrame:
     """Normalise the raw text of mapped rows.
 
     Args:
         mapped: :func:`etl.mapping.apply_mapping`'s frame (raw text, index = source row).
         mapping: the mapping it came from.
+        date_orders: dynamicData field → the order of its year-last dates over the whole run
+            (:func:`date_orders`); a field not in it decides nothing (``03/04/2024`` refused).
 
     Returns:
         Same index; object columns, each cell a normalised value, ``None`` (missing) or an
@@ -167,17 +183,18 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
 
     default_region = mapping.defaults.region
     raw_regions = list(mapped["region"]) if "region" in mapped else [None] * len(mapped)
-    regions = [normalize_region(v) or default_region for v in raw_regions]
-    # a country cell we cannot read: say so, since the phone is then read in the default region
-    odd = [clean(v) if clean(v) and normalize_region(v) is None else None for v in raw_regions]
+    countries = [parse_country(v) for v in raw_regions]
+    # a country cell that names no country: its national numbers are refused, never read in
+    # the default region (``odd`` holds the cell and why, for the phone's reason)
+    odd = [
+        f"{c.raw!r} {c.reason.split(';')[0].replace('not a', 'is not a')}"
+        if isinstance(c, Invalid)
+        else None
+        for c in countries
+    ]
+    regions = [None if isinstance(c, Invalid) else (c or default_region) for c in countries]
     phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
     notes: list[list[str]] = [[] for _ in range(len(mapped))]
-    for n, country in enumerate(odd):
-        if country and phone_cols:
-            notes[n].append(
-                f"country {country!r} not recognised; "
-                f"phones read as {regions[n] or 'international'}"
-            )
     for i, (col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
         cells = [
             _phone_cell(raw, reg, country)
@@ -197,13 +214,18 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
     zones: list[Any] = [canonical_zone(v) for v in raw_zones]
     sources: list[str | None] = ["column" if z is not None else None for z in zones]
     row_phones = _row_phones(out, phone_cols)
-    default = mapping.defaults.timezone
     use_default = mapping.defaults.ambiguous_timezone == "default"
     has_column = "timezoneId" in mapping.fields
     for i, row in enumerate(mapped.index):
         phones = row_phones.get(row, ())
         candidates = _zones_of(phones)
         shown_phones = " and ".join(phones)
+        # the row's country: its region column's, else its first number's
+        written = countries[i]
+        country = written if isinstance(written, str) else None
+        if country is None and not odd[i] and phones:
+            country = region_of(phones[0])
+        default = mapping.defaults.zone_for(country)
         if zones[i] is None:
             zones[i], sources[i] = _infer_zone(
                 shown_phones, candidates, default, use_default, has_column
@@ -224,7 +246,11 @@ def normalize_frame(mapped: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
 
     for name, column in mapping.dynamic.items():
         col = f"dyn.{name}"
-        out[col] = _each(mapped[col], normalize_date if column.type == "date" else clean)
+        if column.type == "date":
+            order = (date_orders or {}).get(name)
+            out[col] = _each(mapped[col], functools.partial(normalize_date, order=order))
+        else:
+            out[col] = _each(mapped[col], clean)
     for i in range(len(mapping.comments)):
         out[f"comment.{i}"] = _each(mapped[f"comment.{i}"], clean)
     return out
@@ -333,7 +359,12 @@ def _column_label(mapping: Mapping, column: str) -> tuple[str, str]:
 
 
 def validate_chunk(
-    mapped: pd.DataFrame, mapping: Mapping, *, require_phone: bool, source_file: str
+    mapped: pd.DataFrame,
+    mapping: Mapping,
+    *,
+    require_phone: bool,
+    source_file: str,
+    date_orders: dict[str, DateOrder] | None = None,
 ) -> ValidatedChunk:
     """Normalise and validate one chunk; nothing raises for bad rows.
 
@@ -342,11 +373,12 @@ def validate_chunk(
         mapping: the mapping.
         require_phone: see :func:`build_schema`.
         source_file: the file name for the issues.
+        date_orders: see :func:`normalize_frame`.
 
     Returns:
         The valid rows and one :class:`Issue` per failed check of each rejected row.
     """
-    norm = normalize_frame(mapped, mapping)
+    norm = normalize_frame(mapped, mapping, date_orders)
     schema = build_schema(mapping, require_phone=require_phone)
     issues: list[Issue] = []
     try:
@@ -403,6 +435,11 @@ def _issues_from(
                 message = cell.reason if not value else f"{value!r}: {cell.reason}"
                 if column == "timezoneId" and not value:
                     message = cell.reason
+                elif column == "timezoneId" and cell.suggestion and header:
+                    message += (
+                        f"; to fix every such row, add map: {{{value}: {cell.suggestion}}} "
+                        "to fields.timezoneId"
+                    )
             else:
                 kind = check_name
                 message = f"failed check {check_name}"
@@ -415,6 +452,34 @@ def _issues_from(
     order = {f: n for n, f in enumerate(["name", "surname", "email", "timezoneId", "phone"])}
     issues.sort(key=lambda i: (i.source_row, order.get(i.field, len(order)), i.field, i.column))
     return issues
+
+
+def date_orders(
+    mapping: Mapping, cells: Iterable[tuple[str, str, int, object]]
+) -> dict[str, DateOrder]:
+    """Decide each ``type: date`` field's order of year-last dates from the values of a run.
+
+    Args:
+        mapping: the mapping.
+        cells: ``(dynamicData field, source file, source row, cell)`` for every cell of the
+            run's date columns (any order; files in run order for the examples).
+
+    Returns:
+        Field → :class:`~etl.normalize.DateOrder`: :data:`~etl.normalize.DAY_FIRST` when some
+        value can only be read day-first (``25/12/2023``) and none only month-first, and the
+        other way round; :data:`~etl.normalize.MIXED` when both kinds occur; no order when
+        every year-last value reads both ways (they are then refused as ambiguous).
+    """
+    seen: dict[str, dict[str, str]] = {name: {} for name, spec in mapping.dynamic.items()}
+    for name, source, row, cell in cells:
+        reading = date_reading(clean(cell))
+        if reading in (DAY_FIRST, MONTH_FIRST) and name in seen:
+            seen[name].setdefault(reading, f"{clean(cell)!r} in {source} row {row}")
+    return {
+        name: DateOrder.decide(found.get(DAY_FIRST, ""), found.get(MONTH_FIRST, ""))
+        for name, found in seen.items()
+        if mapping.dynamic[name].type == "date"
+    }
 
 
 def _text(value: object) -> str:

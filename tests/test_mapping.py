@@ -18,10 +18,13 @@ from etl.mapping import (
     PhoneSpec,
     ReadSpec,
     References,
+    ValueMap,
     apply_mapping,
+    fold_key,
     lead_payload,
     load_mapping,
     parse_mapping,
+    parse_value_map,
     resolve_columns,
 )
 
@@ -189,11 +192,12 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
         "read.header_row: expected a row number from 1, got int 0",
         "read.encoding: unknown encoding 'klingon'",
         "read.delimiter: expected one character, got str ';;'",
-        "defaults.zone: unknown key (allowed: region, region_column, timezone, ambiguous_timezone)",
+        "defaults.zone: unknown key (allowed: region, region_column, timezone, ambiguous_timezone, "
+        "timezone_by_country)",
         "defaults.region: 'XX' is not an ISO 3166 region code (e.g. US, GB, DE)",
         "defaults.timezone: an abbreviation, not an IANA zone; "
         "did you mean America/New_York or America/Toronto?",
-        "fields.email.type: unknown key (allowed: column)",
+        "fields.email.type: unknown key (allowed: column, map)",
         "fields.phone: unknown lead field (lead fields: name, surname, email, timezoneId; "
         "put custom fields under dynamicData)",
         "fields.timezoneId: expected a column header (text), got list ['Zone']",
@@ -610,3 +614,148 @@ def test_read_limits_are_checked(tmp_path: Path) -> None:
     ]
     m = load_mapping(write(tmp_path, "project: 1\nread: {max_field_lines: 400}\n" + BASE_YAML))
     assert (m.read.max_field_lines, m.read.max_field_chars) == (400, 32_767)
+
+
+# --- value maps -----------------------------------------------------------------------------
+
+VALUE_MAPS = """\
+project: 1
+defaults:
+  region: US
+  timezone_by_country: {de: Europe/Berlin, GB: Europe/London, US: US/Eastern}
+fields:
+  name: First
+  surname: Last
+  email: Email
+  timezoneId:
+    column: Time Zone
+    map: {EST: America/New_York, " Pacific ": America/Los_Angeles, MEZ: Europe/Berlin}
+dynamicData:
+  stage: {column: Stage, map: {1: Hot, 2: Cold, yes: Warm}}
+  since: {column: Since, type: date, map: {unknown: 2020-01-01}}
+"""
+
+
+def test_value_maps_load_with_folded_keys(tmp_path: Path) -> None:
+    m = load_mapping(write(tmp_path, VALUE_MAPS))
+    zone = m.fields["timezoneId"]
+    assert zone == ColumnSpec(
+        "Time Zone",
+        "text",
+        ValueMap(
+            (
+                ("est", "America/New_York"),
+                ("pacific", "America/Los_Angeles"),
+                ("mez", "Europe/Berlin"),
+            )
+        ),
+    )
+    # YAML reads 1 as a number: the key is the text it shows
+    assert m.dynamic["stage"].map == ValueMap((("1", "Hot"), ("2", "Cold"), ("yes", "Warm")))
+    assert m.dynamic["since"] == ColumnSpec("Since", "date", ValueMap((("unknown", "2020-01-01"),)))
+    assert m.defaults.timezone_by_country == (
+        ("DE", "Europe/Berlin"),
+        ("GB", "Europe/London"),
+        ("US", "America/New_York"),  # canonical
+    )
+    assert m.defaults.zone_for("DE") == "Europe/Berlin"
+    assert m.defaults.zone_for("FR") is None  # no defaults.timezone
+    assert m.defaults.zone_for(None) is None
+
+
+def test_value_map_get_matches_after_trim_and_casefold() -> None:
+    vm = ValueMap((("est", "America/New_York"), ("eastern time", "America/New_York")))
+    assert vm.get(" EST ") == "America/New_York"
+    assert vm.get("Eastern\u00a0  TIME") == "America/New_York"
+    assert vm.get("PST") is None
+    assert vm.get(None) is None
+    assert fold_key("  Straße  X ") == "strasse x"
+
+
+def test_apply_mapping_applies_value_maps(tmp_path: Path) -> None:
+    m = load_mapping(write(tmp_path, VALUE_MAPS))
+    headers = ["First", "Last", "Email", "Time Zone", "Stage", "Since"]
+    frame = pd.DataFrame(
+        [
+            ["A", "B", "a@x.com", "est", "1", "Unknown"],
+            ["C", "D", "c@x.com", "PST", "3", "2024-01-02"],
+            ["E", "F", "e@x.com", "", "YES", ""],
+        ],
+        columns=headers,
+        index=[2, 3, 4],
+        dtype=object,
+    )
+    out = apply_mapping(m, frame, resolve_columns(m, headers, "f.csv"))
+    assert out["timezoneId"].tolist() == ["America/New_York", "PST", ""]
+    assert out["dyn.stage"].tolist() == ["Hot", "3", "Warm"]
+    assert out["dyn.since"].tolist() == ["2020-01-01", "2024-01-02", ""]
+    assert frame.loc[2, "Time Zone"] == "est"  # the source frame is left as it was
+
+
+@pytest.mark.parametrize(
+    ("timezone_id", "problems"),
+    [
+        (
+            {"column": "TZ", "map": {"EST": "EST"}},
+            [
+                "fields.timezoneId.map.EST: an abbreviation, not an IANA zone; did you mean "
+                "America/New_York or America/Toronto?"
+            ],
+        ),
+        (
+            {"column": "TZ", "map": {"EST": "America/New_York", "est ": "America/Toronto"}},
+            ["fields.timezoneId.map.est : the same key as 'EST' (keys ignore case and spaces)"],
+        ),
+        (
+            {"column": "TZ", "map": ["EST", "America/New_York"]},
+            [
+                "fields.timezoneId.map: expected a mapping of value as written → value meant, "
+                "e.g. {EST: America/New_York}, got list ['EST', 'America/New_York']"
+            ],
+        ),
+        (
+            {"column": "TZ", "map": {"EST": None}},
+            ["fields.timezoneId.map.EST: expected the value meant, got nothing"],
+        ),
+        (
+            {"column": "TZ", "map": {True: "America/New_York"}},
+            [
+                "fields.timezoneId.map: an unquoted true or false is a boolean, not text; "
+                "quote it (\"true\": …) (entry True: 'America/New_York')"
+            ],
+        ),
+        (
+            {"column": "TZ", "mapping": {"EST": "America/New_York"}},
+            ["fields.timezoneId.mapping: unknown key (allowed: column, map)"],
+        ),
+    ],
+)
+def test_value_map_problems(timezone_id: object, problems: list[str]) -> None:
+    fields = {**MINIMAL["fields"], "timezoneId": timezone_id}  # type: ignore[dict-item]
+    assert problems_of(with_(fields=fields)) == problems
+
+
+def test_timezone_by_country_problems() -> None:
+    defaults = {"timezone_by_country": {"XX": "Europe/Berlin", "DE": "MEZ", "FR": 3}}
+    assert problems_of(with_(defaults=defaults)) == [
+        "defaults.timezone_by_country.XX: 'XX' is not an ISO 3166 region code (e.g. DE)",
+        "defaults.timezone_by_country.DE: an abbreviation, not an IANA zone; did you mean "
+        "Europe/Berlin or Europe/Vienna or Europe/Zurich?",
+        "defaults.timezone_by_country.FR: expected an IANA zone",
+    ]
+    assert problems_of(with_(defaults={"timezone_by_country": ["DE"]})) == [
+        "defaults.timezone_by_country: expected a mapping of ISO region → IANA zone, "
+        "e.g. {DE: Europe/Berlin}, got list ['DE']"
+    ]
+
+
+def test_parse_value_map_with_a_check_is_reusable() -> None:
+    problems: list[str] = []
+    vm = parse_value_map(
+        {"Hot": "New", "Cold": "x"},
+        "status.map",
+        problems,
+        lambda v: None if v in ("New", "Callback") else f"{v!r} is not a status",
+    )
+    assert vm == ValueMap((("hot", "New"),))
+    assert problems == ["status.map.Cold: 'x' is not a status"]

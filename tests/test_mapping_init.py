@@ -710,3 +710,48 @@ def test_comments_are_one_line_each(tmp_path: Path) -> None:
     assert mapping.fields["name"] == ColumnSpec("First\nName")
     assert mapping.dynamic == {"deal_value": ColumnSpec("Deal\r\nValue")}
     check_loads(text, source, tmp_path)
+
+
+def test_a_country_column_in_german_is_the_region_column(tmp_path: Path) -> None:
+    source = write_csv(
+        tmp_path / "kunden.csv",
+        [
+            ["Vorname", "Nachname", "E-Mail", "Telefon", "Land"],
+            ["Jan", "Ost", "jan@example.de", "030 1234567", "Deutschland"],
+            ["Amy", "Cole", "amy@example.co.uk", "07812 985479", "Großbritannien"],
+            ["Ben", "Hart", "ben@example.co.uk", "020 7946 0958", "Vereinigtes Königreich"],
+            ["Léa", "Roux", "lea@example.fr", "06 12 34 56 78", "Frankreich"],
+            ["Uwe", "Kurz", "uwe@example.de", "089 123456", "Deutschland"],
+        ],
+        encoding="cp1252",
+        delimiter=";",
+    )
+    text = starter_mapping(source)
+    data = yaml.safe_load(text)
+    assert data["defaults"] == {
+        "region": "DE",
+        "region_column": "Land",
+        "timezone": "Europe/Berlin",
+    }
+    assert "region_column: Land" in text
+    assert "guessed: 100% of sampled values are countries" in text
+    check_loads(text, source, tmp_path)
+
+
+def test_a_country_column_of_mixed_forms_is_the_region_column(tmp_path: Path) -> None:
+    source = write_csv(
+        tmp_path / "export.csv",
+        [
+            ["First Name", "Last Name", "Email", "Country"],
+            ["A", "B", "a@b.com", "U.S."],
+            ["C", "D", "c@b.com", "México"],
+            ["E", "F", "e@b.com", "USA"],
+            ["G", "H", "g@b.com", "Great Britain"],
+            ["I", "J", "i@b.com", "+44"],
+        ],
+    )
+    assert guessed(source)["defaults"] == {
+        "region": "US",
+        "region_column": "Country",
+        "timezone": "America/New_York",
+    }

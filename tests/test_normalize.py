@@ -11,16 +11,25 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from etl.normalize import (
+    DAY_FIRST,
+    MIXED,
+    MONTH_FIRST,
+    DateOrder,
     Invalid,
     PhoneResult,
     canonical_zone,
     clean,
+    date_reading,
+    fold_text,
     normalize_date,
     normalize_email,
     normalize_name,
     normalize_region,
+    parse_country,
     parse_phone,
     split_phones,
+    visible_phone_text,
+    windows_zone,
     zones_for_number,
 )
 
@@ -41,6 +50,10 @@ def offset(*zones: str) -> str:
     )
 
 
+AMBIGUOUS_DATE = (
+    "ambiguous: day-first or month-first, and no date of this column has a day above 12 to "
+    "tell; write it as YYYY-MM-DD"
+)
 UTC_ZONES = ("Atlantic/Azores", "Europe/London", "Europe/Lisbon")
 ABBREV = "an abbreviation, not an IANA zone"
 TWO_ADDRESSES = "more than one e-mail address in one cell; keep one"
@@ -461,7 +474,11 @@ def test_clean_strips_interleaved_zero_width_and_spaces() -> None:
         ("9999", Invalid("9999", "a number too small for an Excel date; write it as YYYY-MM-DD")),
         ("2024", Invalid("2024", "looks like a year, not a date; write it as YYYY-MM-DD")),
         ("not a date", Invalid("not a date", "not a date; write it as YYYY-MM-DD")),
-        ("03/04/2024", Invalid("03/04/2024", "not a date; write it as YYYY-MM-DD")),
+        ("03/04/2024", Invalid("03/04/2024", AMBIGUOUS_DATE)),
+        ("25/12/2023", "2023-12-25"),  # on its own, a value that reads one way is read so
+        ("12/25/2023", "2023-12-25"),
+        ("05/05/2024", "2024-05-05"),  # both readings give the same day
+        ("31/02/2024", Invalid("31/02/2024", "not a calendar date")),
         ("0", Invalid("0", "a number too small for an Excel date; write it as YYYY-MM-DD")),
         ("2958466", Invalid("2958466", "not a date; write it as YYYY-MM-DD")),
     ],
@@ -501,6 +518,306 @@ def test_normalize_date(raw: str, expected: str | Invalid | None) -> None:
 )
 def test_normalize_region(raw: str | None, expected: str | None) -> None:
     assert normalize_region(raw) == expected
+
+
+# --- countries written any way ----------------------------------------------------------------
+
+NOT_A_COUNTRY = "not a country name or code; write its ISO code (GB, DE, US)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # ISO alpha-2 and alpha-3, any case and punctuation
+        ("de", "DE"),
+        ("U.S.", "US"),
+        ("u.s", "US"),
+        ("USA", "US"),
+        ("U.S.A.", "US"),
+        ("GBR", "GB"),
+        ("mex", "MX"),
+        # calling codes
+        ("0044", "GB"),
+        ("+52", "MX"),
+        ("(49)", "DE"),
+        # English names and common forms
+        ("UK", "GB"),
+        ("Great Britain", "GB"),
+        ("England", "GB"),
+        ("United States of America", "US"),
+        ("Mexico", "MX"),
+        ("Ivory Coast", "CI"),
+        # CLDR names in other languages, accents and case as typed or not
+        ("México", "MX"),
+        ("MÉXICO", "MX"),
+        ("Vereinigtes Königreich", "GB"),
+        ("vereinigtes konigreich", "GB"),
+        ("Großbritannien", "GB"),
+        ("Grossbritannien", "GB"),
+        ("Frankreich", "FR"),
+        ("Deutschland", "DE"),
+        ("Österreich", "AT"),
+        ("Royaume-Uni", "GB"),
+        ("États-Unis", "US"),
+        ("Estados Unidos", "US"),
+        ("EE.UU.", "US"),
+        ("Reino Unido", "GB"),
+        ("Nederland", "NL"),
+        ("Polska", "PL"),
+        ("Россия", "RU"),
+        ("日本", "JP"),
+        ("  Spanien  ", "ES"),
+    ],
+)
+def test_parse_country_in_any_form(raw: str, expected: str) -> None:
+    assert parse_country(raw) == expected
+    assert normalize_region(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("Narnia", NOT_A_COUNTRY),
+        ("Oz", NOT_A_COUNTRY),
+        ("ZZ", NOT_A_COUNTRY),
+        ("999", "not a country calling code"),
+        # one locale's name for Congo-Kinshasa, another's for Congo-Brazzaville: no guess
+        ("Kongo", "names more than one country (CD or CG); write its ISO code"),
+    ],
+)
+def test_parse_country_refuses_what_names_no_country(raw: str, reason: str) -> None:
+    assert parse_country(raw) == Invalid(raw, reason)
+    assert normalize_region(raw) is None
+
+
+def test_parse_country_empty_cell_is_none() -> None:
+    assert parse_country(" \u00a0") is None
+
+
+def test_fold_text() -> None:
+    assert fold_text("  Großbritannien ") == "grossbritannien"
+    assert fold_text("U.S.") == "u s"
+    assert fold_text("Côte d’Ivoire") == "cote d ivoire"
+
+
+# --- invisible characters inside a number ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\u200e+44 20 7946 0958\u200f",  # LRM / RLM around it (right-to-left text)
+        "+44\u202f20\u202f7946\u202f0958",  # narrow no-break spaces (French typography)
+        "+44\u00a020\u00a07946\u00a00958",  # no-break spaces
+        "+44 20\u200b7946\u200b0958",  # zero-width spaces
+        "+44 20 7946 0958\ufe0f",  # a variation selector (copied from an emoji keypad)
+        "\ufeff+44 20 7946 0958",  # a BOM
+        "+44\u2009(20)\u20097946\u2060 0958",  # thin space, word joiner
+        "+\u200d44 20 7946 0958",  # zero-width joiner after the plus
+    ],
+)
+def test_invisible_and_unicode_spaces_inside_a_number_are_dropped(raw: str) -> None:
+    assert parse_phone(raw, None) == PhoneResult("+442079460958", "GB")
+
+
+def test_visible_phone_text() -> None:
+    assert visible_phone_text("\u200e030\u202f1234\u00a05678\ufe0f") == "030 1234 5678"
+    assert visible_phone_text("(415) 555-2671") == "(415) 555-2671"
+
+
+# --- dialling conventions libphonenumber refuses, that still reach the subscriber ------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("+52 1 55 3320 5716", None, "+525533205716"),  # old mobile-from-abroad 1
+        ("+521 33 2735 5743", "US", "+523327355743"),
+        ("0052 1 55 3320 5716", "DE", "+525533205716"),
+        ("0052 1 55 3320 5716", "US", "+525533205716"),  # 00 where the US dials 011
+        ("044 33 2735 5743", "MX", "+523327355743"),  # old local mobile prefix
+        ("045 55 3320 5716", "MX", "+525533205716"),  # old long-distance mobile prefix
+        ("01 55 5123 4567", "MX", "+525551234567"),  # old long-distance prefix
+        ("+52 044 33 2735 5743", None, "+523327355743"),
+    ],
+)
+def test_old_mexican_forms_become_current_e164(raw: str, region: str | None, e164: str) -> None:
+    result = parse_phone(raw, region)
+    assert result == PhoneResult(e164, "MX")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("+44 (0)20 7946 0958", None, "+442079460958"),  # trunk zero in brackets
+        ("+44 (0) 7812 985479", "DE", "+447812985479"),
+        ("+49 (0)30 1234567", None, "+49301234567"),
+        ("+33 (0)6 12 34 56 78", None, "+33612345678"),
+        ("011 15 2345-6789", "AR", "+5491123456789"),  # Argentina: area 11, mobile 15
+        ("+54 11 15 2345 6789", None, "+5491123456789"),
+        ("8 (495) 123-45-67", "RU", "+74951234567"),  # Russia's trunk 8
+        ("0 21 11 98765 4321", "BR", "+5511987654321"),  # Brazil: carrier code 21
+    ],
+)
+def test_conventions_libphonenumber_already_reads(raw: str, region: str | None, e164: str) -> None:
+    result = parse_phone(raw, region)
+    assert isinstance(result, PhoneResult) and result.e164 == e164
+
+
+def test_a_mexican_number_too_long_even_without_the_old_prefix_stays_refused() -> None:
+    assert parse_phone("+52 1 55 3320 57161", None) == Invalid(
+        "+52 1 55 3320 57161", "too long for MX"
+    )
+
+
+# --- Windows zone names ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "zone"),
+    [
+        ("Eastern Standard Time", "America/New_York"),
+        ("eastern standard time", "America/New_York"),
+        ("Pacific Standard Time", "America/Los_Angeles"),
+        ("W. Europe Standard Time", "Europe/Berlin"),
+        ("GMT Standard Time", "Europe/London"),
+        ("India Standard Time", "Asia/Kolkata"),  # CLDR says Asia/Calcutta: a link
+        ("AUS Eastern Standard Time", "Australia/Sydney"),
+        ("(GMT-05:00) Eastern Time (US & Canada)", "America/New_York"),
+        ("(UTC-05:00) Eastern Time (US & Canada)", "America/New_York"),
+        ("(UTC-06:00) Central Time (US & Canada)", "America/Chicago"),
+        ("(UTC-07:00) Mountain Time (US & Canada)", "America/Denver"),
+        ("(UTC-08:00) Pacific Time (US & Canada)", "America/Los_Angeles"),
+        ("(UTC-04:00) Atlantic Time (Canada)", "America/Halifax"),
+        ("(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna", "Europe/Berlin"),
+        ("(GMT) Greenwich Mean Time : Dublin, Edinburgh, Lisbon, London", "Europe/London"),
+        ("(UTC+00:00) Dublin, Edinburgh, Lisbon, London", "Europe/London"),
+        ("(UTC-06:00) Guadalajara, Mexico City, Monterrey", "America/Mexico_City"),
+        ("(UTC+05:30) Chennai, Kolkata, Mumbai, New Delhi", "Asia/Kolkata"),
+        ("(UTC+10:00) Canberra, Melbourne, Sydney", "Australia/Sydney"),
+        ("(UTC-03:00) Brasilia", "America/Sao_Paulo"),
+        ("(UTC+03:00) Moscow, St. Petersburg", "Europe/Moscow"),
+    ],
+)
+def test_windows_zone_names_are_read_as_iana(raw: str, zone: str) -> None:
+    assert windows_zone(raw) == zone
+    assert canonical_zone(raw) == zone
+
+
+def test_windows_names_for_fixed_offsets_are_refused() -> None:
+    assert canonical_zone("Dateline Standard Time") == Invalid(
+        "Dateline Standard Time",
+        "a Windows name for a fixed UTC offset, not a place" + GENERIC_HINT,
+    )
+
+
+def test_a_windows_display_name_with_places_not_known_is_refused_with_its_offset() -> None:
+    result = canonical_zone("(UTC+01:00) Narnia, Lilliput")
+    assert result == Invalid(
+        "(UTC+01:00) Narnia, Lilliput",
+        "a Windows zone name whose places are not known here; did you mean Europe/London or "
+        "Europe/Lisbon or Europe/Berlin or Europe/Paris?",
+    )
+
+
+def test_a_windows_display_name_whose_places_disagree_is_refused() -> None:
+    result = canonical_zone("(UTC+01:00) Berlin, London")
+    assert isinstance(result, Invalid)
+    assert result.reason.startswith("a Windows zone name whose places keep different clocks")
+
+
+def test_not_a_windows_name() -> None:
+    assert windows_zone("Somewhere Standard Time") is None
+    assert windows_zone("(no offset) Berlin") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "suggestion"),
+    [
+        ("MEZ", ABBREV + "; did you mean Europe/Berlin or Europe/Vienna or Europe/Zurich?",
+         "Europe/Berlin"),
+        ("MESZ", ABBREV + "; did you mean Europe/Berlin or Europe/Vienna or Europe/Zurich?",
+         "Europe/Berlin"),
+        ("OEZ", ABBREV + "; did you mean Europe/Athens or Europe/Helsinki?", "Europe/Athens"),
+        ("GMT", offset(*UTC_ZONES), "Europe/London"),
+        ("EST", ABBREV + "; did you mean America/New_York or America/Toronto?",
+         "America/New_York"),
+        ("GMT+1", offset("Europe/London", "Europe/Lisbon", "Europe/Berlin", "Europe/Paris"),
+         "Europe/Berlin"),
+        ("UTC-5", offset("America/Chicago", "America/New_York"), "America/New_York"),
+    ],
+)  # fmt: skip
+def test_local_abbreviations_get_suggestions(raw: str, reason: str, suggestion: str) -> None:
+    result = canonical_zone(raw)
+    assert result == Invalid(raw, reason)
+    assert isinstance(result, Invalid) and result.suggestion == suggestion
+
+
+# --- day-first and month-first dates --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reading"),
+    [
+        ("25/12/2023", DAY_FIRST),
+        ("13.01.2024", DAY_FIRST),
+        ("12/25/2023", MONTH_FIRST),
+        ("03/04/2024", "either"),
+        ("05/05/2024", None),
+        ("2024-03-04", None),
+        ("45292", None),
+    ],
+)
+def test_date_reading(raw: str, reading: str | None) -> None:
+    assert date_reading(raw) == reading
+
+
+DAY = DateOrder.decide("'25/12/2023' in a.csv row 2", "")
+MONTH = DateOrder.decide("", "'12/25/2023' in a.csv row 3")
+BOTH = DateOrder.decide("'25/12/2023' in a.csv row 2", "'12/25/2023' in a.csv row 3")
+
+
+def test_date_order_decide() -> None:
+    assert DAY.order == DAY_FIRST and MONTH.order == MONTH_FIRST and BOTH.order == MIXED
+    assert DateOrder.decide("", "") == DateOrder()
+
+
+@pytest.mark.parametrize(
+    ("raw", "order", "expected"),
+    [
+        ("03/04/2024", DAY, "2024-04-03"),
+        ("03/04/2024", MONTH, "2024-03-04"),
+        ("13/01/2024", DAY, "2024-01-13"),
+        ("13.01.2024", DAY, "2024-01-13"),
+        ("03-04-2024", DAY, "2024-04-03"),
+        ("05/05/2024", MONTH, "2024-05-05"),
+        ("2024-03-04", BOTH, "2024-03-04"),  # ISO dates are never in doubt
+        (
+            "12/25/2023",
+            DAY,
+            Invalid(
+                "12/25/2023",
+                "month-first, but the column's other dates are day-first "
+                "('25/12/2023' in a.csv row 2); write it as YYYY-MM-DD",
+            ),
+        ),
+        (
+            "25/12/2023",
+            BOTH,
+            Invalid(
+                "25/12/2023",
+                "the column mixes day-first dates ('25/12/2023' in a.csv row 2) and month-first "
+                "dates ('12/25/2023' in a.csv row 3), so its dates cannot be trusted; "
+                "write it as YYYY-MM-DD",
+            ),
+        ),
+        ("30/02/2024", DAY, Invalid("30/02/2024", "not a calendar date")),
+    ],
+)
+def test_normalize_date_follows_the_column_order(
+    raw: str, order: DateOrder, expected: str | Invalid
+) -> None:
+    assert normalize_date(raw, order) == expected
 
 
 # --- properties -----------------------------------------------------------------------------

@@ -124,8 +124,10 @@ def test_phones_zones_and_provenance_through_the_sandbox(sandbox: Any, tmp_path:
         "defaults.ambiguous_timezone: default)",
         8: "phone (Mobile): 'TBD': not a phone number (no digits)",
         9: "timezoneId (Zone): 'EST': an abbreviation, not an IANA zone; did you mean "
-        "America/New_York or America/Toronto?; phone (Mobile): '4.15555E+09': precision lost: "
-        "the number is in scientific notation (Excel shortened it); re-export the column as text",
+        "America/New_York or America/Toronto?; to fix every such row, add map: "
+        "{EST: America/New_York} to fields.timezoneId; phone (Mobile): '4.15555E+09': "
+        "precision lost: the number is in scientific notation (Excel shortened it); "
+        "re-export the column as text",
         11: "email (Email): 'jo@example': not a valid e-mail address: "
         "The part after the @-sign is not valid. It should have a period.",
     }

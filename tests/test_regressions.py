@@ -207,7 +207,8 @@ def test_a_rejected_row_is_also_named_a_duplicate(tmp_path: Path) -> None:
     )
     assert [r["_errors"] for r in ran.rejects()] == [
         "surname (last_name): required, but empty; timezoneId (timezone): 'EST': an abbreviation, "
-        "not an IANA zone; did you mean America/New_York or America/Toronto?; "
+        "not an IANA zone; did you mean America/New_York or America/Toronto?; to fix every such "
+        "row, add map: {EST: America/New_York} to fields.timezoneId; "
         "key: duplicate of row 2 (same email 'ann@example.com')"
     ]
     assert ran.summary()["rows_duplicate"] == 1
@@ -252,8 +253,9 @@ def test_an_unknown_country_is_named(tmp_path: Path) -> None:
         subprocess_mode=False,
     )
     assert [r["_errors"] for r in ran.rejects()] == [
-        "phone (phone): '0491 570 156': not a valid number for US "
-        "(country 'Oz' not recognised, so read as US)"
+        "phone (phone): '0491 570 156': written without +country, and the country 'Oz' is not "
+        "a country name or code; write the country as an ISO code (GB, DE, US) or the number "
+        "with +country"
     ]
     assert [r["_source_row"] for r in ran.loaded()] == ["3"]  # AUS is Australia
 

@@ -8,12 +8,20 @@ import pandas as pd
 import pytest
 
 from etl.mapping import Mapping, apply_mapping, parse_mapping, resolve_columns
-from etl.normalize import Invalid
-from etl.validate import Issue, KeyTracker, ValidatedChunk, normalize_frame, validate_chunk
+from etl.normalize import DAY_FIRST, MIXED, DateOrder, Invalid
+from etl.validate import (
+    Issue,
+    KeyTracker,
+    ValidatedChunk,
+    date_orders,
+    normalize_frame,
+    validate_chunk,
+)
 
 ZONE_HINT_EST = (
     "an abbreviation, not an IANA zone; did you mean America/New_York or America/Toronto?"
 )
+EST_MAP = "; to fix every such row, add map: {EST: America/New_York} to fields.timezoneId"
 NO_PHONE = "no dialable phone; a campaign needs at least one valid number"
 NO_ZONE = "required, but empty and no default zone could be used"
 AU_MOBILE_AMBIGUOUS = (
@@ -147,7 +155,15 @@ def test_every_reason_of_every_row_and_the_rest_loads() -> None:
                 "bad",
                 "'bad': not an e-mail address (no @)",
             ),
-            Issue("a.csv", 3, "timezoneId", "Zone", "invalid", "EST", f"'EST': {ZONE_HINT_EST}"),
+            Issue(
+                "a.csv",
+                3,
+                "timezoneId",
+                "Zone",
+                "invalid",
+                "EST",
+                f"'EST': {ZONE_HINT_EST}{EST_MAP}",
+            ),
             Issue(
                 "a.csv",
                 3,
@@ -289,15 +305,36 @@ def test_region_column_decides_how_national_numbers_are_read() -> None:
             4: person("c@x.com", Mobile="(415) 555-2671", Country=""),
             5: person("d@x.com", Mobile="0491 570 156", Country="AU", Zone="Australia/NSW"),
             6: person("e@x.com", Mobile="(613) 555-0123", Country="Narnia"),
+            7: person("f@x.com", Mobile="+1 613 555 0123", Country="Narnia"),
+            8: person("g@x.com", Mobile="07812 985479", Country="Großbritannien"),
+            9: person("h@x.com", Mobile="06 12 34 56 78", Country="Frankreich"),
+            10: person("i@x.com", Mobile="0044 7812 985479", Country="Narnia"),
         },
     )
-    assert res.issues == []
+    # a country that names none: the national number is refused, never read as US
+    assert res.issues == [
+        Issue("a.csv", 6, "timezoneId", "Zone", "required", "", NO_ZONE),
+        Issue(
+            "a.csv",
+            6,
+            "phone",
+            "Mobile",
+            "invalid",
+            "(613) 555-0123",
+            "'(613) 555-0123': written without +country, and the country 'Narnia' is not a "
+            "country name or code; write the country as an ISO code (GB, DE, US) or the number "
+            "with +country",
+        ),
+    ]
     assert res.valid["phone.0"].tolist() == [
         ("+442079460958",),
         ("+493023125226",),
         ("+14155552671",),
         ("+61491570156",),
-        ("+16135550123",),
+        ("+16135550123",),  # written with +: goes out whatever the country cell says
+        ("+447812985479",),
+        ("+33612345678",),
+        ("+447812985479",),  # written with 00: the same
     ]
     assert res.valid["timezoneId"].tolist() == [
         "Europe/London",
@@ -305,6 +342,9 @@ def test_region_column_decides_how_national_numbers_are_read() -> None:
         "America/Los_Angeles",
         "Australia/Sydney",
         "America/Toronto",
+        "Europe/London",
+        "Europe/Paris",
+        "Europe/London",
     ]
     assert "region" not in res.valid.columns
 
@@ -379,7 +419,8 @@ def test_invalid_zone_in_column_is_not_replaced_by_inference() -> None:
             "invalid",
             "GMT+2",
             "'GMT+2': a fixed UTC offset, not a place; did you mean Europe/Berlin or "
-            "Europe/Paris or Europe/Athens or Africa/Johannesburg? (the place, not today's offset)",
+            "Europe/Paris or Europe/Athens or Africa/Johannesburg? (the place, not today's offset)"
+            "; to fix every such row, add map: {GMT+2: Europe/Athens} to fields.timezoneId",
         )
     ]
 
@@ -577,3 +618,165 @@ def test_invalid_values_never_reach_valid_rows() -> None:
     for column in res.valid.columns:
         assert not any(isinstance(v, Invalid) for v in res.valid[column])
     assert list(res.valid.index) == [3]
+
+
+# --- value maps, zones per country, countries in any form -----------------------------------
+
+
+WIN_BERLIN = "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna"
+
+
+def test_a_zone_value_map_fixes_every_such_row() -> None:
+    m = mapping(
+        fields={
+            "name": "First",
+            "surname": "Last",
+            "email": "Email",
+            "timezoneId": {
+                "column": "Zone",
+                "map": {"EST": "America/New_York", "MEZ": "Europe/Berlin"},
+            },
+        },
+    )
+    res = run(
+        m,
+        {
+            2: person("a@x.com", Zone="est", Mobile="+1 212 555 0100"),
+            3: person("b@x.com", Zone=" EST ", Mobile="+1 212 555 0101"),
+            4: person("c@x.com", Zone="Eastern Standard Time", Mobile="+1 212 555 0102"),
+            5: person("d@x.com", Zone=WIN_BERLIN, Mobile="+49 30 1234567"),
+            6: person("e@x.com", Zone="PST", Mobile="+1 415 555 2671"),
+        },
+    )
+    assert res.valid["timezoneId"].to_dict() == {
+        2: "America/New_York",
+        3: "America/New_York",
+        4: "America/New_York",
+        5: "Europe/Berlin",
+    }
+    assert res.issues == [
+        Issue(
+            "a.csv",
+            6,
+            "timezoneId",
+            "Zone",
+            "invalid",
+            "PST",
+            "'PST': an abbreviation, not an IANA zone; did you mean America/Los_Angeles or "
+            "America/Vancouver?; to fix every such row, add map: {PST: America/Los_Angeles} to "
+            "fields.timezoneId",
+        )
+    ]
+
+
+def test_timezone_by_country_fills_empty_zones_of_that_country() -> None:
+    m = mapping(
+        defaults={
+            "region": "DE",
+            "region_column": "Country",
+            "timezone": "Europe/Berlin",
+            "timezone_by_country": {"US": "America/Chicago", "AU": "Australia/Perth"},
+        },
+    )
+    res = run(
+        m,
+        {
+            # a US mobile spans zones: the country's zone is among them, so it is used
+            2: person("a@x.com", Mobile="+1 800 555 0100", Country="USA"),
+            # no country cell: the number's own country decides
+            3: person("b@x.com", Mobile="+1 800 555 0101"),
+            4: person("c@x.com", Mobile="0491 570 156", Country="Australien"),
+            # a country with no entry: defaults.timezone, as before
+            5: person("d@x.com", Mobile="+49 30 1234567", Country="Deutschland"),
+            # a zone in the column always wins
+            6: person("e@x.com", Mobile="+1 800 555 0102", Country="US", Zone="America/Denver"),
+        },
+    )
+    assert res.issues == []
+    assert res.valid["timezoneId"].to_dict() == {
+        2: "America/Chicago",
+        3: "America/Chicago",
+        4: "Australia/Perth",
+        5: "Europe/Berlin",
+        6: "America/Denver",
+    }
+    assert res.valid["timezone_source"].tolist() == [
+        "default",
+        "default",
+        "default",
+        "phone",
+        "column",
+    ]
+
+
+def test_a_country_cell_naming_several_countries_is_not_guessed() -> None:
+    m = mapping(defaults={"region": "DE", "region_column": "Country"})
+    res = run(m, {2: person("a@x.com", Mobile="06 12 34 56 78", Country="Kongo")})
+    assert [i.message for i in res.issues if i.field == "phone"] == [
+        "'06 12 34 56 78': written without +country, and the country 'Kongo' names more than "
+        "one country (CD or CG); write the country as an ISO code (GB, DE, US) or the number "
+        "with +country"
+    ]
+
+
+# --- date columns: order decided over the run -----------------------------------------------
+
+
+def dates_mapping() -> Mapping:
+    return mapping(dynamicData={"signup": {"column": "Signed", "type": "date"}})
+
+
+def test_date_orders_decided_from_values_that_read_one_way() -> None:
+    m = dates_mapping()
+    cells = [
+        ("signup", "a.csv", 2, "03/04/2024"),
+        ("signup", "a.csv", 3, "25/12/2023"),
+        ("signup", "b.csv", 2, "13.01.2024"),
+        ("signup", "b.csv", 3, ""),
+    ]
+    assert date_orders(m, cells) == {
+        "signup": DateOrder(DAY_FIRST, "'25/12/2023' in a.csv row 3", "")
+    }
+    mixed = [*cells, ("signup", "b.csv", 4, "12/25/2023")]
+    assert date_orders(m, mixed) == {
+        "signup": DateOrder(MIXED, "'25/12/2023' in a.csv row 3", "'12/25/2023' in b.csv row 4")
+    }
+    assert date_orders(m, [("signup", "a.csv", 2, "03/04/2024")]) == {"signup": DateOrder()}
+
+
+def test_a_day_first_column_reads_its_ambiguous_dates_day_first() -> None:
+    m = dates_mapping()
+    order = {"signup": DateOrder(DAY_FIRST, "'25/12/2023' in a.csv row 9", "")}
+    rows = {
+        2: person("a@x.com", Mobile="+1 212 555 0100", Signed="03/04/2024"),
+        3: person("b@x.com", Mobile="+1 212 555 0101", Signed="13/01/2024"),
+        4: person("c@x.com", Mobile="+1 212 555 0102", Signed="2024-02-01"),
+        5: person("d@x.com", Mobile="+1 212 555 0103", Signed="12/25/2023"),
+    }
+    headers = [column for _, column in m.columns()]
+    frame = pd.DataFrame(
+        [[cells.get(h, "") for h in headers] for cells in rows.values()],
+        columns=headers,
+        index=list(rows),
+        dtype=object,
+    )
+    mapped = apply_mapping(m, frame, resolve_columns(m, headers, "a.csv"))
+    res = validate_chunk(mapped, m, require_phone=True, source_file="a.csv", date_orders=order)
+    assert res.valid["dyn.signup"].to_dict() == {2: "2024-04-03", 3: "2024-01-13", 4: "2024-02-01"}
+    assert [(i.source_row, i.message) for i in res.issues] == [
+        (
+            5,
+            "'12/25/2023': month-first, but the column's other dates are day-first "
+            "('25/12/2023' in a.csv row 9); write it as YYYY-MM-DD",
+        )
+    ]
+
+
+def test_without_an_order_ambiguous_dates_are_refused() -> None:
+    res = run(
+        dates_mapping(), {2: person("a@x.com", Mobile="+1 212 555 0100", Signed="03/04/2024")}
+    )
+    assert [i.message for i in res.issues] == [
+        "'03/04/2024': ambiguous: day-first or month-first, and no date of this column has a "
+        "day above 12 to tell; write it as YYYY-MM-DD"
+    ]
