@@ -7,7 +7,9 @@ and the exit code of the error class (docs/exit-codes.md). stdout carries result
 
 from __future__ import annotations
 
+import getpass
 import glob
+import json
 import logging
 import os
 import signal
@@ -34,9 +36,10 @@ from rich.text import Text
 
 from etl import __version__
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
-from etl.errors import EtlError, UsageError
+from etl.errors import EtlError, InputMissingError, UsageError
 from etl.load import Cancel
 from etl.pipeline import RunOptions, RunResult, match_reference, run
+from etl.state import Ledger, LedgerReport, RunRecord, Settlement
 
 __all__ = ["main"]
 
@@ -194,8 +197,33 @@ def _render(result: RunResult, quiet: bool) -> None:
             for name, n in s["errors_by_field"].items():
                 errors.add_row(name, str(n))
             console.print(errors)
+        if s.get("archive_dir") is not None or len(s.get("files", [])) > 1:
+            console.print(_files_table(s["files"]))
         console.print(f"Report: {Path(result.report_dir) / 'report.html'}")
         console.print(f"Exit code: {result.exit_code}")
+
+
+def _files_table(files: list[dict[str, Any]]) -> Table:
+    """Per-file results of a run (folder runs and runs of several files)."""
+    table = Table(title="Files", title_justify="left")
+    for column in ("file", "rows", "rejected", "created", "updated", "unchanged", "result"):
+        table.add_column(column, justify="left" if column in ("file", "result") else "right")
+    for info in files:
+        result = info.get("result") or ("failed" if info.get("error") else "done")
+        if info.get("archived_to"):
+            result += f" -> {info['archived_to']}"
+        if info.get("reason") or info.get("error"):
+            result += f": {info.get('reason') or info.get('error')}"
+        table.add_row(
+            str(info["path"]),
+            str(info.get("rows_read", 0)),
+            str(info.get("rows_rejected", 0)),
+            str(info.get("leads_created", "")),
+            str(info.get("leads_updated", "")),
+            str(info.get("leads_unchanged", "")),
+            result,
+        )
+    return table
 
 
 def _run_command(
@@ -374,6 +402,18 @@ def validate_cmd(
 )
 @click.option("--retry-ambiguous", is_flag=True, help="Re-send rows an earlier run left ambiguous.")
 @click.option(
+    "--archive-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder run: move each file whose rows are all recorded to DIR/<UTC date>/.",
+)
+@click.option(
+    "--settle-seconds",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="With --archive-dir: a file whose size or time changes within this is left alone.",
+)
+@click.option(
     "--max-reject-rate",
     type=click.FloatRange(0, 100),
     metavar="PERCENT",
@@ -390,6 +430,8 @@ def import_cmd(
     concurrency: int,
     rate_limit: float | None,
     retry_ambiguous: bool,
+    archive_dir: Path | None,
+    settle_seconds: float,
     max_reject_rate: float | None,
     api_url: str | None,
     api_key_file: Path | None,
@@ -402,11 +444,16 @@ def import_cmd(
     Rows are read, mapped, validated and sent in chunks; a rerun over the same rows creates
     nothing new (the --state ledger), and rejected rows go to rejects.csv in the report folder.
 
+    With --archive-dir (a folder run), files run in name order; each one whose rows are all
+    recorded is moved to DIR/<UTC date>/; one that failed stays (exit 65/78) and the others go on;
+    one still being written (size or time changing, a .part or ~$ name) is left for the next run.
+
     \b
     Example:
       export VOIPTIME_API_KEY=...
       voiptime-etl import sample_data/leads.csv --mapping mappings/leads.yaml \\
           --campaign "Spring outreach" --report-dir reports/today
+      voiptime-etl import 'inbox/*.csv' --mapping mappings/leads.yaml --archive-dir done/
     """
     settings = _settings(api_url, api_key_file, rate_limit)
     _setup_logging(verbose, quiet, debug, settings.api_key)
@@ -422,8 +469,250 @@ def import_cmd(
         retry_ambiguous=retry_ambiguous,
         max_reject_rate=max_reject_rate,
         crash_after_created=_test_hook("VOIPTIME_TEST_CRASH_AFTER_CREATED"),
+        archive_dir=archive_dir,
+        settle_seconds=settle_seconds,
+        crash_before_archive=bool(_test_hook("VOIPTIME_TEST_CRASH_BEFORE_ARCHIVE")),
     )
     _run_command(options, settings, quiet, debug)
+
+
+def _state_file(ctx: click.Context, state: Path | None) -> Path:
+    """A subcommand's --state, else the group's, else the default."""
+    return state or (ctx.obj or {}).get("state") or DEFAULT_STATE
+
+
+def _state_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--state",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=f"The run ledger (default {DEFAULT_STATE}).",
+    )(f)
+
+
+def _last_run_sentence(run: RunRecord) -> str:
+    """``Last run (#3, 2026-12-01T03:00:00Z): created 1,204 leads, ... exit 0.``"""
+    if run.exit_code is None:
+        return (
+            f"Last run (#{run.id}, started {run.started_at}) did not finish: the process "
+            "stopped; run the import again to finish its work."
+        )
+    c = run.counts
+    return (
+        f"Last run (#{run.id}, {run.started_at}): created {c.get('leads_created', 0):,} leads, "
+        f"updated {c.get('leads_updated', 0):,}, {c.get('leads_unchanged', 0):,} unchanged, "
+        f"{c.get('rows_rejected', 0):,} rows rejected, {c.get('leads_ambiguous', 0):,} "
+        f"ambiguous; exit {run.exit_code}."
+    )
+
+
+@cli.group("state", invoke_without_command=True)
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@click.option(
+    "--runs", type=click.IntRange(1), default=10, show_default=True, help="How many runs to list."
+)
+@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@click.pass_context
+def state_cmd(
+    ctx: click.Context, state: Path | None, as_json: bool, runs: int, debug: bool
+) -> None:
+    """What the ledger holds: leads per project and state, the ambiguous rows with their file
+    and row, the last runs with their exit codes, and the settlements people made.
+
+    An ambiguous row's lead was sent and its outcome is unknown. Look it up in the dialer, then
+    settle it: `state resolve KEY --lead-id N` when the lead is there (the next run treats the
+    row as created with that id), `state forget KEY` when it is not (the next run sends it).
+
+    \b
+    Example:
+      voiptime-etl state
+      voiptime-etl state --json | jq '.runs[0].counts.leads_created'
+      voiptime-etl state resolve ann@example.com --lead-id 1042
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["state"] = state
+    if ctx.invoked_subcommand is not None:
+        return
+    _setup_logging(0, False, debug, None)
+    path = _state_file(ctx, state)
+    if not path.exists():
+        _fail(InputMissingError(str(path), "no such state file (no import has run with it)"), debug)
+    try:
+        with Ledger.open_readonly(path) as ledger:
+            report = ledger.report(runs)
+    except EtlError as exc:
+        _fail(exc, debug)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        return
+    _render_state(report)
+
+
+def _render_state(report: LedgerReport) -> None:
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    api = f", bound to {report.api_url}" if report.api_url else ""
+    console.print(f"Ledger {report.path} (schema {report.schema_version}{api})")
+    if report.runs:
+        console.print(_last_run_sentence(report.runs[0]))
+    states = sorted({s for counts in report.leads.values() for s in counts})
+    table = Table(title="Leads per project and state", title_justify="left")
+    table.add_column("project", justify="right")
+    for name in states:
+        table.add_column(name, justify="right")
+    for project, counts in report.leads.items():
+        table.add_row(str(project), *[f"{counts.get(name, 0):,}" for name in states])
+    console.print(table)
+    if report.enrolments:
+        shown = ", ".join(f"{n:,} {s}" for s, n in report.enrolments.items())
+        console.print(f"Campaign enrolments: {shown}")
+    if report.ambiguous:
+        table = Table(
+            title=f"Ambiguous rows ({len(report.ambiguous)}): check each in the dialer, then "
+            "`state resolve KEY --lead-id N` or `state forget KEY`",
+            title_justify="left",
+        )
+        for column in ("project", "key", "file", "row", "since"):
+            table.add_column(column)
+        for a in report.ambiguous:
+            table.add_row(
+                str(a.project), a.key, a.source_file or "", str(a.source_row or ""), a.since
+            )
+        console.print(table)
+    else:
+        console.print("No ambiguous rows.")
+    if report.runs:
+        table = Table(title="Last runs", title_justify="left")
+        for column in ("run", "started", "finished", "files", "read", "rejected", "created"):
+            table.add_column(
+                column, justify="left" if column in ("started", "finished") else "right"
+            )
+        for column in ("updated", "unchanged", "ambiguous", "exit"):
+            table.add_column(column, justify="right")
+        for r in report.runs:
+            c = r.counts
+            table.add_row(
+                str(r.id),
+                r.started_at,
+                r.finished_at or "did not finish",
+                str(len(r.files)),
+                *[
+                    f"{c.get(k, 0):,}"
+                    for k in (
+                        "rows_read",
+                        "rows_rejected",
+                        "leads_created",
+                        "leads_updated",
+                        "leads_unchanged",
+                        "leads_ambiguous",
+                    )
+                ],
+                "" if r.exit_code is None else str(r.exit_code),
+            )
+        console.print(table)
+    if report.settlements:
+        table = Table(title="Settled by people", title_justify="left")
+        for column in ("at", "who", "action", "project", "key", "was", "lead id", "file", "row"):
+            table.add_column(column)
+        for st in report.settlements:
+            table.add_row(
+                st.at,
+                st.who,
+                st.action,
+                str(st.project),
+                st.key,
+                st.was,
+                "" if st.lead_id is None else str(st.lead_id),
+                st.source_file or "",
+                "" if st.source_row is None else str(st.source_row),
+            )
+        console.print(table)
+
+
+def _settle(
+    ctx: click.Context,
+    state: Path | None,
+    debug: bool,
+    act: Callable[[Ledger], list[Settlement]],
+) -> list[Settlement]:
+    """Run ``act`` on the ledger opened for writing (locked: not while an import runs)."""
+    _setup_logging(0, False, debug, None)
+    path = _state_file(ctx, state)
+    if not path.exists():
+        _fail(InputMissingError(str(path), "no such state file"), debug)
+    try:
+        with Ledger.open(path) as ledger:
+            return act(ledger)
+    except EtlError as exc:
+        _fail(exc, debug)
+
+
+@state_cmd.command("resolve")
+@click.argument("key")
+@click.option(
+    "--lead-id", type=click.IntRange(1), required=True, help="The lead's id in the dialer."
+)
+@click.option("--project", type=int, help="The project id, when the key is in several.")
+@click.option("--by", "who", help="Who checked (default: your login name).")
+@_state_option
+@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@click.pass_context
+def state_resolve_cmd(
+    ctx: click.Context,
+    key: str,
+    lead_id: int,
+    project: int | None,
+    who: str | None,
+    state: Path | None,
+    debug: bool,
+) -> None:
+    """Settle an ambiguous row: its lead is in the dialer with this id.
+
+    The next run treats the row as created with that id (unchanged, or updated when the file
+    changed, and enrolled in its campaign). Who, when and what are kept in the ledger.
+
+    \b
+    Example:
+      voiptime-etl state resolve ann@example.com --lead-id 1042
+    """
+    by = who or getpass.getuser()
+    (done,) = _settle(
+        ctx, state, debug, lambda ledger: [ledger.resolve_key(key, lead_id, by, project)]
+    )
+    click.echo(
+        f"{done.key} (project {done.project}): was {done.was}, now created as lead "
+        f"{done.lead_id}; recorded as settled by {done.who} at {done.at}"
+    )
+
+
+@state_cmd.command("forget")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--project", type=int, help="The project id, when a key is in several.")
+@click.option("--by", "who", help="Who checked (default: your login name).")
+@_state_option
+@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@click.pass_context
+def state_forget_cmd(
+    ctx: click.Context,
+    keys: tuple[str, ...],
+    project: int | None,
+    who: str | None,
+    state: Path | None,
+    debug: bool,
+) -> None:
+    """Forget ambiguous or rejected rows whose lead is NOT in the dialer: the next run sends
+    them again. A created row is never forgotten (it would be created twice).
+
+    \b
+    Example:
+      voiptime-etl state forget ann@example.com bob@example.com
+    """
+    by = who or getpass.getuser()
+    settled = _settle(ctx, state, debug, lambda ledger: ledger.forget_keys(keys, by, project))
+    for done in settled:
+        click.echo(
+            f"{done.key} (project {done.project}): was {done.was}, forgotten (the next run "
+            f"sends it); recorded as settled by {done.who} at {done.at}"
+        )
 
 
 @cli.command("sandbox")

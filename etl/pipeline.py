@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from etl.archive import archive_file, fingerprint, select_ready
 from etl.client import VoiptimeClient, format_time
 from etl.errors import (
     EXIT_AMBIGUOUS,
@@ -79,6 +82,14 @@ class RunOptions:
             finds it and nothing is sent (exit 3, reports written). Costs a second read.
         crash_after_created: test hook: SIGKILL the process after this many leads are recorded
             created (proves crash safety; never set in normal use).
+        archive_dir: a folder run: each file whose rows are all recorded is moved to
+            ``archive_dir/<UTC date>/``; a file that failed, or with rows whose outcome is unknown
+            (ambiguous), stays; a file still being written is left for the next run; a file
+            moved is never read again (its fingerprint is in the ledger).
+        settle_seconds: with ``archive_dir``, seconds between the two looks that tell a file
+            still being written (its size or modification time changes).
+        crash_before_archive: test hook: SIGKILL the process after a file's rows are recorded
+            and before it is moved (never set in normal use).
     """
 
     sources: Sequence[Path]
@@ -94,6 +105,9 @@ class RunOptions:
     retry_ambiguous: bool = False
     max_reject_rate: float | None = None
     crash_after_created: int | None = None
+    archive_dir: Path | None = None
+    settle_seconds: float = 2.0
+    crash_before_archive: bool = False
 
 
 @dataclass
@@ -181,6 +195,10 @@ def _offline_references(mapping: Mapping, campaign: int | str | None) -> Referen
     return References(project, None, None, str(campaign) if campaign is not None else None)
 
 
+class _NoInput(Exception):
+    """No input file of the run is readable: the run ends before any request (internal)."""
+
+
 class _Run:
     """The state of one run; :func:`run` is its only user."""
 
@@ -190,8 +208,14 @@ class _Run:
         client: VoiptimeClient | None,
         cancel: Cancel,
         progress: Progress | None = None,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         self.o = options
+        self.pause = pause
+        self.ledger: Ledger | None = None
+        self.run_id: int | None = None
+        self.fingerprints: dict[Path, str] = {}
+        self.file_actions: dict[str, Counter[str]] = {}
         self.client = client
         self.cancel = cancel
         self.progress = progress or (lambda stage, rows: None)
@@ -232,11 +256,20 @@ class _Run:
                 else:
                     ledger = Ledger.open(self.o.state)
                     ledger.crash_after_created = self.o.crash_after_created
+                    self.run_id = ledger.start_run(
+                        self.o.command,
+                        [str(p) for p in self.o.sources],
+                        self.started_at.isoformat().replace("+00:00", "Z"),
+                    )
+                self.ledger = ledger
             if ledger is not None and self.client is not None:
                 ledger.bind_api(self.client.base_url)
-            readers = self._open_sources()
+            sources = list(self.o.sources)
+            if self.o.archive_dir is not None and self.o.command == "import":
+                sources = self._ready_sources(sources)
+            readers = self._open_sources(sources)
             if not readers and self.file_errors:
-                return self._finish()  # no input is readable: no request is made
+                raise _NoInput  # no input is readable: no request is made
             self._check_setup(readers)
             self.date_orders = self._date_orders(readers)
             self.report = ReportWriter(
@@ -248,6 +281,7 @@ class _Run:
                     for f in ("name", "surname", "email")
                 ],
             )
+            gated = False
             if ledger is not None and self.o.max_reject_rate is not None:
                 read, rejected = self._reject_rate(readers)
                 rate = 100.0 * rejected / read if read else 0.0
@@ -257,9 +291,8 @@ class _Run:
                         f"--max-reject-rate {self.o.max_reject_rate:g}%: nothing was sent; "
                         "fix the rows in rejects.csv and run again"
                     )
-                    ledger.close()
-                    ledger = None
-            if ledger is not None:
+                    gated = True
+            if ledger is not None and not gated:
                 assert self.refs.project_id is not None
                 self.loader = Loader(
                     self.client,
@@ -282,6 +315,8 @@ class _Run:
             self._enrol_leftovers()
             if self.loader is not None and self.loader.fatal is not None:
                 raise self.loader.fatal
+        except _NoInput:
+            pass
         except EtlError as exc:
             self.error = exc
             self.codes.append(exc.exit_code)
@@ -290,11 +325,74 @@ class _Run:
                 reader.close()
             if self.loader is not None:
                 self.loader.close()
+        try:
+            result = self._finish()
+            if ledger is not None and self.run_id is not None:
+                try:
+                    ledger.finish_run(self.run_id, result.summary)
+                except EtlError as exc:
+                    log.error("%s", exc)
+            return result
+        finally:
             if ledger is not None:
                 ledger.close()
-        return self._finish()
 
-    def _open_sources(self) -> list[tuple[Path, SourceReader]]:
+    # --- folder runs ----------------------------------------------------------------------------
+
+    def _ready_sources(self, sources: list[Path]) -> list[Path]:
+        """A folder run's files to read: those still being written are left for the next run,
+        and those whose rows an earlier run recorded (it died before moving them) are moved
+        now without being read again."""
+        ready, left = select_ready(sources, self.o.settle_seconds, self.pause)
+        for path, reason in left:
+            log.warning("%s: %s", path, reason)
+            self.files.append(_file_info(path, result="left", reason=reason))
+        out: list[Path] = []
+        for path in ready:
+            try:
+                self.fingerprints[path] = fingerprint(path)
+            except OSError:
+                out.append(path)  # missing or unreadable: the reader says so
+                continue
+            ledger = self.ledger
+            earlier = None
+            if ledger is not None and not ledger.readonly:
+                earlier = ledger.file_recorded(self.fingerprints[path])
+            if earlier is None:
+                out.append(path)
+                continue
+            info = _file_info(
+                path, reason=f"every row was recorded by run {earlier}; not read again"
+            )
+            self.files.append(info)
+            self._archive(path, info)
+        return out
+
+    def _archive(self, path: Path, info: dict[str, Any]) -> None:
+        """Move a file whose rows are all recorded into the archive of the run's date."""
+        assert self.o.archive_dir is not None
+        ledger = self.ledger
+        if self.o.dry_run or ledger is None or ledger.readonly:
+            info["result"] = "would be archived"
+            return
+        fp = self.fingerprints[path]
+        ledger.mark_file(fp, str(path), "recorded", self.run_id)
+        if self.o.crash_before_archive:
+            os.kill(os.getpid(), signal.SIGKILL)
+        try:
+            target = archive_file(path, self.o.archive_dir / self.started_at.strftime("%Y-%m-%d"))
+        except EtlError as exc:
+            info["result"] = "failed"
+            info["error"] = str(exc)
+            log.error("%s", exc)
+            self.file_errors.append(exc)
+            self.codes.append(exc.exit_code)
+            return
+        ledger.mark_file(fp, str(path), "archived", self.run_id, str(target))
+        info["result"] = "archived"
+        info["archived_to"] = str(target)
+
+    def _open_sources(self, sources: list[Path]) -> list[tuple[Path, SourceReader]]:
         assert self.mapping is not None
         read = self.mapping.read
         options = ReadOptions(
@@ -306,7 +404,7 @@ class _Run:
             max_field_chars=read.max_field_chars,
         )
         readers = []
-        for path in self.o.sources:
+        for path in sources:
             try:
                 readers.append((path, open_source(path, _rejects_options(path) or options)))
             except InputError as exc:
@@ -317,20 +415,24 @@ class _Run:
         log.error("%s", exc)
         self.file_errors.append(exc)
         self.codes.append(exc.exit_code)
-        self.files.append(
-            {"path": str(path), "rows_read": 0, "rows_rejected": 0, "error": str(exc)}
-        )
+        self.files.append(_file_info(path, result="failed", error=str(exc)))
 
     def _check_columns(self, readers: list[tuple[Path, SourceReader]]) -> None:
         """Every mapped column must be in every file: all problems of all files at once."""
         assert self.mapping is not None
         problems: list[str] = []
         self.columns: dict[Path, dict[str, str]] = {}
-        for path, reader in readers:
+        for path, reader in list(readers):
             try:
                 where = f"{path} (header read on row {reader.header_row})"
                 self.columns[path] = resolve_columns(self.mapping, _headers(reader), where)
             except MappingError as exc:
+                if self.o.archive_dir is not None and self.o.command == "import":
+                    # a folder run goes on with the other files; this one stays in the inbox
+                    self._file_failed(path, exc)
+                    readers.remove((path, reader))
+                    reader.close()
+                    continue
                 problems += exc.problems
         campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
         if campaign is not None and not self.mapping.phones:
@@ -369,8 +471,9 @@ class _Run:
     def _run_file(self, path: Path, reader: SourceReader, keys: KeyTracker) -> None:
         assert self.mapping is not None and self.report is not None
         name = str(path)
-        info: dict[str, Any] = {"path": name, "rows_read": 0, "rows_rejected": 0, "error": ""}
+        info = _file_info(path)
         self.files.append(info)
+        actions = self.file_actions.setdefault(name, Counter())
         rejects_file = is_rejects_file(reader.headers)
         try:
             for chunk in reader.chunks(self.o.chunk_rows):
@@ -384,9 +487,30 @@ class _Run:
                     break
         except InputError as exc:
             info["error"] = str(exc)
+            info["result"] = "failed"
             log.error("%s", exc)
             self.file_errors.append(exc)
             self.codes.append(exc.exit_code)
+            return
+        for action in ("created", "updated", "unchanged", "failed", "ambiguous"):
+            info[f"leads_{action}"] = actions[action]
+        stopped = self.cancel.is_set() or (self.loader is not None and self.loader.stopped)
+        if stopped:
+            info["result"] = "stopped"
+            info["reason"] = "the run stopped before every row was done; it stays for the next run"
+        elif self.o.archive_dir is None or self.o.command != "import":
+            info["result"] = "done"
+        elif self.gate:
+            info["result"] = "left"
+            info["reason"] = "nothing was sent (--max-reject-rate); it stays for the next run"
+        elif actions["ambiguous"] or actions["failed"]:
+            info["result"] = "left"
+            info["reason"] = (
+                f"{actions['ambiguous']} row(s) ambiguous, {actions['failed']} failed; it stays "
+                "until they are settled (see `voiptime-etl state`)"
+            )
+        else:
+            self._archive(path, info)
 
     def _check(
         self, name: str, chunk: Chunk, keys: KeyTracker, forced: dict[int, str] | None = None
@@ -569,6 +693,9 @@ class _Run:
     def _record(self, out: Outcome, frame: pd.DataFrame, notes: dict[int, tuple[str, str]]) -> int:
         assert self.report is not None
         r = out.row
+        self.file_actions.setdefault(r.source_file, Counter())[
+            "rejected" if out.rejected else out.action
+        ] += 1
         if out.rejected:
             self.report.reject(
                 r.source_file,
@@ -624,6 +751,8 @@ class _Run:
         for info in self.files:
             if not info["error"] and info["rows_read"] == 0 and self.error is None:
                 log.warning("%s: no data rows below the header", info["path"])
+        order = {str(p): i for i, p in enumerate(self.o.sources)}
+        self.files.sort(key=lambda info: order.get(info["path"], len(order)))  # as given
         exit_code = combine_exit_codes(self.codes)
         if self.cancel.is_set():
             exit_code = self.cancel.exit_code or 130
@@ -661,6 +790,8 @@ class _Run:
                 ),
             },
             "files": self.files,
+            "archive_dir": str(self.o.archive_dir) if self.o.archive_dir is not None else None,
+            "run_id": self.run_id,
             "max_reject_rate": self.o.max_reject_rate,
             "error": str(self.error) if self.error else "; ".join(map(str, self.file_errors)),
             "exit_code": exit_code,
@@ -684,6 +815,21 @@ class _Run:
             summary["exit_code"] = exit_code
         summary["errors_by_field"] = dict(sorted(report.errors_by_field.items()))
         return RunResult(summary, exit_code, self.o.report_dir, self.error, self.file_errors)
+
+
+def _file_info(path: Path, result: str = "", reason: str = "", error: str = "") -> dict[str, Any]:
+    """A file's entry in ``summary.json``'s ``files``: ``result`` is ``done``, ``archived``,
+    ``would be archived``, ``left`` (still being written, or rows to settle; ``reason`` says
+    which), ``failed`` or ``stopped``. A file an earlier run recorded but did not move is archived
+    without being read (``rows_read`` 0, ``reason`` names the run)."""
+    return {
+        "path": str(path),
+        "rows_read": 0,
+        "rows_rejected": 0,
+        "error": error,
+        "result": result,
+        "reason": reason,
+    }
 
 
 def _fold_problems(chunk: Chunk) -> tuple[Chunk, dict[int, str]]:
@@ -762,6 +908,7 @@ def run(
     client_factory: Callable[[], VoiptimeClient] | None = None,
     cancel: Cancel | None = None,
     progress: Progress | None = None,
+    pause: Callable[[float], None] = time.sleep,
 ) -> RunResult:
     """Run ``validate`` or ``import`` over the sources.
 
@@ -771,13 +918,15 @@ def run(
         cancel: set it (from a signal handler) to stop: no new request starts, the ledger is
             committed, the reports are written, and the exit code is ``cancel.exit_code``.
         progress: called as the run goes (see :data:`Progress`), e.g. to draw progress bars.
+        pause: waits between the two looks of a folder run (``options.archive_dir``) at its files
+            (see :func:`etl.archive.select_ready`).
 
     Returns:
         The :class:`RunResult`; the reports are written in ``options.report_dir``.
     """
     client = client_factory() if client_factory is not None else None
     try:
-        return _Run(options, client, cancel or Cancel(), progress).execute()
+        return _Run(options, client, cancel or Cancel(), progress, pause).execute()
     finally:
         if client is not None:
             client.close()

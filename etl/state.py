@@ -18,6 +18,13 @@ request in flight, so it becomes ``ambiguous`` and is not re-sent unless a perso
 enrolment is its own table, ``enrolments`` (``sending`` → ``done`` or ``ambiguous``), so leads
 created but not enrolled are enrolled on the next run even if the file is gone.
 
+Besides the leads, the ledger keeps what an on-call person needs the morning after: one row per
+run (``runs``: start, end, files, counts, exit code), the files a folder run has fully recorded
+(``files``: so a file whose rows are all recorded is never read again if the run died before
+moving it to the archive), and every settlement a person made with ``state resolve`` or
+``state forget`` (``settlements``: who, when, what). The schema is versioned in ``meta``; an older
+file is migrated forward by additive steps (:data:`_MIGRATIONS`) when it is opened for a run.
+
 SQLite in WAL mode with ``synchronous=FULL``: a commit survives a crash of the process or the
 machine. A lock file beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it.
 The ledger holds payloads (lead fields) but never the API key.
@@ -34,22 +41,26 @@ import signal
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from etl.errors import ConfigError, LockedError, OutputError, StateVersionError
+from etl.errors import ConfigError, LockedError, OutputError, StateVersionError, UsageError
 
 __all__ = [
+    "AmbiguousRow",
     "Ledger",
     "LedgerEntry",
+    "LedgerReport",
+    "RunRecord",
     "SCHEMA_VERSION",
+    "Settlement",
     "payload_hash",
 ]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,6 +85,138 @@ CREATE TABLE IF NOT EXISTS enrolments (
     PRIMARY KEY (campaign_id, lead_id)
 );
 """
+
+#: Additive steps from one schema version to the next: ``(version reached, SQL script)``. Each
+#: step only adds (tables, columns, indexes), so an older voiptime-etl's data stays as it was.
+_MIGRATIONS: list[tuple[int, str]] = [
+    (
+        2,
+        """
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    command     TEXT NOT NULL,
+    sources     TEXT NOT NULL DEFAULT '[]',
+    files       TEXT NOT NULL DEFAULT '[]',
+    counts      TEXT NOT NULL DEFAULT '{}',
+    exit_code   INTEGER,
+    error       TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS files (
+    fingerprint TEXT PRIMARY KEY,
+    path        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('recorded', 'archived')),
+    run_id      INTEGER,
+    archived_to TEXT,
+    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS settlements (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    who         TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    project     INTEGER NOT NULL,
+    key         TEXT NOT NULL,
+    was         TEXT NOT NULL,
+    lead_id     INTEGER,
+    source_file TEXT,
+    source_row  INTEGER
+);
+""",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the ledger recorded it.
+
+    Attributes:
+        id: the run's number in this ledger (1, 2, ...).
+        started_at / finished_at: UTC ISO 8601; ``finished_at`` is ``None`` for a run that
+            died (or is still going).
+        command: ``import``.
+        files: per-file results (dicts as in ``summary.json``'s ``files``).
+        counts: ``rows_read``, ``rows_rejected``, ``leads_created``, ``leads_updated``,
+            ``leads_unchanged``, ``leads_failed``, ``leads_ambiguous``, ``campaign_entries_added``.
+        exit_code: the process's exit code, ``None`` when the run did not finish.
+        error: the run's error message, if any.
+    """
+
+    id: int
+    started_at: str
+    finished_at: str | None
+    command: str
+    files: tuple[dict[str, Any], ...]
+    counts: dict[str, int]
+    exit_code: int | None
+    error: str
+
+
+@dataclass(frozen=True)
+class AmbiguousRow:
+    """A lead sent with an unknown outcome, and where its row came from (file, 1-based row)."""
+
+    project: int
+    key: str
+    source_file: str | None
+    source_row: int | None
+    since: str
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A person's decision on a row: ``resolve`` (the lead exists, with ``lead_id``) or
+    ``forget`` (drop the row from the ledger, so the next run sends it again)."""
+
+    at: str
+    who: str
+    action: str
+    project: int
+    key: str
+    was: str
+    lead_id: int | None
+    source_file: str | None
+    source_row: int | None
+
+
+@dataclass(frozen=True)
+class LedgerReport:
+    """What a ledger holds, for ``voiptime-etl state``.
+
+    Attributes:
+        path: the state file.
+        schema_version: the file's schema version.
+        api_url: the API the ledger is bound to (``None`` before anything was sent).
+        leads: ``{project: {state: count}}``: every state the ledger has, whatever it is.
+        enrolments: ``{state: count}`` of campaign enrolments.
+        ambiguous: rows whose outcome is unknown, oldest first.
+        runs: the last runs, newest first.
+        settlements: the last decisions people made, newest first.
+    """
+
+    path: str
+    schema_version: int
+    api_url: str | None
+    leads: dict[int, dict[str, int]]
+    enrolments: dict[str, int]
+    ambiguous: tuple[AmbiguousRow, ...]
+    runs: tuple[RunRecord, ...]
+    settlements: tuple[Settlement, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: project ids become strings (JSON object keys)."""
+        return {
+            "path": self.path,
+            "schema_version": self.schema_version,
+            "api_url": self.api_url,
+            "leads": {str(p): dict(c) for p, c in self.leads.items()},
+            "enrolments": dict(self.enrolments),
+            "ambiguous": [asdict(a) for a in self.ambiguous],
+            "runs": [{**asdict(r), "files": list(r.files)} for r in self.runs],
+            "settlements": [asdict(s) for s in self.settlements],
+        }
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -158,8 +301,9 @@ class Ledger:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            cls._check_version(conn, path, create=True)
+            version = cls._check_version(conn, path, create=True)
             conn.executescript(_SCHEMA)
+            cls._migrate(conn, path, version)
             # A 'sending' row left by a run that died with the request in flight: outcome unknown.
             stale = conn.execute(
                 "UPDATE leads SET status='ambiguous' WHERE status='sending'"
@@ -196,25 +340,46 @@ class Ledger:
         return cls(path, conn, None)
 
     @staticmethod
-    def _check_version(conn: sqlite3.Connection, path: Path, create: bool) -> None:
+    def _check_version(conn: sqlite3.Connection, path: Path, create: bool) -> int:
+        """The file's schema version (0 for a file being created: the migrations follow)."""
         has_meta = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
         ).fetchone()
         if not has_meta:
             if create:
                 conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                conn.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            return
+                conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+            return 0
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else SCHEMA_VERSION
+        version = int(row[0]) if row else 1
         if version > SCHEMA_VERSION:
             raise StateVersionError(
                 str(path),
                 f"written by a newer voiptime-etl (ledger schema {version}, this tool knows "
                 f"{SCHEMA_VERSION}); upgrade voiptime-etl",
             )
+        return version
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+        """Apply the additive steps above ``version``, each in one transaction."""
+        for reached, script in _MIGRATIONS:
+            if reached <= version:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(reached),)
+                )
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                conn.execute("ROLLBACK")
+                raise
+            if version:
+                log.info("%s: ledger schema migrated to version %d", path, reached)
 
     def bind_api(self, api_url: str) -> None:
         """Tie the ledger to one API: the first run that sends something records its base URL,
@@ -327,7 +492,251 @@ class Ledger:
         """Every lead as ``(project, key, status, lead_id)``."""
         yield from self._query("SELECT project, key, status, lead_id FROM leads ORDER BY rowid")
 
+    def _has_table(self, name: str) -> bool:
+        return bool(
+            self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
+        )
+
+    def report(self, last_runs: int = 10) -> LedgerReport:
+        """What the ledger holds: leads per project and state (every state found, so states
+        added later show up too), enrolments per state, the ambiguous rows with their file and
+        row, the last ``last_runs`` runs and the last settlements. Works read-only, on a file
+        written by an older version (missing tables read as empty) and on a missing file."""
+        version = self._query("SELECT value FROM meta WHERE key='schema_version'")
+        url = self._query("SELECT value FROM meta WHERE key='api_url'")
+        leads: dict[int, dict[str, int]] = {}
+        for project, status, n in self._query(
+            "SELECT project, status, COUNT(*) FROM leads GROUP BY project, status "
+            "ORDER BY project, status"
+        ):
+            leads.setdefault(project, {})[status] = n
+        enrolments = dict(
+            self._query("SELECT status, COUNT(*) FROM enrolments GROUP BY status ORDER BY status")
+        )
+        ambiguous = tuple(
+            AmbiguousRow(*row)
+            for row in self._query(
+                "SELECT project, key, source_file, source_row, updated_at FROM leads "
+                "WHERE status='ambiguous' ORDER BY updated_at, project, key"
+            )
+        )
+        runs: tuple[RunRecord, ...] = ()
+        if self._has_table("runs"):
+            runs = tuple(
+                RunRecord(
+                    rid,
+                    started,
+                    finished,
+                    command,
+                    tuple(json.loads(files)),
+                    json.loads(counts),
+                    code,
+                    error,
+                )
+                for rid, started, finished, command, files, counts, code, error in self._query(
+                    "SELECT id, started_at, finished_at, command, files, counts, exit_code, "
+                    "error FROM runs ORDER BY id DESC LIMIT ?",
+                    (last_runs,),
+                )
+            )
+        settled: tuple[Settlement, ...] = ()
+        if self._has_table("settlements"):
+            settled = tuple(
+                Settlement(*row)
+                for row in self._query(
+                    "SELECT at, who, action, project, key, was, lead_id, source_file, source_row "
+                    "FROM settlements ORDER BY id DESC LIMIT ?",
+                    (last_runs,),
+                )
+            )
+        return LedgerReport(
+            str(self.path),
+            int(version[0][0]) if version else SCHEMA_VERSION,
+            url[0][0] if url else None,
+            leads,
+            enrolments,
+            ambiguous,
+            runs,
+            settled,
+        )
+
+    def file_recorded(self, fingerprint: str) -> int | None:
+        """The run that recorded every row of the file with this fingerprint (sha256 of its
+        bytes) but did not archive it, or ``None``."""
+        rows = self._query(
+            "SELECT run_id FROM files WHERE fingerprint=? AND status='recorded'", (fingerprint,)
+        )
+        return int(rows[0][0] or 0) if rows else None
+
     # --- writing (each call one committed transaction) -----------------------------------------
+
+    def _transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        with self._mutex:
+            if self._conn is None or self.readonly:
+                raise RuntimeError("ledger is read-only")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                for sql, args in statements:
+                    self._conn.execute(sql, args)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+
+    def start_run(self, command: str, sources: Sequence[str], started_at: str) -> int:
+        """Record that a run started (``finished_at`` and ``exit_code`` stay empty until
+        :meth:`finish_run`, so a run that died shows as such); returns its id."""
+        with self._mutex:
+            if self._conn is None or self.readonly:
+                raise RuntimeError("ledger is read-only")
+            try:
+                cur = self._conn.execute(
+                    "INSERT INTO runs (started_at, command, sources) VALUES (?, ?, ?)",
+                    (started_at, command, json.dumps(list(sources), ensure_ascii=False)),
+                )
+            except sqlite3.Error as exc:
+                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        """Record a run's end: its per-file results, counts, exit code and error, from the
+        summary (``summary.json``'s keys)."""
+        counts = {
+            k: int(summary.get(k) or 0)
+            for k in (
+                "rows_read",
+                "rows_rejected",
+                "leads_created",
+                "leads_updated",
+                "leads_unchanged",
+                "leads_failed",
+                "leads_ambiguous",
+                "campaign_entries_added",
+            )
+        }
+        self._write(
+            "UPDATE runs SET finished_at=strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), files=?, "
+            "counts=?, exit_code=?, error=? WHERE id=?",
+            (
+                json.dumps(summary.get("files", []), ensure_ascii=False),
+                json.dumps(counts),
+                int(summary.get("exit_code", 0)),
+                str(summary.get("error", "")),
+                run_id,
+            ),
+        )
+
+    def mark_file(
+        self,
+        fingerprint: str,
+        path: str,
+        status: str,
+        run_id: int | None,
+        archived_to: str | None = None,
+    ) -> None:
+        """Record that every row of a file is recorded (``recorded``), or that it was moved to
+        the archive (``archived``, with ``archived_to``)."""
+        self._write(
+            "INSERT INTO files (fingerprint, path, status, run_id, archived_to) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET "
+            "path=excluded.path, status=excluded.status, "
+            "run_id=COALESCE(files.run_id, excluded.run_id), archived_to=excluded.archived_to, "
+            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            (fingerprint, path, status, run_id, archived_to),
+        )
+
+    def _one_key(self, key: str, project: int | None) -> tuple[int, str, int | None, Any, Any]:
+        args: list[Any] = [key]
+        where = "key=?"
+        if project is not None:
+            where += " AND project=?"
+            args.append(project)
+        rows = self._query(
+            f"SELECT project, status, lead_id, source_file, source_row FROM leads WHERE {where}",
+            args,
+        )
+        if not rows:
+            raise UsageError(
+                f"{self.path}: no row with key {key!r}"
+                + (f" in project {project}" if project is not None else "")
+                + "; `voiptime-etl state` lists the keys of the ambiguous rows"
+            )
+        if len(rows) > 1:
+            projects = ", ".join(str(r[0]) for r in rows)
+            raise UsageError(
+                f"{self.path}: key {key!r} is in several projects ({projects}); "
+                "say which with --project"
+            )
+        return rows[0]
+
+    def resolve_key(
+        self, key: str, lead_id: int, who: str, project: int | None = None
+    ) -> Settlement:
+        """Settle an ambiguous row a person checked in the dialer: the lead exists with
+        ``lead_id``. The row becomes ``created``; the next run treats it as created (unchanged
+        or updated, and enrolled in its campaign if it is not yet). Recorded in ``settlements``.
+
+        Raises:
+            UsageError: no such key, the key is in several projects (pass ``project``), or the
+                row is not ambiguous (exit 2).
+        """
+        proj, status, _, source_file, source_row = self._one_key(key, project)
+        if status != "ambiguous":
+            raise UsageError(
+                f"{self.path}: key {key!r} is {status}, not ambiguous; only an ambiguous row "
+                "is resolved"
+            )
+        self._transaction(
+            [
+                (
+                    "UPDATE leads SET status='created', lead_id=?, "
+                    "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE project=? AND key=?",
+                    (lead_id, proj, key),
+                ),
+                (
+                    "INSERT INTO settlements (who, action, project, key, was, lead_id, "
+                    "source_file, source_row) VALUES (?, 'resolve', ?, ?, ?, ?, ?, ?)",
+                    (who, proj, key, status, lead_id, source_file, source_row),
+                ),
+            ]
+        )
+        return self.report(1).settlements[0]
+
+    def forget_keys(
+        self, keys: Sequence[str], who: str, project: int | None = None
+    ) -> list[Settlement]:
+        """Drop ambiguous or rejected rows a person checked in the dialer and did not find: the
+        next run sends them again. All or none: every key is checked first, then all are
+        dropped and recorded in ``settlements`` in one transaction.
+
+        Returns:
+            The settlements, in the order of ``keys``.
+
+        Raises:
+            UsageError: a key is unknown, in several projects (pass ``project``), or
+                ``created`` (forgetting it would create the lead twice) (exit 2).
+        """
+        found = []
+        for key in keys:
+            proj, status, lead_id, source_file, source_row = self._one_key(key, project)
+            if status == "created":
+                raise UsageError(
+                    f"{self.path}: key {key!r} is created (lead {lead_id}); forgetting it "
+                    "would create the lead a second time, so nothing was forgotten"
+                )
+            found.append((proj, key, status, lead_id, source_file, source_row))
+        statements: list[tuple[str, Sequence[Any]]] = []
+        for proj, key, status, lead_id, source_file, source_row in found:
+            statements.append(("DELETE FROM leads WHERE project=? AND key=?", (proj, key)))
+            statements.append(
+                (
+                    "INSERT INTO settlements (who, action, project, key, was, lead_id, "
+                    "source_file, source_row) VALUES (?, 'forget', ?, ?, ?, ?, ?, ?)",
+                    (who, proj, key, status, lead_id, source_file, source_row),
+                )
+            )
+        self._transaction(statements)
+        return list(reversed(self.report(len(found)).settlements))
 
     def _write(self, sql: str, args: Sequence[Any] = ()) -> None:
         with self._mutex:
