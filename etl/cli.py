@@ -7,8 +7,8 @@ and the exit code of the error class (docs/exit-codes.md). stdout carries result
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
-import glob
 import json
 import logging
 import os
@@ -37,6 +37,7 @@ from rich.text import Text
 from etl import __version__
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
 from etl.errors import EtlError, InputMissingError, UsageError
+from etl.jobs import expand_sources
 from etl.load import Cancel
 from etl.pipeline import RunOptions, RunResult, match_reference, run
 from etl.state import Ledger, LedgerReport, RunRecord, Settlement
@@ -44,8 +45,6 @@ from etl.state import Ledger, LedgerReport, RunRecord, Settlement
 __all__ = ["main"]
 
 log = logging.getLogger("etl")
-
-SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
 
 
 class _Redact(logging.Filter):
@@ -64,6 +63,45 @@ class _Redact(logging.Filter):
         return True
 
 
+class _JsonFormatter(logging.Formatter):
+    """One JSON object a line, for log collectors (``--log-format json``): ``time`` (UTC, ISO
+    8601 with milliseconds), ``level``, ``logger``, ``message``, and the fields of an event
+    (``event``, ``exit_code``, counts) where the record carries them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        out.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+#: How log lines and errors are written on stderr: ``text`` or ``json`` (``--log-format``).
+_LOG_FORMAT = {"format": "text"}
+
+
+def _use_log_format(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--log-format``'s callback: takes effect before any other option is handled."""
+    _LOG_FORMAT["format"] = value
+    return value
+
+
+def _event(level: int, message: str, secret: str | None = None, **fields: Any) -> None:
+    """Write one JSON event on stderr whatever the log level (errors, a run's end)."""
+    if secret:
+        message = message.replace(secret, "***")
+    record = logging.LogRecord("etl.cli", level, __file__, 0, message, None, None)
+    record.fields = fields
+    click.echo(_JsonFormatter().format(record), err=True)
+
+
 def _setup_logging(verbose: int, quiet: bool, debug: bool, secret: str | None) -> None:
     level = logging.WARNING
     if quiet:
@@ -78,7 +116,10 @@ def _setup_logging(verbose: int, quiet: bool, debug: bool, secret: str | None) -
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler._voiptime = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if _LOG_FORMAT["format"] == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_Redact(secret))
     root.addHandler(handler)
     root.setLevel(level)
@@ -89,11 +130,14 @@ def _fail(exc: BaseException, debug: bool, secret: str | None = None) -> NoRetur
     message = str(exc)
     if secret:
         message = message.replace(secret, "***")
+    code = exc.exit_code if isinstance(exc, EtlError) else 1
     if debug:
         trace = "".join(traceback.format_exception(exc))
         click.echo(trace.replace(secret, "***") if secret else trace, err=True)
-    click.echo(f"Error: {message}", err=True)
-    code = exc.exit_code if isinstance(exc, EtlError) else 1
+    if _LOG_FORMAT["format"] == "json":
+        _event(logging.ERROR, message, event="error", exit_code=code)
+    else:
+        click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
 
@@ -104,6 +148,16 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (for cron).")(f)
     f = click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug).")(f)
+    f = click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        callback=_use_log_format,
+        is_eager=True,
+        expose_value=False,
+        help="Log lines on stderr as text or as one JSON object a line (log collectors).",
+    )(f)
     f = click.option(
         "--api-key-file",
         type=click.Path(path_type=Path, dir_okay=False),
@@ -135,17 +189,7 @@ def _test_hook(name: str) -> int | None:
 
 
 def _expand(sources: tuple[str, ...]) -> list[Path]:
-    """Expand globs; a pattern matching nothing stays as given (and is reported missing)."""
-    out: list[Path] = []
-    for source in sources:
-        if any(ch in source for ch in "*?[") and not Path(source).exists():
-            matches = sorted(glob.glob(source))
-            out += [Path(m) for m in matches if Path(m).suffix.lower() in SUFFIXES] or [
-                Path(source)
-            ]
-        else:
-            out.append(Path(source))
-    return out
+    return expand_sources(sources)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -159,6 +203,7 @@ def cli() -> None:
       voiptime-etl validate leads.csv --mapping mappings/leads.yaml
       voiptime-etl import leads.csv --mapping mappings/leads.yaml --campaign "Spring outreach"
     """
+    _LOG_FORMAT["format"] = "text"  # until a command's --log-format says otherwise
 
 
 def _render(result: RunResult, quiet: bool) -> None:
@@ -259,11 +304,48 @@ def _run_command(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    json_lines = _LOG_FORMAT["format"] == "json"
     for error in result.file_errors:
-        click.echo(f"Error: {error}", err=True)
+        if json_lines:
+            _event(logging.ERROR, str(error), secret, event="error", exit_code=error.exit_code)
+        else:
+            click.echo(f"Error: {error}", err=True)
     if result.error is not None:
         message = str(result.error)
-        click.echo(f"Error: {message.replace(secret, '***') if secret else message}", err=True)
+        if json_lines:
+            _event(logging.ERROR, message, secret, event="error", exit_code=result.exit_code)
+        else:
+            click.echo(f"Error: {message.replace(secret, '***') if secret else message}", err=True)
+    if json_lines:
+        s = result.summary
+        _event(
+            logging.INFO if result.exit_code == 0 else logging.WARNING,
+            f"{options.command} finished with exit code {result.exit_code}",
+            secret,
+            event="run_finished",
+            **{
+                k: s.get(k)
+                for k in (
+                    "exit_code",
+                    "run_id",
+                    "dry_run",
+                    "rows_read",
+                    "rows_rejected",
+                    "leads_created",
+                    "leads_updated",
+                    "leads_unchanged",
+                    "leads_failed",
+                    "leads_ambiguous",
+                    "campaign_entries_added",
+                    "duration_seconds",
+                )
+            },
+            files=[
+                {k: f.get(k) for k in ("path", "rows_read", "rows_rejected", "result")}
+                for f in s.get("files", [])
+            ],
+            report_dir=str(result.report_dir),
+        )
     _render(result, quiet)
     if cancel.is_set():
         # Requests abandoned in flight may still hold worker threads; the ledger and the

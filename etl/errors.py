@@ -13,6 +13,7 @@ CLI maps it to (``docs/exit-codes.md``)::
     ├── OutputError                  74  a report or the state file cannot be written (path)
     │   └── StateVersionError        74  the ledger was written by a newer voiptime-etl
     ├── LockedError                  75  another run holds the state lock
+    ├── RunFailedError               *   a library run ended with an exit code its caller refuses
     └── ApiError                     the Voiptime Cloud API (method, path, status_code)
         ├── RetriableApiError        75  429, 503, connect failures: safe to try again
         │   └── RateLimitedError     75  429 (retry_after seconds)
@@ -56,6 +57,7 @@ __all__ = [
     "OutputError",
     "RateLimitedError",
     "RequestRejectedError",
+    "RunFailedError",
     "RetriableApiError",
     "StateVersionError",
     "UnknownReferenceError",
@@ -249,6 +251,21 @@ class LockedError(EtlError):
     """Another run holds the lock of the state file (exit 75)."""
 
     exit_code = EXIT_TEMPFAIL
+
+
+class RunFailedError(EtlError):
+    """A run (:func:`etl.import_files`) ended with an exit code its caller does not accept
+    (``RunSummary.raise_for_exit_code``); raised so an orchestrator marks its task failed.
+
+    Attributes:
+        exit_code: the run's exit code (CONTRACT.md, "Exit codes"), e.g. 75: safe to retry.
+        report_dir: the run's report folder.
+    """
+
+    def __init__(self, message: str, exit_code: int, report_dir: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.report_dir = report_dir
 
 
 class ApiError(EtlError):

@@ -22,6 +22,8 @@ MODULES = [
     "etl.load",
     "etl.report",
     "etl.pipeline",
+    "etl.archive",
+    "etl.jobs",
     "etl.cli",
     "etl.sandbox",
 ]
