@@ -258,7 +258,7 @@ class RunFailedError(EtlError):
     (``RunSummary.raise_for_exit_code``); raised so an orchestrator marks its task failed.
 
     Attributes:
-        exit_code: the run's exit code (CONTRACT.md, "Exit codes"), e.g. 75: safe to retry.
+        exit_code: the run's exit code (docs/exit-codes.md), e.g. 75: safe to retry.
         report_dir: the run's report folder.
     """
 

@@ -343,7 +343,13 @@ class _Run:
         """A folder run's files to read: those still being written are left for the next run,
         and those whose rows an earlier run recorded (it died before moving them) are moved
         now without being read again."""
-        ready, left = select_ready(sources, self.o.settle_seconds, self.pause)
+        waiting = []
+        for path in sources:
+            if any(ch in str(path) for ch in "*?[") and not path.exists():
+                log.warning("%s: no files match; nothing to import from it tonight", path)
+            else:
+                waiting.append(path)
+        ready, left = select_ready(waiting, self.o.settle_seconds, self.pause)
         for path, reason in left:
             log.warning("%s: %s", path, reason)
             self.files.append(_file_info(path, result="left", reason=reason))

@@ -217,6 +217,34 @@ def test_a_dry_folder_run_moves_nothing(sandbox: SandboxServer, tmp_path: Path) 
     assert [f["result"] for f in ran.summary()["files"]] == ["would be archived"]
 
 
+def test_an_empty_inbox_is_a_quiet_night(sandbox: SandboxServer, tmp_path: Path) -> None:
+    inbox(tmp_path, {})
+    ran = run_cli(
+        folder_args(tmp_path, "inbox/*.csv"),
+        env_for(sandbox),
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 0, ran.stderr
+    assert "no files match" in ran.stderr
+    s = ran.summary()
+    assert (s["rows_read"], s["files"], s["exit_code"]) == (0, [], 0)
+    plain = run_cli(
+        [
+            "import",
+            str(tmp_path / "inbox" / "*.csv"),
+            "--mapping",
+            str(tmp_path / "m.yaml"),
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ],
+        env_for(sandbox),
+        tmp_path / "r2",
+        subprocess_mode=False,
+    )
+    assert plain.code == 66  # without --archive-dir a pattern matching nothing is a mistake
+
+
 # --- etl.archive ---------------------------------------------------------------------------------
 
 
