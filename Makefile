@@ -15,7 +15,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml $(LOCK)
 	@echo "Setting up $(VENV): installing voiptime-etl with the pinned versions of $(LOCK)"
-	@echo "($$(grep -c '==' $(LOCK)) packages, e.g. $$(grep -iE '^(pandas|pandera)==' $(LOCK) | tr '\n' ' ')); the first time takes about a minute..."
+	@echo "($$(grep -c '==' $(LOCK)) packages, e.g. $$(grep -iE '^(pandas|pandera)==' $(LOCK) | paste -sd ' ' -)); the first time takes about a minute..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) $(PIP) install --quiet -c $(LOCK) -e '.[dev]'
 	@echo "Installed from $(LOCK) into $(VENV)."
