@@ -37,6 +37,7 @@ import io
 import logging
 import os
 import re
+import unicodedata
 import warnings
 import xml.parsers.expat
 import zipfile
@@ -44,6 +45,7 @@ from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
@@ -57,12 +59,15 @@ __all__ = [
     "CSV_FIELD_LIMIT",
     "Chunk",
     "DELIMITERS",
+    "ENCODING_FAMILIES",
+    "EncodingGuess",
     "INDEX_NAME",
     "ReadOptions",
     "RowProblem",
     "SUFFIXES",
     "SourceReader",
     "check_csv_structure",
+    "decide_encoding",
     "list_sheets",
     "open_source",
 ]
@@ -699,9 +704,12 @@ def _choose_encoding(path: Path, wanted: str | None) -> str:
 
 
 def _detect_with_charset_normalizer(path: Path, bad_offset: int) -> str:
-    """Guess the encoding of a file that is not UTF-8; prefers cp1252 among equal guesses."""
-    from charset_normalizer import from_bytes
+    """Guess the encoding of a file that is not UTF-8 (see :func:`decide_encoding`).
 
+    Raises:
+        InputError: no guess is safe; the message lists the candidates with a sample of each
+            decoding and asks for ``read.encoding``.
+    """
     size = path.stat().st_size
     with open(path, "rb") as fh:
         if size <= _DETECT_WHOLE_LIMIT:
@@ -711,23 +719,325 @@ def _detect_with_charset_normalizer(path: Path, bad_offset: int) -> str:
             if bad_offset > len(sample) - 1024:
                 fh.seek(max(bad_offset - 4096, 0))
                 sample += b"\n" + fh.read(_DETECT_SAMPLE)
-    matches = from_bytes(sample)
-    best = matches.best()
-    if best is None:
+    guess = decide_encoding(sample)
+    if guess.encoding is None:
+        if not guess.candidates:
+            raise InputError(
+                str(path),
+                "cannot tell the text encoding (is this a text file?); "
+                "set read.encoding in the mapping, e.g. cp1252",
+            )
+        shown = "; ".join(
+            f"{codec} reads " + ", ".join(repr(w) for w in words)
+            for codec, words in guess.candidates
+        )
         raise InputError(
             str(path),
-            "cannot tell the text encoding (is this a text file?); "
-            "set read.encoding in the mapping, e.g. cp1252",
+            f"cannot tell the text encoding for sure ({guess.reason}): {shown}. Set "
+            f"read.encoding in the mapping to the one that reads right, e.g. read: "
+            f"{{encoding: {guess.candidates[0][0]}}}; nothing of this file was sent",
         )
-    tied = [
-        m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01
-    ]
-    if any("cp1252" in m.could_be_from_charset for m in tied):
-        codec = "cp1252"
+    if guess.candidates:  # chosen, but another reading was as plausible: say so
+        shown = "; ".join(
+            f"{codec} reads " + ", ".join(repr(w) for w in words)
+            for codec, words in guess.candidates
+        )
+        logger.warning("%s: encoding %s: %s: %s", path, guess.encoding, guess.reason, shown)
     else:
-        codec = codecs.lookup(best.encoding).name
-    logger.info("%s: detected encoding %s (charset-normalizer: %s)", path, codec, best.encoding)
-    return codec
+        logger.info("%s: encoding %s (%s)", path, guess.encoding, guess.reason)
+    return guess.encoding
+
+
+@dataclass(frozen=True)
+class EncodingGuess:
+    """What :func:`decide_encoding` concluded.
+
+    Attributes:
+        encoding: the codec to read with (a Python codec name), or ``None`` when no guess is
+            safe.
+        reason: why, in words (for the log line or the error message).
+        candidates: ``(codec, words)`` for each decoding still in the running, the preferred
+            first: the file's most frequent non-ASCII words as that codec reads them (up to
+            five, those where the candidates differ first).
+    """
+
+    encoding: str | None
+    reason: str
+    candidates: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+#: Single-byte code pages that are mistaken for each other, by script family; the first of each
+#: is the one Excel writes on a Windows of that locale ("ANSI" code page), preferred on a tie.
+ENCODING_FAMILIES: dict[str, tuple[str, ...]] = {
+    "Western European": ("cp1252", "latin_1", "iso8859_15", "cp850", "cp437", "mac_roman"),
+    "Central European": ("cp1250", "iso8859_2", "mac_latin2", "cp852"),
+    "Cyrillic": ("cp1251", "koi8_r", "koi8_u", "mac_cyrillic", "cp866", "iso8859_5"),
+    "Greek": ("cp1253", "iso8859_7", "mac_greek", "cp737"),
+    "Turkish": ("cp1254", "iso8859_9", "mac_turkish", "cp857"),
+    "Baltic": ("cp1257", "iso8859_13", "iso8859_4", "cp775"),
+}
+#: Families whose readings lose a tie with a reading of another family instead of making the
+#: guess uncertain (Baltic code pages read most Western and Central European text plausibly).
+_TIE_LOSERS = ("Baltic",)
+_FAMILY_OF = {
+    codecs.lookup(c).name: family for family, members in ENCODING_FAMILIES.items() for c in members
+}
+_EXCEL_ORDER = [codecs.lookup(members[0]).name for members in ENCODING_FAMILIES.values()]
+#: Lines holding non-ASCII bytes scored per candidate (the rest of the sample is decoded once).
+_SCORE_LINES = 5000
+_WORD = re.compile(
+    r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]*[^\x00-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]*"
+)
+
+
+def decide_encoding(sample: bytes) -> EncodingGuess:
+    """Choose the encoding of bytes that are not UTF-8, or say that no choice is safe.
+
+    charset-normalizer's guess is not reliable on lead lists (few distinct words: 200 rows of
+    five Russian names in cp1251 come out as mac-cyrillic, cp1253 or gb18030), and the
+    single-byte code pages of one script decode the same bytes into different letters without
+    any error. So every code page of :data:`ENCODING_FAMILIES` and every charset-normalizer
+    candidate that decodes the sample is tried, and each decoding is scored on its non-ASCII
+    words: a word is implausible when it mixes letters with symbols or control characters
+    (``»ван``), mixes scripts (``Mьller``), has an accented capital inside a word that is not
+    all capitals (``иВАН``, ``ZŁrich``), has an accent on nothing, or is a Latin word of three letters or more all accented (``Àííà``:
+    Cyrillic read as Latin). Latin code pages outside the families that charset-normalizer
+    suggests (iso8859-3, -10, -16, cp1258…) are left out: they only add look-alike readings.
+    Words of one character (``€``) are not counted. Decodings that read the same words are one
+    candidate.
+
+    1. one candidate with the fewest implausible words (within 1% of the non-ASCII words) →
+       it (as the Excel code page when that reads the same: cp1252 for plain ``é`` ``ü``);
+    Readings of the Baltic code pages only count when no reading of another code page is as
+    plausible. Then:
+
+    2. several, all of one script family, among them the code page Excel writes in that
+       locale (cp1251 Cyrillic, cp1252 Western, cp1250 Central European, cp1253 Greek, cp1254
+       Turkish, cp1257 Baltic) → that code page;
+    3. several across families, when one has fewer words with letters that are rare in
+       European languages (:data:`_RARE_LETTERS`: ``ì`` is Czech ``ě`` read as cp1252, ``ŕ`` is
+       French ``à`` read as cp1250) than every reading of another family → that one (or its
+       family's Excel code page among the candidates);
+    4. several across families, when charset-normalizer's language coherence of one is ahead
+       of every other family's by 0.2 or more (and it is at least 0.2) → that one (or its
+       family's Excel code page among the candidates);
+    5. a tie between only Western and Central European readings, cp1252 among them → cp1252
+       (Excel's Western code page; French ``è`` and Czech ``č`` are the same byte), with the
+       other readings in ``candidates`` so the caller warns;
+    6. otherwise no choice: ``encoding`` is ``None`` and ``candidates`` say what each reads.
+
+    Args:
+        sample: the file's bytes (or a large part of them).
+
+    Returns:
+        The :class:`EncodingGuess`.
+    """
+    from charset_normalizer import from_bytes
+    from charset_normalizer.cd import coherence_ratio
+
+    matches = from_bytes(sample)
+    names = set(_FAMILY_OF)
+    for match in matches:
+        for name in (match.encoding, *match.could_be_from_charset):
+            try:
+                name = codecs.lookup(name).name
+            except LookupError:
+                continue
+            if name in names or _latin_code_page(name):
+                continue  # Latin code pages outside the families only add look-alike readings
+            names.add(name)
+    best = matches.best()
+    if best is not None and best.encoding.startswith(("utf_16", "utf_32")):
+        return EncodingGuess(codecs.lookup(best.encoding).name, "charset-normalizer")
+    focus = b"\n".join(
+        islice((line for line in sample.splitlines() if max(line, default=0) > 127), _SCORE_LINES)
+    )
+    # decoding text → (implausible words, words, codecs)
+    groups: dict[tuple[str, ...], tuple[int, Counter[str], list[str]]] = {}
+    for name in sorted(names, key=_codec_rank):
+        try:
+            text = focus.decode(name)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        words = Counter(w for w in _WORD.findall(text) if len(w) > 1)  # '€' alone says little
+        key = tuple(words)
+        if key in groups:
+            groups[key][2].append(name)
+            continue
+        dirt = sum(n for w, n in words.items() if not _plausible_word(w))
+        groups[key] = (dirt, words, [name])
+    whole = []
+    for dirt, words, members in groups.values():
+        good = [m for m in members if _decodes(sample, m)]
+        if good:
+            whole.append((dirt, words, good))
+    if not whole:
+        return EncodingGuess(None, "no code page decodes it")
+    total = sum(whole[0][1].values())
+    least = min(d for d, _, _ in whole)
+    leaders = sorted(
+        [w for w in whole if w[0] <= least + total // 100], key=lambda w: _codec_rank(w[2][0])
+    )
+    firm = [w for w in leaders if any(_FAMILY_OF.get(m) not in _TIE_LOSERS for m in w[2])]
+    leaders = firm or leaders
+    chosen = _pick(leaders, coherence_ratio)
+    if chosen is not None:
+        codec, why = chosen
+        return EncodingGuess(codec, why)
+    western = codecs.lookup("cp1252").name
+    if leaders[0][2][0] == western and all(
+        any(_FAMILY_OF.get(m) in ("Western European", "Central European") for m in members)
+        for _, _, members in leaders
+    ):
+        others = tuple((members[0], _sample_words(words, leaders)) for _, words, members in leaders)
+        return EncodingGuess(
+            western,
+            "Western and Central European code pages read it alike; taken as cp1252, "
+            "Excel's Western code page (set read.encoding if it is cp1250)",
+            others,
+        )
+    return EncodingGuess(
+        None,
+        f"{len(leaders)} code pages read it plausibly",
+        tuple((members[0], _sample_words(words, leaders)) for _, words, members in leaders[:4]),
+    )
+
+
+def _pick(
+    leaders: list[tuple[int, Counter[str], list[str]]], coherence: Any
+) -> tuple[str, str] | None:
+    """Rules 1–4 of :func:`decide_encoding`; ``None`` when none applies."""
+    if len(leaders) == 1:
+        return leaders[0][2][0], "the only plausible reading"
+    codecs_ = [m for _, _, members in leaders for m in members]
+    families = {_FAMILY_OF.get(m, m) for m in codecs_}
+    excel = [m for m in codecs_ if m in _EXCEL_ORDER]
+    if len(families) == 1 and excel:
+        return excel[0], f"the code page Excel writes for {families.pop()} text"
+    rare = sorted(
+        (sum(n for w, n in words.items() if _RARE_LETTERS.intersection(w)), members[0])
+        for _, words, members in leaders
+    )
+    fewest, name = rare[0]
+    family = _FAMILY_OF.get(name, name)
+    if all(r > fewest for r, m in rare[1:] if _FAMILY_OF.get(m, m) != family):
+        same = [m for _, m in rare if _FAMILY_OF.get(m, m) == family]
+        preferred = [m for m in same if m in _EXCEL_ORDER]
+        if len(same) == 1 or preferred:
+            pick = preferred[0] if preferred else name
+            return pick, "the other readings need letters rare in any language"
+    scored = []
+    for _, words, members in leaders:
+        text = " ".join(" ".join([w] * min(n, 50)) for w, n in words.items())
+        ratios = coherence(text)
+        scored.append((ratios[0][1] if ratios else 0.0, members[0]))
+    scored.sort(reverse=True)
+    top, name = scored[0]
+    family = _FAMILY_OF.get(name, name)
+    rivals = [r for r, m in scored[1:] if _FAMILY_OF.get(m, m) != family]
+    if top >= 0.2 and all(top - r >= 0.2 for r in rivals):
+        same = [m for _, m in scored if _FAMILY_OF.get(m, m) == family]
+        preferred = [m for m in same if m in _EXCEL_ORDER]
+        if len(same) == 1 or preferred:
+            pick = preferred[0] if preferred else name
+            return pick, f"its letters fit a language ({top:.2f}) far better than the others"
+    return None
+
+
+def _codec_rank(name: str) -> tuple[int, str]:
+    """Excel's code pages first (Western first), then the others by name."""
+    return (_EXCEL_ORDER.index(name) if name in _EXCEL_ORDER else len(_EXCEL_ORDER), name)
+
+
+def _decodes(sample: bytes, codec: str) -> bool:
+    try:
+        sample.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _sample_words(
+    words: Counter[str], leaders: list[tuple[int, Counter[str], list[str]]]
+) -> tuple[str, ...]:
+    """Up to five of the most frequent words of one decoding, those read differently by
+    another candidate first (position ``i`` is the same bytes in every decoding)."""
+    readings = [list(w) for _, w, _ in leaders]
+    mine = list(words)
+    differ = [i for i in range(len(mine)) if any(i < len(r) and r[i] != mine[i] for r in readings)]
+    order = sorted(range(len(mine)), key=lambda i: (i not in differ, -words[mine[i]]))
+    return tuple(mine[i] for i in order[:5])
+
+
+def _plausible_word(word: str) -> bool:
+    """Whether a word with non-ASCII characters looks like a word of some language (see
+    :func:`decide_encoding`); a run of symbols alone (``–``, ``€``) counts as plausible."""
+    letters = high = 0
+    scripts: set[str] = set()
+    lower_before: bool | None = False
+    symbols = capital_inside = False
+    for ch in word:
+        cat = unicodedata.category(ch)
+        if cat[0] == "L":
+            letters += 1
+            if ord(ch) > 127:
+                high += 1
+            scripts.add(_script(ch))
+            if cat == "Lu" and ord(ch) > 127 and (lower_before or letters > 1):
+                capital_inside = True
+            lower_before = cat == "Ll"
+        elif cat[0] == "M":
+            if not letters:
+                return False  # an accent on nothing
+            high += 1
+            if _script(ch) != "COMBINING":
+                scripts.add(_script(ch))  # an Arabic or Hebrew vowel sign on a Latin letter
+        elif cat in ("Cc", "Co", "Cn", "Cs"):
+            return False
+        elif ch in _JOINERS and lower_before is not None and letters:
+            lower_before = None  # O’Brien, Anne–Marie: an apostrophe or dash between letters
+        else:
+            symbols = True
+    if symbols and letters:
+        return False
+    if capital_inside and any(ch.islower() for ch in word):
+        return False  # ZŁrich, иВАН: an accented capital inside a word that is not all capitals
+    if len(scripts) > 1:
+        return False
+    return not (scripts == {"LATIN"} and letters >= 3 and high >= letters)
+
+
+@lru_cache(maxsize=256)
+def _latin_code_page(codec: str) -> bool:
+    """Whether a single-byte code page reads the bytes 0xC0–0xFF mostly as Latin letters."""
+    latin = 0
+    for byte in range(0xC0, 0x100):
+        try:
+            ch = bytes([byte]).decode(codec)
+        except UnicodeDecodeError:
+            continue  # a byte the code page leaves undefined (or a multi-byte lead byte)
+        except LookupError:
+            return False
+        if len(ch) == 1 and ch.isalpha() and _script(ch) == "LATIN":
+            latin += 1
+    return latin > 40
+
+
+#: Latin letters rare in European names and text (Slovak ŕ ĺ, Italian ì ò ù, French
+#: ï û ÿ): a reading that needs them loses to one that does not (Czech ě read as cp1252 is ì).
+_RARE_LETTERS = frozenset("ŕŔĺĹìÌòÒùÙïÏûÛÿ")
+
+#: Characters a word may hold between two letters.
+_JOINERS = frozenset("’‘ʼ‐‑–—")
+
+
+@lru_cache(maxsize=8192)
+def _script(ch: str) -> str:
+    """The script of a letter as the first word of its Unicode name (``LATIN``, ``CYRILLIC``)."""
+    try:
+        return unicodedata.name(ch).split()[0]
+    except ValueError:
+        return "?"
 
 
 def _first_decode_error(path: Path, codec: str) -> tuple[int, str] | None:
@@ -1258,11 +1568,12 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     """Open a CSV or Excel file for reading in chunks.
 
     CSV (``.csv``, ``.txt``, ``.tsv``): the encoding is taken from a BOM (UTF-8, UTF-16,
-    UTF-32), else UTF-8 when the whole file decodes as UTF-8, else guessed by
-    charset-normalizer (on the whole file up to 8 MB, else on the first MB plus the region of
-    the first non-UTF-8 byte), preferring cp1252 among equally good guesses; the whole file is
-    then decoded strictly, so a wrong guess falls back to cp1252 or fails here, never
-    part-way. The delimiter is the one of ``,`` ``;`` TAB ``|`` that splits the first 50
+    UTF-32), else UTF-8 when the whole file decodes as UTF-8, else chosen by
+    :func:`decide_encoding` (on the whole file up to 8 MB, else on the first MB plus the region
+    of the first non-UTF-8 byte), which refuses the file when the choice is uncertain; the whole
+    file is then decoded strictly, so a wrong guess falls back to cp1252 or fails here, never
+    part-way. The whole file is parsed once and checked by :func:`check_csv_structure` (a quote
+    never closed refuses it). The delimiter is the one of ``,`` ``;`` TAB ``|`` that splits the first 50
     records most consistently into two or more fields (a one-column file gets ``,``, or TAB
     for ``.tsv``). Quotes follow RFC 4180 (doubled quotes, line breaks inside quotes); line
     ends may be CRLF, LF or CR.
@@ -1285,7 +1596,8 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     Raises:
         InputMissingError: the file does not exist.
         InputError: the file cannot be read: unsupported suffix, empty, undecodable (the message
-            names the byte offset and suggests ``read.encoding``), no header, duplicate header
+            names the byte offset and suggests ``read.encoding``), an uncertain encoding (the
+            message names the candidates), a CSV structure error (a quote never closed), no header, duplicate header
             names, unknown sheet (the message lists the sheets), a damaged, encrypted or
             hostile workbook (zip bomb).
     """

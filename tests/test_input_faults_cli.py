@@ -241,3 +241,96 @@ def test_yaml_11_surprises_are_read_as_typed_in_headers(
     assert ran.code == 0, ran.stderr
     assert [lead["dynamicData"] for lead in state(sandbox)["leads"]] == [{"x": "v"}]
     assert not re.search(r"Traceback", ran.stderr)
+
+
+# -- 2. encoding guesses that can be wrong say so ---------------------------------------------
+
+ENC_MAPPING = f"""project: 1
+defaults: {{timezone: {ZONE}}}
+key: [email]
+fields: {{name: first_name, surname: last_name, email: email}}
+"""
+
+
+def names_sent(sandbox: Any) -> list[tuple[str, str]]:
+    return sorted((lead["name"], lead["surname"]) for lead in state(sandbox)["leads"])
+
+
+def test_cyrillic_cp1251_is_read_as_cp1251_not_mac_cyrillic(sandbox: Any, tmp_path: Path) -> None:
+    """200 rows of two names: charset-normalizer's best guess is mac-cyrillic (before: 0 of 200
+    names right, ``јнна`` for ``Анна``, exit 0); mac-cyrillic and cp1251 read the small letters
+    alike, so Excel's Cyrillic code page wins."""
+    from charset_normalizer import from_bytes
+
+    names, surnames = ["Анна", "Ирина"], ["Иванова", "Смирнова"]
+    rows_ = [(names[i % 2], surnames[(i // 2) % 2], f"p{i}@example.com") for i in range(200)]
+    text = "first_name,last_name,email\n" + "".join(",".join(r) + "\n" for r in rows_)
+    path = tmp_path / "ru.csv"
+    path.write_bytes(text.encode("cp1251"))
+    best = from_bytes(path.read_bytes()).best()
+    assert best is not None and best.encoding == "mac_cyrillic"  # the detector alone is wrong
+    ran = import_(tmp_path, sandbox, path, mapping=ENC_MAPPING)
+    assert ran.code == 0, ran.stderr
+    assert names_sent(sandbox) == sorted((f, s) for f, s, _ in rows_)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "people"),
+    [
+        # Western: latin-1 gives C1 control characters for ’ and Œ, cp850 gives Æ inside words
+        ("cp1252", [("Seán", "O’Brien"), ("François", "Œuvray"), ("Jürgen", "Müller")]),
+        # Central European: iso8859-2 and cp1252 give ¹ ³ ¿ or control characters for ą ł ż ś
+        ("cp1250", [("Małgorzata", "Wiśniewska"), ("Łukasz", "Żółć"), ("Jiří", "Dvořák")]),
+        # Greek: iso8859-7 reads the same letters; Excel's cp1253 is taken
+        ("cp1253", [("Ελένη", "Παπαδοπούλου"), ("Γιώργος", "Νικολάου"), ("Σοφία", "Αθανασίου")]),
+    ],
+)
+def test_each_family_is_read_right(
+    sandbox: Any, tmp_path: Path, encoding: str, people: list[tuple[str, str]]
+) -> None:
+    text = "first_name,last_name,email\n" + "".join(
+        f"{f},{s},p{i}@example.com\n" for i, (f, s) in enumerate(people)
+    )
+    path = tmp_path / "people.csv"
+    path.write_bytes(text.encode(encoding))
+    ran = import_(tmp_path, sandbox, path, mapping=ENC_MAPPING)
+    assert ran.code == 0, ran.stderr
+    assert names_sent(sandbox) == sorted(people)
+
+
+def test_an_uncertain_guess_stops_with_the_candidates_then_read_encoding_pins_it(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """One name, thirty times: Cyrillic, Greek and Thai code pages all read it as letters."""
+    path = tmp_path / "anna.csv"
+    path.write_bytes(
+        ("first_name,last_name,email\n" + "Анна,Ли,a@example.com\n" * 30).encode("cp1251")
+    )
+    ran = import_(tmp_path, sandbox, path, mapping=ENC_MAPPING)
+    assert ran.code == 65
+    error = next(line for line in ran.stderr.splitlines() if line.startswith("Error: "))
+    assert error.startswith(f"Error: {path}: cannot tell the text encoding for sure (")
+    assert "cp1251 reads 'Анна', 'Ли'; cp1253 reads 'ΐννΰ', 'Λθ'" in error
+    assert error.endswith(
+        "Set read.encoding in the mapping to the one that reads right, e.g. read: "
+        "{encoding: cp1251}; nothing of this file was sent"
+    )
+    assert state(sandbox)["requests"] == {}
+    ran = import_(
+        tmp_path, sandbox, path, mapping=ENC_MAPPING + "read: {encoding: cp1251}\n", report="r2"
+    )
+    assert ran.code == 3  # rows 3-31 repeat the key of row 2
+    assert names_sent(sandbox) == [("Анна", "Ли")]
+
+
+def test_western_and_central_european_alike_is_cp1252_with_a_warning(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """``è`` (cp1252) and ``č`` (cp1250) are one byte: Excel's Western code page is taken and
+    the log says which other reading was as plausible."""
+    path = tmp_path / "fr.csv"
+    path.write_bytes("first_name,last_name,email\nSøren,Lefèvre,a@example.com\n".encode("cp1252"))
+    ran = import_(tmp_path, sandbox, path, mapping=ENC_MAPPING)
+    assert ran.code == 0, ran.stderr
+    assert names_sent(sandbox) == [("Søren", "Lefèvre")]
+    assert "cp1250 reads 'Sřren', 'Lefčvre'" in ran.stderr
