@@ -800,8 +800,8 @@ def decide_encoding(sample: bytes) -> EncodingGuess:
     candidate that decodes the sample is tried, and each decoding is scored on its non-ASCII
     words: a word is implausible when it mixes letters with symbols or control characters
     (``»ван``), mixes scripts (``Mьller``), has an accented capital inside a word that is not
-    all capitals (``иВАН``, ``ZŁrich``), has an accent on nothing, or is a Latin word of three letters or more all accented (``Àííà``:
-    Cyrillic read as Latin). Latin code pages outside the families that charset-normalizer
+    all capitals (``иВАН``, ``ZŁrich``), has an accent on nothing, or is a Latin word of three
+    letters or more all accented (``Àííà``: Cyrillic read as Latin). Latin code pages outside the families that charset-normalizer
     suggests (iso8859-3, -10, -16, cp1258…) are left out: they only add look-alike readings.
     Words of one character (``€``) are not counted. Decodings that read the same words are one
     candidate.
@@ -1573,8 +1573,8 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     of the first non-UTF-8 byte), which refuses the file when the choice is uncertain; the whole
     file is then decoded strictly, so a wrong guess falls back to cp1252 or fails here, never
     part-way. The whole file is parsed once and checked by :func:`check_csv_structure` (a quote
-    never closed refuses it). The delimiter is the one of ``,`` ``;`` TAB ``|`` that splits the first 50
-    records most consistently into two or more fields (a one-column file gets ``,``, or TAB
+    never closed refuses it). The delimiter is the one of ``,`` ``;`` TAB ``|`` that splits the
+    first 50 records most consistently into two or more fields (a one-column file gets ``,``, or TAB
     for ``.tsv``). Quotes follow RFC 4180 (doubled quotes, line breaks inside quotes); line
     ends may be CRLF, LF or CR.
 
@@ -1597,8 +1597,8 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
         InputMissingError: the file does not exist.
         InputError: the file cannot be read: unsupported suffix, empty, undecodable (the message
             names the byte offset and suggests ``read.encoding``), an uncertain encoding (the
-            message names the candidates), a CSV structure error (a quote never closed), no header, duplicate header
-            names, unknown sheet (the message lists the sheets), a damaged, encrypted or
+            message names the candidates), a CSV structure error (a quote never closed), no
+            header, duplicate header names, unknown sheet (the message lists the sheets), a damaged, encrypted or
             hostile workbook (zip bomb).
     """
     options = options or ReadOptions()
