@@ -801,16 +801,15 @@ def decide_encoding(sample: bytes) -> EncodingGuess:
     words: a word is implausible when it mixes letters with symbols or control characters
     (``»ван``), mixes scripts (``Mьller``), has an accented capital inside a word that is not
     all capitals (``иВАН``, ``ZŁrich``), has an accent on nothing, or is a Latin word of three
-    letters or more all accented (``Àííà``: Cyrillic read as Latin). Latin code pages outside the families that charset-normalizer
-    suggests (iso8859-3, -10, -16, cp1258…) are left out: they only add look-alike readings.
-    Words of one character (``€``) are not counted. Decodings that read the same words are one
-    candidate.
+    letters or more all accented (``Àííà``: Cyrillic read as Latin). Latin code pages outside
+    the families that charset-normalizer suggests (iso8859-3, -10, -16, cp1258…) are left out:
+    they only add look-alike readings. Words of one character (``€``) are not counted.
+    Decodings that read the same words are one candidate; the candidates are those with the
+    fewest implausible words (within 1% of the non-ASCII words), and a Baltic reading only
+    counts when no reading of another code page is as plausible. Then:
 
-    1. one candidate with the fewest implausible words (within 1% of the non-ASCII words) →
-       it (as the Excel code page when that reads the same: cp1252 for plain ``é`` ``ü``);
-    Readings of the Baltic code pages only count when no reading of another code page is as
-    plausible. Then:
-
+    1. one candidate → it (as the Excel code page when that reads the same: cp1252 for plain
+       ``é`` ``ü``);
     2. several, all of one script family, among them the code page Excel writes in that
        locale (cp1251 Cyrillic, cp1252 Western, cp1250 Central European, cp1253 Greek, cp1254
        Turkish, cp1257 Baltic) → that code page;
@@ -1598,8 +1597,8 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
         InputError: the file cannot be read: unsupported suffix, empty, undecodable (the message
             names the byte offset and suggests ``read.encoding``), an uncertain encoding (the
             message names the candidates), a CSV structure error (a quote never closed), no
-            header, duplicate header names, unknown sheet (the message lists the sheets), a damaged, encrypted or
-            hostile workbook (zip bomb).
+            header, duplicate header names, unknown sheet (the message lists the sheets), a
+            damaged, encrypted or hostile workbook (zip bomb).
     """
     options = options or ReadOptions()
     source = Path(path)
