@@ -36,7 +36,7 @@ from rich.text import Text
 
 from etl import __version__
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
-from etl.errors import EtlError, InputMissingError, UsageError
+from etl.errors import EtlError, InputMissingError, UsageError, exit_meaning
 from etl.jobs import expand_sources
 from etl.load import Cancel
 from etl.pipeline import RunOptions, RunResult, match_reference, run
@@ -208,8 +208,10 @@ def cli() -> None:
 
 def _render(result: RunResult, quiet: bool) -> None:
     s = result.summary
-    if s["rows_read"] == 0 and result.error is not None:
-        return  # a configuration or access error: the message says it all
+    if not result.reported:
+        return  # stopped before reading a row: the error message says it all
+    if s["rows_read"] == 0 and (result.error is not None or result.file_errors):
+        return  # nothing read and a reason printed: no table of zeros
     if not quiet or result.exit_code != 0:
         console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
         title = "voiptime-etl " + ("dry run" if s["dry_run"] else s["command"])
@@ -245,7 +247,9 @@ def _render(result: RunResult, quiet: bool) -> None:
         if s.get("archive_dir") is not None or len(s.get("files", [])) > 1:
             console.print(_files_table(s["files"]))
         console.print(f"Report: {Path(result.report_dir) / 'report.html'}")
-        console.print(f"Exit code: {result.exit_code}")
+        console.print(
+            f"Exit code: {result.exit_code} ({exit_meaning(result.exit_code, s['command'])})"
+        )
 
 
 def _files_table(files: list[dict[str, Any]]) -> Table:
@@ -400,6 +404,29 @@ def _on_signals(cancel: Cancel) -> dict[int, Any]:
     return previous
 
 
+def _keep_reports(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--keep-reports",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="After the run, keep only the newest N report folders under reports/ "
+        "(only folders voiptime-etl wrote are ever removed).",
+    )(f)
+
+
+def _report_dir(report_dir: Path | None, keep_reports: int | None) -> Path:
+    """The run's report folder; ``--keep-reports`` prunes only the default ``reports/``."""
+    if report_dir is not None and keep_reports is not None:
+        _fail(
+            UsageError(
+                "--keep-reports prunes the default reports/ folder; it cannot be used with "
+                "--report-dir (clean that folder yourself)"
+            ),
+            False,
+        )
+    return report_dir or default_report_dir()
+
+
 @cli.command("validate")
 @click.argument("sources", nargs=-1, required=True)
 @click.option(
@@ -410,6 +437,7 @@ def _on_signals(cancel: Cancel) -> dict[int, Any]:
     type=click.Path(path_type=Path),
     help="Report folder (default reports/<UTC time>/).",
 )
+@_keep_reports
 @click.option(
     "--campaign", metavar="ID|NAME", help="Validate as for this campaign (phones required)."
 )
@@ -418,6 +446,7 @@ def validate_cmd(
     sources: tuple[str, ...],
     mapping: Path,
     report_dir: Path | None,
+    keep_reports: int | None,
     campaign: str | None,
     api_url: str | None,
     api_key_file: Path | None,
@@ -441,7 +470,8 @@ def validate_cmd(
         mapping=mapping,
         command="validate",
         campaign=campaign,
-        report_dir=report_dir or default_report_dir(),
+        report_dir=_report_dir(report_dir, keep_reports),
+        keep_reports=keep_reports,
     )
     _run_command(options, settings, quiet, debug)
 
@@ -462,6 +492,7 @@ def validate_cmd(
     type=click.Path(path_type=Path),
     help="Report folder (default reports/<UTC time>/).",
 )
+@_keep_reports
 @click.option(
     "--state",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -508,6 +539,7 @@ def import_cmd(
     campaign: str | None,
     dry_run: bool,
     report_dir: Path | None,
+    keep_reports: int | None,
     state: Path,
     concurrency: int,
     rate_limit: float | None,
@@ -545,7 +577,8 @@ def import_cmd(
         command="import",
         campaign=campaign,
         dry_run=dry_run,
-        report_dir=report_dir or default_report_dir(),
+        report_dir=_report_dir(report_dir, keep_reports),
+        keep_reports=keep_reports,
         state=state,
         concurrency=concurrency,
         retry_ambiguous=retry_ambiguous,

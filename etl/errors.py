@@ -171,11 +171,16 @@ class MappingError(ConfigError):
     Attributes:
         path: the mapping file (or the data file whose headers did not match).
         problems: every problem found, each ``"<key path>: <what is wrong>"``.
+        partial: what of the mapping could be read despite the problems (an
+            ``etl.mapping.Mapping``, its project ``""`` when none was usable), so its columns
+            and names can be checked in the same run; ``None`` when nothing could be read
+            (not YAML, not a mapping of keys).
     """
 
-    def __init__(self, path: str, problems: Sequence[str]) -> None:
+    def __init__(self, path: str, problems: Sequence[str], partial: object = None) -> None:
         self.path = str(path)
         self.problems = list(problems)
+        self.partial = partial
         lines = "\n".join(f"  - {p}" for p in self.problems)
         n = len(self.problems)
         super().__init__(
@@ -197,13 +202,28 @@ class UnknownReferenceError(ConfigError):
         self.kind = kind
         self.value = value
         self.known = list(known)
-        hint = ""
-        if self.known:
-            shown = ", ".join(repr(k) for k in self.known[:10])
-            more = f" (and {len(self.known) - 10} more)" if len(self.known) > 10 else ""
-            plural = "statuses" if kind == "status" else f"{kind}s"
-            hint = f" Known {plural}: {shown}{more}."
+        #: The one known name most like ``value``, or ``None`` when none is close.
+        self.suggestion = closest(value, self.known) if self.known else None
+        plural = "statuses" if kind == "status" else f"{kind}s"
+        listing = _LISTINGS.get(kind, "")
+        if self.suggestion is not None:
+            hint = f" Did you mean {self.suggestion!r}?"
+        elif 0 < len(self.known) <= 10:
+            hint = f" Known {plural}: {', '.join(repr(k) for k in self.known)}."
+        elif self.known:
+            hint = f" None of the {len(self.known)} known {plural} is close; {listing} lists them."
+        else:
+            hint = f" There are no {plural}." if kind != "project" else ""
         super().__init__(f"Unknown {kind} {value!r}.{hint}")
+
+
+#: The command that lists each kind of name.
+_LISTINGS = {
+    "project": "`voiptime-etl projects`",
+    "status": "`voiptime-etl statuses PROJECT`",
+    "source": "`voiptime-etl sources PROJECT`",
+    "campaign": "`voiptime-etl campaigns`",
+}
 
 
 class InputError(EtlError):

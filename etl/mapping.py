@@ -21,7 +21,7 @@ import pandas as pd
 import phonenumbers
 import yaml
 
-from etl.errors import MappingError
+from etl.errors import MappingError, closest
 from etl.normalize import Invalid, canonical_zone
 
 __all__ = [
@@ -461,7 +461,7 @@ def _column_spec(value: Any, where: str, problems: list[str], typed: bool) -> Co
         allowed = ("column", "type", "map") if typed else ("column", "map")
         for k in value:
             if k not in allowed:
-                problems.append(f"{where}.{k}: unknown key (allowed: {', '.join(allowed)})")
+                problems.append(_unknown_key(f"{where}.{k}", k, allowed))
         column = value.get("column")
         if not isinstance(column, str) or not column.strip():
             problems.append(f"{where}.column: required, the column header (text)")
@@ -485,6 +485,17 @@ def _zone_check(value: str) -> str | None:
     """Why ``value`` cannot be a mapped zone (it must be a canonical-able IANA zone)."""
     zone = canonical_zone(value)
     return zone.reason if isinstance(zone, Invalid) else None
+
+
+def _did_you_mean(value: object, choices: Sequence[str]) -> str:
+    """``, did you mean 'email'?`` for the one choice close to ``value``, else ``""``."""
+    found = closest(value, choices)
+    return f", did you mean {found!r}?" if found is not None else ""
+
+
+def _unknown_key(where: str, key: object, allowed: Sequence[str]) -> str:
+    """``read.shet: unknown key, did you mean 'sheet'? (allowed: sheet, header_row, …)``."""
+    return f"{where}: unknown key{_did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})"
 
 
 def _describe(value: Any) -> str:
@@ -519,7 +530,7 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
         )
     for key in data:
         if key not in _TOP_KEYS:
-            problems.append(f"{key}: unknown key (allowed: {', '.join(_TOP_KEYS)})")
+            problems.append(_unknown_key(str(key), key, _TOP_KEYS))
 
     project = _ref(data, "project", problems)
     if "project" not in data:
@@ -541,7 +552,8 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     for name, value in raw_fields.items():
         if name not in LEAD_FIELDS:
             problems.append(
-                f"fields.{name}: unknown lead field (lead fields: {', '.join(LEAD_FIELDS)}; "
+                f"fields.{name}: unknown lead field{_did_you_mean(name, LEAD_FIELDS)} "
+                f"(lead fields: {', '.join(LEAD_FIELDS)}; "
                 "put custom fields under dynamicData)"
             )
             continue
@@ -601,12 +613,9 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
 
     key = _parse_key(data.get("key", ["email"]), dynamic, phones, problems)
 
-    if problems:
-        raise MappingError(path, problems)
-    assert project is not None
-    return Mapping(
+    mapping = Mapping(
         path=path,
-        project=project,
+        project=project if project is not None else "",
         status=status,
         source=source,
         campaign=campaign,
@@ -618,6 +627,9 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
         dynamic=dynamic,
         comments=tuple(comments),
     )
+    if problems:  # what did parse goes along, so columns and names are checked too
+        raise MappingError(path, problems, partial=mapping)
+    return mapping
 
 
 def _column_items(
@@ -646,7 +658,7 @@ def _column_items(
             continue
         for k in item:
             if k not in allowed:
-                problems.append(f"{where}.{k}: unknown key (allowed: {', '.join(allowed)})")
+                problems.append(_unknown_key(f"{where}.{k}", k, allowed))
         column = item.get("column")
         if not isinstance(column, str) or not column.strip():
             problems.append(f"{where}.column: required, the column header (text)")
@@ -663,7 +675,7 @@ def _parse_read(raw: Any, problems: list[str]) -> ReadSpec:
         return ReadSpec()
     for k in raw:
         if k not in _READ_KEYS:
-            problems.append(f"read.{k}: unknown key (allowed: {', '.join(_READ_KEYS)})")
+            problems.append(_unknown_key(f"read.{k}", k, _READ_KEYS))
     sheet = raw.get("sheet")
     if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, (str, int))):
         problems.append(
@@ -714,7 +726,7 @@ def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
         return Defaults()
     for k in raw:
         if k not in _DEFAULT_KEYS:
-            problems.append(f"defaults.{k}: unknown key (allowed: {', '.join(_DEFAULT_KEYS)})")
+            problems.append(_unknown_key(f"defaults.{k}", k, _DEFAULT_KEYS))
     region = raw.get("region")
     if region is not None:
         if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
@@ -797,7 +809,7 @@ def _parse_key(
         elif name not in KEY_FIELDS and name not in dynamic:
             problems.append(
                 f"key[{i}]: {name!r} is neither a lead field ({', '.join(KEY_FIELDS)}) "
-                "nor a dynamicData field"
+                f"nor a dynamicData field{_did_you_mean(name, [*KEY_FIELDS, *dynamic])}"
             )
         else:
             out.append(name)
@@ -822,20 +834,27 @@ def resolve_columns(mapping: Mapping, headers: Sequence[str], source: str) -> di
         ``{mapped column: header as in the file}``.
 
     Raises:
-        MappingError: one problem per mapped column missing from the file, with its key path.
+        MappingError: one problem per mapped column missing from the file, with its key path
+            and the one unmapped header close to it (``Emial`` → ``Email``), if any.
     """
     by_fold: dict[str, str] = {}
     for header in headers:
         by_fold.setdefault(_fold(header), header)
-    resolved: dict[str, str] = {}
+    resolved = {
+        column: by_fold[_fold(column)]
+        for _, column in mapping.columns()
+        if _fold(column) in by_fold
+    }
+    unused = [h for h in headers if h not in set(resolved.values())]
     problems: list[str] = []
     for where, column in mapping.columns():
-        found = by_fold.get(_fold(column))
-        if found is None:
+        if column not in resolved:
             shown = ", ".join(repr(h) for h in headers[:20])
-            problems.append(f"{where}: column {column!r} is not in {source} (its columns: {shown})")
-        else:
-            resolved[column] = found
+            near = closest(column, unused, cutoff=0.8)
+            hint = f", did you mean {near!r}?" if near is not None else ""
+            problems.append(
+                f"{where}: column {column!r} is not in {source}{hint} (its columns: {shown})"
+            )
     if problems:
         raise MappingError(mapping.path, problems)
     return resolved

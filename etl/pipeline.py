@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -47,7 +47,13 @@ from etl.mapping import (
     resolve_columns,
 )
 from etl.normalize import DateOrder, region_of
-from etl.report import REJECT_COLUMNS, ReportWriter, is_rejects_file, unescape_cell
+from etl.report import (
+    REJECT_COLUMNS,
+    ReportWriter,
+    is_rejects_file,
+    prune_reports,
+    unescape_cell,
+)
 from etl.state import Ledger
 from etl.validate import Issue, KeyTracker, ValidatedChunk, date_orders, validate_chunk
 
@@ -80,6 +86,9 @@ class RunOptions:
         retry_ambiguous: re-send rows an earlier run left ambiguous.
         max_reject_rate: percent (0–100); when more rows than that are rejected, a first pass
             finds it and nothing is sent (exit 3, reports written). Costs a second read.
+        keep_reports: after the run, keep only this many of the newest report folders that
+            voiptime-etl wrote beside ``report_dir`` (see :func:`etl.report.prune_reports`);
+            ``None`` keeps every one.
         crash_after_created: test hook: SIGKILL the process after this many leads are recorded
             created (proves crash safety; never set in normal use).
         archive_dir: a folder run: each file whose rows are all recorded is moved to
@@ -104,6 +113,7 @@ class RunOptions:
     batch_rows: int = 500
     retry_ambiguous: bool = False
     max_reject_rate: float | None = None
+    keep_reports: int | None = None
     crash_after_created: int | None = None
     archive_dir: Path | None = None
     settle_seconds: float = 2.0
@@ -120,6 +130,9 @@ class RunResult:
         report_dir: where the reports are.
         error: the fatal error that stopped the run, if any.
         file_errors: errors of single input files (the others still ran).
+        reported: whether the report folder was written; a run that stopped before reading
+            a row (a bad mapping, an unknown name, a refused key, no file that opens) writes
+            none.
     """
 
     summary: dict[str, Any]
@@ -127,6 +140,7 @@ class RunResult:
     report_dir: Path
     error: EtlError | None = None
     file_errors: list[EtlError] = field(default_factory=list)
+    reported: bool = True
 
 
 def match_reference(items: list[dict[str, Any]], value: int | str, kind: str) -> dict[str, Any]:
@@ -156,6 +170,19 @@ def resolve_references(
         UnknownReferenceError: one name or id the API does not know (exit 78).
         ConfigError: several of them, all listed (exit 78).
     """
+    refs, problems = _find_references(client, mapping, campaign)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigError("\n".join(f"Error: {p}" for p in problems)[len("Error: ") :])
+    assert refs is not None
+    return refs
+
+
+def _find_references(
+    client: VoiptimeClient, mapping: Mapping, campaign: int | str | None
+) -> tuple[References | None, list[UnknownReferenceError]]:
+    """:func:`resolve_references` without raising: ``(references or None, what is unknown)``."""
     problems: list[UnknownReferenceError] = []
 
     names: dict[str, str] = {}
@@ -177,17 +204,15 @@ def resolve_references(
         source_id = find(lambda: client.list_sources(project_id), mapping.source, "source")
     if campaign is not None:
         campaign_id = find(client.list_campaigns, str(campaign), "campaign")
-    if len(problems) == 1:
-        raise problems[0]
     if problems:
-        raise ConfigError("\n".join(f"Error: {p}" for p in problems)[len("Error: ") :])
+        return None, problems
     return References(
         int(project_id),
         None if status_id is None else int(status_id),
         None if source_id is None else int(source_id),
         None if campaign_id is None else str(campaign_id),
         names.get("campaign"),
-    )
+    ), []
 
 
 def _offline_references(mapping: Mapping, campaign: int | str | None) -> References:
@@ -247,10 +272,19 @@ class _Run:
     def execute(self) -> RunResult:
         readers: list[tuple[Path, SourceReader]] = []
         ledger: Ledger | None = None
+        structural: MappingError | None = None
         try:
-            self.mapping = load_mapping(self.o.mapping)
+            try:
+                self.mapping = load_mapping(self.o.mapping)
+            except MappingError as exc:
+                if not isinstance(exc.partial, Mapping):  # not YAML, not a mapping of keys
+                    raise
+                # Check the columns and names of what did parse too, so the one message
+                # lists every problem; nothing is read or sent.
+                self.mapping, structural = exc.partial, exc
+            assert self.mapping is not None
             self.mapping_text = Path(self.o.mapping).read_text(encoding="utf-8-sig")
-            if self.o.command == "import":  # the lock first: a second run sends nothing
+            if self.o.command == "import" and structural is None:  # the lock first
                 if self.o.dry_run:
                     ledger = Ledger.open_readonly(self.o.state)
                 else:
@@ -268,6 +302,8 @@ class _Run:
             if self.o.archive_dir is not None and self.o.command == "import":
                 sources = self._ready_sources(sources)
             readers = self._open_sources(sources)
+            if structural is not None:
+                self._check_all(readers, structural)
             if not readers and self.file_errors:
                 raise _NoInput  # no input is readable: no request is made
             self._check_setup(readers)
@@ -390,7 +426,7 @@ class _Run:
         except EtlError as exc:
             info["result"] = "failed"
             info["error"] = str(exc)
-            log.error("%s", exc)
+            log.info("%s", exc)  # the CLI prints it once, from file_errors
             self.file_errors.append(exc)
             self.codes.append(exc.exit_code)
             return
@@ -418,7 +454,7 @@ class _Run:
         return readers
 
     def _file_failed(self, path: Path, exc: EtlError) -> None:
-        log.error("%s", exc)
+        log.info("%s", exc)  # the CLI prints it once, from file_errors
         self.file_errors.append(exc)
         self.codes.append(exc.exit_code)
         self.files.append(_file_info(path, result="failed", error=str(exc)))
@@ -460,6 +496,29 @@ class _Run:
             raise
         self._resolve()
 
+    def _check_all(
+        self, readers: list[tuple[Path, SourceReader]], structural: MappingError
+    ) -> NoReturn:
+        """A mapping with structural problems: add every missing column and unknown name of
+        what did parse, and raise them all as one :class:`MappingError`."""
+        assert self.mapping is not None
+        problems = list(structural.problems)
+        try:
+            self._check_columns(readers)
+        except MappingError as columns:
+            problems += columns.problems
+        campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
+        if self.client is not None and self.mapping.project != "":
+            try:
+                _, unknown = _find_references(self.client, self.mapping, campaign)
+            except EtlError as exc:  # the API itself failed: say so, after the problems
+                problems.append(f"(names not checked: {exc})")
+                unknown = []
+            for err in unknown:
+                where = "--campaign" if err.kind == "campaign" and self.o.campaign else err.kind
+                problems.append(f"{where}: {err}")
+        raise MappingError(structural.path, problems)
+
     def _resolve(self) -> None:
         assert self.mapping is not None
         campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
@@ -494,7 +553,7 @@ class _Run:
         except InputError as exc:
             info["error"] = str(exc)
             info["result"] = "failed"
-            log.error("%s", exc)
+            log.info("%s", exc)  # the CLI prints it once, from file_errors
             self.file_errors.append(exc)
             self.codes.append(exc.exit_code)
             return
@@ -803,16 +862,12 @@ class _Run:
             "exit_code": exit_code,
         }
         report = self.report
-        if report is None and self.o.report_dir is not None:
-            try:
-                report = ReportWriter(self.o.report_dir, [])
-            except EtlError as exc:  # the report folder itself cannot be written
-                self.error = self.error or exc
-                exit_code = combine_exit_codes([*self.codes, exc.exit_code])
-                summary["exit_code"] = exit_code
-                return RunResult(
-                    summary, exit_code, self.o.report_dir, self.error, self.file_errors
-                )
+        if report is None:
+            # Stopped before reading a row (a bad mapping or name, a refused key, no file that
+            # opens): no report folder, the error message is the whole story.
+            return RunResult(
+                summary, exit_code, self.o.report_dir, self.error, self.file_errors, False
+            )
         try:
             report.finish(summary, self.mapping_text)
         except EtlError as exc:
@@ -820,6 +875,8 @@ class _Run:
             exit_code = combine_exit_codes([*self.codes, exc.exit_code])
             summary["exit_code"] = exit_code
         summary["errors_by_field"] = dict(sorted(report.errors_by_field.items()))
+        if self.o.keep_reports is not None:
+            prune_reports(Path(self.o.report_dir).parent, self.o.keep_reports)
         return RunResult(summary, exit_code, self.o.report_dir, self.error, self.file_errors)
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "ReportWriter",
     "escape_cell",
     "is_rejects_file",
+    "prune_reports",
     "unescape_cell",
 ]
 
@@ -64,6 +65,12 @@ LOADED_COLUMNS = (
     "warnings",
 )
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+#: The name of a report folder voiptime-etl makes under ``reports/`` (a UTC time stamp).
+_RUN_FOLDER = re.compile(r"^\d{8}T\d{6}Z$")
+#: Every file a run writes into its report folder.
+REPORT_FILES = frozenset(
+    {"summary.json", "rejects.csv", "rejects.xlsx", "loaded.csv", "report.html"}
+)
 #: Rejected source rows listed in report.html (rejects.csv has every one).
 HTML_REJECTS = 10_000
 #: Ambiguous rows listed in report.html.
@@ -386,6 +393,60 @@ def _mark_failures(
         note = "cannot write " + ", ".join(f"{folder / n} ({why})" for n, why in failures.items())
         marked["error"] = "; ".join(e for e in (marked.get("error") or "", note) if e)
     return marked
+
+
+def _ours(folder: Path) -> bool:
+    """Whether ``folder`` is a report folder voiptime-etl wrote and nobody added to: named by
+    its UTC time stamp, holding only the files a run writes, its ``summary.json`` ours."""
+    if not folder.is_dir() or folder.is_symlink() or not _RUN_FOLDER.match(folder.name):
+        return False
+    try:
+        names = {p.name for p in folder.iterdir()}
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        names <= REPORT_FILES
+        and isinstance(summary, dict)
+        and {"command", "started_at", "exit_code"} <= summary.keys()
+    )
+
+
+def prune_reports(root: str | Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` report folders that voiptime-etl wrote in ``root``.
+
+    A folder is taken for one of ours only when its name is a UTC time stamp as the default
+    report folder's (``20261130T031500Z``), it holds nothing but the files a run writes
+    (:data:`REPORT_FILES`) and its ``summary.json`` is one we wrote. Anything else in ``root``
+    (a folder a person made, one with a file added, a symbolic link) is never touched. Newest
+    is by name, i.e. by the time the run started. Only the known files are deleted, then the
+    emptied folder; a file appearing meanwhile keeps the folder.
+
+    Args:
+        root: the folder holding the run folders (``reports``).
+        keep: how many of the newest to keep (1 or more).
+
+    Returns:
+        The folders removed, oldest first. A folder that cannot be removed is logged and kept.
+    """
+    if keep < 1:
+        raise ValueError("keep must be 1 or more")
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    ours = sorted(p for p in root.iterdir() if _ours(p))
+    removed: list[Path] = []
+    for folder in ours[: max(0, len(ours) - keep)]:
+        try:
+            for name in REPORT_FILES:
+                (folder / name).unlink(missing_ok=True)
+            folder.rmdir()
+        except OSError as exc:
+            log.warning("%s: old report folder not removed: %s", folder, exc.strerror or exc)
+            continue
+        log.info("%s: old report folder removed (--keep-reports %d)", folder, keep)
+        removed.append(folder)
+    return removed
 
 
 _WHERE = re.compile(r"^[\w.]+(?: \([^)]*\))?: ")

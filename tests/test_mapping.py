@@ -184,16 +184,16 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
     with pytest.raises(MappingError) as err:
         load_mapping(write(tmp_path, text))
     assert err.value.problems == [
-        f"projct: unknown key (allowed: {TOP_KEYS})",
+        f"projct: unknown key, did you mean 'project'? (allowed: {TOP_KEYS})",
         "project: required (a project id or name)",
         "status: expected an id (number) or a name (text), got list [1]",
-        "read.sheets: unknown key (allowed: sheet, header_row, encoding, delimiter, "
-        "max_field_lines, max_field_chars)",
+        "read.sheets: unknown key, did you mean 'sheet'? (allowed: sheet, header_row, "
+        "encoding, delimiter, max_field_lines, max_field_chars)",
         "read.header_row: expected a row number from 1, got int 0",
         "read.encoding: unknown encoding 'klingon'",
         "read.delimiter: expected one character, got str ';;'",
-        "defaults.zone: unknown key (allowed: region, region_column, timezone, ambiguous_timezone, "
-        "timezone_by_country)",
+        "defaults.zone: unknown key, did you mean 'timezone'? (allowed: region, region_column, "
+        "timezone, ambiguous_timezone, timezone_by_country)",
         "defaults.region: 'XX' is not an ISO 3166 region code (e.g. US, GB, DE)",
         "defaults.timezone: an abbreviation, not an IANA zone; "
         "did you mean America/New_York or America/Toronto?",
@@ -202,7 +202,7 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
         "put custom fields under dynamicData)",
         "fields.timezoneId: expected a column header (text), got list ['Zone']",
         "fields.surname: required (the API needs a lead's surname)",
-        "phones[0].lable: unknown key (allowed: column, label, extension)",
+        "phones[0].lable: unknown key, did you mean 'label'? (allowed: column, label, extension)",
         "phones[1].column: required, the column header (text)",
         "phones[2]: expected {column, label}, got int 42",
         "dynamicData.signup.type: 'datetime' is not one of text, date",
@@ -219,7 +219,10 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "problems"),
     [
-        (with_(projekt=1), [f"projekt: unknown key (allowed: {TOP_KEYS})"]),
+        (
+            with_(projekt=1),
+            [f"projekt: unknown key, did you mean 'project'? (allowed: {TOP_KEYS})"],
+        ),
         (
             with_(fields={"name": "A", "surname": "B", "email": "C", "phone": "P"}),
             [
