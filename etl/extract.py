@@ -70,6 +70,7 @@ __all__ = [
     "decide_encoding",
     "list_sheets",
     "open_source",
+    "sniff_kind",
 ]
 
 logger = logging.getLogger(__name__)
@@ -1563,6 +1564,114 @@ def _excel_kind(path: Path) -> str:
     raise InputError(str(path), "not an Excel workbook (unknown file format)")
 
 
+#: What :func:`sniff_kind` can tell from a file's first bytes, in words for messages.
+_KIND_WORDS = {
+    "text": "a text (CSV) file",
+    "xlsx": "an Excel .xlsx workbook",
+    "xls": "an old-style Excel .xls workbook",
+    "html": "a web page (HTML)",
+    "xml-spreadsheet": "an Excel 2003 XML spreadsheet",
+    "pdf": "a PDF document",
+}
+_SNIFF_BYTES = 64 * 1024
+
+
+def sniff_kind(path: str | os.PathLike[str]) -> str:
+    """What a file is, from its first 64 KB rather than its name.
+
+    Returns:
+        ``"xlsx"`` (a zip archive: .xlsx/.xlsm), ``"xls"`` (an OLE2 compound file),
+        ``"pdf"``, ``"html"`` (a web page, e.g. the HTML table many web applications export
+        as ".xls"), ``"xml-spreadsheet"`` (Excel 2003 XML), ``"text"`` (anything else that
+        reads as text: CSV), ``"empty"`` or ``"binary"`` (none of these).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head:
+        return "empty"
+    if head.startswith(_ZIP_MAGICS):
+        return "xlsx"
+    if head.startswith(_OLE2_MAGIC):
+        return "xls"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    text = _as_text(head)
+    if text is None:
+        return "binary"
+    start = text.lstrip("\ufeff \t\r\n").lower()
+    if start.startswith("<"):
+        if "urn:schemas-microsoft-com:office:spreadsheet" in start[:4096]:
+            return "xml-spreadsheet"
+        if start.startswith(("<!doctype html", "<html")) or re.search(
+            r"<(table|html|body|meta)\b", start[:4096]
+        ):
+            return "html"
+    return "text"
+
+
+def _as_text(head: bytes) -> str | None:
+    """``head`` decoded when it looks like text (a BOM's encoding, UTF-8, or an 8-bit code page
+    with hardly any control character but tab and line ends), else ``None``."""
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return head.decode(codec, errors="ignore")
+    if b"\x00" in head:
+        return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) == _SNIFF_BYTES and exc.start >= len(head) - 3:  # cut mid-character
+            text = head[: exc.start].decode("utf-8")
+        else:
+            text = head.decode("cp1252", errors="replace")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f")
+    return text if controls <= len(text) // 100 else None
+
+
+def _reader_for(source: Path, warn: bool = True) -> str:
+    """Which reader opens ``source``: ``"csv"``, ``"xlsx"`` or ``"xls"``, by its bytes.
+
+    A file whose bytes say plainly what it is is read as that whatever its name (a CSV saved
+    as ``.xlsx`` or ``.xls``, a workbook saved as ``.csv``), with a warning naming both; a web
+    page, an XML spreadsheet or a PDF is refused with what to do. A file the bytes do not settle
+    goes to the reader its name says, which explains what is wrong.
+
+    Raises:
+        InputError: the file is empty, or of a kind no reader takes.
+    """
+    kind = sniff_kind(source)
+    suffix = source.suffix.lower()
+    named = "csv" if suffix in CSV_SUFFIXES else "xls" if suffix == ".xls" else "xlsx"
+    if kind == "empty":
+        raise InputError(str(source), "the file is empty")
+    if kind in ("html", "xml-spreadsheet", "pdf"):
+        what = _KIND_WORDS[kind]
+        if kind == "pdf":
+            todo = "export the list from where it came as CSV or .xlsx and import that"
+        else:
+            todo = (
+                "web applications often export such a file with an .xls name; open it in "
+                "Excel or LibreOffice, save it as .xlsx (or CSV) and import that"
+            )
+        raise InputError(str(source), f"this is {what}, not a spreadsheet file; {todo}")
+    found = {"text": "csv", "xlsx": "xlsx", "xls": "xls"}.get(kind)
+    if found is None:  # unknown bytes: the reader of its name says what is wrong
+        return named
+    if warn and found != named and not (found == "xlsx" and suffix == ".xlsm"):
+        logger.warning(
+            "%s: the file is %s although its name ends %s; reading it as what it is "
+            "(rename it to end %s to silence this)",
+            source,
+            _KIND_WORDS[kind],
+            suffix,
+            ".csv" if found == "csv" else f".{found}",
+        )
+    return found
+
+
 def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None) -> SourceReader:
     """Open a CSV or Excel file for reading in chunks.
 
@@ -1578,7 +1687,10 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     ends may be CRLF, LF or CR.
 
     Excel: ``.xlsx``/``.xlsm`` with openpyxl (read-only, cached formula values), ``.xls`` with
-    xlrd; which one is decided by the file's first bytes, not its name. Numbers, dates and
+    xlrd. Which reader is decided by the file's first bytes, not its name (:func:`sniff_kind`):
+    a CSV saved as ``.xlsx`` or ``.xls`` is read as CSV and a workbook saved as ``.csv`` as a
+    workbook, each with a warning; a web page (HTML), an Excel 2003 XML file or a PDF under any
+    of these names is refused with what to do. Numbers, dates and
     booleans become the text a person sees (see ``_cell_text``); an .xlsx number in a
     zero-padding format such as ``00000`` keeps its leading zeros (``02134``).
 
@@ -1603,8 +1715,8 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     options = options or ReadOptions()
     source = Path(path)
     _check_path(source)
-    suffix = source.suffix.lower()
-    if suffix in CSV_SUFFIXES:
+    kind = _reader_for(source)
+    if kind == "csv":
         return _CsvReader(source, options)
     if _excel_kind(source) == "xlsx":
         return _XlsxReader(source, options)
@@ -1623,7 +1735,7 @@ def list_sheets(path: str | os.PathLike[str]) -> list[str]:
     """
     source = Path(path)
     _check_path(source)
-    if source.suffix.lower() in CSV_SUFFIXES:
+    if _reader_for(source, warn=False) == "csv":  # open_source warns of a misnamed file
         return []
     reader: SourceReader
     if _excel_kind(source) == "xlsx":

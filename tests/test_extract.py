@@ -761,10 +761,11 @@ def test_list_sheets_refuses_hostile_workbook(tmp_path: Path) -> None:
         list_sheets(build(tmp_path, "encrypted.xlsx"))
 
 
-def test_workbook_named_csv(tmp_path: Path) -> None:
-    path = write(tmp_path, "book.csv", build(tmp_path, "typed_cells.xlsx").read_bytes())
-    with pytest.raises(InputError, match="Excel workbook"):
-        open_source(path)
+def test_workbook_named_csv_is_read_as_a_workbook(tmp_path: Path) -> None:
+    real = build(tmp_path, "typed_cells.xlsx")
+    path = write(tmp_path, "book.csv", real.read_bytes())
+    with open_source(path) as named, open_source(real) as reader:
+        assert named.headers == reader.headers  # read by its bytes (tests/test_extract_kinds.py)
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -75,19 +75,23 @@ class Browser:
         element = next(iter(found.values()))
         self._call("POST", f"/element/{element}/click", {})
 
-    def screenshot(self, path: Path, height: int | None = None) -> Path:
-        """A PNG of the whole page (the window grown to the page's height, at most 6000 px)."""
+    def screenshot(self, path: Path, height: int | None = None, of: str = "") -> Path:
+        """A PNG of the whole page (the window grown to the page's height, at most 6000 px),
+        or of the element ``of`` (a CSS selector)."""
         full = height or min(6000, int(self.js("return document.documentElement.scrollHeight")))
         self._call("POST", "/window/rect", {"width": 1280, "height": full})
-        path.write_bytes(base64.b64decode(self._call("GET", "/screenshot")))
-        keep = os.environ.get("VOIPTIME_TEST_SCREENSHOTS")
-        if keep:
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(keep) / path.name)
-        return path
+        if of:
+            found = self._call("POST", "/element", {"using": "css selector", "value": of})
+            shot = self._call("GET", f"/element/{next(iter(found.values()))}/screenshot")
+        else:
+            shot = self._call("GET", "/screenshot")
+        path.write_bytes(base64.b64decode(shot))
+        return _keep(path)
 
-    def print_pdf(self) -> bytes:
-        return base64.b64decode(self._call("POST", "/print", {"background": True}))
+    def print_pdf(self, path: Path) -> bytes:
+        """The page printed to PDF (A4, as the page's print styles say)."""
+        path.write_bytes(base64.b64decode(self._call("POST", "/print", {"background": True})))
+        return _keep(path).read_bytes()
 
     def media(self, kind: str) -> None:
         """Emulate screen or print media (Chrome DevTools command through chromedriver)."""
@@ -115,6 +119,15 @@ class Browser:
             ".filter(tr => tr.offsetParent !== null)"
             ".map(tr => Array.from(tr.cells).map(td => td.textContent))"
         )
+
+
+def _keep(path: Path) -> Path:
+    """Copy ``path`` to ``$VOIPTIME_TEST_SCREENSHOTS`` when that is set (to look at it)."""
+    keep = os.environ.get("VOIPTIME_TEST_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+    return path
 
 
 def _free_port() -> int:
@@ -242,12 +255,12 @@ def test_dry_run_report_says_would_and_its_filter_works(
     email = browser.visible_rejects()
     assert len(email) == by_field["email"] and {line[2] for line in email} == {"email"}
     assert browser.js("return document.getElementById('shown').textContent") == str(len(email))
-    browser.screenshot(tmp_path / "dry-run-filtered.png", height=1000)
+    browser.screenshot(tmp_path / "dry-run-filtered.png", of="#rejected")
     browser.click("#f-field option[value='']")
     browser.click("#f-reason option[value='key: duplicate']")
     dupes = browser.visible_rejects()
     assert len(dupes) == ran.summary()["rows_duplicate"]
-    assert all(line[5].startswith("key: duplicate of row") for line in dupes)
+    assert all(line[4].startswith("key: duplicate of row") for line in dupes)
 
 
 def test_validate_report_shows_only_rows_and_sorts(browser: Browser, tmp_path: Path) -> None:
@@ -322,8 +335,8 @@ def test_import_report_numbers_and_print(browser: Browser, sandbox: Any, tmp_pat
         )
         browser.screenshot(tmp_path / "import-print.png", height=1600)
     finally:
-        browser.media("screen")
-    pdf = browser.print_pdf()
+        browser.media("")  # no emulation: screen on screen, print when printing
+    pdf = browser.print_pdf(tmp_path / "import.pdf")
     assert pdf.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
     assert pages >= 2, pages
