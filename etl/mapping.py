@@ -446,9 +446,9 @@ def load_mapping(path: str | Path) -> Mapping:
     try:
         mapping = parse_mapping(data, str(path))
     except MappingError as exc:
-        raise MappingError(str(path), [*early, *exc.problems]) from None
+        raise MappingError(str(path), [*early, *exc.problems], exc.partial) from None
     if early:
-        raise MappingError(str(path), early)
+        raise MappingError(str(path), early, mapping)
     return mapping
 
 

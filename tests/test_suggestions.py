@@ -61,7 +61,7 @@ def test_a_mistyped_mapping_key_names_the_key_it_meant() -> None:
         "campain: unknown key, did you mean 'campaign'? (allowed: project, status, source, "
         "campaign, read, defaults, key, fields, phones, dynamicData, comments)",
         "read.shet: unknown key, did you mean 'sheet'? (allowed: sheet, header_row, encoding, "
-        "delimiter)",
+        "delimiter, max_field_lines, max_field_chars)",
         "fields.emial: unknown lead field, did you mean 'email'? (lead fields: name, surname, "
         "email, timezoneId; put custom fields under dynamicData)",
         "fields.email: required (the API needs a lead's email)",
