@@ -1660,6 +1660,8 @@ def _reader_for(source: Path, warn: bool = True) -> str:
     found = {"text": "csv", "xlsx": "xlsx", "xls": "xls"}.get(kind)
     if found is None:  # unknown bytes: the reader of its name says what is wrong
         return named
+    if found == "xls" and named == "xlsx" and _looks_encrypted(source):
+        return named  # a password-protected .xlsx is an OLE2 file: its reader says so
     if warn and found != named and not (found == "xlsx" and suffix == ".xlsm"):
         logger.warning(
             "%s: the file is %s although its name ends %s; reading it as what it is "

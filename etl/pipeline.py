@@ -11,9 +11,11 @@ unreachable API) ends the run with its exit code after the reports are written.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import logging
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -130,9 +132,9 @@ class RunResult:
         report_dir: where the reports are.
         error: the fatal error that stopped the run, if any.
         file_errors: errors of single input files (the others still ran).
-        reported: whether the report folder was written; a run that stopped before reading
-            a row (a bad mapping, an unknown name, a refused key, no file that opens) writes
-            none.
+        reported: whether the report folder was written; a run stopped by its configuration
+            before any input was opened (a bad mapping, an unknown name, no or a refused key,
+            the lock) writes none.
     """
 
     summary: dict[str, Any]
@@ -305,7 +307,10 @@ class _Run:
             if structural is not None:
                 self._check_all(readers, structural)
             if not readers and self.file_errors:
-                raise _NoInput  # no input is readable: no request is made
+                # No input is readable: no request is made. The report folder still says
+                # which file failed and why (a nightly run's record), with no counts.
+                self.report = ReportWriter(self.o.report_dir, [])
+                raise _NoInput
             self._check_setup(readers)
             self.date_orders = self._date_orders(readers)
             self.report = ReportWriter(
@@ -507,10 +512,18 @@ class _Run:
             self._check_columns(readers)
         except MappingError as columns:
             problems += columns.problems
-        campaign = self.o.campaign if self.o.campaign is not None else self.mapping.campaign
-        if self.client is not None and self.mapping.project != "":
+        # Names whose own key has a problem are left out (the problem says it already).
+        broken = {re.split(r"[.\[: ]", p, maxsplit=1)[0] for p in structural.problems}
+        mapping = dataclasses.replace(
+            self.mapping,
+            status=None if "status" in broken else self.mapping.status,
+            source=None if "source" in broken else self.mapping.source,
+            campaign=None if "campaign" in broken else self.mapping.campaign,
+        )
+        campaign = self.o.campaign if self.o.campaign is not None else mapping.campaign
+        if self.client is not None and mapping.project != "" and "project" not in broken:
             try:
-                _, unknown = _find_references(self.client, self.mapping, campaign)
+                _, unknown = _find_references(self.client, mapping, campaign)
             except EtlError as exc:  # the API itself failed: say so, after the problems
                 problems.append(f"(names not checked: {exc})")
                 unknown = []
@@ -863,8 +876,8 @@ class _Run:
         }
         report = self.report
         if report is None:
-            # Stopped before reading a row (a bad mapping or name, a refused key, no file that
-            # opens): no report folder, the error message is the whole story.
+            # Stopped by the configuration before any input was opened (a bad mapping or name,
+            # no or a refused key, the lock): no report folder, the message is the whole story.
             return RunResult(
                 summary, exit_code, self.o.report_dir, self.error, self.file_errors, False
             )

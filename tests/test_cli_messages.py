@@ -21,7 +21,9 @@ from etl.report import prune_reports
 OFFLINE = {"PATH": "/usr/bin:/bin"}
 
 
-def test_a_missing_file_prints_one_line_exits_66_and_leaves_no_folder(tmp_path: Path) -> None:
+def test_a_missing_file_prints_one_line_exits_66_and_its_folder_says_why(
+    tmp_path: Path,
+) -> None:
     ran = subprocess.run(
         [sys.executable, "-m", "etl", "validate", "nope.csv", "--mapping", str(C01_MAP)],
         cwd=tmp_path,
@@ -31,7 +33,15 @@ def test_a_missing_file_prints_one_line_exits_66_and_leaves_no_folder(tmp_path: 
         timeout=120,
     )
     assert (ran.returncode, ran.stdout, ran.stderr) == (66, "", "Error: nope.csv: no such file\n")
-    assert not (tmp_path / "reports").exists()
+    (folder,) = (tmp_path / "reports").iterdir()  # the run's record: which file, and why
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (summary["exit_code"], summary["rows_read"]) == (66, 0)
+    assert summary["files"] == [
+        {"path": "nope.csv", "rows_read": 0, "rows_rejected": 0, "error": "nope.csv: no such file"}
+    ]
+    page = (folder / "report.html").read_text()
+    assert "Nothing was read and nothing was sent:" in page and 'id="counts"' not in page
+    assert "<mark>nope.csv: no such file</mark>" in page
 
 
 class _Ran:

@@ -813,8 +813,11 @@ def test_kind8_hostile_file_exits_65_and_sends_nothing(
         assert result.code == 65, result.stderr
         assert str(source) in result.stderr
         assert HOSTILE[name] in result.stderr
-        assert result.stderr.count("Error:") == 1  # one message, no table of zeros
-        assert not result.report.exists()  # nothing was read: no report folder
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+        summary = result.summary()
+        assert summary["exit_code"] == 65
+        assert summary["rows_read"] == 0
+        assert HOSTILE[name] in summary["files"][0]["error"]
     assert "POST /leads" not in state(sandbox)["requests"]
 
 
