@@ -729,7 +729,7 @@ def test_apply_mapping_applies_value_maps(tmp_path: Path) -> None:
         ),
         (
             {"column": "TZ", "mapping": {"EST": "America/New_York"}},
-            ["fields.timezoneId.mapping: unknown key (allowed: column, map)"],
+            ["fields.timezoneId.mapping: unknown key, did you mean 'map'? (allowed: column, map)"],
         ),
     ],
 )

@@ -108,7 +108,7 @@ def test_structure_columns_and_names_are_reported_in_one_message(
     problems = [line.strip() for line in ran.stderr.splitlines() if line.startswith("  - ")]
     assert problems == [
         "- defaults.regoin: unknown key, did you mean 'region'? (allowed: region, "
-        "region_column, timezone, ambiguous_timezone)",
+        "region_column, timezone, ambiguous_timezone, timezone_by_country)",
         f"- fields.name: column 'first_nme' is not in {C01} (header read on row 1), did you "
         "mean 'first_name'? (its columns: 'first_name', 'last_name', 'email', 'phone', "
         "'timezone', 'notes')",
