@@ -1634,10 +1634,11 @@ def _as_text(head: bytes) -> str | None:
 def _reader_for(source: Path, warn: bool = True) -> str:
     """Which reader opens ``source``: ``"csv"``, ``"xlsx"`` or ``"xls"``, by its bytes.
 
-    A file whose bytes say plainly what it is is read as that whatever its name (a CSV saved
-    as ``.xlsx`` or ``.xls``, a workbook saved as ``.csv``), with a warning naming both; a web
-    page, an XML spreadsheet or a PDF is refused with what to do. A file the bytes do not settle
-    goes to the reader its name says, which explains what is wrong.
+    A workbook under another name (``.csv``, or an old-style ``.xls`` saved as ``.xlsx``) is
+    read as what it is, with a warning naming both. A text file under a workbook name (a CSV
+    saved as ``.xls``, a common "Excel export" of web applications), a web page, an XML
+    spreadsheet or a PDF is refused naming what it is and what to do. A file the bytes do not
+    settle goes to the reader its name says, which explains what is wrong.
 
     Raises:
         InputError: the file is empty, or of a kind no reader takes.
@@ -1662,6 +1663,14 @@ def _reader_for(source: Path, warn: bool = True) -> str:
         return named
     if found == "xls" and named == "xlsx" and _looks_encrypted(source):
         return named  # a password-protected .xlsx is an OLE2 file: its reader says so
+    if found == "csv" and named != "csv":
+        # Not read: any stray text file would be taken for a list, and its "columns" would
+        # stop the whole run as a mapping error; this way only this file is refused.
+        raise InputError(
+            str(source),
+            f"this is a text (CSV) file although its name ends {suffix}; rename it to end "
+            ".csv and import it again (or open it in Excel and save it as .xlsx)",
+        )
     if warn and found != named and not (found == "xlsx" and suffix == ".xlsm"):
         logger.warning(
             "%s: the file is %s although its name ends %s; reading it as what it is "
@@ -1690,9 +1699,9 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
 
     Excel: ``.xlsx``/``.xlsm`` with openpyxl (read-only, cached formula values), ``.xls`` with
     xlrd. Which reader is decided by the file's first bytes, not its name (:func:`sniff_kind`):
-    a CSV saved as ``.xlsx`` or ``.xls`` is read as CSV and a workbook saved as ``.csv`` as a
-    workbook, each with a warning; a web page (HTML), an Excel 2003 XML file or a PDF under any
-    of these names is refused with what to do. Numbers, dates and
+    a workbook saved as ``.csv`` is read as a workbook, with a warning; a CSV saved as ``.xlsx``
+    or ``.xls``, a web page (HTML), an Excel 2003 XML file or a PDF under a workbook's name is
+    refused naming what it is and what to do. Numbers, dates and
     booleans become the text a person sees (see ``_cell_text``); an .xlsx number in a
     zero-padding format such as ``00000`` keeps its leading zeros (``02134``).
 

@@ -59,22 +59,16 @@ def test_sniff_kind_reads_the_bytes(tmp_path: Path, content: bytes, kind: str) -
 
 
 @pytest.mark.parametrize("name", ["leads.xlsx", "leads.xls", "leads.xlsm"])
-def test_a_csv_under_an_excel_name_is_read_as_csv_with_a_warning(
-    tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_csv_under_an_excel_name_is_named_for_what_it_is(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text(CSV, encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="etl.extract"):
-        with open_source(path) as reader:
-            frame = next(reader.chunks()).frame
-    assert reader.headers == ["first_name", "last_name", "email"]
-    assert frame["email"].tolist() == ["ann@example.com", "bo@example.com"]
-    suffix = path.suffix
-    assert [r.getMessage() for r in caplog.records] == [
-        f"{path}: the file is a text (CSV) file although its name ends {suffix}; reading it as "
-        "what it is (rename it to end .csv to silence this)"
-    ]
-    assert list_sheets(path) == []
+    with pytest.raises(InputError) as info:
+        open_source(path)
+    assert str(info.value) == (
+        f"{path}: this is a text (CSV) file although its name ends {path.suffix}; rename it to "
+        "end .csv and import it again (or open it in Excel and save it as .xlsx)"
+    )
+    assert info.value.exit_code == 65
 
 
 def test_a_workbook_under_a_csv_name_is_read_as_a_workbook(
@@ -129,18 +123,18 @@ def test_a_file_no_reader_takes_is_named_for_what_it_is(
     assert info.value.exit_code == 65
 
 
-def test_a_csv_saved_as_xlsx_imports_through_the_cli(tmp_path: Path) -> None:
-    source = tmp_path / "leads.xlsx"
+def test_a_csv_saved_as_xls_is_refused_alone_and_the_other_files_run(tmp_path: Path) -> None:
+    source = tmp_path / "export.xls"
     source.write_bytes(C01.read_bytes())
     ran = run_cli(
-        ["validate", str(source), "--mapping", str(C01_MAP)],
+        ["validate", str(source), str(C01), "--mapping", str(C01_MAP)],
         {"PATH": "/usr/bin:/bin"},
         tmp_path / "r",
         subprocess_mode=False,
     )
-    assert ran.code == 0, ran.stderr
+    assert ran.code == 65, ran.stderr
     assert ran.stderr == (
-        f"WARNING etl.extract: {source}: the file is a text (CSV) file although its name ends "
-        ".xlsx; reading it as what it is (rename it to end .csv to silence this)\n"
+        f"Error: {source}: this is a text (CSV) file although its name ends .xls; rename it to "
+        "end .csv and import it again (or open it in Excel and save it as .xlsx)\n"
     )
     assert ran.summary()["rows_valid"] == 5
