@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import requests
-from clitools import ROOT, SPRING, Ran, env_for, run_cli
+from clitools import ROOT, Ran, env_for, import_args, run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -204,17 +204,7 @@ def test_dry_run_report_says_would_and_its_filter_works(
     browser: Browser, sandbox: Any, tmp_path: Path
 ) -> None:
     ran = run_cli(
-        [
-            "import",
-            str(SAMPLE),
-            "--mapping",
-            str(MAPPING),
-            "--campaign",
-            SPRING,
-            "--dry-run",
-            "--state",
-            str(tmp_path / "s.sqlite"),
-        ],
+        import_args(tmp_path, "--dry-run", source=SAMPLE, mapping=MAPPING),
         env_for(sandbox),
         tmp_path / "dry",
         subprocess_mode=False,
@@ -302,16 +292,7 @@ def test_validate_report_shows_only_rows_and_sorts(browser: Browser, tmp_path: P
 
 def test_import_report_numbers_and_print(browser: Browser, sandbox: Any, tmp_path: Path) -> None:
     ran = run_cli(
-        [
-            "import",
-            str(SAMPLE),
-            "--mapping",
-            str(MAPPING),
-            "--campaign",
-            SPRING,
-            "--state",
-            str(tmp_path / "s.sqlite"),
-        ],
+        import_args(tmp_path, source=SAMPLE, mapping=MAPPING),
         env_for(sandbox),
         tmp_path / "imp",
         subprocess_mode=False,
