@@ -786,9 +786,7 @@ _FAMILY_OF = {
 _EXCEL_ORDER = [codecs.lookup(members[0]).name for members in ENCODING_FAMILIES.values()]
 #: Lines holding non-ASCII bytes scored per candidate (the rest of the sample is decoded once).
 _SCORE_LINES = 5000
-_WORD = re.compile(
-    r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]*[^\x00-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]*"
-)
+_WORD = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]+")
 
 
 def decide_encoding(sample: bytes) -> EncodingGuess:
@@ -859,25 +857,27 @@ def decide_encoding(sample: bytes) -> EncodingGuess:
             text = focus.decode(name)
         except (UnicodeDecodeError, LookupError):
             continue
-        words = Counter(w for w in _WORD.findall(text) if len(w) > 1)  # '€' alone says little
+        words = Counter(  # words with a non-ASCII character; '€' alone says little
+            w for w in _WORD.findall(text) if len(w) > 1 and not w.isascii()
+        )
         key = tuple(words)
         if key in groups:
             groups[key][2].append(name)
             continue
         dirt = sum(n for w, n in words.items() if not _plausible_word(w))
         groups[key] = (dirt, words, [name])
-    whole = []
-    for dirt, words, members in groups.values():
+    # the whole sample must decode too; checked from the most plausible reading on, and only
+    # as far as the candidates reach (decoding 8 MB once per code page would take seconds)
+    leaders: list[tuple[int, Counter[str], list[str]]] = []
+    for dirt, words, members in sorted(groups.values(), key=lambda g: g[0]):
+        if leaders and dirt > leaders[0][0] + sum(words.values()) // 100:
+            break
         good = [m for m in members if _decodes(sample, m)]
         if good:
-            whole.append((dirt, words, good))
-    if not whole:
+            leaders.append((dirt, words, good))
+    if not leaders:
         return EncodingGuess(None, "no code page decodes it")
-    total = sum(whole[0][1].values())
-    least = min(d for d, _, _ in whole)
-    leaders = sorted(
-        [w for w in whole if w[0] <= least + total // 100], key=lambda w: _codec_rank(w[2][0])
-    )
+    leaders.sort(key=lambda w: _codec_rank(w[2][0]))
     firm = [w for w in leaders if any(_FAMILY_OF.get(m) not in _TIE_LOSERS for m in w[2])]
     leaders = firm or leaders
     chosen = _pick(leaders, coherence_ratio)
@@ -1009,9 +1009,9 @@ def _plausible_word(word: str) -> bool:
 
 @lru_cache(maxsize=256)
 def _latin_code_page(codec: str) -> bool:
-    """Whether a single-byte code page reads the bytes 0xC0–0xFF mostly as Latin letters."""
+    """Whether a single-byte code page reads the bytes 0x80–0xFF mostly as Latin letters."""
     latin = 0
-    for byte in range(0xC0, 0x100):
+    for byte in range(0x80, 0x100):
         try:
             ch = bytes([byte]).decode(codec)
         except UnicodeDecodeError:
@@ -1020,12 +1020,12 @@ def _latin_code_page(codec: str) -> bool:
             return False
         if len(ch) == 1 and ch.isalpha() and _script(ch) == "LATIN":
             latin += 1
-    return latin > 40
+    return latin >= 56
 
 
-#: Latin letters rare in European names and text (Slovak ŕ ĺ, Italian ì ò ù, French
+#: Latin letters rare in European names and text (Slovak ŕ ĺ, Czech ď, Italian ì ò ù, French
 #: ï û ÿ): a reading that needs them loses to one that does not (Czech ě read as cp1252 is ì).
-_RARE_LETTERS = frozenset("ŕŔĺĹìÌòÒùÙïÏûÛÿ")
+_RARE_LETTERS = frozenset("ŕŔĺĹďĎìÌòÒùÙïÏûÛÿ")
 
 #: Characters a word may hold between two letters.
 _JOINERS = frozenset("’‘ʼ‐‑–—")
