@@ -240,6 +240,9 @@ def normalize_frame(
                 f"timezoneId: {zones[i]} from the column, but the phone {shown_phones} is in "
                 f"{shown}; kept the column's zone"
             )
+    for i, row in enumerate(mapped.index):
+        if odd[i] and row_phones.get(row):
+            notes[i].append(f"country {odd[i]}; only numbers written with +country were read")
     out["timezoneId"] = pd.Series(zones, index=mapped.index, dtype=object)
     out["timezone_source"] = pd.Series(sources, index=mapped.index, dtype=object)
     out["warnings"] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)

@@ -346,6 +346,10 @@ def test_region_column_decides_how_national_numbers_are_read() -> None:
         "Europe/Paris",
         "Europe/London",
     ]
+    assert res.warnings[7] == (
+        "country 'Narnia' is not a country name or code; only numbers written with +country "
+        "were read",
+    )
     assert "region" not in res.valid.columns
 
 
