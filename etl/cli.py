@@ -527,6 +527,12 @@ def validate_cmd(
     help="With --archive-dir: a file whose size or time changes within this is left alone.",
 )
 @click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Let these rows replace the values of leads another file (or, from a rejects file, "
+    "another row) fed, instead of reporting a conflict or a duplicate.",
+)
+@click.option(
     "--max-reject-rate",
     type=click.FloatRange(0, 100),
     metavar="PERCENT",
@@ -546,6 +552,7 @@ def import_cmd(
     retry_ambiguous: bool,
     archive_dir: Path | None,
     settle_seconds: float,
+    overwrite: bool,
     max_reject_rate: float | None,
     api_url: str | None,
     api_key_file: Path | None,
@@ -582,6 +589,7 @@ def import_cmd(
         state=state,
         concurrency=concurrency,
         retry_ambiguous=retry_ambiguous,
+        overwrite=overwrite,
         max_reject_rate=max_reject_rate,
         crash_after_created=_test_hook("VOIPTIME_TEST_CRASH_AFTER_CREATED"),
         archive_dir=archive_dir,

@@ -3,13 +3,23 @@
 :class:`Loader` takes batches of valid rows (:class:`LeadRow`: key and payload) and, for each:
 
 * decides from the :class:`~etl.state.Ledger` whether the row is new (``POST /leads``), changed
-  since it was sent (``PATCH /leads/{id}`` with the changed fields only), unchanged (nothing), or
-  ambiguous from an earlier run (nothing, unless ``retry_ambiguous``);
+  since it was sent (``PATCH /leads/{id}`` with the changed fields only), unchanged (nothing),
+  ambiguous from an earlier run (nothing, unless ``retry_ambiguous``), or another source's lead
+  (nothing, see below);
 * sends the writes on ``concurrency`` worker threads, committing ``sending`` to the ledger before
   each POST leaves and ``created`` with the id as soon as the answer arrives;
 * pushes the batch's lead ids into the campaign with one ``generate`` call (docs/api.md #13) per at
   most :data:`ENROL_BATCH` ids; a call refused for a bad id is split in halves until the bad id is
   found, and the rest are enrolled.
+
+Sources. The ledger records which file and row each lead's values came from. A changed row
+updates its lead only when it comes from the same source: the same file (rows may move when a
+file is re-exported), or, for a row of a re-imported rejects file, the very row it was first read
+from. Otherwise nothing is sent and the row's outcome says why: ``duplicate`` for a rejects-file
+row whose lead came from another row of the same file (it was that row's duplicate), ``conflict``
+when another file feeds the key with other values (the lead keeps that file's values, so two
+files never change a lead back and forth run after run). With ``overwrite`` such rows replace
+the lead's values, and their row becomes the lead's pinned source (docs/mapping.md, "Values").
 
 A fatal error (401/403, a 404 of the project or campaign, retries exhausted) stops the loader:
 requests not yet started are not sent, the error is kept in :attr:`Loader.fatal` and the caller
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -46,6 +57,8 @@ __all__ = [
     "LoadStats",
     "Loader",
     "Outcome",
+    "other_source",
+    "same_source",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,12 +93,20 @@ class LeadRow:
         source_row: row number a spreadsheet shows.
         key: the row's normalised key (``|``-joined key fields).
         payload: the ``POST /leads`` body.
+        origin: for a row of a re-imported rejects file, the ``(file, row)`` it was first read
+            from (its ``_source_file``, ``_source_row``); ``None`` for any other row.
     """
 
     source_file: str
     source_row: int
     key: str
     payload: dict[str, Any]
+    origin: tuple[str, int] | None = None
+
+    @property
+    def source(self) -> tuple[str, int]:
+        """The ``(file, row)`` the ledger records for this row's values."""
+        return self.origin or (self.source_file, self.source_row)
 
 
 @dataclass
@@ -94,12 +115,15 @@ class Outcome:
 
     Attributes:
         action: ``created``, ``updated``, ``unchanged`` (the lead exists), ``ambiguous`` (sent,
-            outcome unknown), ``failed`` (not sent or refused; ``message`` says why).
+            outcome unknown), ``failed`` (not sent or refused; ``message`` says why),
+            ``conflict`` (another file's lead with other values: not sent), ``duplicate`` (a
+            rejects-file row whose lead came from another row of its file: not sent).
         lead_id: the lead's id when known.
         campaign_id: the campaign the lead is enrolled in (``""`` when none or not yet).
         message: the reason for ``failed``/``ambiguous``, or a note.
         rejected: the server refused this row's body (a per-row 4xx): it belongs in rejects.
         enrol_ambiguous: the lead exists, but whether it is in the campaign is unknown.
+        kept: for ``conflict``/``duplicate``: the ``(file, row)`` whose values the lead keeps.
     """
 
     row: LeadRow
@@ -109,6 +133,7 @@ class Outcome:
     message: str = ""
     rejected: bool = False
     enrol_ambiguous: bool = False
+    kept: tuple[str, int | None] | None = None
 
 
 @dataclass
@@ -121,6 +146,8 @@ class LoadStats:
     failed: int = 0
     ambiguous: int = 0
     rejected_by_server: int = 0
+    conflicts: int = 0
+    duplicates: int = 0
     campaign_entries_added: int = 0
     requests: dict[str, int] = field(default_factory=dict)
 
@@ -140,6 +167,8 @@ class Loader:
             get ``grace`` seconds to finish, then are abandoned (the ledger keeps them
             ``sending``, so the next run reports them ambiguous).
         grace: seconds in-flight requests may take after ``cancel`` is set.
+        overwrite: rows of another source replace a lead's values instead of being reported
+            as ``conflict``/``duplicate``; their row becomes the lead's pinned source.
     """
 
     def __init__(
@@ -154,6 +183,7 @@ class Loader:
         retry_ambiguous: bool = False,
         cancel: threading.Event | None = None,
         grace: float = 5.0,
+        overwrite: bool = False,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -166,6 +196,7 @@ class Loader:
         self._stop = threading.Event()
         self.cancel = cancel or threading.Event()
         self.grace = grace
+        self.overwrite = overwrite
         self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="load")
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
@@ -243,6 +274,10 @@ class Loader:
         if entry.payload_hash == payload_hash(row.payload):
             self._count("unchanged")
             return Outcome(row, "unchanged", entry.lead_id)
+        other = None if self.overwrite else other_source(row, entry)
+        if other is not None:
+            self._count("duplicates" if other.action == "duplicate" else "conflicts")
+            return other
         return self._update(row, entry)
 
     def _create(self, row: LeadRow) -> Outcome:
@@ -251,7 +286,7 @@ class Loader:
             return Outcome(row, "created")
         assert self.client is not None
         self.ledger.mark_sending(
-            self.project_id, row.key, row.payload, self.campaign_id, row.source_file, row.source_row
+            self.project_id, row.key, row.payload, self.campaign_id, *row.source
         )
         with self._lock:
             self._in_flight.add(row.key)
@@ -279,9 +314,10 @@ class Loader:
         """PATCH the changed fields; a new note goes out as a comment (docs/api.md #8)."""
         changes = changed_fields(entry.payload, row.payload)
         notes = new_comments(entry.payload, row.payload)
+        pin = self.overwrite and not same_source(row, entry)
         if not changes and not notes:  # e.g. a note removed: nothing the API can be told
             if not self.dry_run:
-                self.ledger.mark_updated(self.project_id, row.key, row.payload)
+                self.ledger.mark_updated(self.project_id, row.key, row.payload, row.source, pin)
             self._count("unchanged")
             return Outcome(row, "unchanged", entry.lead_id)
         what = sorted(changes) + (["comments"] if notes else [])
@@ -299,7 +335,7 @@ class Loader:
                 )
         except ApiError as exc:
             return self._failed(row, exc, entry.lead_id)
-        self.ledger.mark_updated(self.project_id, row.key, row.payload)
+        self.ledger.mark_updated(self.project_id, row.key, row.payload, row.source, pin)
         self._count("updated")
         return Outcome(row, "updated", entry.lead_id, message="changed: " + ", ".join(what))
 
@@ -329,7 +365,7 @@ class Loader:
         assert self.campaign_id is not None
         todo: dict[int, Outcome] = {}
         for out in outcomes:
-            if out.lead_id is None or out.action in ("ambiguous", "failed"):
+            if out.lead_id is None or out.action not in ("created", "updated", "unchanged"):
                 continue
             entry = known.get(out.row.key)
             if entry and self.campaign_id in entry.enrolled:
@@ -431,6 +467,57 @@ class Loader:
         with self._lock:
             self.stats.campaign_entries_added += len(ids)
         return ids, []
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two file names as runs gave them name one file (relative names are taken from
+    the current folder)."""
+    return a == b or os.path.abspath(a) == os.path.abspath(b)
+
+
+def same_source(row: LeadRow, entry: LedgerEntry) -> bool:
+    """Whether ``row`` is the source of ``entry``'s values: its very row, or (for a row of a
+    file read as it is, not a rejects file) the same file when the source is not pinned."""
+    if entry.source_file is None:  # recorded before sources were: any row may update it
+        return True
+    file, line = row.source
+    if not _same_file(file, entry.source_file):
+        return False
+    if line == entry.source_row:
+        return True
+    return row.origin is None and not entry.source_pinned
+
+
+def other_source(row: LeadRow, entry: LedgerEntry) -> Outcome | None:
+    """The ``duplicate``/``conflict`` outcome of a changed row that is not ``entry``'s source
+    (see the module docstring), or ``None`` when it may update the lead."""
+    if same_source(row, entry):
+        return None
+    assert entry.source_file is not None
+    kept = f"{entry.source_file} row {entry.source_row}"
+    fields = sorted(changed_fields(entry.payload, row.payload)) or ["comments"]
+    lead = f"lead {entry.lead_id}"
+    if row.origin is not None and _same_file(row.origin[0], entry.source_file):
+        return Outcome(
+            row,
+            "duplicate",
+            entry.lead_id,
+            kept=(entry.source_file, entry.source_row),
+            message=f"duplicate of {kept}, whose values {lead} holds: a rejects file never "
+            "updates a lead from another row; give this row its own key to load it as a new "
+            "lead, or rerun with --overwrite to replace the lead's values with it",
+        )
+    why = "the values pinned with --overwrite" if entry.source_pinned else "its values"
+    return Outcome(
+        row,
+        "conflict",
+        entry.lead_id,
+        kept=(entry.source_file, entry.source_row),
+        message=f"conflict: {lead} keeps {why} from {kept}; this row "
+        f"({row.source[0]} row {row.source[1]}) has other {', '.join(fields)} and was not "
+        "sent; fix one of the two files, or rerun with --overwrite to make this row the "
+        "lead's source",
+    )
 
 
 def new_comments(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:

@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 #: ``progress(stage, rows)``: ``stage`` is ``validated`` (rows read and checked) or ``loaded``
 #: (valid rows sent or decided), and ``rows`` how many more since the last call; or ``total``
 #: once, with the number of rows of the run when the readers know it (CSV) up front.
+#: Most conflicts listed in ``summary.json`` (all are in ``loaded.csv``).
+MAX_CONFLICTS_LISTED = 100
+
 Progress = Callable[[str, int], None]
 
 
@@ -101,6 +104,8 @@ class RunOptions:
             still being written (its size or modification time changes).
         crash_before_archive: test hook: SIGKILL the process after a file's rows are recorded
             and before it is moved (never set in normal use).
+        overwrite: rows replace the values of leads another file (or, from a rejects file,
+            another row) fed, instead of being reported as ``conflict``/``duplicate``.
     """
 
     sources: Sequence[Path]
@@ -120,6 +125,7 @@ class RunOptions:
     archive_dir: Path | None = None
     settle_seconds: float = 2.0
     crash_before_archive: bool = False
+    overwrite: bool = False
 
 
 @dataclass
@@ -252,6 +258,7 @@ class _Run:
         self.rows_read = 0
         self.rows_rejected = 0
         self.rows_duplicate = 0
+        self.conflicts: list[dict[str, Any]] = []
         self.zone_sources: Counter[str] = Counter()
         self.phone_regions: Counter[str] = Counter()
         self.gate = ""
@@ -344,6 +351,7 @@ class _Run:
                     dry_run=self.o.dry_run,
                     retry_ambiguous=self.o.retry_ambiguous,
                     cancel=self.cancel,
+                    overwrite=self.o.overwrite,
                 )
             totals = [getattr(r, "rows_total", None) for _, r in readers]
             if totals and all(t is not None for t in totals):
@@ -555,9 +563,11 @@ class _Run:
         rejects_file = is_rejects_file(reader.headers)
         try:
             for chunk in reader.chunks(self.o.chunk_rows):
+                origins: dict[int, tuple[str, int]] = {}
                 if rejects_file:
+                    origins = _origins(chunk)
                     chunk = _unescape_chunk(chunk)
-                read, rejected = self._run_chunk(name, chunk, keys)
+                read, rejected = self._run_chunk(name, chunk, keys, origins)
                 self.progress("loaded", rejected)  # rows done without loading
                 info["rows_read"] += read
                 info["rows_rejected"] += rejected
@@ -677,7 +687,9 @@ class _Run:
                     continue  # reported by the real pass
         return read, rejected
 
-    def _run_chunk(self, name: str, chunk: Chunk, keys: KeyTracker) -> tuple[int, int]:
+    def _run_chunk(
+        self, name: str, chunk: Chunk, keys: KeyTracker, origins: dict[int, tuple[str, int]]
+    ) -> tuple[int, int]:
         assert self.mapping is not None and self.report is not None
         read = len(chunk.frame) + len(chunk.problems)
         chunk, forced = _fold_problems(chunk)
@@ -724,7 +736,7 @@ class _Run:
                 self.rows_warned += 1
                 for message in messages:
                     log.info("%s row %d: %s", name, row, message)
-        rejected += self._load(name, frame, valid, row_keys, result.warnings)
+        rejected += self._load(name, frame, valid, row_keys, result.warnings, origins)
         self.rows_rejected += rejected
         return read, rejected
 
@@ -735,8 +747,10 @@ class _Run:
         valid: pd.DataFrame,
         keys: pd.Series,
         warnings: dict[int, tuple[str, ...]],
+        origins: dict[int, tuple[str, int]],
     ) -> int:
-        """Send valid rows in batches (or, for validate, list them); returns server rejects."""
+        """Send valid rows in batches (or, for validate, list them); returns rows rejected
+        while loading (refused by the server, or a rejects file's duplicates)."""
         assert self.mapping is not None and self.report is not None
         if self.gate:
             return 0  # the data-quality gate closed: nothing is loaded
@@ -751,7 +765,11 @@ class _Run:
             return 0
         rows = [
             LeadRow(
-                name, int(idx), keys.at[idx], lead_payload(rec, self.mapping, self.refs, self.when)
+                name,
+                int(idx),
+                keys.at[idx],
+                lead_payload(rec, self.mapping, self.refs, self.when),
+                origins.get(int(idx)),
             )
             for idx, rec in zip(valid.index, valid.to_dict("records"), strict=True)
         ]
@@ -782,11 +800,34 @@ class _Run:
                 [("api", "", f"api: {out.message}")],
             )
             return 1
+        if out.action == "duplicate":
+            log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
+            self.rows_duplicate += 1
+            self.report.reject(
+                r.source_file,
+                r.source_row,
+                frame.loc[r.source_row].to_dict(),
+                [("key", r.key, f"key: {out.message}")],
+            )
+            return 1
         zone_source, warnings = notes[r.source_row]
+        if out.action == "conflict":
+            log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
+            warnings = "; ".join(w for w in (out.message, warnings) if w)
+            if len(self.conflicts) < MAX_CONFLICTS_LISTED:
+                self.conflicts.append(
+                    {
+                        "key": r.key,
+                        "lead_id": out.lead_id,
+                        "row": {"file": r.source[0], "row": r.source[1]},
+                        "kept": {"file": out.kept[0], "row": out.kept[1]} if out.kept else None,
+                        "reason": out.message,
+                    }
+                )
         if out.action == "ambiguous" or out.enrol_ambiguous:
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
             warnings = "; ".join(w for w in (out.message, warnings) if w)
-        if out.action in ("created", "updated", "unchanged", "ambiguous"):
+        if out.action in ("created", "updated", "unchanged", "ambiguous", "conflict"):
             self.report.loaded(
                 r.source_file,
                 r.source_row,
@@ -821,6 +862,8 @@ class _Run:
                 self.codes.append(EXIT_REJECTED)
             if stats.ambiguous:
                 self.codes.append(EXIT_AMBIGUOUS)
+            if stats.conflicts:
+                self.codes.append(EXIT_REJECTED)
         if self.rows_rejected:
             self.codes.append(EXIT_REJECTED)
         if self.gate:
@@ -852,6 +895,8 @@ class _Run:
             "leads_unchanged": stats.unchanged if stats else 0,
             "leads_failed": stats.failed if stats else 0,
             "leads_ambiguous": stats.ambiguous if stats else 0,
+            "leads_conflict": stats.conflicts if stats else 0,
+            "conflicts": self.conflicts,
             "campaign_entries_added": stats.campaign_entries_added if stats else 0,
             "project_id": self.refs.project_id,
             "campaign_id": self.campaign_id,
@@ -968,6 +1013,24 @@ def _union_headers(readers: Any) -> list[str]:
             if h.strip().casefold() not in seen:
                 seen.add(h.strip().casefold())
                 out.append(h)
+    return out
+
+
+def _origins(chunk: Chunk) -> dict[int, tuple[str, int]]:
+    """For a chunk of a rejects file: the ``(file, row)`` each row was first read from, by its
+    ``_source_file`` and ``_source_row`` (rows where they are not a name and a number are left
+    out: they count as rows of the rejects file itself)."""
+    frame = chunk.frame
+    if "_source_file" not in frame.columns or "_source_row" not in frame.columns:
+        return {}
+    out: dict[int, tuple[str, int]] = {}
+    for row, file, line in zip(
+        frame.index, frame["_source_file"], frame["_source_row"], strict=True
+    ):
+        file = unescape_cell(str(file or "")).strip()
+        line = str(line or "").strip()
+        if file and line.isdigit():
+            out[int(row)] = (file, int(line))
     return out
 
 

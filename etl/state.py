@@ -25,6 +25,11 @@ moving it to the archive), and every settlement a person made with ``state resol
 ``state forget`` (``settlements``: who, when, what). The schema is versioned in ``meta``; an older
 file is migrated forward by additive steps (:data:`_MIGRATIONS`) when it is opened for a run.
 
+Each lead remembers its *source*: the file and row whose values it holds now (``source_file``,
+``source_row``; for a row of a re-imported rejects file, the file and row it was first read from),
+and whether a person chose that source with ``--overwrite`` (``source_pinned``, schema 3). The
+loader uses them so that two sources feeding one key do not overwrite each other run after run.
+
 SQLite in WAL mode with ``synchronous=FULL``: a commit survives a crash of the process or the
 machine. A lock file beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it.
 The ledger holds payloads (lead fields) but never the API key.
@@ -60,7 +65,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -125,6 +130,7 @@ CREATE TABLE IF NOT EXISTS settlements (
 );
 """,
     ),
+    (3, "ALTER TABLE leads ADD COLUMN source_pinned INTEGER NOT NULL DEFAULT 0;"),
 ]
 
 
@@ -245,6 +251,11 @@ class LedgerEntry:
         payload: what was last sent (a dict).
         enrolled: campaign ids the lead is enrolled in (``done``).
         enrol_ambiguous: campaign ids whose enrolment outcome is unknown.
+        source_file: the file whose values the lead holds (as the run that sent them named it),
+            or ``None`` when unknown.
+        source_row: that file's row number, or ``None``.
+        source_pinned: a person chose this source with ``--overwrite``; rows of the same file
+            but another row do not replace it.
     """
 
     status: str
@@ -253,6 +264,9 @@ class LedgerEntry:
     payload: dict[str, Any]
     enrolled: frozenset[str] = frozenset()
     enrol_ambiguous: frozenset[str] = frozenset()
+    source_file: str | None = None
+    source_row: int | None = None
+    source_pinned: bool = False
 
 
 class Ledger:
@@ -271,6 +285,7 @@ class Ledger:
         self.crash_after_created: int | None = None
         self._created = 0
         self._unbound_url: str | None = None
+        self._pinned_column: bool | None = None
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -439,19 +454,36 @@ class Ledger:
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]
             marks = ",".join("?" * len(part))
+            pinned = "source_pinned" if self._has_pinned() else "0"  # a schema < 3 file, read-only
             rows = self._query(
-                f"SELECT key, status, lead_id, payload_hash, payload FROM leads "
-                f"WHERE project=? AND key IN ({marks})",
+                f"SELECT key, status, lead_id, payload_hash, payload, source_file, source_row, "
+                f"{pinned} FROM leads WHERE project=? AND key IN ({marks})",
                 [project, *part],
             )
             ids = [r[2] for r in rows if r[2] is not None]
             enrol = self._enrolments(ids)
-            for key, status, lead_id, phash, payload in rows:
+            for key, status, lead_id, phash, payload, s_file, s_row, s_pinned in rows:
                 done, unknown = enrol.get(lead_id, (set(), set()))
                 out[key] = LedgerEntry(
-                    status, lead_id, phash, json.loads(payload), frozenset(done), frozenset(unknown)
+                    status,
+                    lead_id,
+                    phash,
+                    json.loads(payload),
+                    frozenset(done),
+                    frozenset(unknown),
+                    s_file,
+                    s_row,
+                    bool(s_pinned),
                 )
         return out
+
+    def _has_pinned(self) -> bool:
+        """Whether the file has ``leads.source_pinned`` (schema 3; a dry run reads older files
+        as they are)."""
+        if self._pinned_column is None:
+            columns = self._query("PRAGMA table_info(leads)")
+            self._pinned_column = any(c[1] == "source_pinned" for c in columns)
+        return self._pinned_column
 
     def _enrolments(self, lead_ids: list[int]) -> dict[int, tuple[set[str], set[str]]]:
         out: dict[int, tuple[set[str], set[str]]] = {}
@@ -776,8 +808,8 @@ class Ledger:
             "ON CONFLICT (project, key) DO UPDATE SET status='sending', "
             "payload_hash=excluded.payload_hash, "
             "payload=excluded.payload, campaign_id=excluded.campaign_id, "
-            "source_file=excluded.source_file, "
-            "source_row=excluded.source_row, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            "source_file=excluded.source_file, source_row=excluded.source_row, "
+            "source_pinned=0, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
             (
                 project,
                 key,
@@ -825,18 +857,36 @@ class Ledger:
             (project, key),
         )
 
-    def mark_updated(self, project: int, key: str, payload: dict[str, Any]) -> None:
-        """Record the payload a PATCH brought the lead to."""
+    def mark_updated(
+        self,
+        project: int,
+        key: str,
+        payload: dict[str, Any],
+        source: tuple[str, int] | None = None,
+        pin: bool = False,
+    ) -> None:
+        """Record the payload a PATCH brought the lead to, and the row it came from.
+
+        Args:
+            source: ``(file, row)`` whose values the lead now holds (``None``: keep the one
+                recorded).
+            pin: the source was chosen with ``--overwrite`` (kept pinned until another
+                ``--overwrite``); otherwise the pin stays as it was.
+        """
+        sets = "payload_hash=?, payload=?"
+        args: list[Any] = [
+            payload_hash(payload),
+            json.dumps(payload, ensure_ascii=False, sort_keys=True),
+        ]
+        if source is not None:
+            sets += ", source_file=?, source_row=?"
+            args += list(source)
+        if pin:
+            sets += ", source_pinned=1"
         self._write(
-            "UPDATE leads SET payload_hash=?, payload=?, "
-            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            f"UPDATE leads SET {sets}, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
             "WHERE project=? AND key=?",
-            (
-                payload_hash(payload),
-                json.dumps(payload, ensure_ascii=False, sort_keys=True),
-                project,
-                key,
-            ),
+            (*args, project, key),
         )
 
     def mark_enrolling(self, campaign_id: str, lead_ids: Sequence[int]) -> None:

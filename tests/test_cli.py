@@ -727,3 +727,154 @@ def test_validate_with_a_key_resolves_names(sandbox: Any, tmp_path: Path) -> Non
     assert ran.code == 78
     assert "Error: Unknown status 'Hot'. Known statuses: 'New', 'Callback'." in ran.stderr
     assert all(k.startswith("GET ") for k in state(sandbox)["requests"])
+
+
+DUPES = (
+    "first_name,last_name,email,phone,timezone,notes\n"
+    "Ann,Lee,ann@example.com,+14155550101,America/New_York,\n"
+    "Bob,Ray,bob@example.com,+14155550102,America/Los_Angeles,\n"
+    "Anne,Leigh,ann@example.com,+14155550109,America/Denver,\n"
+    "Cat,Poe,cat@@example.com,+14155550103,America/Chicago,\n"
+    "Ann,Leigh,ann@example.com,+14155550108,EST,\n"
+)
+EST = (
+    "timezoneId (timezone): 'EST': an abbreviation, not an IANA zone; did you mean "
+    "America/New_York or America/Toronto?"
+)
+CAT = "email (email): 'cat@@example.com': not an e-mail address (more than one @)"
+
+
+def test_duplicates_stay_duplicates_through_rejects_files_and_reruns(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """A list with duplicates; its rejects.csv re-imported unedited, then fixed; the list again;
+    another file feeding one of its keys; then --overwrite. No lead is ever overwritten by a
+    row that was rejected as its duplicate, and no lead changes back and forth."""
+    src = tmp_path / "f.csv"
+    src.write_text(DUPES, encoding="utf-8")
+
+    def go(source: Path, report: str, *extra: str) -> Any:
+        args = import_args(tmp_path, *extra, source=source)
+        return run_cli(args, env_for(sandbox), tmp_path / report, subprocess_mode=False)
+
+    def leads() -> list[tuple[int, str, str, str, str]]:
+        return sorted(
+            (x["id"], x["email"], x["name"], x["surname"], x["timezoneId"])
+            for x in state(sandbox)["leads"]
+        )
+
+    dup2 = "key: duplicate of row 2 (same email 'ann@example.com')"
+    first = go(src, "r1")
+    assert first.code == 3
+    assert [(r["_source_row"], r["_errors"]) for r in first.rejects()] == [
+        ("4", dup2),
+        ("5", CAT),
+        ("6", f"{EST}; {dup2}"),  # a duplicate rejected for another reason says so too
+    ]
+    ann, bob = 1001, 1002
+    original = [
+        (ann, "ann@example.com", "Ann", "Lee", "America/New_York"),
+        (bob, "bob@example.com", "Bob", "Ray", "America/Los_Angeles"),
+    ]
+    assert leads() == original
+
+    # 1. The rejects file as it is: the duplicate is valid on its own, yet updates nothing.
+    rejects = tmp_path / "r1" / "rejects.csv"
+    unedited = go(rejects, "r2")
+    assert unedited.code == 3
+    duplicate = (
+        f"key: duplicate of {src} row 2, whose values lead {ann} holds: a rejects file never "
+        "updates a lead from another row; give this row its own key to load it as a new lead, "
+        "or rerun with --overwrite to replace the lead's values with it"
+    )
+    assert sorted((r["_source_row"], r["_errors"]) for r in unedited.rejects()) == [
+        ("2", duplicate),
+        ("3", CAT),
+        ("4", f"{EST}; {dup2}"),
+    ]
+    assert (unedited.summary()["rows_duplicate"], unedited.summary()["leads_updated"]) == (2, 0)
+    assert leads() == original and "PATCH /leads/{leadId}" not in state(sandbox)["requests"]
+
+    # 2. Fixed: the duplicate gets its own e-mail, Cat's e-mail and row 6's zone are fixed.
+    with open(rejects, newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    rows[0][header.index("email")] = "anne@example.com"
+    rows[1][header.index("email")] = "cat@example.com"
+    rows[2][header.index("timezone")] = "America/Denver"
+    fixed = tmp_path / "fixed.csv"
+    with open(fixed, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    again = go(fixed, "r3")
+    assert again.code == 3
+    assert [(r["_source_row"], r["_errors"]) for r in again.rejects()] == [("4", duplicate)]
+    assert [(r["_source_row"], r["action"]) for r in again.loaded()] == [
+        ("2", "created"),
+        ("3", "created"),
+    ]
+    anne, cat = 1003, 1004
+    grown = sorted(
+        [
+            *original,
+            (anne, "anne@example.com", "Anne", "Leigh", "America/Denver"),
+            (cat, "cat@example.com", "Cat", "Poe", "America/Chicago"),
+        ]
+    )
+    assert leads() == grown
+
+    # 3. The original list again (the nightly run): nothing changes back.
+    nightly = go(src, "r4")
+    assert nightly.code == 3
+    assert [(r["_source_row"], r["action"]) for r in nightly.loaded()] == [
+        ("2", "unchanged"),
+        ("3", "unchanged"),
+    ]
+    assert leads() == grown and "PATCH /leads/{leadId}" not in state(sandbox)["requests"]
+
+    # 4. Another file feeds Bob's key with another surname: a conflict, reported, not sent.
+    other = tmp_path / "g.csv"
+    other.write_text(
+        DUPES.splitlines()[0] + "\nBob,Roy,BOB@example.com,+14155550102,America/Los_Angeles,\n"
+    )
+    conflict = go(other, "r5")
+    assert conflict.code == 3
+    reason = (
+        f"conflict: lead {bob} keeps its values from {src} row 3; this row ({other} row 2) has "
+        "other surname and was not sent; fix one of the two files, or rerun with --overwrite "
+        "to make this row the lead's source"
+    )
+    assert [
+        (r["_source_row"], r["lead_id"], r["action"], r["warnings"]) for r in conflict.loaded()
+    ] == [("2", str(bob), "conflict", reason)]
+    s = conflict.summary()
+    assert (s["leads_conflict"], s["leads_updated"], s["rows_rejected"]) == (1, 0, 0)
+    assert s["conflicts"] == [
+        {
+            "key": "bob@example.com",
+            "lead_id": bob,
+            "row": {"file": str(other), "row": 2},
+            "kept": {"file": str(src), "row": 3},
+            "reason": reason,
+        }
+    ]
+    assert "conflict: lead" in (tmp_path / "r5" / "report.html").read_text(encoding="utf-8")
+    assert go(src, "r6").summary()["leads_unchanged"] == 2  # no flip-flop either way
+    assert go(other, "r7").summary()["leads_conflict"] == 1
+    assert leads() == grown and "PATCH /leads/{leadId}" not in state(sandbox)["requests"]
+
+    # 5. A person decides the other file is right: --overwrite, and it stays so.
+    chosen = go(other, "r8", "--overwrite")
+    assert chosen.code == 0 and chosen.summary()["leads_updated"] == 1
+    assert state(sandbox)["patches"] == [{"leadId": bob, "body": {"surname": "Roy"}}]
+    back = go(src, "r9")
+    assert [r["action"] for r in back.loaded()] == ["unchanged", "conflict"]
+    assert (
+        f"lead {bob} keeps the values pinned with --overwrite from {other} row 2"
+        in (back.loaded()[1]["warnings"])
+    )
+    assert leads() == sorted(
+        [
+            x if x[0] != bob else (bob, "bob@example.com", "Bob", "Roy", "America/Los_Angeles")
+            for x in grown
+        ]
+    )
+    assert len(state(sandbox)["patches"]) == 1

@@ -124,3 +124,52 @@ def test_generate_404_for_a_campaign_that_is_gone_stops_with_78(
     requests = state(sandbox)["requests"]
     assert requests["POST /campaigns/{campaignId}/entries/actions/generate"] == 1  # no halving
     assert requests["GET /campaigns"] == 1
+
+
+def edited(row: LeadRow, file: str, line: int, origin: tuple[str, int] | None = None) -> LeadRow:
+    """``row``'s lead with another name, read from ``file`` row ``line``."""
+    return LeadRow(file, line, row.key, {**row.payload, "name": f"{file}:{line}"}, origin)
+
+
+def test_a_changed_row_updates_its_lead_only_from_the_same_source(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    first = rows(1)[0]  # f.csv row 2
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        Loader(c, ledger, 1, None).load_batch([first])
+        lead = ledger.lookup(1, [first.key])[first.key].lead_id
+
+        def load(row: LeadRow, **kw: Any) -> tuple[str, str, tuple[str, int] | None]:
+            out = Loader(c, ledger, 1, None, **kw).load_batch([row])[0]
+            return out.action, out.message, out.kept
+
+        # the same file, another row (the file was sorted anew): an update, and the source moves
+        assert load(edited(first, "f.csv", 7))[0] == "updated"
+        # another file: a conflict, nothing sent, the lead keeps f.csv row 7
+        action, message, kept = load(edited(first, "g.csv", 2))
+        assert (action, kept) == ("conflict", ("f.csv", 7))
+        assert message == (
+            f"conflict: lead {lead} keeps its values from f.csv row 7; this row (g.csv row 2) "
+            "has other name and was not sent; fix one of the two files, or rerun with "
+            "--overwrite to make this row the lead's source"
+        )
+        # a rejects file's row first read from f.csv row 4 (a duplicate of row 7 there)
+        action, message, kept = load(edited(first, "rejects.csv", 2, ("f.csv", 4)))
+        assert (action, kept) == ("duplicate", ("f.csv", 7))
+        assert message.startswith(f"duplicate of f.csv row 7, whose values lead {lead} holds")
+        # a rejects file's row first read from f.csv row 7 itself: its own lead, updated
+        assert load(edited(first, "rejects.csv", 3, ("f.csv", 7)))[0] == "updated"
+        assert state(sandbox)["requests"]["PATCH /leads/{leadId}"] == 2
+        # --overwrite: g.csv row 2 replaces the values and becomes the pinned source
+        assert load(edited(first, "g.csv", 2), overwrite=True)[0] == "updated"
+        e = ledger.lookup(1, [first.key])[first.key]
+        assert (e.source_file, e.source_row, e.source_pinned) == ("g.csv", 2, True)
+        # now even another row of g.csv is a conflict, and f.csv cannot change it back
+        assert load(edited(first, "g.csv", 5))[:1] == ("conflict",)
+        action, message, _ = load(edited(first, "f.csv", 7))
+        assert action == "conflict"
+        assert f"lead {lead} keeps the values pinned with --overwrite from g.csv row 2" in message
+        assert load(edited(first, "g.csv", 2))[0] == "unchanged"
+    st = state(sandbox)
+    assert st["requests"]["PATCH /leads/{leadId}"] == 3 and st["requests"]["POST /leads"] == 1
+    assert [lead["name"] for lead in st["leads"]] == ["g.csv:2"]

@@ -107,3 +107,77 @@ def test_payload_hash_ignores_comment_time_only() -> None:
     assert payload_hash(PAYLOAD) == payload_hash(later)
     assert payload_hash(PAYLOAD) != payload_hash({**PAYLOAD, "name": "Anne"})
     assert payload_hash(PAYLOAD) != payload_hash({**PAYLOAD, "comments": [{"text": "ho"}]})
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE leads (
+    project INTEGER NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL, lead_id INTEGER,
+    payload_hash TEXT NOT NULL, payload TEXT NOT NULL, campaign_id TEXT, source_file TEXT,
+    source_row INTEGER, updated_at TEXT NOT NULL DEFAULT 'x', PRIMARY KEY (project, key)
+);
+CREATE TABLE enrolments (
+    campaign_id TEXT NOT NULL, lead_id INTEGER NOT NULL, status TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT 'x', PRIMARY KEY (campaign_id, lead_id)
+);
+INSERT INTO leads (project, key, status, lead_id, payload_hash, payload, source_file, source_row)
+    VALUES (1, 'ann@example.com', 'created', 1001, 'h', '{"name": "Ann"}', 'a.csv', 8);
+"""
+
+
+def test_a_schema_1_ledger_is_read_as_it_is_and_migrated_when_opened_to_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+    db.close()
+    with Ledger.open_readonly(path) as ledger:  # a dry run writes nothing, not even a migration
+        assert ledger.schema_version == 1
+        e = ledger.lookup(1, ["ann@example.com"])["ann@example.com"]
+        assert (e.lead_id, e.source_file, e.source_row, e.source_pinned) == (
+            1001,
+            "a.csv",
+            8,
+            False,
+        )
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta").fetchall() == [("1",)]
+    db.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION == 2
+        ledger.mark_updated(1, "ann@example.com", {"name": "Anne"}, ("b.csv", 3), pin=True)
+        e = ledger.lookup(1, ["ann@example.com"])["ann@example.com"]
+        assert (e.payload, e.source_file, e.source_row, e.source_pinned) == (
+            {"name": "Anne"},
+            "b.csv",
+            3,
+            True,
+        )
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall() == [
+            ("2",)
+        ]
+    db.close()
+    with Ledger.open(path) as ledger:  # opening again migrates nothing twice
+        assert ledger.lookup(1, ["ann@example.com"])["ann@example.com"].source_pinned is True
+
+
+def test_each_lead_remembers_the_row_its_values_came_from(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "s.sqlite") as ledger:
+        ledger.mark_sending(1, "ann@example.com", PAYLOAD, None, "a.csv", 2)
+        ledger.mark_created(1, "ann@example.com", 1001)
+        e = ledger.lookup(1, ["ann@example.com"])["ann@example.com"]
+        assert (e.source_file, e.source_row, e.source_pinned) == ("a.csv", 2, False)
+        ledger.mark_updated(1, "ann@example.com", {**PAYLOAD, "name": "Anne"}, ("a.csv", 9))
+        e = ledger.lookup(1, ["ann@example.com"])["ann@example.com"]
+        assert (e.payload["name"], e.source_file, e.source_row, e.source_pinned) == (
+            "Anne",
+            "a.csv",
+            9,
+            False,
+        )
+        ledger.mark_updated(1, "ann@example.com", PAYLOAD)  # no source given: kept
+        e = ledger.lookup(1, ["ann@example.com"])["ann@example.com"]
+        assert (e.payload, e.source_file, e.source_row) == (PAYLOAD, "a.csv", 9)
