@@ -8,7 +8,8 @@ nothing is trimmed, and nothing is turned into a number, a date or a missing val
 holds the row number a person sees in a spreadsheet program:
 
 * CSV: the 1-based number of the *record* (a quoted cell spanning several lines is one row);
-  blank records are skipped but still counted.
+  blank records are skipped but still counted. A first line ``sep=;`` (Excel writes it, reads
+  the delimiter from it and shows no row for it) names the delimiter and is not counted.
 * Excel: the sheet's own row numbers.
 
 Rows that cannot be turned into a record (a CSV row with more or fewer fields than the header, an
@@ -42,7 +43,7 @@ import warnings
 import xml.parsers.expat
 import zipfile
 from collections import Counter
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -126,13 +127,14 @@ class ReadOptions:
     """How to read a source file (the mapping's ``read:`` block); ``None`` means detect.
 
     Attributes:
-        sheet: Excel sheet name or 0-based index; ``None`` reads the first sheet.
+        sheet: Excel sheet name or 0-based index (hidden sheets included); ``None`` reads the
+            first visible sheet (a hidden lookup sheet before it is skipped).
         header_row: 1-based row number of the header; ``None`` detects it (title rows above the
             header are skipped).
         encoding: text encoding of a CSV file (any Python codec name, e.g. ``cp1252``);
             ``None`` detects it.
-        delimiter: CSV field delimiter (one character); ``None`` detects it among
-            ``,`` ``;`` TAB ``|``.
+        delimiter: CSV field delimiter (one character); ``None`` takes the one a ``sep=X``
+            first line names, else detects it among ``,`` ``;`` TAB ``|``.
         max_field_lines: most line breaks a quoted CSV cell may hold (default 253, Excel's
             limit of line feeds per cell); more means a quote that was never closed.
         max_field_chars: most characters a quoted CSV cell holding line breaks may have
@@ -155,12 +157,16 @@ class RowProblem:
         row: the source row number a person sees (as in ``Chunk.frame.index``).
         message: what is wrong, e.g. ``"6 fields, expected 5"``.
         values: the raw fields of that row as read (for ``rejects.csv``); for a ragged CSV row
-            every field it has, for an Excel row one value per header column.
+            every field it has, for an Excel row one value per header column (``""`` for a
+            formula without a saved value).
+        formula_columns: the headers of the columns whose formula has no saved value (Excel
+            rows only), so a caller can leave out the ones it does not need.
     """
 
     row: int
     message: str
     values: tuple[str, ...]
+    formula_columns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -429,7 +435,8 @@ class SourceReader:
                         f"({_column_label(p)}) has no cached value"
                         for p in wanted
                     )
-                    problems.append(RowProblem(row, message, tuple(values)))
+                    names = tuple(self.headers[positions.index(p)] for p in wanted)
+                    problems.append(RowProblem(row, message, tuple(values), names))
                     continue
             data.append(values)
             index.append(row)
@@ -451,7 +458,9 @@ class _CsvReader(SourceReader):
     def __init__(self, path: Path, options: ReadOptions) -> None:
         super().__init__(path, options)
         self.encoding = _choose_encoding(path, options.encoding)
-        self.delimiter = _choose_delimiter(path, self.encoding, options.delimiter)
+        #: The delimiter named by a ``sep=X`` first line (Excel's), which is then no row.
+        self.sep_line = _sep_line(path, self.encoding)
+        self.delimiter = _choose_delimiter(path, self.encoding, options.delimiter or self.sep_line)
         self._setup()
         self._verify()
         logger.info("%s: CSV, encoding %s, delimiter %r", self.path, self.encoding, self.delimiter)
@@ -462,6 +471,8 @@ class _CsvReader(SourceReader):
         assert self.encoding is not None and self.delimiter is not None
         with self._guard():
             with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
+                if self.sep_line is not None:
+                    fh.readline()  # Excel's "sep=;" line is no row (see _raw_rows)
                 records, lines, spanning = check_csv_structure(
                     fh,
                     self.delimiter,
@@ -483,6 +494,8 @@ class _CsvReader(SourceReader):
         assert self.encoding is not None and self.delimiter is not None
         row = 0
         with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
+            if self.sep_line is not None:
+                fh.readline()  # Excel's "sep=;" line: Excel shows no row for it, so none counts
             reader = csv.reader(fh, delimiter=self.delimiter, quotechar='"', doublequote=True)
             while True:
                 try:
@@ -1076,6 +1089,20 @@ def _raise_undecodable(path: Path, codec: str, failure: tuple[int, str], *, give
     )
 
 
+_SEP_LINE = re.compile(r'\ufeff?"?sep=(.)"?[ \t]*\r?\n?', re.IGNORECASE)
+
+
+def _sep_line(path: Path, encoding: str) -> str | None:
+    """The delimiter a first line ``sep=;`` names (Excel writes and reads such a line to fix a
+    CSV's delimiter, and shows no row for it), or ``None`` when the file has no such line."""
+    with open(path, encoding=encoding, newline="", errors="replace") as fh:
+        first = fh.readline(64)
+    found = _SEP_LINE.fullmatch(first)
+    if found is None or found.group(1) in ('"', "\r", "\n"):
+        return None
+    return found.group(1)
+
+
 def _choose_delimiter(path: Path, encoding: str, wanted: str | None) -> str:
     if wanted is not None:
         if wanted in ("\\t", "tab", "TAB"):
@@ -1154,7 +1181,8 @@ class _XlsxReader(SourceReader):
                     self._fh, read_only=True, data_only=True, keep_links=False
                 )
             names = [ws.title for ws in self._book.worksheets]
-            self.sheet = _pick_sheet(path, names, options.sheet)
+            hidden = {ws.title for ws in self._book.worksheets if ws.sheet_state != "visible"}
+            self.sheet = _pick_sheet(path, names, options.sheet, hidden)
             self._ws = self._book[self.sheet]
             self._setup()
             self._verify()
@@ -1332,7 +1360,12 @@ class _XlsReader(SourceReader):
                     raise InputError(str(path), _ENCRYPTED) from exc
                 raise
         try:
-            self.sheet = _pick_sheet(path, self._book.sheet_names(), options.sheet)
+            names = self._book.sheet_names()
+            # xlrd reads each sheet's visibility from the workbook's BOUNDSHEET records
+            # (0 visible, 1 hidden, 2 very hidden) and keeps it in this list, by sheet index.
+            seen = list(getattr(self._book, "_sheet_visibility", []))
+            hidden = {n for n, v in zip(names, seen, strict=False) if v}
+            self.sheet = _pick_sheet(path, names, options.sheet, hidden)
             with self._guard():
                 self._sh = self._book.sheet_by_name(self.sheet)
             self._setup()
@@ -1482,12 +1515,25 @@ def _header_index(rows: list[list[str]]) -> int:
     return 0
 
 
-def _pick_sheet(path: Path, names: list[str], wanted: str | int | None) -> str:
+def _pick_sheet(
+    path: Path, names: list[str], wanted: str | int | None, hidden: Collection[str] = ()
+) -> str:
+    """The sheet to read: ``wanted`` (a name, matched ignoring case and spaces around it, or a
+    0-based index, hidden sheets included), else the first sheet a person sees in Excel (a
+    hidden or very hidden lookup sheet before it is skipped)."""
     if not names:
         raise InputError(str(path), "the workbook has no worksheets")
     listing = ", ".join(repr(n) for n in names)
     if wanted is None:
-        return names[0]
+        visible = [n for n in names if n not in hidden]
+        if visible and visible[0] != names[0]:
+            logger.info(
+                "%s: reading sheet %r, the first visible one (hidden before it: %s)",
+                path,
+                visible[0],
+                ", ".join(repr(n) for n in names[: names.index(visible[0])]),
+            )
+        return visible[0] if visible else names[0]
     if isinstance(wanted, int) and not isinstance(wanted, bool):
         if 0 <= wanted < len(names):
             return names[wanted]

@@ -259,6 +259,7 @@ class _Run:
         self.rows_rejected = 0
         self.rows_duplicate = 0
         self.conflicts: list[dict[str, Any]] = []
+        self.formula_optional: dict[Path, dict[str, str | None]] = {}
         self.zone_sources: Counter[str] = Counter()
         self.phone_regions: Counter[str] = Counter()
         self.gate = ""
@@ -481,6 +482,9 @@ class _Run:
             try:
                 where = f"{path} (header read on row {reader.header_row})"
                 self.columns[path] = resolve_columns(self.mapping, _headers(reader), where)
+                self.formula_optional[path] = _formula_optional(
+                    self.mapping, reader.headers, self.columns[path]
+                )
             except MappingError as exc:
                 if self.o.archive_dir is not None and self.o.command == "import":
                     # a folder run goes on with the other files; this one stays in the inbox
@@ -601,13 +605,19 @@ class _Run:
             self._archive(path, info)
 
     def _check(
-        self, name: str, chunk: Chunk, keys: KeyTracker, forced: dict[int, str] | None = None
+        self,
+        name: str,
+        chunk: Chunk,
+        keys: KeyTracker,
+        forced: dict[int, str] | None = None,
+        notes: dict[int, list[str]] | None = None,
     ) -> tuple[ValidatedChunk, pd.Series, list[Issue], dict[int, list[Issue]]]:
         """Map and validate one chunk; duplicates against ``keys``.
 
         Args:
             forced: rows already refused by the reader (a formula without a value), with the
                 reason; they are validated too, so ``_errors`` gives every reason, but never load.
+            notes: warnings of rows that load without an optional column's formula.
 
         Returns:
             ``(result, keys of the valid rows, duplicate issues, issues by source row)``.
@@ -630,6 +640,9 @@ class _Run:
                 Issue(name, row, "row", "", "invalid", "", message)
                 for row, message in forced.items()
             ]
+        for row, messages in (notes or {}).items():
+            if messages and row in result.valid.index:
+                result.warnings[row] = (*messages, *result.warnings.get(row, ()))
         row_keys, dupes = keys.check(result.valid, name)
         if result.rejected is not None and not result.rejected.empty:
             dupes += keys.peek(result.rejected, name)
@@ -677,10 +690,10 @@ class _Run:
                         if rejects_file:
                             chunk = _unescape_chunk(chunk)
                         read += len(chunk.frame) + len(chunk.problems)
-                        chunk, forced = _fold_problems(chunk)
+                        chunk, forced, notes = _fold_problems(chunk, self.formula_optional[path])
                         rejected += len(chunk.problems)
                         if not chunk.frame.empty:
-                            rejected += len(self._check(str(path), chunk, keys, forced)[3])
+                            rejected += len(self._check(str(path), chunk, keys, forced, notes)[3])
                         if self.cancel.is_set():
                             return read, rejected
                 except InputError:
@@ -692,7 +705,7 @@ class _Run:
     ) -> tuple[int, int]:
         assert self.mapping is not None and self.report is not None
         read = len(chunk.frame) + len(chunk.problems)
-        chunk, forced = _fold_problems(chunk)
+        chunk, forced, notes = _fold_problems(chunk, self.formula_optional[Path(name)])
         frame = chunk.frame
         self.rows_read += read
         rejected = len(chunk.problems)
@@ -705,7 +718,7 @@ class _Run:
             self.rows_rejected += rejected
             return read, rejected
         started = time.monotonic()
-        result, row_keys, dupes, issues = self._check(name, chunk, keys, forced)
+        result, row_keys, dupes, issues = self._check(name, chunk, keys, forced, notes)
         self.timings["validate"] += time.monotonic() - started
         self.progress("validated", read)
         self.rows_duplicate += sum(1 for i in dupes if i.check == "duplicate")
@@ -953,14 +966,26 @@ def _file_info(path: Path, result: str = "", reason: str = "", error: str = "") 
     }
 
 
-def _fold_problems(chunk: Chunk) -> tuple[Chunk, dict[int, str]]:
+def _fold_problems(
+    chunk: Chunk, optional: dict[str, str | None]
+) -> tuple[Chunk, dict[int, str], dict[int, list[str]]]:
     """Put rows the reader refused but could split into the header's fields (a formula without
-    a saved value) back into the frame, so their other faults are found too; returns the new
-    chunk (ragged rows stay problems) and those rows' reasons."""
+    a saved value) back into the frame, so their other faults are found too.
+
+    Args:
+        optional: headers whose formula without a saved value is left out (the cell stays
+            empty) rather than refusing the row: header → the field it feeds for the warning,
+            or ``None`` for a column the mapping does not use (left out without a word).
+
+    Returns:
+        The new chunk (ragged rows stay problems), the reasons of rows that must not load (a
+        formula in a column a required field, a phone or the key needs), and the warnings of
+        rows that load without their optional columns' formulas.
+    """
     width = len(chunk.frame.columns)
     whole = [p for p in chunk.problems if len(p.values) == width]
     if not whole:
-        return chunk, {}
+        return chunk, {}, {}
     extra = pd.DataFrame(
         [list(p.values) for p in whole],
         index=pd.Index([p.row for p in whole], name=chunk.frame.index.name),
@@ -969,7 +994,46 @@ def _fold_problems(chunk: Chunk) -> tuple[Chunk, dict[int, str]]:
     )
     frame = pd.concat([chunk.frame, extra]).sort_index()
     rest = [p for p in chunk.problems if len(p.values) != width]
-    return Chunk(frame=frame, problems=rest), {p.row: p.message for p in whole}
+    forced: dict[int, str] = {}
+    notes: dict[int, list[str]] = {}
+    for p in whole:
+        if p.formula_columns and all(c in optional for c in p.formula_columns):
+            notes[p.row] = [
+                f"{optional[c]} ({c}): a formula without a saved value, left out (the file "
+                "was saved by a program that does not compute formulas: open and save it in "
+                "Excel to keep the result)"
+                for c in p.formula_columns
+                if optional[c] is not None
+            ]
+        else:  # name only the columns the mapping uses (one part per column, in order)
+            parts = p.message.split("; ")
+            if len(parts) == len(p.formula_columns):
+                parts = [
+                    m
+                    for m, c in zip(parts, p.formula_columns, strict=True)
+                    if c not in optional or optional[c] is not None
+                ]
+            forced[p.row] = "; ".join(parts)
+    return Chunk(frame=frame, problems=rest), forced, notes
+
+
+def _formula_optional(
+    mapping: Mapping, headers: Sequence[str], columns: dict[str, str]
+) -> dict[str, str | None]:
+    """The headers whose formula without a saved value leaves that field out (with a warning)
+    instead of refusing the row: columns only of comments or of ``dynamicData`` fields that are
+    not part of the key (→ the field, for the warning), and columns the mapping does not use
+    (→ ``None``). A column of a lead field, a phone, the region or the key is not among them."""
+    needed: set[str] = set()
+    labels: dict[str, str] = {}
+    for where, column in mapping.columns():
+        header = columns.get(column, column)
+        dynamic = where.split(".", 1)[1] if where.startswith("dynamicData.") else None
+        if where.startswith("comments[") or (dynamic is not None and dynamic not in mapping.key):
+            labels.setdefault(header, where.removesuffix(".column"))
+        else:
+            needed.add(header)
+    return {h: labels.get(h) for h in headers if h not in needed}
 
 
 def _rejects_options(path: Path) -> ReadOptions | None:

@@ -507,6 +507,9 @@ class KeyTracker:
         self._db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4096;"
             "CREATE TABLE first (key TEXT PRIMARY KEY, file TEXT, row INTEGER) WITHOUT ROWID;"
+            # the first *rejected* row of each key, so a later rejected row is labelled too
+            "CREATE TABLE first_rejected (key TEXT PRIMARY KEY, file TEXT, row INTEGER) "
+            "WITHOUT ROWID;"
         )
 
     def close(self) -> None:
@@ -525,13 +528,13 @@ class KeyTracker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _known(self, keys: list[str]) -> dict[str, tuple[str, int]]:
+    def _known(self, keys: list[str], table: str = "first") -> dict[str, tuple[str, int]]:
         found: dict[str, tuple[str, int]] = {}
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]
             marks = ",".join("?" * len(part))
             for key, file, row in self._db.execute(
-                f"SELECT key, file, row FROM first WHERE key IN ({marks})", part
+                f"SELECT key, file, row FROM {table} WHERE key IN ({marks})", part
             ):
                 found[key] = (file, row)
         return found
@@ -616,20 +619,28 @@ class KeyTracker:
 
     def peek(self, rejected: pd.DataFrame, source_file: str) -> list[Issue]:
         """Duplicate issues for rows already rejected for other reasons, so ``_errors`` gives
-        every reason; such rows never become the first of a key. Rows whose key fields are
-        themselves invalid or empty are skipped."""
+        every reason: a duplicate of an earlier valid row, or of an earlier row rejected too.
+        Such rows never become the first of a key for valid rows (a valid row after them still
+        loads). Rows whose key fields are themselves invalid or empty are skipped."""
         records = rejected.to_dict("records")
         keys = {
             int(row): self.key_of(rec)
             for row, rec in zip(rejected.index, records, strict=True)
             if self._key_ok(rec)
         }
-        seen = self._known(list(set(keys.values())))
+        wanted = list(set(keys.values()))
+        seen = self._known(wanted)
+        earlier = self._known(wanted, "first_rejected")
+        new: list[tuple[str, str, int]] = []
         issues = []
-        for row, key in keys.items():
+        for row, key in sorted(keys.items()):
             first = seen.get(key)
             if first is None or (first[0] == source_file and first[1] >= row):
-                continue
+                first = earlier.get(key)
+                if first is None:
+                    earlier[key] = (source_file, row)
+                    new.append((key, source_file, row))
+                    continue
             where = f"row {first[1]}" if first[0] == source_file else f"{first[0]} row {first[1]}"
             issues.append(
                 Issue(
@@ -642,6 +653,7 @@ class KeyTracker:
                     f"duplicate of {where} (same {'+'.join(self.key_fields)} {key!r})",
                 )
             )
+        self._db.executemany("INSERT INTO first_rejected VALUES (?, ?, ?)", new)
         return issues
 
     def _field(self, rec: dict[str, Any], name: str) -> Any:

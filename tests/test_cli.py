@@ -878,3 +878,77 @@ def test_duplicates_stay_duplicates_through_rejects_files_and_reruns(
         ]
     )
     assert len(state(sandbox)["patches"]) == 1
+
+
+def test_a_formula_without_a_saved_value_leaves_an_optional_field_out(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Notes, a dynamicData field and an unused column with a formula whose result was never
+    saved: the row loads without that field (a warning says so). In a lead field or a key
+    field the row is still refused."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["first_name", "last_name", "email", "phone", "timezone", "notes", "web", "x"])
+    link = '=HYPERLINK("https://crm.example.com/1","open")'
+    sheet.append(["Ann", "Lee", "ann@example.com", "+14155550101", "", link, "a.example", ""])
+    sheet.append(["Bob", "Ray", "bob@example.com", "+14155550102", "", "hi", link, "=1+1"])
+    sheet.append(["Cy", "=A1", "cy@example.com", "+14155550103", "", "", "", ""])
+    sheet.append(["Di", "Fox", "di@example.com", "+14155550104", "", "", "", "=1+1"])
+    source = tmp_path / "crm.xlsx"
+    book.save(source)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        CASES.joinpath("c01_na_names.yaml").read_text(encoding="utf-8")
+        + "dynamicData:\n  website: web\n",
+        encoding="utf-8",
+    )
+    ran = run_cli(
+        import_args(tmp_path, source=source, mapping=mapping),
+        env_for(sandbox),
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 3, ran.stderr
+    surname = (
+        "surname (last_name): required, but empty; "
+        "row: formula in column 'last_name' (B) has no cached value"
+    )
+    assert [(r["_source_row"], r["_errors"]) for r in ran.rejects()] == [("4", surname)]
+    left_out = (
+        "a formula without a saved value, left out (the file was saved by a program that does "
+        "not compute formulas: open and save it in Excel to keep the result)"
+    )
+    assert [(r["_source_row"], r["action"], r["warnings"]) for r in ran.loaded()] == [
+        ("2", "created", f"comments[0] (notes): {left_out}"),
+        ("3", "created", f"dynamicData.website (web): {left_out}"),
+        ("5", "created", ""),  # a column the mapping does not use: nothing to say
+    ]
+    stored = {
+        lead["email"]: ([c["text"] for c in lead["comments"]], lead["dynamicData"])
+        for lead in state(sandbox)["leads"]
+    }
+    assert stored == {
+        "ann@example.com": ([], {"website": "a.example"}),
+        "bob@example.com": (["hi"], {}),
+        "di@example.com": ([], {}),
+    }
+    assert ran.summary()["rows_with_warnings"] == 2
+
+    # the same column as part of the key: the row cannot be told apart, so it is refused
+    keyed = tmp_path / "k.yaml"
+    keyed.write_text(
+        mapping.read_text(encoding="utf-8").replace("key: [email]", "key: [email, website]"),
+        encoding="utf-8",
+    )
+    checked = run_cli(
+        ["validate", str(source), "--mapping", str(keyed)],
+        env_for(sandbox),
+        tmp_path / "v",
+        subprocess_mode=False,
+    )
+    assert [(r["_source_row"], r["_errors"]) for r in checked.rejects()] == [
+        ("3", "row: formula in column 'web' (G) has no cached value"),
+        ("4", surname),
+    ]

@@ -620,6 +620,7 @@ def test_xlsx_typed_cells(tmp_path: Path) -> None:
             4,
             "formula in column 'phone' (B) has no cached value",
             ("Cy", "", "", "", "", "", "", ""),
+            ("phone",),
         )
     ]
 
@@ -808,3 +809,72 @@ def test_corpus_is_reproducible(tmp_path: Path) -> None:
     second = corpus.build(tmp_path / "b")
     for name, path in first.items():
         assert path.read_bytes() == second[name].read_bytes(), name
+
+
+# -- Excel's "sep=" line and hidden sheets ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "encoding"),
+    [
+        (b"sep=;\r\n", "utf-8"),
+        (b"\xef\xbb\xbfsep=;\r\n", "utf-8-sig"),
+        (b'"sep=;"\n', "utf-8"),
+        (b"SEP=;\n", "utf-8"),
+    ],
+)
+def test_excel_sep_line_names_the_delimiter_and_is_no_row(
+    tmp_path: Path, first: bytes, encoding: str
+) -> None:
+    # Excel shows no row for "sep=;": the header is row 1, the blank record row 3, the
+    # ragged record row 5, exactly as a person sees them.
+    body = b"name;phone,ext\r\nAnn;+1 415,1\r\n\r\nBob;+1 416,2\r\nCy;1;2;3\r\n"
+    path = write(tmp_path, "sep.csv", first + body)
+    info, frame, problems = read_all(path)
+    assert (info.delimiter, info.header_row, info.headers) == (";", 1, ["name", "phone,ext"])
+    assert_frame(
+        frame,
+        expected_frame(["name", "phone,ext"], {2: ["Ann", "+1 415,1"], 4: ["Bob", "+1 416,2"]}),
+    )
+    assert [(p.row, p.message) for p in problems] == [(5, "4 fields, expected 2")]
+    with open_source(path) as reader:
+        assert reader.rows_total == 4
+
+
+def test_sep_line_gives_way_to_read_delimiter_and_is_still_no_row(tmp_path: Path) -> None:
+    path = write(tmp_path, "sep.csv", b"sep=;\nname,note\nAnn,a;b\n")
+    info, frame, _ = read_all(path, ReadOptions(delimiter=","))
+    assert (info.delimiter, info.headers) == (",", ["name", "note"])
+    assert_frame(frame, expected_frame(["name", "note"], {2: ["Ann", "a;b"]}))
+
+
+def test_a_sep_like_value_in_a_header_is_read_as_it_is(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.csv", b"sep=x,name\n1,Ann\n")  # a header, not Excel's line
+    info, frame, _ = read_all(path)
+    assert (info.delimiter, info.headers) == (",", ["sep=x", "name"])
+    assert_frame(frame, expected_frame(["sep=x", "name"], {2: ["1", "Ann"]}))
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden"])
+def test_xlsx_first_visible_sheet_is_the_default(tmp_path: Path, state: str) -> None:
+    book = Workbook()
+    lookup = book.active
+    lookup.title = "Lookup"
+    lookup.append(["code", "country"])
+    lookup.append(["DE", "Germany"])
+    lookup.sheet_state = state
+    leads = book.create_sheet("Leads")
+    leads.append(["name", "phone"])
+    leads.append(["Ann", "+44 20 7946 0001"])
+    book.create_sheet("Notes").append(["later"])
+    book.active = 1
+    path = tmp_path / "hidden.xlsx"
+    book.save(path)
+    info, frame, _ = read_all(path)
+    assert info.sheet == "Leads"
+    assert_frame(frame, expected_frame(["name", "phone"], {2: ["Ann", "+44 20 7946 0001"]}))
+    for sheet in ("Lookup", 0):  # read.sheet still chooses any sheet, hidden ones too
+        info, frame, _ = read_all(path, ReadOptions(sheet=sheet))
+        assert info.sheet == "Lookup"
+        assert_frame(frame, expected_frame(["code", "country"], {2: ["DE", "Germany"]}))
+    assert list_sheets(path) == ["Lookup", "Leads", "Notes"]

@@ -472,7 +472,7 @@ def test_a_formula_without_a_value_does_not_hide_the_other_faults(tmp_path: Path
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["first_name", "last_name", "email", "phone", "timezone", "notes"])
-    sheet.append(["Ann", "Lee", "ann@", "+1 415 555 0101", "America/Chicago", "=A1&B1"])
+    sheet.append(["Ann", "=A1&B1", "ann@", "+1 415 555 0101", "America/Chicago", "hi"])
     sheet.append(["Bob", "Ray", "bob@example.com", "+1 415 555 0102", "America/Chicago", "ok"])
     book.save(tmp_path / "f.xlsx")
     ran = run_cli(
@@ -484,8 +484,9 @@ def test_a_formula_without_a_value_does_not_hide_the_other_faults(tmp_path: Path
     assert [(r["_source_row"], r["_errors"]) for r in ran.rejects()] == [
         (
             "2",
+            "surname (last_name): required, but empty; "
             "email (email): 'ann@': not an e-mail address (nothing after @); "
-            "row: formula in column 'notes' (F) has no cached value",
+            "row: formula in column 'last_name' (B) has no cached value",
         )
     ]
     assert [r["_source_row"] for r in ran.loaded()] == ["3"]

@@ -784,3 +784,36 @@ def test_without_an_order_ambiguous_dates_are_refused() -> None:
         "'03/04/2024': ambiguous: day-first or month-first, and no date of this column has a "
         "day above 12 to tell; write it as YYYY-MM-DD"
     ]
+
+
+def test_every_duplicate_is_labelled_whatever_else_is_wrong_with_it() -> None:
+    """A rejected row is labelled a duplicate of an earlier valid row, and of an earlier row
+    rejected too; a valid row after a rejected one of its key still loads (it is the first
+    valid one), and a later rejected row names that valid one."""
+    m = mapping()
+    tracker = KeyTracker(m.key)
+    res = run(
+        m,
+        {
+            2: person("ann@x.com", Zone="EST"),
+            3: person("ann@x.com", Zone="Mars/Olympus"),
+            4: person("bob@x.com"),
+            6: person("cy@x.com", Zone="EST"),
+            7: person("ann@x.com"),
+            9: person("ann@x.com", Zone="EST"),
+        },
+        require_phone=False,
+    )
+    keys, issues = tracker.check(res.valid, "a.csv")
+    assert list(keys.index) == [4, 7] and issues == []
+    assert res.rejected is not None
+    labels = [(i.source_row, i.message) for i in tracker.peek(res.rejected, "a.csv")]
+    assert labels == [
+        (3, "duplicate of row 2 (same email 'ann@x.com')"),
+        (9, "duplicate of row 7 (same email 'ann@x.com')"),
+    ]
+    later = run(m, {2: person("CY@x.com", Zone="EST")}, source_file="b.csv", require_phone=False)
+    assert later.rejected is not None
+    assert [(i.source_row, i.message) for i in tracker.peek(later.rejected, "b.csv")] == [
+        (2, "duplicate of a.csv row 6 (same email 'cy@x.com')")
+    ]
