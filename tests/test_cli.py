@@ -739,7 +739,8 @@ DUPES = (
 )
 EST = (
     "timezoneId (timezone): 'EST': an abbreviation, not an IANA zone; did you mean "
-    "America/New_York or America/Toronto?"
+    "America/New_York or America/Toronto?; to fix every such row, add map: "
+    "{EST: America/New_York} to fields.timezoneId"
 )
 CAT = "email (email): 'cat@@example.com': not an e-mail address (more than one @)"
 
@@ -763,6 +764,9 @@ def test_duplicates_stay_duplicates_through_rejects_files_and_reruns(
             for x in state(sandbox)["leads"]
         )
 
+    def lead_id(email: str) -> int:
+        return next(int(x["id"]) for x in state(sandbox)["leads"] if x["email"] == email)
+
     dup2 = "key: duplicate of row 2 (same email 'ann@example.com')"
     first = go(src, "r1")
     assert first.code == 3
@@ -771,11 +775,13 @@ def test_duplicates_stay_duplicates_through_rejects_files_and_reruns(
         ("5", CAT),
         ("6", f"{EST}; {dup2}"),  # a duplicate rejected for another reason says so too
     ]
-    ann, bob = 1001, 1002
-    original = [
-        (ann, "ann@example.com", "Ann", "Lee", "America/New_York"),
-        (bob, "bob@example.com", "Bob", "Ray", "America/Los_Angeles"),
-    ]
+    ann, bob = lead_id("ann@example.com"), lead_id("bob@example.com")  # sent concurrently
+    original = sorted(
+        [
+            (ann, "ann@example.com", "Ann", "Lee", "America/New_York"),
+            (bob, "bob@example.com", "Bob", "Ray", "America/Los_Angeles"),
+        ]
+    )
     assert leads() == original
 
     # 1. The rejects file as it is: the duplicate is valid on its own, yet updates nothing.
@@ -811,7 +817,8 @@ def test_duplicates_stay_duplicates_through_rejects_files_and_reruns(
         ("2", "created"),
         ("3", "created"),
     ]
-    anne, cat = 1003, 1004
+    anne, cat = lead_id("anne@example.com"), lead_id("cat@example.com")
+    assert {anne, cat} == {1003, 1004}
     grown = sorted(
         [
             *original,
