@@ -17,8 +17,11 @@ updates its lead only when it comes from the same source: the same file (rows ma
 file is re-exported), or, for a row of a re-imported rejects file, the very row it was first read
 from. Otherwise nothing is sent and the row's outcome says why: ``duplicate`` for a rejects-file
 row whose lead came from another row of the same file (it was that row's duplicate), ``conflict``
-when another file feeds the key with other values (the lead keeps that file's values, so two
-files never change a lead back and forth run after run). With ``overwrite`` such rows replace
+when another file that is still there feeds the key with other values (the lead keeps that
+file's values, so two files never change a lead back and forth run after run). A source file
+that no longer exists at its path (archived, replaced by tonight's export under another name)
+cannot change the lead back, so a row of another file then updates the lead and becomes its
+source. With ``overwrite`` such rows replace
 the lead's values, and their row becomes the lead's pinned source (docs/mapping.md, "Values").
 
 A fatal error (401/403, a 404 of the project or campaign, retries exhausted) stops the loader:
@@ -507,6 +510,10 @@ def other_source(row: LeadRow, entry: LedgerEntry) -> Outcome | None:
             "updates a lead from another row; give this row its own key to load it as a new "
             "lead, or rerun with --overwrite to replace the lead's values with it",
         )
+    if not entry.source_pinned and not os.path.exists(entry.source_file):
+        # the other file is gone (archived, say): it cannot change the lead back, so this
+        # row takes over, as tonight's export does from last night's
+        return None
     why = "the values pinned with --overwrite" if entry.source_pinned else "its values"
     return Outcome(
         row,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from clitools import faults, spring_id, state
 
 from etl.client import RetryPolicy, VoiptimeClient
@@ -132,8 +133,11 @@ def edited(row: LeadRow, file: str, line: int, origin: tuple[str, int] | None = 
 
 
 def test_a_changed_row_updates_its_lead_only_from_the_same_source(
-    sandbox: Any, tmp_path: Path
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # f.csv and g.csv are still there to be imported again
+    for name in ("f.csv", "g.csv"):
+        Path(name).write_text("x\n", encoding="utf-8")
     first = rows(1)[0]  # f.csv row 2
     with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
         Loader(c, ledger, 1, None).load_batch([first])
@@ -173,3 +177,26 @@ def test_a_changed_row_updates_its_lead_only_from_the_same_source(
     st = state(sandbox)
     assert st["requests"]["PATCH /leads/{leadId}"] == 3 and st["requests"]["POST /leads"] == 1
     assert [lead["name"] for lead in st["leads"]] == ["g.csv:2"]
+
+
+def test_a_source_file_that_is_gone_gives_way_unless_pinned(sandbox: Any, tmp_path: Path) -> None:
+    """Last night's export was archived: tonight's, under another name, updates its leads."""
+    old, new, third = (str(tmp_path / n) for n in ("crm-01.csv", "crm-02.csv", "crm-03.csv"))
+    for name in (old, new, third):
+        Path(name).write_text("x\n", encoding="utf-8")
+    first = rows(1)[0]
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+
+        def load(row: LeadRow, **kw: Any) -> str:
+            return Loader(c, ledger, 1, None, **kw).load_batch([row])[0].action
+
+        assert load(LeadRow(old, 2, first.key, first.payload)) == "created"
+        assert load(edited(first, new, 5)) == "conflict"  # crm-01.csv is still there
+        Path(old).unlink()
+        assert load(edited(first, new, 5)) == "updated"
+        e = ledger.lookup(1, [first.key])[first.key]
+        assert (e.source_file, e.source_row, e.source_pinned) == (new, 5, False)
+        assert load(edited(first, third, 2), overwrite=True) == "updated"  # pinned to crm-03
+        Path(third).unlink()
+        assert load(edited(first, new, 5)) == "conflict"  # a pin holds even when it is gone
+    assert state(sandbox)["requests"]["PATCH /leads/{leadId}"] == 2
