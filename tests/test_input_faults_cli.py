@@ -154,6 +154,9 @@ def test_multiline_notes_load_and_the_limit_is_settable(sandbox: Any, tmp_path: 
     ran = import_(tmp_path, sandbox, path, report="r2")
     assert ran.code == 65
     assert "holds 300 line breaks (read.max_field_lines is 253)" in ran.stderr
+    # notes.csv is archived: tall.csv may take over ann2's lead (while notes.csv is still there,
+    # another file with other values is a conflict, docs/mapping.md "Duplicates")
+    (tmp_path / "notes.csv").unlink()
     ran = import_(
         tmp_path, sandbox, path, mapping=MAPPING + "read: {max_field_lines: 400}\n", report="r3"
     )
