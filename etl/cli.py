@@ -231,12 +231,18 @@ def _render(result: RunResult, quiet: bool) -> None:
                 (f"leads {would}updated", s["leads_updated"]),
                 ("leads unchanged", s["leads_unchanged"]),
                 ("leads failed", s["leads_failed"]),
+                ("  of them missing in the dialer", s.get("leads_missing", 0)),
                 ("leads ambiguous", s["leads_ambiguous"]),
                 (f"campaign entries {would}added", s["campaign_entries_added"]),
             ]
+        guess = (s.get("ambiguity") or {}).get("leads_probably_created")
+        if guess is not None:
+            rows.append(("  ambiguous leads probably in the dialer", guess))
         for what, n in rows:
             table.add_row(what, str(n))
         console.print(table)
+        if s.get("retry_at"):
+            console.print(f"The API asks to wait until {s['retry_at']}: rerun after that time.")
         if s.get("errors_by_field"):
             errors = Table(title="Rejects per field", title_justify="left")
             errors.add_column("field")
@@ -533,6 +539,17 @@ def validate_cmd(
     "another row) fed, instead of reporting a conflict or a duplicate.",
 )
 @click.option(
+    "--recreate-missing",
+    is_flag=True,
+    help="Create again, as new leads, rows whose lead the dialer no longer has (answered 404).",
+)
+@click.option(
+    "--new-ledger",
+    is_flag=True,
+    help="A state file that knows nothing of a project that already has contacts is intended "
+    "(else refused: every lead would be doubled).",
+)
+@click.option(
     "--max-reject-rate",
     type=click.FloatRange(0, 100),
     metavar="PERCENT",
@@ -553,6 +570,8 @@ def import_cmd(
     archive_dir: Path | None,
     settle_seconds: float,
     overwrite: bool,
+    recreate_missing: bool,
+    new_ledger: bool,
     max_reject_rate: float | None,
     api_url: str | None,
     api_key_file: Path | None,
@@ -590,6 +609,8 @@ def import_cmd(
         concurrency=concurrency,
         retry_ambiguous=retry_ambiguous,
         overwrite=overwrite,
+        recreate_missing=recreate_missing,
+        new_ledger=new_ledger,
         max_reject_rate=max_reject_rate,
         crash_after_created=_test_hook("VOIPTIME_TEST_CRASH_AFTER_CREATED"),
         archive_dir=archive_dir,

@@ -20,10 +20,14 @@ A POST that reached the server and whose answer was lost is never retried blindl
 idempotency key and no lead search, so sending it again could create a second lead. It raises
 :class:`~etl.errors.AmbiguousApiError` for the caller to record.
 
-Retries use tenacity: jittered exponential backoff (``wait_random_exponential``) capped at
-``RetryPolicy.max_wait`` seconds, or the server's ``Retry-After`` (seconds or an HTTP date, RFC 9110
-§10.2.3) capped at ``RetryPolicy.max_retry_after``; at most ``attempts`` tries within ``budget``
-seconds. ``sleep`` is injectable so tests wait zero seconds.
+Retries use tenacity, at most ``attempts`` tries within ``budget`` seconds. The wait before a
+retry is the server's ``Retry-After`` (seconds or an HTTP date, RFC 9110 §10.2.3), exactly, when it
+asks for a positive wait; a wait longer than the run may take (``RetryPolicy.max_retry_after``, or
+what is left of ``budget``) is not shortened: the request is not sent again early, and
+:class:`~etl.errors.RetryLaterError` stops the run at once, naming when to retry. Without a usable
+``Retry-After`` (absent, unreadable, a date already past, ``0``) the wait is jittered exponential
+backoff between ``RetryPolicy.min_wait`` and ``RetryPolicy.max_wait`` seconds. ``sleep`` and the
+clock are injectable so tests wait zero seconds.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from etl.errors import (
     RateLimitedError,
     RequestRejectedError,
     RetriableApiError,
+    RetryLaterError,
 )
 
 __all__ = [
@@ -77,8 +82,10 @@ class RetryPolicy:
         budget: seconds after which no new try starts.
         min_wait: seconds, the smallest backoff.
         max_wait: seconds, the largest backoff between tries.
-        max_retry_after: seconds, the most a server's ``Retry-After`` makes us wait.
+        max_retry_after: seconds, the longest ``Retry-After`` waited out; a longer one stops
+            the run (:class:`~etl.errors.RetryLaterError`) instead of sending again early.
         sleep: the sleep function (``time.sleep``); tests inject one that returns at once.
+        now: the wall clock as an aware UTC datetime (reads HTTP dates, computes ``retry_at``).
     """
 
     attempts: int = 6
@@ -87,6 +94,7 @@ class RetryPolicy:
     max_wait: float = 30.0
     max_retry_after: float = 120.0
     sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
 class RateLimiter:
@@ -120,9 +128,11 @@ class RateLimiter:
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date (RFC 9110
+    §10.2.3), counted from ``now`` (default: the current UTC time).
 
-    Returns ``None`` when the header is absent or unreadable; never negative.
+    Returns ``None`` when the header is absent or unreadable; never negative (a date already
+    past is ``0.0``).
     """
     if value is None:
         return None
@@ -160,6 +170,7 @@ def classify(
     path: str,
     response: requests.Response | None = None,
     exc: BaseException | None = None,
+    now: dt.datetime | None = None,
 ) -> ApiError | None:
     """Sort an answer or a transport failure into the error tree; ``None`` for a success.
 
@@ -168,6 +179,7 @@ def classify(
         path: URL path below the API base (used in messages; never the key).
         response: the answer, when one arrived.
         exc: the ``requests`` exception, when none did.
+        now: the current UTC time, for a ``Retry-After`` date (default: the clock).
     """
     safe = method.upper() in _IDEMPOTENT
     if response is None:
@@ -186,22 +198,19 @@ def classify(
     if status < 400:
         return None
     detail = _server_message(response)
-    if status == 429:
+    if status in (429, 503):
+        now = now or dt.datetime.now(dt.UTC)
+        wait = parse_retry_after(response.headers.get("Retry-After"), now)
+        if not wait:  # absent, unreadable, past or 0: no usable hint, back off as usual
+            wait = None
         return RateLimitedError(
             method,
             path,
-            "429 Too Many Requests",
+            "429 Too Many Requests" if status == 429 else "503 Service Unavailable",
+            status_code=status,
             detail=detail,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
-    if status == 503:
-        return RateLimitedError(
-            method,
-            path,
-            "503 Service Unavailable",
-            status_code=503,
-            detail=detail,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            retry_after=wait,
+            retry_at=None if wait is None else now + dt.timedelta(seconds=wait),
         )
     if status in (401, 403):
         return AuthError(
@@ -334,20 +343,46 @@ class VoiptimeClient:
             error = classify(method, path, exc=exc)
             assert error is not None
             raise error from None
-        error = classify(method, path, response=response)
+        error = classify(method, path, response=response, now=self.retry.now())
         if error is not None:
             raise error
         return response
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
+        """The server's ``Retry-After`` exactly (``request`` has checked it fits), else jittered
+        exponential backoff in ``[min_wait, max_wait]`` seconds."""
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return min(float(retry_after), self.retry.max_retry_after)
+        if retry_after:
+            return float(retry_after)
         backoff = tenacity.wait_random_exponential(
-            multiplier=self.retry.min_wait, max=self.retry.max_wait
+            multiplier=self.retry.min_wait, max=self.retry.max_wait, min=self.retry.min_wait
         )
         return float(backoff(state))
+
+    def _fits(self, exc: RateLimitedError, started: float) -> None:
+        """Raise :class:`RetryLaterError` when the server asks for a longer wait than the run
+        may take: the most a ``Retry-After`` is waited out, or what is left of the budget."""
+        if not exc.retry_after:
+            return
+        left = self.retry.budget - (time.monotonic() - started)
+        allowed = max(0.0, min(self.retry.max_retry_after, left))
+        if exc.retry_after <= allowed:
+            return
+        when = exc.retry_at or self.retry.now() + dt.timedelta(seconds=exc.retry_after)
+        at = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise RetryLaterError(
+            exc.method,
+            exc.path,
+            f"{exc.message.split(': ', 1)[1]}: the API asks to wait {exc.retry_after:g} s "
+            f"(Retry-After), until {at}, longer than this run may wait ({allowed:.0f} s; "
+            "VOIPTIME_RETRY_MAX_WAIT, VOIPTIME_RETRY_BUDGET); nothing was sent again early. "
+            f"Rerun after {at}",
+            exc.status_code,
+            exc.detail,
+            retry_after=exc.retry_after,
+            retry_at=when,
+        ) from None
 
     def request(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
         """Send one request, retrying what is safe, and return the decoded JSON answer.
@@ -357,11 +392,22 @@ class VoiptimeClient:
 
         Raises:
             RetriableApiError: still failing after ``attempts`` tries or ``budget`` seconds.
+            RetryLaterError: the server's ``Retry-After`` is longer than the run may wait.
             AmbiguousApiError: a POST was sent and its outcome is unknown.
             AuthError, NotFoundError, RequestRejectedError: as :func:`classify` sorts them.
         """
+        started = time.monotonic()
+
+        def attempt() -> requests.Response:
+            try:
+                return self._send(method, path, body, params)
+            except RateLimitedError as exc:
+                self._fits(exc, started)
+                raise
+
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(RetriableApiError),
+            retry=tenacity.retry_if_exception_type(RetriableApiError)
+            & tenacity.retry_if_not_exception_type(RetryLaterError),
             wait=self._wait,
             stop=tenacity.stop_after_attempt(self.retry.attempts)
             | tenacity.stop_after_delay(self.retry.budget),
@@ -369,7 +415,7 @@ class VoiptimeClient:
             reraise=True,
             before_sleep=self._log_retry,
         )
-        response = retrying(self._send, method, path, body, params)
+        response = retrying(attempt)
         if not response.content:
             return None
         try:

@@ -16,7 +16,8 @@ CLI maps it to (``docs/exit-codes.md``)::
     ├── RunFailedError               *   a library run ended with an exit code its caller refuses
     └── ApiError                     the Voiptime Cloud API (method, path, status_code)
         ├── RetriableApiError        75  429, 503, connect failures: safe to try again
-        │   └── RateLimitedError     75  429 (retry_after seconds)
+        │   └── RateLimitedError     75  429 / 503 (retry_after seconds, retry_at)
+        │       └── RetryLaterError  75  the server asks to wait longer than the run may: stop now
         ├── FatalApiError            75  not worth retrying
         │   ├── AuthError            77  401 / 403
         │   ├── NotFoundError        78  404 (a project, campaign or lead that does not exist)
@@ -29,6 +30,7 @@ the API key is never part of any message or attribute.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Iterable, Sequence
 
@@ -58,6 +60,7 @@ __all__ = [
     "RateLimitedError",
     "RequestRejectedError",
     "RetriableApiError",
+    "RetryLaterError",
     "RunFailedError",
     "StateVersionError",
     "UnknownReferenceError",
@@ -322,10 +325,12 @@ class RetriableApiError(ApiError):
 
 
 class RateLimitedError(RetriableApiError):
-    """429 Too Many Requests.
+    """429 Too Many Requests (or 503 Service Unavailable).
 
     Attributes:
-        retry_after: seconds the server asked us to wait (``Retry-After``), or ``None``.
+        retry_after: seconds the server asked us to wait (``Retry-After``), or ``None`` when it
+            gave no usable value (absent, unreadable, or a date already past).
+        retry_at: when that wait ends (UTC), or ``None``.
     """
 
     def __init__(
@@ -336,9 +341,19 @@ class RateLimitedError(RetriableApiError):
         status_code: int | None = 429,
         detail: str = "",
         retry_after: float | None = None,
+        retry_at: dt.datetime | None = None,
     ) -> None:
         super().__init__(method, path, message, status_code, detail)
         self.retry_after = retry_after
+        self.retry_at = retry_at
+
+
+class RetryLaterError(RateLimitedError):
+    """The server's ``Retry-After`` is longer than this run may wait (RFC 9110 §10.2.3): the
+    request is not sent again before that time; the run stops at once (exit 75).
+
+    ``retry_after`` and ``retry_at`` say when a rerun may send again.
+    """
 
 
 class FatalApiError(ApiError):

@@ -24,6 +24,17 @@ cannot change the lead back, so a row of another file then updates the lead and 
 source. With ``overwrite`` such rows replace
 the lead's values, and their row becomes the lead's pinned source (docs/mapping.md, "Values").
 
+The server's answers are checked, not trusted:
+
+* a lead the dialer no longer has (``PATCH /leads/{id}`` or a note answered 404, confirmed with a
+  read) is that row's problem: the row is ``missing`` (ledger state ``missing``) and the run goes
+  on; ``recreate_missing`` sends such rows as new leads (and enrols the new ids);
+* a lead id the ledger already holds for another key is never merged: the row is ``ambiguous``
+  with the reason;
+* after each ``generate`` call the campaign's ``totalEntries`` must have grown by at least the
+  number of ids sent; when it did not, the answer does not fit and those enrolments are
+  ambiguous.
+
 A fatal error (401/403, a 404 of the project or campaign, retries exhausted) stops the loader:
 requests not yet started are not sent, the error is kept in :attr:`Loader.fatal` and the caller
 stops feeding batches. With ``dry_run`` the loader only reads the ledger and reports what a real
@@ -46,6 +57,7 @@ from etl.errors import (
     AmbiguousApiError,
     ApiError,
     AuthError,
+    ConfigError,
     EtlError,
     NotFoundError,
     RequestRejectedError,
@@ -54,13 +66,17 @@ from etl.errors import (
 from etl.state import Ledger, LedgerEntry, payload_hash
 
 __all__ = [
+    "AmbiguityEstimate",
     "Cancel",
     "ENROL_BATCH",
     "LeadRow",
     "LoadStats",
     "Loader",
     "Outcome",
+    "check_new_ledger",
+    "estimate_ambiguity",
     "other_source",
+    "record_baselines",
     "same_source",
 ]
 
@@ -118,7 +134,8 @@ class Outcome:
 
     Attributes:
         action: ``created``, ``updated``, ``unchanged`` (the lead exists), ``ambiguous`` (sent,
-            outcome unknown), ``failed`` (not sent or refused; ``message`` says why),
+            outcome unknown), ``missing`` (the dialer no longer has the lead ``lead_id``),
+            ``failed`` (not sent or refused; ``message`` says why),
             ``conflict`` (another file's lead with other values: not sent), ``duplicate`` (a
             rejects-file row whose lead came from another row of its file: not sent).
         lead_id: the lead's id when known.
@@ -141,13 +158,21 @@ class Outcome:
 
 @dataclass
 class LoadStats:
-    """Counts of a run's loading, in leads (the summary's ``leads_*`` fields)."""
+    """Counts of a run's loading, in leads (the summary's ``leads_*`` fields).
+
+    ``missing`` (leads the dialer no longer has) are also counted in ``failed``; ``id_conflicts``
+    (an id the ledger holds for another key) and ``enrol_mismatched`` (enrolments whose answer
+    did not fit the campaign's ``totalEntries``) also in ``ambiguous``.
+    """
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
     ambiguous: int = 0
+    missing: int = 0
+    id_conflicts: int = 0
+    enrol_mismatched: int = 0
     rejected_by_server: int = 0
     conflicts: int = 0
     duplicates: int = 0
@@ -166,6 +191,9 @@ class Loader:
         concurrency: worker threads sending at once.
         dry_run: decide and count only; send nothing, write nothing.
         retry_ambiguous: re-send rows an earlier run left ambiguous.
+        recreate_missing: send rows whose lead the dialer no longer has as new leads.
+        campaign_entries: the campaign's ``totalEntries`` before this run's first enrolment
+            (from ``GET /campaigns``); ``None``: read it before the first ``generate`` call.
         cancel: set from outside (a signal) to stop: no new request starts, requests in flight
             get ``grace`` seconds to finish, then are abandoned (the ledger keeps them
             ``sending``, so the next run reports them ambiguous).
@@ -184,6 +212,8 @@ class Loader:
         concurrency: int = 4,
         dry_run: bool = False,
         retry_ambiguous: bool = False,
+        recreate_missing: bool = False,
+        campaign_entries: int | None = None,
         cancel: threading.Event | None = None,
         grace: float = 5.0,
         overwrite: bool = False,
@@ -194,6 +224,10 @@ class Loader:
         self.campaign_id = campaign_id
         self.dry_run = dry_run
         self.retry_ambiguous = retry_ambiguous
+        self.recreate_missing = recreate_missing
+        self._entries = campaign_entries
+        #: What did not fit: one line per ``generate`` answer the campaign's count contradicts.
+        self.mismatches: list[str] = []
         self.stats = LoadStats()
         self.fatal: EtlError | None = None
         self._stop = threading.Event()
@@ -205,6 +239,7 @@ class Loader:
         self._in_flight: set[str] = set()
         self._enrol_refused: set[int] = set()
         self._enrol_unknown: set[int] = set()
+        self._mismatched: set[int] = set()
         self._campaign_known: bool | None = None
 
     def close(self) -> None:
@@ -258,6 +293,12 @@ class Loader:
     def _one(self, row: LeadRow, entry: LedgerEntry | None) -> Outcome:
         if self.stopped:
             return Outcome(row, "failed", message="not sent: the run stopped early")
+        if entry is not None and entry.status == "missing":
+            if self.recreate_missing:
+                return self._create(
+                    row, f"re-created: lead {entry.lead_id} was missing in the dialer"
+                )
+            return self._missing(row, entry.lead_id, entry.note)
         if (
             entry is None
             or entry.status == "rejected"  # refused before: try again, the account may differ
@@ -283,13 +324,13 @@ class Loader:
             return other
         return self._update(row, entry)
 
-    def _create(self, row: LeadRow) -> Outcome:
+    def _create(self, row: LeadRow, note: str = "") -> Outcome:
         if self.dry_run:
             self._count("created")
-            return Outcome(row, "created")
+            return Outcome(row, "created", message=note)
         assert self.client is not None
         self.ledger.mark_sending(
-            self.project_id, row.key, row.payload, self.campaign_id, *row.source
+            self.project_id, row.key, row.payload, self.campaign_id, *row.source, note
         )
         with self._lock:
             self._in_flight.add(row.key)
@@ -309,9 +350,44 @@ class Loader:
             with self._lock:
                 self._in_flight.discard(row.key)
         lead_id = int(answer["id"])
-        self.ledger.mark_created(self.project_id, row.key, lead_id)
+        holder = self.ledger.mark_created(self.project_id, row.key, lead_id)
+        if holder is not None:  # never two keys on one lead: the server merged, or erred
+            self._count("ambiguous", "id_conflicts")
+            return Outcome(
+                row,
+                "ambiguous",
+                message=f"the API answered lead id {lead_id}, which the ledger already holds "
+                f"for {holder}: not recorded, never merged; the dialer may have merged the two "
+                f"rows into one lead. Check lead {lead_id} in the dialer, then rerun with "
+                "--retry-ambiguous to send this row again",
+            )
         self._count("created")
-        return Outcome(row, "created", lead_id)
+        return Outcome(row, "created", lead_id, message=note)
+
+    def _missing(self, row: LeadRow, lead_id: int | None, why: str) -> Outcome:
+        """The row's lead is no longer in the dialer: a row failure, the run goes on."""
+        self._count("missing", "failed")
+        return Outcome(
+            row,
+            "missing",
+            lead_id,
+            message=f"lead missing in the dialer: lead {lead_id} ({why}); not sent. Rerun with "
+            "--recreate-missing to create it again (a new lead id, enrolled in the campaign again)",
+        )
+
+    def _lead_gone(self, lead_id: int, exc: NotFoundError) -> bool:
+        """Whether a 404 of a lead call means the lead is gone: asked again with a read
+        (``GET /leads/{id}/comments``, API.md #10), which also answers 404 for no such lead."""
+        assert self.client is not None
+        now = dt.datetime.now(dt.UTC)
+        try:
+            self.client.list_comments(lead_id, now, now)
+        except NotFoundError:
+            return True
+        except ApiError:
+            return True  # cannot tell; the write's own 404 stands
+        log.warning("%s, yet lead %d answers a read: not treated as missing", exc, lead_id)
+        return False
 
     def _update(self, row: LeadRow, entry: LedgerEntry) -> Outcome:
         """PATCH the changed fields; a new note goes out as a comment (docs/api.md #8)."""
@@ -336,6 +412,21 @@ class Loader:
                 self.client.add_comment(
                     entry.lead_id, note["text"], note.get("authorId"), when.replace(tzinfo=dt.UTC)
                 )
+        except NotFoundError as exc:
+            if not self._lead_gone(entry.lead_id, exc):
+                self._count("failed")
+                return Outcome(row, "failed", entry.lead_id, message=f"{exc}; the lead exists")
+            today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            why = f"{exc.method} {exc.path} answered 404 on {today}"
+            self.ledger.mark_missing(self.project_id, row.key, why)
+            log.warning(
+                "%s row %d: lead %d missing in the dialer (%s)",
+                row.source_file,
+                row.source_row,
+                entry.lead_id,
+                why,
+            )
+            return self._missing(row, entry.lead_id, why)
         except ApiError as exc:
             return self._failed(row, exc, entry.lead_id)
         self.ledger.mark_updated(self.project_id, row.key, row.payload, row.source, pin)
@@ -358,9 +449,11 @@ class Loader:
         self._count("failed")
         return Outcome(row, "failed", lead_id, message=str(exc))
 
-    def _count(self, what: str) -> None:
+    def _count(self, *what: str) -> None:
+        """Add one to each named :class:`LoadStats` count."""
         with self._lock:
-            setattr(self.stats, what, getattr(self.stats, what) + 1)
+            for name in what:
+                setattr(self.stats, name, getattr(self.stats, name) + 1)
 
     # --- campaign enrolment ---------------------------------------------------------------------
 
@@ -371,6 +464,8 @@ class Loader:
             if out.lead_id is None or out.action not in ("created", "updated", "unchanged"):
                 continue
             entry = known.get(out.row.key)
+            if entry is not None and entry.lead_id != out.lead_id:
+                entry = None  # a new lead (re-created): the old one's enrolments are not its
             if entry and self.campaign_id in entry.enrolled:
                 out.campaign_id = self.campaign_id
                 continue
@@ -394,7 +489,12 @@ class Loader:
         for lead_id in done:
             todo[lead_id].campaign_id = self.campaign_id
         for lead_id in unknown:
-            todo[lead_id].message = "campaign enrolment sent, outcome unknown"
+            todo[lead_id].message = (
+                "campaign enrolment answered as done, but the campaign's totalEntries did not "
+                "grow: outcome unknown"
+                if lead_id in self._mismatched
+                else "campaign enrolment sent, outcome unknown"
+            )
             todo[lead_id].enrol_ambiguous = True
 
     def enrol(self, lead_ids: list[int]) -> tuple[list[int], list[int]]:
@@ -416,24 +516,71 @@ class Loader:
             unknown += amb
         return enrolled, unknown
 
+    def _campaign(self) -> dict[str, Any] | None:
+        """The campaign as ``GET /campaigns?includeIds=`` shows it, ``None`` when it is not
+        listed.
+
+        Raises:
+            ApiError: the read failed.
+        """
+        assert self.client is not None and self.campaign_id is not None
+        found = self.client.request(
+            "GET", "/campaigns", params={"includeIds": self.campaign_id, "limit": 50}
+        )
+        return next((c for c in found or [] if c.get("id") == self.campaign_id), None)
+
     def _campaign_exists(self) -> bool:
         """Whether the campaign is still there (one GET, asked once per run): a ``generate``
         404 means either a bad lead id or a campaign that is gone."""
         if self._campaign_known is None:
-            assert self.client is not None and self.campaign_id is not None
             try:
-                found = self.client.request(
-                    "GET", "/campaigns", params={"includeIds": self.campaign_id, "limit": 50}
-                )
-                self._campaign_known = any(c.get("id") == self.campaign_id for c in found or [])
+                self._campaign_known = self._campaign() is not None
             except ApiError:
                 self._campaign_known = True  # cannot tell: look for the bad id instead
         return self._campaign_known
+
+    def _total_entries(self) -> int | None:
+        """The campaign's ``totalEntries`` now, or ``None`` when it cannot be read."""
+        try:
+            campaign = self._campaign()
+        except ApiError as exc:
+            log.info("campaign entries cannot be counted (%s); enrolment not checked", exc)
+            return None
+        if self._campaign_known is None:
+            self._campaign_known = campaign is not None
+        total = campaign.get("totalEntries") if campaign else None
+        return int(total) if isinstance(total, int) and not isinstance(total, bool) else None
+
+    def _check_entries(self, ids: list[int]) -> bool:
+        """After a ``generate`` call: did the campaign's ``totalEntries`` grow by at least
+        ``len(ids)``? Growth from elsewhere is not an error; a shortfall is (the answer said
+        the entries were added, the campaign's count says they were not all)."""
+        before = self._entries
+        after = self._total_entries()
+        self._entries = after
+        if before is None or after is None or after - before >= len(ids):
+            return True
+        line = (
+            f"the campaign's totalEntries went from {before} to {after} after a generate call "
+            f"for {len(ids)} lead(s) was answered as done: the answer does not fit; those "
+            "enrolments are recorded ambiguous (check the campaign, then rerun with "
+            "--retry-ambiguous to enrol them again)"
+        )
+        log.warning("%s", line)
+        with self._lock:
+            self.mismatches.append(line)
+            self.stats.ambiguous += len(ids)
+            self.stats.enrol_mismatched += len(ids)
+            self._enrol_unknown.update(ids)
+            self._mismatched.update(ids)
+        return False
 
     def _generate(self, ids: list[int]) -> tuple[list[int], list[int]]:
         assert self.client is not None and self.campaign_id is not None
         if not ids or self.stopped:
             return [], []
+        if self._entries is None:
+            self._entries = self._total_entries()
         self.ledger.mark_enrolling(self.campaign_id, ids)
         try:
             self.client.generate_entries(self.campaign_id, ids)
@@ -466,6 +613,9 @@ class Loader:
             self.ledger.finish_enrolling(self.campaign_id, ids, "failed")
             self.stop(exc)
             return [], []
+        if not self._check_entries(ids):
+            self.ledger.finish_enrolling(self.campaign_id, ids, "ambiguous")
+            return [], ids
         self.ledger.finish_enrolling(self.campaign_id, ids, "done")
         with self._lock:
             self.stats.campaign_entries_added += len(ids)
@@ -539,3 +689,222 @@ def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     Comments are not compared: they are notes added when the lead is created.
     """
     return {k: v for k, v in new.items() if k != "comments" and old.get(k) != v}
+
+
+# --- the ledger against the server's own counts ------------------------------------------------
+
+
+def _count(item: dict[str, Any] | None, name: str) -> int | None:
+    value = (item or {}).get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def check_new_ledger(
+    ledger: Ledger, project: dict[str, Any], *, dry_run: bool, new_ledger: bool
+) -> str:
+    """Refuse a ledger that knows nothing of a project that already has contacts.
+
+    A deleted or replaced state file would otherwise send every row again as a new lead (the
+    API has no lead search): every lead doubled.
+
+    Args:
+        project: the project as ``GET /projects`` lists it (API.md #1: ``contacts``, the number
+            of all its contacts).
+        dry_run: only warn (a dry run sends nothing, but its counts are then wrong).
+        new_ledger: the person said a fresh ledger is intended (``--new-ledger``).
+
+    Returns:
+        A warning to show (``""`` when the ledger knows the project or the project is empty).
+
+    Raises:
+        ConfigError: a real run without ``new_ledger`` (exit 78).
+    """
+    contacts = _count(project, "contacts")
+    pid = project.get("id")
+    if not contacts or ledger.knows_project(int(pid)):  # type: ignore[arg-type]
+        return ""
+    what = (
+        f"project {pid} ({project.get('name')!r}) already holds {contacts:,} contact(s) "
+        f"(GET /projects), but the state file {ledger.path} has no record of this project: "
+        "a new, deleted or replaced ledger"
+    )
+    if dry_run:
+        return (
+            f"{what}. This dry run counts every row as a new lead, so its numbers are wrong if "
+            "those contacts came from these files; a real run would be refused unless you pass "
+            "--new-ledger"
+        )
+    if not new_ledger:
+        raise ConfigError(
+            f"{what}. Every row would be created again, doubling leads that exist. Restore the "
+            "state file the earlier runs used (--state), or, if creating new leads is intended "
+            "(those contacts came from elsewhere), rerun with --new-ledger"
+        )
+    return f"{what}; going on as asked (--new-ledger)"
+
+
+def record_baselines(
+    ledger: Ledger,
+    project: dict[str, Any],
+    campaign: dict[str, Any] | None,
+) -> None:
+    """Before a real run sends anything: note the server's counts beside the ledger's, for
+    :func:`estimate_ambiguity`; only while nothing of that project (campaign) is ambiguous, so
+    the baseline stays the last moment the two agreed.
+
+    Args:
+        project: as ``GET /projects`` lists it (``contacts``).
+        campaign: as ``GET /campaigns`` lists it (``totalEntries``), or ``None``.
+    """
+    pid = int(project["id"])
+    tally = ledger.tally(pid, campaign.get("id") if campaign else None)
+    contacts = _count(project, "contacts")
+    if contacts is not None and tally["ambiguous"] == 0:
+        ledger.set_baseline(f"project:{pid}", contacts, tally["created"])
+    entries = _count(campaign, "totalEntries")
+    if campaign is not None and entries is not None and tally["enrol_ambiguous"] == 0:
+        ledger.set_baseline(f"campaign:{campaign['id']}", entries, tally["enrolled"])
+
+
+@dataclass(frozen=True)
+class AmbiguityEstimate:
+    """How many ambiguous sends probably reached the server, from its own counts.
+
+    The project's ``contacts`` (API.md #1) grow with every lead created; the ledger counts the
+    leads it knows were created. Since the last baseline (a moment with nothing ambiguous), the
+    server's growth beyond the ledger's is the number of ambiguous creations that landed, if
+    nobody else added or deleted contacts meanwhile. Campaign entries likewise, from the
+    campaign's ``totalEntries`` (API.md #12).
+
+    Attributes:
+        leads_ambiguous: leads of the project whose creation outcome is unknown (ledger).
+        leads_probably_created: how many of them the project's count says exist, or ``None``
+            when it cannot be told (no baseline, or the count unreadable).
+        project_contacts: the project's ``contacts`` now.
+        contacts_accounted: what the ledger accounts for (baseline plus leads created since).
+        enrolments_ambiguous: enrolments in the campaign with an unknown outcome (ledger).
+        enrolments_probably_done: how many of them the campaign's ``totalEntries`` says exist.
+        campaign_entries: the campaign's ``totalEntries`` now.
+        entries_accounted: what the ledger accounts for.
+        since: when the project's baseline was taken (UTC), or ``None``.
+    """
+
+    leads_ambiguous: int
+    leads_probably_created: int | None
+    project_contacts: int | None
+    contacts_accounted: int | None
+    enrolments_ambiguous: int = 0
+    enrolments_probably_done: int | None = None
+    campaign_entries: int | None = None
+    entries_accounted: int | None = None
+    since: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The estimate as ``summary.json`` holds it (``ambiguity``), with ``message``."""
+        return {
+            "leads_ambiguous": self.leads_ambiguous,
+            "leads_probably_created": self.leads_probably_created,
+            "project_contacts": self.project_contacts,
+            "contacts_accounted": self.contacts_accounted,
+            "enrolments_ambiguous": self.enrolments_ambiguous,
+            "enrolments_probably_done": self.enrolments_probably_done,
+            "campaign_entries": self.campaign_entries,
+            "entries_accounted": self.entries_accounted,
+            "since": self.since,
+            "message": self.message(),
+        }
+
+    def message(self) -> str:
+        """What a person reads before choosing ``--retry-ambiguous``."""
+        parts = []
+        if self.leads_ambiguous:
+            if self.leads_probably_created is None:
+                parts.append(
+                    f"{self.leads_ambiguous} lead(s) are ambiguous; how many reached the dialer "
+                    "cannot be told from the project's contact count (no baseline in this state "
+                    "file yet)"
+                )
+            else:
+                n = self.leads_probably_created
+                parts.append(
+                    f"{self.leads_ambiguous} lead(s) are ambiguous; the project holds "
+                    f"{self.project_contacts:,} contacts where the ledger accounts for "
+                    f"{self.contacts_accounted:,}, so about {n} of the {self.leads_ambiguous} "
+                    f"probably reached the dialer: --retry-ambiguous would likely create about "
+                    f"{n} duplicate lead(s)"
+                )
+        if self.enrolments_ambiguous:
+            if self.enrolments_probably_done is None:
+                parts.append(
+                    f"{self.enrolments_ambiguous} campaign enrolment(s) are ambiguous; the "
+                    "campaign's totalEntries cannot tell how many landed"
+                )
+            else:
+                n = self.enrolments_probably_done
+                parts.append(
+                    f"{self.enrolments_ambiguous} campaign enrolment(s) are ambiguous; the "
+                    f"campaign holds {self.campaign_entries:,} entries where the ledger accounts "
+                    f"for {self.entries_accounted:,}, so about {n} probably landed: "
+                    f"--retry-ambiguous would likely enrol about {n} lead(s) twice"
+                )
+        since = f" since {self.since}" if self.since else ""
+        return (
+            "; ".join(parts)
+            + " (an estimate: it assumes nobody else added or deleted contacts or entries"
+            + f"{since}). Check those rows in the dialer (loaded.csv lists them) before "
+            "rerunning with --retry-ambiguous"
+        )
+
+
+def _probably(
+    server_now: int | None, base: tuple[int, int, str] | None, ledger_now: int, ambiguous: int
+) -> tuple[int | None, int | None]:
+    """``(how many ambiguous sends the server's growth says landed, what the ledger accounts
+    for)``; ``(None, None)`` when it cannot be told."""
+    if server_now is None or base is None:
+        return None, None
+    accounted = base[0] + (ledger_now - base[1])
+    return max(0, min(ambiguous, server_now - accounted)), accounted
+
+
+def estimate_ambiguity(
+    client: VoiptimeClient, ledger: Ledger, project_id: int, campaign_id: str | None
+) -> AmbiguityEstimate | None:
+    """Estimate how many of the ledger's ambiguous sends reached the server (two read-only GETs,
+    only when something is ambiguous); see :class:`AmbiguityEstimate`.
+
+    Returns:
+        ``None`` when nothing of the project (campaign) is ambiguous in the ledger.
+
+    Raises:
+        ApiError: the counts could not be read.
+    """
+    tally = ledger.tally(project_id, campaign_id)
+    if not tally["ambiguous"] and not tally["enrol_ambiguous"]:
+        return None
+    project = next((p for p in client.list_projects() if str(p.get("id")) == str(project_id)), None)
+    contacts = _count(project, "contacts")
+    base = ledger.baseline(f"project:{project_id}")
+    leads, accounted = _probably(contacts, base, tally["created"], tally["ambiguous"])
+    entries = done = entries_accounted = None
+    if campaign_id is not None and tally["enrol_ambiguous"]:
+        found = client.request("GET", "/campaigns", params={"includeIds": campaign_id, "limit": 50})
+        campaign = next((c for c in found or [] if c.get("id") == campaign_id), None)
+        entries = _count(campaign, "totalEntries")
+        done, entries_accounted = _probably(
+            entries,
+            ledger.baseline(f"campaign:{campaign_id}"),
+            tally["enrolled"],
+            tally["enrol_ambiguous"],
+        )
+    return AmbiguityEstimate(
+        leads_ambiguous=tally["ambiguous"],
+        leads_probably_created=leads,
+        project_contacts=contacts,
+        contacts_accounted=accounted,
+        enrolments_ambiguous=tally["enrol_ambiguous"],
+        enrolments_probably_done=done,
+        campaign_entries=entries,
+        entries_accounted=entries_accounted,
+        since=base[2] if base else None,
+    )

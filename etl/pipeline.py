@@ -31,15 +31,25 @@ from etl.client import VoiptimeClient, format_time
 from etl.errors import (
     EXIT_AMBIGUOUS,
     EXIT_REJECTED,
+    ApiError,
     ConfigError,
     EtlError,
     InputError,
     MappingError,
+    RateLimitedError,
     UnknownReferenceError,
     combine_exit_codes,
 )
 from etl.extract import Chunk, ReadOptions, SourceReader, list_sheets, open_source
-from etl.load import Cancel, LeadRow, Loader, Outcome
+from etl.load import (
+    Cancel,
+    LeadRow,
+    Loader,
+    Outcome,
+    check_new_ledger,
+    estimate_ambiguity,
+    record_baselines,
+)
 from etl.mapping import (
     Mapping,
     References,
@@ -89,6 +99,10 @@ class RunOptions:
         chunk_rows: rows read and validated at a time.
         batch_rows: rows sent before their leads are pushed into the campaign.
         retry_ambiguous: re-send rows an earlier run left ambiguous.
+        recreate_missing: create again, as new leads, rows whose lead the dialer no longer has
+            (an earlier run found it answering 404).
+        new_ledger: a ledger that knows nothing of a project that already has contacts is
+            intended (else such a run is refused, exit 78: every lead would be doubled).
         max_reject_rate: percent (0–100); when more rows than that are rejected, a first pass
             finds it and nothing is sent (exit 3, reports written). Costs a second read.
         keep_reports: after the run, keep only this many of the newest report folders that
@@ -119,6 +133,8 @@ class RunOptions:
     chunk_rows: int = 10_000
     batch_rows: int = 500
     retry_ambiguous: bool = False
+    recreate_missing: bool = False
+    new_ledger: bool = False
     max_reject_rate: float | None = None
     keep_reports: int | None = None
     crash_after_created: int | None = None
@@ -170,9 +186,16 @@ def match_reference(items: list[dict[str, Any]], value: int | str, kind: str) ->
 
 
 def resolve_references(
-    client: VoiptimeClient, mapping: Mapping, campaign: int | str | None
+    client: VoiptimeClient,
+    mapping: Mapping,
+    campaign: int | str | None,
+    found: dict[str, dict[str, Any]] | None = None,
 ) -> References:
     """Resolve the mapping's project, status, source and campaign to ids with read-only GETs.
+
+    Args:
+        found: when given, filled with what the API listed for each kind (``project``,
+            ``campaign``, ...), e.g. the project's ``contacts``.
 
     Raises:
         UnknownReferenceError: one name or id the API does not know (exit 78).
@@ -194,6 +217,7 @@ def _find_references(
     problems: list[UnknownReferenceError] = []
 
     names: dict[str, str] = {}
+    listed = found if found is not None else {}
 
     def find(items: Callable[[], list[dict[str, Any]]], value: int | str, kind: str) -> Any:
         try:
@@ -202,6 +226,7 @@ def _find_references(
             problems.append(exc)
             return None
         names[kind] = str(found.get("name", ""))
+        listed[kind] = found
         return found["id"]
 
     project_id = find(client.list_projects, mapping.project, "project")
@@ -276,6 +301,9 @@ class _Run:
         self.mapping: Mapping | None = None
         self.mapping_text = ""
         self.date_orders: dict[str, DateOrder] = {}
+        self.listed: dict[str, dict[str, Any]] = {}  # project, campaign as the API lists them
+        self.warnings: list[str] = []
+        self.ambiguity: dict[str, Any] | None = None
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -321,6 +349,8 @@ class _Run:
                 raise _NoInput
             self._check_setup(readers)
             self.date_orders = self._date_orders(readers)
+            if ledger is not None and "project" in self.listed:
+                self._check_ledger(ledger)
             self.report = ReportWriter(
                 self.o.report_dir,
                 _union_headers(r for _, r in readers),
@@ -351,6 +381,8 @@ class _Run:
                     concurrency=self.o.concurrency,
                     dry_run=self.o.dry_run,
                     retry_ambiguous=self.o.retry_ambiguous,
+                    recreate_missing=self.o.recreate_missing,
+                    campaign_entries=self.listed.get("campaign", {}).get("totalEntries"),
                     cancel=self.cancel,
                     overwrite=self.o.overwrite,
                 )
@@ -363,6 +395,7 @@ class _Run:
                         break
                     self._run_file(path, reader, keys)
             self._enrol_leftovers()
+            self._estimate()
             if self.loader is not None and self.loader.fatal is not None:
                 raise self.loader.fatal
         except _NoInput:
@@ -386,6 +419,35 @@ class _Run:
         finally:
             if ledger is not None:
                 ledger.close()
+
+    def _check_ledger(self, ledger: Ledger) -> None:
+        """A ledger new to a project with contacts is refused (a dry run warns); a real run
+        notes the server's counts for :meth:`_estimate`."""
+        warning = check_new_ledger(
+            ledger, self.listed["project"], dry_run=self.o.dry_run, new_ledger=self.o.new_ledger
+        )
+        if warning:
+            log.warning("%s", warning)
+            self.warnings.append(warning)
+        if not self.o.dry_run:
+            record_baselines(ledger, self.listed["project"], self.listed.get("campaign"))
+
+    def _estimate(self) -> None:
+        """When the ledger holds ambiguous sends, say how many probably reached the server."""
+        loader = self.loader
+        if loader is None or self.client is None or self.cancel.is_set() or loader.fatal:
+            return
+        assert self.refs.project_id is not None
+        try:
+            found = estimate_ambiguity(
+                self.client, loader.ledger, self.refs.project_id, self.campaign_id
+            )
+        except ApiError as exc:
+            log.warning("ambiguous sends cannot be estimated: %s", exc)
+            return
+        if found is not None:
+            log.warning("%s", found.message())
+            self.ambiguity = found.as_dict()
 
     # --- folder runs ----------------------------------------------------------------------------
 
@@ -555,7 +617,7 @@ class _Run:
                 )
             self.refs = _offline_references(self.mapping, campaign)
         else:
-            self.refs = resolve_references(self.client, self.mapping, campaign)
+            self.refs = resolve_references(self.client, self.mapping, campaign, self.listed)
         self.campaign_id = self.refs.campaign_id
 
     def _run_file(self, path: Path, reader: SourceReader, keys: KeyTracker) -> None:
@@ -837,10 +899,11 @@ class _Run:
                         "reason": out.message,
                     }
                 )
-        if out.action == "ambiguous" or out.enrol_ambiguous:
+        if out.action in ("ambiguous", "missing") or out.enrol_ambiguous:
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
+        if out.action in ("ambiguous", "missing", "created") or out.enrol_ambiguous:
             warnings = "; ".join(w for w in (out.message, warnings) if w)
-        if out.action in ("created", "updated", "unchanged", "ambiguous", "conflict"):
+        if out.action in ("created", "updated", "unchanged", "ambiguous", "conflict", "missing"):
             self.report.loaded(
                 r.source_file,
                 r.source_row,
@@ -851,6 +914,7 @@ class _Run:
                 zone_source,
                 warnings,
                 ambiguous=out.action == "ambiguous" or out.enrol_ambiguous,
+                missing=out.action == "missing",
             )
         return 0
 
@@ -910,7 +974,13 @@ class _Run:
             "leads_ambiguous": stats.ambiguous if stats else 0,
             "leads_conflict": stats.conflicts if stats else 0,
             "conflicts": self.conflicts,
+            "leads_missing": stats.missing if stats else 0,
+            "lead_id_conflicts": stats.id_conflicts if stats else 0,
+            "enrolments_mismatched": stats.enrol_mismatched if stats else 0,
             "campaign_entries_added": stats.campaign_entries_added if stats else 0,
+            "enrolment_mismatches": list(self.loader.mismatches) if self.loader else [],
+            "ambiguity": self.ambiguity,
+            "warnings": self.warnings,
             "project_id": self.refs.project_id,
             "campaign_id": self.campaign_id,
             "campaign_name": self.refs.campaign_name,
@@ -932,6 +1002,9 @@ class _Run:
             "error": str(self.error) if self.error else "; ".join(map(str, self.file_errors)),
             "exit_code": exit_code,
         }
+        if isinstance(self.error, RateLimitedError) and self.error.retry_at is not None:
+            summary["retry_after"] = self.error.retry_after
+            summary["retry_at"] = format_time(self.error.retry_at)
         report = self.report
         if report is None:
             # Stopped by the configuration before any input was opened (a bad mapping or name,

@@ -146,6 +146,7 @@ class ReportWriter:
     errors_by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_rejects: list[RejectRecord] = field(default_factory=list)
     ambiguous: list[tuple[str, int, str, str]] = field(default_factory=list)
+    missing: list[tuple[str, int, str, str]] = field(default_factory=list)
     #: Warnings of loaded rows: count per kind, and the first few ``(file, row, key, message)``.
     warning_kinds: Counter[str] = field(default_factory=Counter)
     warning_examples: dict[str, list[tuple[str, int, str, str]]] = field(default_factory=dict)
@@ -246,10 +247,16 @@ class ReportWriter:
         timezone_source: str,
         warnings: str = "",
         ambiguous: bool = False,
+        missing: bool = False,
     ) -> None:
         """Write one row of ``loaded.csv``; ``ambiguous`` rows are also listed in report.html
-        (``action`` is ``ambiguous`` when the lead's creation is unknown, else its enrolment)."""
-        if ambiguous:
+        (``action`` is ``ambiguous`` when the lead's creation is unknown, else its enrolment),
+        and so are ``missing`` ones (``action`` ``missing``: the dialer no longer has the lead
+        ``lead_id``)."""
+        if missing:
+            if len(self.missing) < HTML_AMBIGUOUS:
+                self.missing.append((source_file, source_row, key, warnings))
+        elif ambiguous:
             if len(self.ambiguous) < HTML_AMBIGUOUS:
                 self.ambiguous.append((source_file, source_row, key, warnings))
         elif warnings:
@@ -341,6 +348,7 @@ class ReportWriter:
                 (kind, n, self.warning_examples[kind])
                 for kind, n in self.warning_kinds.most_common()
             ],
+            self.missing,
         )
 
     def close(self) -> None:
@@ -633,10 +641,11 @@ def _tiles(s: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
             ("leads_updated", "updated", ""),
             ("leads_unchanged", "unchanged", ""),
             ("leads_failed", "failed", "bad"),
+            ("leads_missing", "of them missing in the dialer", "bad"),
             ("leads_ambiguous", "ambiguous", "warn"),
             ("campaign_entries_added", "added to campaign", "ok"),
         ]
-    rare = ("leads_failed", "leads_ambiguous") if s.get("dry_run") else ()
+    rare = ("leads_failed", "leads_ambiguous") if s.get("dry_run") else ("leads_missing",)
     return [
         (key, label, int(s.get(key) or 0), css)
         for key, label, css in rows
@@ -652,6 +661,7 @@ def render_html(
     cap: int = HTML_REJECTS,
     ambiguous: list[tuple[str, int, str, str]] | None = None,
     warnings: list[tuple[str, int, list[tuple[str, int, str, str]]]] | None = None,
+    missing: list[tuple[str, int, str, str]] | None = None,
 ) -> str:
     """The run as one self-contained HTML page (values HTML-escaped).
 
@@ -663,6 +673,8 @@ def render_html(
         cap: the most rejected rows the page lists.
         ambiguous: ``(file, row, key, what happened)`` of rows a person must check.
         warnings: ``(kind, count, examples)`` per kind of warning, most frequent first.
+        missing: ``(file, row, key, what happened)`` of rows whose lead the dialer no longer
+            has.
     """
     by_field = summary.get("errors_by_field", {})
     bars = _bars(sorted(by_field.items(), key=lambda kv: -kv[1]))
@@ -678,6 +690,7 @@ def render_html(
     with_file = len(files) > 1 or len(summary.get("sources", [])) > 1
     return _env.get_template("report.html.j2").render(
         ambiguous=ambiguous or [],
+        missing=missing or [],
         warnings=warnings or [],
         region_bars=region_bars,
         s=summary,

@@ -4,11 +4,17 @@ The API has no idempotency key and no lead search, so only this file knows which
 became leads. Rows are keyed by project and the row's normalised ``key`` (never by position in the
 file). A lead moves::
 
-    (absent) ──mark_sending──▶ sending ──mark_created──▶ created(lead_id)
-                                  │
-                                  ├──mark_ambiguous──▶ ambiguous (sent, outcome unknown)
+    (absent) ──mark_sending──▶ sending ──mark_created──▶ created(lead_id) ──mark_missing──▶ missing
+                                  │                                                       │
+                                  ├──mark_ambiguous──▶ ambiguous (sent, outcome unknown)   │
                                   ├──mark_rejected───▶ rejected (the server refused it: 4xx)
                                   └──forget──────────▶ (absent) (429/503/401: not processed)
+                                                                                          │
+    missing: the dialer answered 404 for the lead (deleted there); not sent again until a run
+    with ``recreate_missing`` sends it as new (missing ──mark_sending──▶ sending ...).
+    ``mark_created`` with a lead id the ledger already holds for another key records the row
+    ``ambiguous`` instead (never two keys on one lead), with the reason in ``note``.
+
 
     Campaign enrolment (``in_campaign``) is the ``enrolments`` table below.
 
@@ -29,6 +35,10 @@ Each lead remembers its *source*: the file and row whose values it holds now (``
 ``source_row``; for a row of a re-imported rejects file, the file and row it was first read from),
 and whether a person chose that source with ``--overwrite`` (``source_pinned``, schema 3). The
 loader uses them so that two sources feeding one key do not overwrite each other run after run.
+
+The ``baselines`` table keeps, per project and per campaign, the server's count (contacts,
+``totalEntries``) beside the ledger's own count at a moment when nothing was ambiguous: later,
+the server's growth beyond the ledger's tells how many ambiguous sends probably reached it.
 
 SQLite in WAL mode with ``synchronous=FULL``: a commit survives a crash of the process or the
 machine. A lock file beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it.
@@ -54,6 +64,7 @@ from etl.errors import ConfigError, LockedError, OutputError, StateVersionError,
 
 __all__ = [
     "AmbiguousRow",
+    "LEAD_STATES",
     "Ledger",
     "LedgerEntry",
     "LedgerReport",
@@ -65,7 +76,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+#: Every state a lead row of the ledger can be in (``missing`` from schema 4 on).
+LEAD_STATES = ("sending", "created", "ambiguous", "rejected", "missing")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,7 +106,8 @@ CREATE TABLE IF NOT EXISTS enrolments (
 """
 
 #: Additive steps from one schema version to the next: ``(version reached, SQL script)``. Each
-#: step only adds (tables, columns, indexes), so an older voiptime-etl's data stays as it was.
+#: step only adds (tables, columns, indexes, a state), so an older voiptime-etl's data stays as it
+#: was; step 3 rebuilds ``leads`` with every row to widen its state CHECK.
 _MIGRATIONS: list[tuple[int, str]] = [
     (
         2,
@@ -131,7 +146,46 @@ CREATE TABLE IF NOT EXISTS settlements (
 """,
     ),
     (3, "ALTER TABLE leads ADD COLUMN source_pinned INTEGER NOT NULL DEFAULT 0;"),
+    (
+        4,
+        # ``leads`` rebuilt (SQLite cannot widen a CHECK in place) to allow the state ``missing``
+        # and add ``note``; every row and column is kept. ``baselines`` added.
+        """
+CREATE TABLE leads_v4 (
+    project      INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN
+                     ('sending', 'created', 'ambiguous', 'rejected', 'missing')),
+    lead_id      INTEGER,
+    payload_hash TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    campaign_id  TEXT,
+    source_file  TEXT,
+    source_row   INTEGER,
+    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    source_pinned INTEGER NOT NULL DEFAULT 0,
+    note         TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (project, key)
+);
+INSERT INTO leads_v4 (project, key, status, lead_id, payload_hash, payload, campaign_id,
+                      source_file, source_row, updated_at, source_pinned)
+    SELECT project, key, status, lead_id, payload_hash, payload, campaign_id, source_file,
+           source_row, updated_at, source_pinned FROM leads;
+DROP TABLE leads;
+ALTER TABLE leads_v4 RENAME TO leads;
+CREATE TABLE IF NOT EXISTS baselines (
+    what         TEXT PRIMARY KEY,
+    server_count INTEGER NOT NULL,
+    ledger_count INTEGER NOT NULL,
+    at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+""",
+    ),
 ]
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
 
 
 @dataclass(frozen=True)
@@ -245,7 +299,7 @@ class LedgerEntry:
     """What the ledger knows of one key.
 
     Attributes:
-        status: ``sending``, ``created``, ``ambiguous`` or ``rejected``.
+        status: one of :data:`LEAD_STATES`.
         lead_id: the API's lead id once created.
         payload_hash: :func:`payload_hash` of what was last sent.
         payload: what was last sent (a dict).
@@ -256,6 +310,7 @@ class LedgerEntry:
         source_row: that file's row number, or ``None``.
         source_pinned: a person chose this source with ``--overwrite``; rows of the same file
             but another row do not replace it.
+        note: why the entry is ``missing`` or ``ambiguous``, when a run said so.
     """
 
     status: str
@@ -267,6 +322,7 @@ class LedgerEntry:
     source_file: str | None = None
     source_row: int | None = None
     source_pinned: bool = False
+    note: str = ""
 
 
 class Ledger:
@@ -451,18 +507,19 @@ class Ledger:
         """Entries of these keys of a project (keys the ledger does not know are left out)."""
         keys = list(keys)
         out: dict[str, LedgerEntry] = {}
+        note = "note" if self._has_column("leads", "note") else "''"  # schema < 4, read-only
         for start in range(0, len(keys), 500):
             part = keys[start : start + 500]
             marks = ",".join("?" * len(part))
             pinned = "source_pinned" if self._has_pinned() else "0"  # a schema < 3 file, read-only
             rows = self._query(
                 f"SELECT key, status, lead_id, payload_hash, payload, source_file, source_row, "
-                f"{pinned} FROM leads WHERE project=? AND key IN ({marks})",
+                f"{pinned}, {note} FROM leads WHERE project=? AND key IN ({marks})",
                 [project, *part],
             )
             ids = [r[2] for r in rows if r[2] is not None]
             enrol = self._enrolments(ids)
-            for key, status, lead_id, phash, payload, s_file, s_row, s_pinned in rows:
+            for key, status, lead_id, phash, payload, s_file, s_row, s_pinned, text in rows:
                 done, unknown = enrol.get(lead_id, (set(), set()))
                 out[key] = LedgerEntry(
                     status,
@@ -474,6 +531,7 @@ class Ledger:
                     s_file,
                     s_row,
                     bool(s_pinned),
+                    text,
                 )
         return out
 
@@ -512,6 +570,65 @@ class Ledger:
             (project, campaign_id),
         )
         return [r[0] for r in rows]
+
+    def _has_column(self, table: str, column: str) -> bool:
+        with self._mutex:
+            if self._conn is None:
+                return False
+            return column in _columns(self._conn, table)
+
+    def knows_project(self, project: int) -> bool:
+        """Whether this ledger has worked on ``project`` before (a lead row or a baseline)."""
+        if self._query("SELECT 1 FROM leads WHERE project=? LIMIT 1", (project,)):
+            return True
+        return self._has_table("baselines") and bool(
+            self._query("SELECT 1 FROM baselines WHERE what=?", (f"project:{project}",))
+        )
+
+    def tally(self, project: int, campaign_id: str | None) -> dict[str, int]:
+        """What the ledger counts against the server's totals.
+
+        Returns:
+            ``created`` (leads of ``project`` the ledger knows exist), ``ambiguous`` (leads of
+            ``project`` sent with an unknown outcome), and for ``campaign_id``: ``enrolled``
+            (enrolments confirmed) and ``enrol_ambiguous``.
+        """
+        out = {"created": 0, "ambiguous": 0, "enrolled": 0, "enrol_ambiguous": 0}
+        for status, n in self._query(
+            "SELECT status, COUNT(*) FROM leads WHERE project=? GROUP BY status", (project,)
+        ):
+            if status == "created":
+                out["created"] = n
+            elif status in ("ambiguous", "sending"):
+                out["ambiguous"] += n
+        if campaign_id is not None:
+            for status, n in self._query(
+                "SELECT status, COUNT(*) FROM enrolments WHERE campaign_id=? GROUP BY status",
+                (campaign_id,),
+            ):
+                if status == "done":
+                    out["enrolled"] = n
+                else:
+                    out["enrol_ambiguous"] += n
+        return out
+
+    def baseline(self, what: str) -> tuple[int, int, str] | None:
+        """``(server_count, ledger_count, at)`` recorded for ``what`` (``project:<id>`` or
+        ``campaign:<id>``), or ``None``."""
+        if not self._has_table("baselines"):
+            return None
+        rows = self._query(
+            "SELECT server_count, ledger_count, at FROM baselines WHERE what=?", (what,)
+        )
+        return (int(rows[0][0]), int(rows[0][1]), str(rows[0][2])) if rows else None
+
+    def set_baseline(self, what: str, server_count: int, ledger_count: int) -> None:
+        """Record the server's count of ``what`` beside the ledger's own, taken together at a
+        moment when nothing of ``what`` is ambiguous (see :meth:`baseline`)."""
+        self._write(
+            "INSERT OR REPLACE INTO baselines (what, server_count, ledger_count) VALUES (?, ?, ?)",
+            (what, server_count, ledger_count),
+        )
 
     def counts(self) -> dict[str, int]:
         """Leads per status, and enrolments per status prefixed ``enrol_``."""
@@ -799,16 +916,18 @@ class Ledger:
         campaign_id: str | None,
         source_file: str,
         source_row: int,
+        note: str = "",
     ) -> None:
-        """Record, before the POST leaves, that this key's lead is being created."""
+        """Record, before the POST leaves, that this key's lead is being created (an earlier
+        lead id of the key, e.g. one missing in the dialer, is dropped; ``note`` says why)."""
         self._bind_now()
         self._write(
             "INSERT INTO leads (project, key, status, payload_hash, payload, campaign_id, "
-            "source_file, source_row) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?) "
-            "ON CONFLICT (project, key) DO UPDATE SET status='sending', "
+            "source_file, source_row, note) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (project, key) DO UPDATE SET status='sending', lead_id=NULL, "
             "payload_hash=excluded.payload_hash, "
             "payload=excluded.payload, campaign_id=excluded.campaign_id, "
-            "source_file=excluded.source_file, source_row=excluded.source_row, "
+            "source_file=excluded.source_file, source_row=excluded.source_row, note=excluded.note, "
             "source_pinned=0, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
             (
                 project,
@@ -818,21 +937,72 @@ class Ledger:
                 campaign_id,
                 source_file,
                 source_row,
+                note,
             ),
         )
 
-    def mark_created(self, project: int, key: str, lead_id: int) -> None:
-        """Record the id of the lead the API created for this key."""
-        self._write(
-            "UPDATE leads SET status='created', lead_id=?, "
-            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE project=? AND key=?",
-            (lead_id, project, key),
-        )
+    def mark_created(self, project: int, key: str, lead_id: int) -> str | None:
+        """Record the id of the lead the API created for this key.
+
+        A lead id is never recorded for two keys: when another key already holds ``lead_id``
+        (``created`` or ``missing``), this key is recorded ``ambiguous`` with a note instead.
+
+        Returns:
+            ``None`` when recorded; else who holds the id (``key 'x' (file.csv row 3)``).
+        """
+        with self._mutex:
+            if self._conn is None or self.readonly:
+                raise RuntimeError("ledger is read-only")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                holder = self._conn.execute(
+                    "SELECT project, key, source_file, source_row FROM leads WHERE lead_id=? "
+                    "AND status IN ('created', 'missing') AND NOT (project=? AND key=?) LIMIT 1",
+                    (lead_id, project, key),
+                ).fetchone()
+                if holder is None:
+                    self._conn.execute(
+                        "UPDATE leads SET status='created', lead_id=?, note='', "
+                        "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                        "WHERE project=? AND key=?",
+                        (lead_id, project, key),
+                    )
+                    who = None
+                else:
+                    where = f" ({holder[2]} row {holder[3]})" if holder[2] else ""
+                    project_part = f" of project {holder[0]}" if holder[0] != project else ""
+                    who = f"key {holder[1]!r}{project_part}{where}"
+                    self._conn.execute(
+                        "UPDATE leads SET status='ambiguous', note=?, "
+                        "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                        "WHERE project=? AND key=?",
+                        (
+                            f"the API answered lead id {lead_id}, already the lead of {who}",
+                            project,
+                            key,
+                        ),
+                    )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+        if who is not None:
+            return who
         if self.crash_after_created is not None:
             with self._mutex:
                 self._created += 1
                 if self._created >= self.crash_after_created:
                     os.kill(os.getpid(), signal.SIGKILL)
+        return None
+
+    def mark_missing(self, project: int, key: str, note: str) -> None:
+        """Record that the dialer no longer has this key's lead (it answered 404); the lead id
+        is kept, ``note`` says what answered 404 and when."""
+        self._write(
+            "UPDATE leads SET status='missing', note=?, "
+            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE project=? AND key=?",
+            (note, project, key),
+        )
 
     def mark_ambiguous(self, project: int, key: str) -> None:
         """Record that this key's POST was sent and its outcome is unknown."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,6 +36,56 @@ def import_args(tmp: Path, *extra: str, source: Path = C01, mapping: Path = C01_
         SPRING,
         "--state",
         str(tmp / "s.sqlite"),
+        *extra,
+    ]
+
+
+#: A mapping for the lists :func:`write_list` makes (key: email; campaign Spring outreach).
+LIST_MAPPING = """\
+project: Demo
+campaign: Spring outreach
+defaults: {region: GB, timezone: Europe/London}
+key: [email]
+fields: {name: First, surname: Last, email: Email, timezoneId: Zone}
+phones: [{column: Phone, label: main}]
+"""
+
+
+def write_list(
+    path: Path,
+    n: int,
+    shuffle: bool = False,
+    surname: str = "Lee",
+    surnames: dict[int, str] | None = None,
+) -> Path:
+    """A CSV of ``n`` valid leads ``P{i}``, ``p{i}@example.com``, one UK phone each; row ``i``
+    has ``surnames[i]`` when given, else ``surname``."""
+    surnames = surnames or {}
+    rows = [
+        f"P{i},{surnames.get(i, surname)},p{i}@example.com,+44 20 7946 {i % 1000:04d},Europe/London"
+        if i < 1000
+        else f"P{i},{surnames.get(i, surname)},p{i}@example.com,+44 161 496 {i % 1000:04d},"
+        "Europe/London"
+        for i in range(n)
+    ]
+    if shuffle:
+        random.Random(7).shuffle(rows)
+    path.write_text("First,Last,Email,Phone,Zone\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def importing(tmp_path: Path, source: Path, *extra: str, state_file: str = "s.sqlite") -> list[str]:
+    """``import SOURCE --mapping TMP/m.yaml --state TMP/STATE_FILE`` and ``extra``, with
+    :data:`LIST_MAPPING` written to ``TMP/m.yaml``."""
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(LIST_MAPPING, encoding="utf-8")
+    return [
+        "import",
+        str(source),
+        "--mapping",
+        str(mapping),
+        "--state",
+        str(tmp_path / state_file),
         *extra,
     ]
 

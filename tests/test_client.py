@@ -18,6 +18,7 @@ from etl.errors import (
     RateLimitedError,
     RequestRejectedError,
     RetriableApiError,
+    RetryLaterError,
 )
 
 LEAD = {
@@ -144,13 +145,50 @@ def test_503_retry_after_http_date_is_honoured(sandbox: Any) -> None:
     assert len(sleeps.waits) == 1 and 27 <= sleeps.waits[0] <= 30
 
 
-def test_retry_after_is_capped(sandbox: Any) -> None:
-    faults(sandbox, {"route": "GET /projects", "nth": 1, "status": 429, "retry_after": 99999})
+def test_retry_after_longer_than_the_run_may_wait_stops_at_once(sandbox: Any) -> None:
+    faults(sandbox, {"route": "POST /leads", "nth": 1, "status": 429, "retry_after": 86400})
     sleeps = Sleeps()
-    retry = RetryPolicy(attempts=3, max_retry_after=12, sleep=sleeps)
+    now = dt.datetime(2026, 11, 30, 12, 0, 0, tzinfo=dt.UTC)
+    retry = RetryPolicy(budget=600, max_retry_after=120, sleep=sleeps, now=lambda: now)
     with VoiptimeClient(sandbox.url, "sandbox-key", retry=retry) as client:
-        client.list_projects()
-    assert sleeps.waits == [12.0]
+        with pytest.raises(RetryLaterError) as info:
+            client.create_lead(LEAD)
+    error = info.value
+    assert (error.exit_code, error.retry_after, error.status_code) == (75, 86400.0, 429)
+    assert error.retry_at == dt.datetime(2026, 12, 1, 12, 0, 0, tzinfo=dt.UTC)
+    assert str(error) == (
+        "POST /leads: 429 Too Many Requests: the API asks to wait 86400 s (Retry-After), until "
+        "2026-12-01T12:00:00Z, longer than this run may wait (120 s; VOIPTIME_RETRY_MAX_WAIT, "
+        "VOIPTIME_RETRY_BUDGET); nothing was sent again early. Rerun after 2026-12-01T12:00:00Z"
+    )
+    assert sleeps.waits == []  # not the 120 s cap, then a send a day early
+    assert state(sandbox)["requests"]["POST /leads"] == 1
+
+
+def test_retry_after_beyond_what_is_left_of_the_budget_stops(sandbox: Any) -> None:
+    faults(sandbox, {"route": "GET /projects", "nth": 1, "status": 503, "retry_after": 50})
+    sleeps = Sleeps()
+    retry = RetryPolicy(budget=40, max_retry_after=120, sleep=sleeps)
+    with VoiptimeClient(sandbox.url, "sandbox-key", retry=retry) as client:
+        with pytest.raises(RetryLaterError) as info:
+            client.list_projects()
+    assert (info.value.status_code, info.value.retry_after, sleeps.waits) == (503, 50.0, [])
+    assert state(sandbox)["requests"]["GET /projects"] == 1
+
+
+@pytest.mark.parametrize(
+    "header", ["Wed, 21 Oct 2015 07:28:00 GMT", "soon", "0", "-5", "Mon, 99 Foo 2026"]
+)
+def test_retry_after_past_or_garbage_backs_off_with_the_minimum(sandbox: Any, header: str) -> None:
+    faults(sandbox, {"route": "GET /projects", "status": 503, "retry_after": header, "times": 5})
+    sleeps = Sleeps()
+    retry = RetryPolicy(attempts=6, min_wait=0.5, max_wait=30, sleep=sleeps)
+    with VoiptimeClient(sandbox.url, "sandbox-key", retry=retry) as client:
+        assert len(client.list_projects()) == 2
+    # five retries, none in less than the minimum: the first window is [0.5, 0.5], then it widens
+    assert len(sleeps.waits) == 5 and sleeps.waits[0] == 0.5
+    for n, wait in enumerate(sleeps.waits):
+        assert 0.5 <= wait <= 0.5 * 2**n, sleeps.waits
 
 
 def test_storm_of_503_exhausts_attempts_with_backoff(sandbox: Any) -> None:

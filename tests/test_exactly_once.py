@@ -7,7 +7,6 @@ output, report or ledger (the issue's point 8).
 from __future__ import annotations
 
 import json
-import random
 import secrets
 import signal
 import sqlite3
@@ -18,19 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import Ran, env_for, faults, release, run_cli, spring_id, state, wait_held
+from clitools import (
+    Ran,
+    env_for,
+    faults,
+    importing,
+    release,
+    run_cli,
+    spring_id,
+    state,
+    wait_held,
+    write_list,
+)
 
 from etl.sandbox import SandboxServer
 from etl.state import Ledger
-
-MAPPING = """\
-project: Demo
-campaign: Spring outreach
-defaults: {region: GB, timezone: Europe/London}
-key: [email]
-fields: {name: First, surname: Last, email: Email, timezoneId: Zone}
-phones: [{column: Phone, label: main}]
-"""
 
 
 @pytest.fixture
@@ -45,33 +46,6 @@ def api(canary: str) -> Iterator[SandboxServer]:
         yield server
     finally:
         server.stop()
-
-
-def write_list(path: Path, n: int, shuffle: bool = False, surname: str = "Lee") -> Path:
-    rows = [
-        f"P{i},{surname},p{i}@example.com,+44 20 7946 {i % 1000:04d},Europe/London"
-        if i < 1000
-        else f"P{i},{surname},p{i}@example.com,+44 161 496 {i % 1000:04d},Europe/London"
-        for i in range(n)
-    ]
-    if shuffle:
-        random.Random(7).shuffle(rows)
-    path.write_text("First,Last,Email,Phone,Zone\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
-def importing(tmp_path: Path, source: Path, *extra: str) -> list[str]:
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text(MAPPING, encoding="utf-8")
-    return [
-        "import",
-        str(source),
-        "--mapping",
-        str(mapping),
-        "--state",
-        str(tmp_path / "s.sqlite"),
-        *extra,
-    ]
 
 
 def go(args: list[str], api: SandboxServer, key: str, report: Path, **env: str) -> Ran:

@@ -775,6 +775,28 @@ def test_reset(api: requests.Session, sandbox: SandboxServer) -> None:
     assert create(api, sandbox)["id"] == 1001
 
 
+def test_delete_a_lead_as_a_person_would_in_the_dialer(
+    api: requests.Session, sandbox: SandboxServer
+) -> None:
+    kept = create(api, sandbox)
+    gone = create(api, sandbox, email="bob@example.com")
+    api.post(
+        sandbox.url + f"/leads/{gone['id']}/comments",
+        json={"text": "x", "dateTime": "2026-12-01T10:00:00Z"},
+    )
+    resp = requests.delete(sandbox.base_url + f"/_sandbox/leads/{gone['id']}")
+    assert (resp.status_code, resp.json()) == (200, {"deleted": gone["id"]})
+    assert [p["contacts"] for p in api.get(sandbox.url + "/projects").json()] == [1, 0]
+    assert api.patch(sandbox.url + f"/leads/{gone['id']}", json={"name": "B"}).status_code == 404
+    listed = api.get(sandbox.url + f"/leads/{gone['id']}/comments")
+    assert listed.status_code == 404
+    st = state(sandbox)
+    assert ([x["id"] for x in st["leads"]], st["comments"]) == ([kept["id"]], [])
+    assert "DELETE (unknown route)" not in st["requests"]  # not an API call: never counted
+    again = requests.delete(sandbox.base_url + f"/_sandbox/leads/{gone['id']}")
+    assert (again.status_code, again.json()["message"]) == (404, f"Lead {gone['id']} not found")
+
+
 # --------------------------------------------------------------------------- faults
 
 

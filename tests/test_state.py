@@ -154,9 +154,9 @@ def test_a_schema_1_ledger_is_read_as_it_is_and_migrated_when_opened_to_write(
             True,
         )
     with sqlite3.connect(path) as db:
-        assert SCHEMA_VERSION == 3
+        assert SCHEMA_VERSION == 4
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall() == [
-            ("3",)
+            ("4",)
         ]
     db.close()
     with Ledger.open(path) as ledger:  # opening again migrates nothing twice
@@ -180,3 +180,100 @@ def test_each_lead_remembers_the_row_its_values_came_from(tmp_path: Path) -> Non
         ledger.mark_updated(1, "ann@example.com", PAYLOAD)  # no source given: kept
         e = ledger.lookup(1, ["ann@example.com"])["ann@example.com"]
         assert (e.payload, e.source_file, e.source_row) == (PAYLOAD, "a.csv", 9)
+
+
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1'), ('api_url', 'http://x/api');
+CREATE TABLE leads (
+    project      INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('sending', 'created', 'ambiguous', 'rejected')),
+    lead_id      INTEGER,
+    payload_hash TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    campaign_id  TEXT,
+    source_file  TEXT,
+    source_row   INTEGER,
+    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (project, key)
+);
+CREATE TABLE enrolments (
+    campaign_id TEXT NOT NULL,
+    lead_id     INTEGER NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('sending', 'done', 'ambiguous')),
+    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (campaign_id, lead_id)
+);
+INSERT INTO leads (project, key, status, lead_id, payload_hash, payload, campaign_id,
+                   source_file, source_row, updated_at)
+VALUES (1, 'a', 'created', 5500, 'h', '{"name": "Ann"}', 'camp', 'f.csv', 2,
+        '2026-01-01T00:00:00Z');
+INSERT INTO enrolments (campaign_id, lead_id, status) VALUES ('camp', 5500, 'done');
+"""
+
+
+def test_a_schema_1_ledger_is_migrated_and_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_1)
+    db.close()
+    with Ledger.open_readonly(path) as old:  # a dry run reads it as it is
+        assert old.lookup(1, ["a"])["a"].status == "created" and not old.knows_project(2)
+        assert old.baseline("project:1") is None
+    with Ledger.open(path) as ledger:
+        entry = ledger.lookup(1, ["a"])["a"]
+        assert (entry.status, entry.lead_id, entry.payload, entry.enrolled) == (
+            "created",
+            5500,
+            {"name": "Ann"},
+            frozenset({"camp"}),
+        )
+        ledger.mark_missing(1, "a", "PATCH /leads/5500 answered 404")
+        assert ledger.lookup(1, ["a"])["a"].note == "PATCH /leads/5500 answered 404"
+        assert ledger.counts() == {"missing": 1, "enrol_done": 1}
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),
+        )
+        assert db.execute("SELECT source_file, source_row FROM leads").fetchone() == ("f.csv", 2)
+        assert db.execute("SELECT value FROM meta WHERE key='api_url'").fetchone() == (
+            "http://x/api",
+        )
+    db.close()
+
+
+def test_one_lead_id_is_never_recorded_for_two_keys(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "s.sqlite") as ledger:
+        for row, key in enumerate(["a", "b"], start=2):
+            ledger.mark_sending(1, key, PAYLOAD, None, "f.csv", row)
+        assert ledger.mark_created(1, "a", 1001) is None
+        assert ledger.mark_created(1, "b", 1001) == "key 'a' (f.csv row 2)"
+        found = ledger.lookup(1, ["a", "b"])
+        assert (found["a"].status, found["a"].lead_id) == ("created", 1001)
+        assert (found["b"].status, found["b"].lead_id) == ("ambiguous", None)
+        assert (
+            found["b"].note == "the API answered lead id 1001, already the lead of key 'a' "
+            "(f.csv row 2)"
+        )
+
+
+def test_missing_then_recreated_drops_the_old_id(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "s.sqlite") as ledger:
+        ledger.mark_sending(1, "a", PAYLOAD, None, "f.csv", 2)
+        ledger.mark_created(1, "a", 1001)
+        ledger.mark_missing(1, "a", "gone")
+        assert ledger.tally(1, None) == {
+            "created": 0,
+            "ambiguous": 0,
+            "enrolled": 0,
+            "enrol_ambiguous": 0,
+        }
+        ledger.mark_sending(1, "a", PAYLOAD, None, "f.csv", 2, "re-created")
+        assert ledger.lookup(1, ["a"])["a"].lead_id is None
+        ledger.mark_created(1, "a", 1002)
+        assert ledger.lookup(1, ["a"])["a"].lead_id == 1002
+        assert ledger.knows_project(1) and not ledger.knows_project(2)
+        ledger.set_baseline("project:2", 10, 0)
+        assert ledger.knows_project(2)
+        assert ledger.baseline("project:2")[:2] == (10, 0)  # type: ignore[index]

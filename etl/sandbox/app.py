@@ -347,6 +347,25 @@ class SandboxApp:
             }
         return copy.deepcopy(state)
 
+    def delete_lead(self, lead_id: int) -> bool:
+        """Delete a lead as a person would in the dialer (``DELETE /_sandbox/leads/{id}``): its
+        comments and tasks go with it and the project's ``contacts`` drop by one; campaign
+        entries naming it stay. The API itself has no such call.
+
+        Returns:
+            ``False`` when there is no such lead.
+        """
+        with self.lock:
+            lead = self.leads.pop(lead_id, None)
+            if lead is None:
+                return False
+            self.lead_counts[lead["groupId"]][lead["statusId"]] -= 1
+            for comment_id in self.lead_comments.pop(lead_id, {}):
+                self.comments.pop(comment_id, None)
+            for task_id in [t for t, task in self.tasks.items() if task["leadId"] == lead_id]:
+                del self.tasks[task_id]
+        return True
+
     def set_rules(self, rules: list[FaultRule]) -> None:
         """Replace the fault rules (an empty list clears them)."""
         with self.lock:

@@ -14,6 +14,8 @@ Routes:
 - ``GET /_sandbox/held?at_least=N&timeout=S``: wait until N requests are held by ``hold`` rules
   (or S seconds passed); ``{"held": n}``. ``POST /_sandbox/release``: let them go on,
   ``{"released": n}``.
+- ``DELETE /_sandbox/leads/{leadId}``: delete a lead as a person would in the dialer (200
+  ``{"deleted": id}``; 404 when there is no such lead).
 
 The ``/_sandbox`` routes need no key and are never counted or faulted.
 """
@@ -233,6 +235,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(json_reply(200, {"held": app.wait_held(count, timeout)}))
         elif route == "/_sandbox/release" and method == "POST":
             self._send(json_reply(200, {"released": app.release()}))
+        elif route.startswith("/_sandbox/leads/") and method == "DELETE":
+            raw = route.rsplit("/", 1)[1]
+            if raw.isdigit() and app.delete_lead(int(raw)):
+                self._send(json_reply(200, {"deleted": int(raw)}))
+            else:
+                self._send(error_reply(404, f"Lead {raw} not found", path))
         elif route in (
             "/_sandbox/state",
             "/_sandbox/faults",
