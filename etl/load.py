@@ -377,7 +377,7 @@ class Loader:
 
     def _lead_gone(self, lead_id: int, exc: NotFoundError) -> bool:
         """Whether a 404 of a lead call means the lead is gone: asked again with a read
-        (``GET /leads/{id}/comments``, API.md #10), which also answers 404 for no such lead."""
+        (``GET /leads/{id}/comments``, docs/api.md #10), which also answers 404 for no such lead."""
         assert self.client is not None
         now = dt.datetime.now(dt.UTC)
         try:
@@ -708,7 +708,7 @@ def check_new_ledger(
     API has no lead search): every lead doubled.
 
     Args:
-        project: the project as ``GET /projects`` lists it (API.md #1: ``contacts``, the number
+        project: the project as ``GET /projects`` lists it (docs/api.md #1: ``contacts``, the number
             of all its contacts).
         dry_run: only warn (a dry run sends nothing, but its counts are then wrong).
         new_ledger: the person said a fresh ledger is intended (``--new-ledger``).
@@ -770,11 +770,11 @@ def record_baselines(
 class AmbiguityEstimate:
     """How many ambiguous sends probably reached the server, from its own counts.
 
-    The project's ``contacts`` (API.md #1) grow with every lead created; the ledger counts the
+    The project's ``contacts`` (docs/api.md #1) grow with every lead created; the ledger counts the
     leads it knows were created. Since the last baseline (a moment with nothing ambiguous), the
     server's growth beyond the ledger's is the number of ambiguous creations that landed, if
     nobody else added or deleted contacts meanwhile. Campaign entries likewise, from the
-    campaign's ``totalEntries`` (API.md #12).
+    campaign's ``totalEntries`` (docs/api.md #12).
 
     Attributes:
         leads_ambiguous: leads of the project whose creation outcome is unknown (ledger).
