@@ -184,6 +184,15 @@ CREATE TABLE IF NOT EXISTS baselines (
 ]
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back after a failed statement; SQLite may already have rolled back (a COMMIT that
+    failed with a disk I/O error), and that is not a second error."""
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
 
@@ -729,7 +738,7 @@ class Ledger:
                     self._conn.execute(sql, args)
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
 
     def start_run(self, command: str, sources: Sequence[str], started_at: str) -> int:
@@ -905,7 +914,7 @@ class Ledger:
                 self._conn.executemany(sql, rows)
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
 
     def mark_sending(
@@ -984,7 +993,7 @@ class Ledger:
                     )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
         if who is not None:
             return who
