@@ -201,7 +201,7 @@ def resolve_references(
         UnknownReferenceError: one name or id the API does not know (exit 78).
         ConfigError: several of them, all listed (exit 78).
     """
-    refs, problems = _find_references(client, mapping, campaign)
+    refs, problems = _find_references(client, mapping, campaign, found)
     if len(problems) == 1:
         raise problems[0]
     if problems:
@@ -211,7 +211,10 @@ def resolve_references(
 
 
 def _find_references(
-    client: VoiptimeClient, mapping: Mapping, campaign: int | str | None
+    client: VoiptimeClient,
+    mapping: Mapping,
+    campaign: int | str | None,
+    found: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[References | None, list[UnknownReferenceError]]:
     """:func:`resolve_references` without raising: ``(references or None, what is unknown)``."""
     problems: list[UnknownReferenceError] = []
