@@ -17,11 +17,12 @@ How columns are matched:
   with their label (mobile: ``Mobile``, ``Cell``, ``Handy``, ``Portable``, ``Móvil``; work:
   ``Office``, ``Work``, ``Direct line``, ``Business phone``; home: ``Home phone``, ``Privat``;
   main: ``Phone``, ``Tel``, ``Telefon``, ``Téléphone``), country (``Country``, ``Land``,
-  ``Pays``, ``Region``, ``Country code``) and notes (``Notes``, ``Comment``, ``Bemerkung``,
-  ``Remarks``). A header that is not in a table is tried again without a qualifier in front
-  (``Contact First``, ``Work Email``, ``Business Mobile``) or behind (``Email address``,
-  ``Mobile No``, ``Phone 2``); such a match ranks below an exact one. A bare ``Name`` is the
-  first name, or the surname when another column is the first name (``Vorname`` / ``Name``).
+  ``Pays``, ``Region``, ``Country code``, Outlook's and Dynamics 365's ``Country/Region``) and
+  notes (``Notes``, ``Comment``, ``Bemerkung``, ``Remarks``). A header that is not in a table
+  is tried again without a qualifier in front (``Contact First``, ``Work Email``, ``Business
+  Mobile``) or behind (``Email address``, ``Mobile No``, ``Phone 2``); such a match ranks below
+  an exact one. A bare ``Name`` is the first name, or the surname when another column is the
+  first name (``Vorname`` / ``Name``).
 * **Values** decide the rest: a country column becomes ``defaults.region_column`` only when at
   least 80 % of its sampled values are countries :func:`etl.normalize.normalize_region` knows;
   a column whose values are at least 80 % dates (``2024-03-10``, or Excel day numbers under a
@@ -123,6 +124,9 @@ _MAIN = (
 _REGION = (
     "Country", "Country code", "Country ISO", "ISO country", "Land", "Ländercode", "Landcode",
     "Pays", "Code pays", "País", "Paese", "Region", "Region code", "Nation",
+    # Outlook's and Dynamics 365's contact exports, by their language:
+    "Country/Region", "Country or region", "Land/Region", "Pays/Région", "País/Región",
+    "País o región", "Paese/Area geografica", "Land/regio",
 )  # fmt: skip
 _COMMENT = (
     "Notes", "Note", "Comment", "Comments", "Remarks", "Remark", "Memo", "Bemerkung",

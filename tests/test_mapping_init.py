@@ -755,3 +755,50 @@ def test_a_country_column_of_mixed_forms_is_the_region_column(tmp_path: Path) ->
         "region_column": "Country",
         "timezone": "America/New_York",
     }
+
+
+def test_outlook_and_dynamics_country_region_header_is_the_region_column(
+    tmp_path: Path,
+) -> None:
+    # Dynamics 365 and Outlook export the country as "Country/Region" (German Outlook:
+    # "Land/Region"); as dynamicData, every Mexican national number was read as a US one.
+    source = write_csv(
+        tmp_path / "contacts.csv",
+        [
+            ["First Name", "Last Name", "Email Address", "Mobile Phone", "Country/Region"],
+            ["Lucía", "Hernández", "lucia@ejemplo.mx", "+52 1 55 3320 5716", "México"],
+            ["José", "García", "jose@ejemplo.mx", "044 33 2735 5743", "Mexico"],
+            ["John", "Doe", "john@example.com", "(212) 555-0143", "U.S."],
+            ["Mary", "Major", "mary@example.com", "312-555-0178", "U.S."],
+            ["Ana", "López", "ana@ejemplo.mx", "81 1234 5678", "MX"],
+        ],
+    )
+    text = starter_mapping(source)
+    data = yaml.safe_load(text)
+    assert data["defaults"] == {
+        "region": "MX",
+        "region_column": "Country/Region",
+        "timezone": "America/Mexico_City",
+    }
+    assert "dynamicData" not in data
+    assert "guessed: 100% of sampled values are countries" in text
+    (tmp_path / "m.yaml").write_text(text, encoding="utf-8")
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(tmp_path / "m.yaml")],
+        OFFLINE,
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 0
+    assert ran.summary()["phone_regions"] == {"MX": 3, "US": 2}
+
+
+@pytest.mark.parametrize(
+    "header", ["Country/Region", "Business Country/Region", "Land/Region", "Pays/Région"]
+)
+def test_country_region_headers(tmp_path: Path, header: str) -> None:
+    source = write_csv(
+        tmp_path / "a.csv",
+        [["First Name", "Last Name", "Email", header], ["A", "B", "a@b.com", "DE"]],
+    )
+    assert guessed(source)["defaults"]["region_column"] == header
