@@ -567,16 +567,35 @@ class _Run:
             raise MappingError(self.mapping.path, problems)
 
     def _check_setup(self, readers: list[tuple[Path, SourceReader]]) -> None:
-        """Columns and names together, so one run reports every configuration problem."""
+        """Columns and names together, so one run reports every configuration problem.
+
+        Missing columns and unknown names are one :class:`MappingError` (one count, one list,
+        each line with its key path); another configuration error (no API key) follows it.
+        """
         try:
             self._check_columns(readers)
         except MappingError as columns:
+            assert self.mapping is not None
+            unknown = self._unknown_names(self.mapping) if self.client is not None else []
+            if unknown:
+                raise MappingError(columns.path, columns.problems + unknown) from None
             try:
                 self._resolve()
             except ConfigError as names:
                 raise ConfigError(f"{columns}\nError: {names}") from None
             raise
         self._resolve()
+
+    def _unknown_names(self, mapping: Mapping) -> list[str]:
+        """The mapping's unknown project, status, source and campaign, one line each with the
+        key (or ``--campaign``) that names them. API errors propagate."""
+        assert self.client is not None
+        campaign = self.o.campaign if self.o.campaign is not None else mapping.campaign
+        _, unknown = _find_references(self.client, mapping, campaign)
+        return [
+            f"{'--campaign' if err.kind == 'campaign' and self.o.campaign else err.kind}: {err}"
+            for err in unknown
+        ]
 
     def _check_all(
         self, readers: list[tuple[Path, SourceReader]], structural: MappingError
@@ -597,16 +616,11 @@ class _Run:
             source=None if "source" in broken else self.mapping.source,
             campaign=None if "campaign" in broken else self.mapping.campaign,
         )
-        campaign = self.o.campaign if self.o.campaign is not None else mapping.campaign
         if self.client is not None and mapping.project != "" and "project" not in broken:
             try:
-                _, unknown = _find_references(self.client, mapping, campaign)
+                problems += self._unknown_names(mapping)
             except EtlError as exc:  # the API itself failed: say so, after the problems
                 problems.append(f"(names not checked: {exc})")
-                unknown = []
-            for err in unknown:
-                where = "--campaign" if err.kind == "campaign" and self.o.campaign else err.kind
-                problems.append(f"{where}: {err}")
         raise MappingError(structural.path, problems)
 
     def _resolve(self) -> None:

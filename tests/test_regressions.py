@@ -499,9 +499,39 @@ def test_missing_columns_and_unknown_names_in_one_run(sandbox: Any, tmp_path: Pa
         imp(tmp_path, mapping=mapping), env_for(sandbox), tmp_path / "r", subprocess_mode=False
     )
     assert ran.code == 78
-    assert "comments[0].column: column 'Remarks' is not in" in ran.stderr
-    assert "Error: Unknown status 'Hot'." in ran.stderr
+    assert ran.stderr.startswith(f"Error: {mapping}: 2 mapping problems:\n")
+    assert "\n  - comments[0].column: column 'Remarks' is not in" in ran.stderr
+    assert "\n  - status: Unknown status 'Hot'. Known statuses: 'New', 'Callback'.\n" in ran.stderr
+    assert ran.stderr.count("Error:") == 1
     assert ran.stdout == ""  # no table of zeros for a run that read nothing
+
+
+def test_missing_columns_and_several_unknown_names_are_one_list(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    # Was: "1 mapping problem: ... Fix the mapping file and run again." followed by one
+    # "Error:" line per unknown name, so the count said 1 where 4 things were wrong.
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        C01_MAP.read_text().replace("email: email", "email: Emial")
+        + "status: Nwe\nsource: Web from\ncampaign: Spring outreech\n"
+    )
+    args = imp(tmp_path, mapping=mapping)
+    del args[args.index("--campaign") : args.index("--campaign") + 2]
+    ran = run_cli(args, env_for(sandbox), tmp_path / "r", subprocess_mode=False)
+    assert ran.code == 78
+    assert ran.stderr == (
+        f"Error: {mapping}: 4 mapping problems:\n"
+        f"  - fields.email: column 'Emial' is not in {C01} (header read on "
+        "row 1), did you mean 'email'? (its columns: 'first_name', 'last_name', 'email', "
+        "'phone', 'timezone', 'notes')\n"
+        "  - status: Unknown status 'Nwe'. Did you mean 'New'?\n"
+        "  - source: Unknown source 'Web from'. Did you mean 'Web form'?\n"
+        "  - campaign: Unknown campaign 'Spring outreech'. Did you mean 'Spring outreach'?\n"
+        "Fix the mapping file and run again.\n"
+    )
+    assert not (tmp_path / "r").exists()
+    assert all(k.startswith("GET ") for k in state(sandbox)["requests"])
 
 
 def test_a_campaign_id_in_capitals_is_found(sandbox: Any, tmp_path: Path) -> None:
