@@ -262,13 +262,19 @@ def _files_table(files: list[dict[str, Any]]) -> Table:
     """Per-file results of a run (folder runs and runs of several files)."""
     table = Table(title="Files", title_justify="left")
     for column in ("file", "rows", "rejected", "created", "updated", "unchanged", "result"):
-        table.add_column(column, justify="left" if column in ("file", "result") else "right")
+        left = column in ("file", "result")
+        # a path or a reason folds onto more lines rather than being cut to "inbox/04-no…"
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
     for info in files:
         result = info.get("result") or ("failed" if info.get("error") else "done")
         if info.get("archived_to"):
             result += f" -> {info['archived_to']}"
-        if info.get("reason") or info.get("error"):
-            result += f": {info.get('reason') or info.get('error')}"
+        if info.get("reason"):
+            result += f": {info['reason']}"
+        elif info.get("error"):
+            # the whole error is its own "Error:" line (and in summary.json): a long one
+            # here made every failed file dozens of table lines
+            result += " (see its Error line)"
         table.add_row(
             str(info["path"]),
             str(info.get("rows_read", 0)),

@@ -123,6 +123,30 @@ def test_a_file_missing_mapped_columns_stays_and_the_others_go_on(
     assert len(state(sandbox)["leads"]) == 2
 
 
+def test_a_failed_file_is_one_short_line_of_the_files_table_its_error_printed_once(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # Was: the whole error in the table's result column, wrapped into ~35 lines per failed
+    # file at 80 columns, and the file's path cut to "inbox/04-no…".
+    unclosed = HEADER + rows("b", 3) + 'b9,Lee,b9@example.com,"+44 20 7946 0009,Europe/London\n'
+    folder = inbox(tmp_path, {"a.csv": HEADER + rows("a", 1), "b_unclosed_quote.csv": unclosed})
+    error = (
+        f"Error: {folder / 'b_unclosed_quote.csv'}, row 5: a quote opened on line 5 (column D) "
+        "is never closed"
+    )
+    wide = run_cli(folder_args(tmp_path), {**env_for(sandbox), "COLUMNS": "250"}, tmp_path / "r")
+    assert wide.code == 65
+    assert wide.stderr.count(error) == 1 and "never closed" not in wide.stdout
+    failed = [line for line in wide.stdout.splitlines() if "b_unclosed_quote.csv" in line]
+    assert [[cell.strip() for cell in line.split("│")[1:-1]] for line in failed] == [
+        [str(folder / "b_unclosed_quote.csv"), "0", "0", "", "", "", "failed (see its Error line)"]
+    ]
+    (folder / "c.csv").write_text(HEADER + rows("c", 1), encoding="utf-8")  # the next day's
+    narrow = run_cli(folder_args(tmp_path), {**env_for(sandbox), "COLUMNS": "80"}, tmp_path / "r2")
+    assert narrow.code == 65 and "…" not in narrow.stdout  # the path folds, nothing is cut
+    assert "Files" in narrow.stdout and "never" not in narrow.stdout
+
+
 def test_files_still_being_written_are_left_for_the_next_run(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
