@@ -699,7 +699,10 @@ def state_cmd(
 
 
 def _render_state(report: LedgerReport) -> None:
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    # Piped or mailed (cron), rich takes 80 columns and cuts the 11 columns of "Last runs" to
+    # "sta…" and "202…"; there the tables keep their width. A terminal's width and COLUMNS win.
+    wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=160 if wide else None)
     api = f", bound to {report.api_url}" if report.api_url else ""
     console.print(f"Ledger {report.path} (schema {report.schema_version}{api})")
     if report.runs:

@@ -156,3 +156,27 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> No
     assert report.runs[0].counts["leads_created"] == 1204
     text = run_cli(["state", "--state", str(path)], {}, tmp_path)
     assert "created 1,204 leads" in text.stdout
+
+
+def test_state_piped_shows_the_last_runs_table_whole(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # Was: at rich's 80 columns for a pipe, "┃ run ┃ sta… ┃ fin… ┃ … ┃ rej… ┃" and "│ 202… │".
+    inbox(tmp_path, {"a.csv": HEADER + rows("a", 2)})
+    env = env_for(sandbox)
+    assert run_cli(folder_args(tmp_path), env, tmp_path / "r").code == 0
+    st = str(tmp_path / "s.sqlite")
+    (run,) = json.loads(run_cli(["state", "--state", st, "--json"], env, tmp_path).stdout)["runs"]
+    text = run_cli(["state", "--state", st], env, tmp_path).stdout
+    assert "…" not in text
+    header = next(line for line in text.splitlines() if "┃ run " in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == [
+        "run", "started", "finished", "files", "read", "rejected", "created", "updated",
+        "unchanged", "ambiguous", "exit",
+    ]  # fmt: skip
+    cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines()]
+    assert [row for row in cells if row[1:2] == [run["started_at"]]] == [[
+        "1", run["started_at"], run["finished_at"], "1", "2", "0", "2", "0", "0", "0", "0",
+    ]]  # fmt: skip
+    narrow = run_cli(["state", "--state", st], {**env, "COLUMNS": "80"}, tmp_path).stdout
+    assert "sta…" in narrow  # COLUMNS still wins
