@@ -58,7 +58,8 @@ from etl.mapping import (
     load_mapping,
     resolve_columns,
 )
-from etl.normalize import DateOrder, region_of
+from etl.normalize import DateOrder
+from etl.phonefast import regions_many
 from etl.report import (
     REJECT_COLUMNS,
     ReportWriter,
@@ -820,9 +821,12 @@ class _Run:
         valid = result.valid.loc[[r not in dupe_rows for r in result.valid.index]]
         self.zone_sources.update(s for s in valid["timezone_source"] if s)
         phone_cols = [c for c in valid.columns if c.startswith("phone.")]
-        for cells in zip(*(valid[c] for c in phone_cols), strict=True):
-            numbers = {n for cell in cells if isinstance(cell, tuple) for n in cell}
-            self.phone_regions.update(region_of(n) for n in numbers)  # as sent: once a lead
+        sent = [  # as sent: each number once a lead
+            n
+            for cells in zip(*(valid[c] for c in phone_cols), strict=True)
+            for n in {n for cell in cells if isinstance(cell, tuple) for n in cell}
+        ]
+        self.phone_regions.update(regions_many(sent))
         for row, messages in result.warnings.items():
             if row not in dupe_rows:
                 self.rows_warned += 1

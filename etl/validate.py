@@ -43,11 +43,11 @@ from etl.normalize import (
     normalize_name,
     parse_country,
     parse_phone,
-    region_of,
     same_clock,
     split_phones,
     zones_for_number,
 )
+from etl.phonefast import parse_many, regions_many, zones_many
 
 __all__ = [
     "Issue",
@@ -196,9 +196,13 @@ def normalize_frame(
     phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
     notes: list[list[str]] = [[] for _ in range(len(mapped))]
     for i, (col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
+        # the common forms many at a time (etl/phonefast.py: libphonenumber's own answers for
+        # valid numbers); everything else, and every reason, from _phone_cell one by one
+        raws = list(mapped[col])
+        fast = parse_many([clean(raw) for raw in raws], regions)
         cells = [
-            _phone_cell(raw, reg, country)
-            for raw, reg, country in zip(mapped[col], regions, odd, strict=True)
+            ((found.e164,), None) if found is not None else _phone_cell(raw, reg, country)
+            for found, raw, reg, country in zip(fast, raws, regions, odd, strict=True)
         ]
         out[col] = pd.Series([c[0] for c in cells], index=mapped.index, dtype=object)
         out[f"ext.{i}"] = pd.Series([c[1] for c in cells], index=mapped.index, dtype=object)
@@ -214,17 +218,20 @@ def normalize_frame(
     zones: list[Any] = [canonical_zone(v) for v in raw_zones]
     sources: list[str | None] = ["column" if z is not None else None for z in zones]
     row_phones = _row_phones(out, phone_cols)
+    numbers = list(dict.fromkeys(n for phones in row_phones.values() for n in phones))
+    zones_of_number = dict(zip(numbers, zones_many(numbers), strict=True))
+    region_of_number = dict(zip(numbers, regions_many(numbers), strict=True))
     use_default = mapping.defaults.ambiguous_timezone == "default"
     has_column = "timezoneId" in mapping.fields
     for i, row in enumerate(mapped.index):
         phones = row_phones.get(row, ())
-        candidates = _zones_of(phones)
+        candidates = _zones_of(phones, zones_of_number)
         shown_phones = " and ".join(phones)
         # the row's country: its region column's, else its first number's
         written = countries[i]
         country = written if isinstance(written, str) else None
         if country is None and not odd[i] and phones:
-            country = region_of(phones[0])
+            country = region_of_number[phones[0]]
         default = mapping.defaults.zone_for(country)
         if zones[i] is None:
             zones[i], sources[i] = _infer_zone(
@@ -275,12 +282,15 @@ def _row_phones(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, tuple[st
     return {row: tuple(numbers) for row, numbers in found.items()}
 
 
-def _zones_of(phones: tuple[str, ...]) -> tuple[str, ...]:
+def _zones_of(
+    phones: tuple[str, ...], known: dict[str, tuple[str, ...]] | None = None
+) -> tuple[str, ...]:
     """The zones any of a row's numbers may be in (all of them: a 415 mobile and a 212 office
-    line together do not name one zone)."""
+    line together do not name one zone); ``known``: zones of numbers looked up already."""
     zones: set[str] = set()
     for phone in phones:
-        zones.update(zones_for_number(phone))
+        found = known.get(phone) if known is not None else None
+        zones.update(found if found is not None else zones_for_number(phone))
     return tuple(sorted(zones))
 
 

@@ -1,13 +1,20 @@
-"""Measure the importer itself: validation rows/s on a large CSV, and import leads/s.
+"""Measure the importer on lists shaped like real ones, and print one table (``make bench``).
 
-1. Writes a CSV of ``--rows`` invented leads (default 100,000; phones from fictional ranges,
-   about 2% bad rows) and runs ``voiptime-etl validate`` on it in a child process: rows per
-   second and the child's peak memory (RSS, MB).
-2. Imports ``--import-rows`` of them (default 5,000) into an in-process sandbox through the CLI
-   (a child process, ``--concurrency 4``): leads per second end to end, campaign enrolment
-   included.
+Everything is measured in this one run, each figure from a child process (``python -m etl``) so
+its CPU time and peak memory are its own:
 
-Usage: ``python scripts/bench_pipeline.py [--rows N] [--import-rows N]``
+1. ``validate`` of the 100,000- and 1,000,000-row CSVs of ``scripts/make_bench_data.py`` (every
+   phone distinct): rows/s end to end (read, map, normalise, validate, reports) and peak RSS.
+2. frictionless-py (``frictionless validate``, when installed: ``pip install -e '.[bench]'``) on
+   the same 1M-row file with a schema that checks what ours does where it can (required names,
+   e-mail format, a phone pattern, dates): rows/s and our ratio to it.
+3. ``validate`` of the 100,000-row XLSX: rows/s.
+4. ``import`` into an in-process sandbox answering after ``--latency-ms 50``, at
+   ``--concurrency`` 1, 16 and 32: leads/s over the load stage next to the bound
+   (concurrency / latency), and the client's CPU milliseconds per lead at 0 ms latency.
+
+Usage: ``python scripts/bench_pipeline.py [--rows N] [--small-rows N] [--xlsx-rows N]
+[--load-leads N] [--keep DIR]``
 """
 
 from __future__ import annotations
@@ -15,8 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,117 +31,204 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import make_bench_data  # noqa: E402
 
 from etl.sandbox import DEFAULT_API_KEY, SandboxServer  # noqa: E402
 
-MAPPING = """\
-project: Demo
-campaign: Spring outreach
-defaults: {region: US, region_column: Country, timezone: America/New_York}
-key: [email]
-fields: {name: First Name, surname: Last Name, email: Email, timezoneId: Time Zone}
-phones: [{column: Mobile, label: mobile}]
-dynamicData: {company: Company, signed_up: {column: Signed Up, type: date}}
-"""
-ZONES = ["America/New_York", "America/Chicago", "US/Pacific", "", "Europe/London"]
+FRICTIONLESS_SCHEMA = {
+    "fields": [
+        {"name": "First Name", "type": "string", "constraints": {"required": True}},
+        {"name": "Last Name", "type": "string", "constraints": {"required": True}},
+        {
+            "name": "Email",
+            "type": "string",
+            "format": "email",
+            "constraints": {"required": True, "unique": True},
+        },
+        {"name": "Mobile", "type": "string", "constraints": {"pattern": r"\+?[0-9 ().\-]{6,20}"}},
+        {
+            "name": "Work Phone",
+            "type": "string",
+            "constraints": {"pattern": r"\+?[0-9 ().\-]{6,20}"},
+        },
+        {"name": "Country", "type": "string"},
+        {
+            "name": "Time Zone",
+            "type": "string",
+            "constraints": {"pattern": r"[A-Za-z_]+/[A-Za-z_/]+"},
+        },
+        {"name": "Company", "type": "string"},
+        {"name": "Signed Up", "type": "date"},
+        {"name": "Notes", "type": "string"},
+    ]
+}
 
 
-def write_csv(path: Path, rows: int) -> None:
-    rnd = random.Random(1)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("First Name,Last Name,Email,Mobile,Country,Time Zone,Company,Signed Up\n")
-        for i in range(rows):
-            zone = rnd.choice(ZONES)
-            if zone == "Europe/London":
-                phone, country = f"020 7946 {i % 1000:04d}", "GB"
-            else:
-                phone, country = f"({rnd.choice([212, 312, 415, 617])}) 555-01{i % 100:02d}", "US"
-            email = f"lead{i}@example.com" if rnd.random() > 0.02 else f"lead{i} at example.com"
-            fh.write(
-                f"Ann{i},Lee,{email},{phone},{country},{zone},Acme {i % 97},"
-                f"2025-03-{1 + i % 28:02d}\n"
-            )
-
-
-def child(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Run the CLI; return (seconds, peak RSS MB of children so far, exit code)."""
+def child(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run a command; its wall seconds, CPU seconds, peak RSS (MB) and exit code."""
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "etl", *args], env=env, capture_output=True, text=True
-    )
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
     if proc.returncode not in (0, 3):
-        print(proc.stderr, file=sys.stderr)
-    return seconds, peak, proc.returncode
+        print(err.decode(errors="replace")[-2000:], file=sys.stderr)
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss": usage.ru_maxrss / 1024,
+        "code": proc.returncode,
+    }
+
+
+def etl(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    return child([sys.executable, "-m", "etl", *args], env)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--import-rows", type=int, default=5_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small-rows", type=int, default=100_000)
+    parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--load-leads", type=int, default=2_000)
+    parser.add_argument("--keep", type=Path, help="write the data here and keep it")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPTIME_")}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        mapping = folder / "m.yaml"
-        mapping.write_text(MAPPING, encoding="utf-8")
-        big = folder / "big.csv"
-        write_csv(big, args.rows)
-        seconds, peak, code = child(
-            ["validate", str(big), "--mapping", str(mapping), "--report-dir", str(folder / "v")],
-            env,
-        )
-        summary = json.loads((folder / "v" / "summary.json").read_text())
-        print(
-            f"validate {args.rows:,} rows: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, "
-            f"peak RSS {peak:.0f} MB, {summary['rows_rejected']:,} rejected (exit {code})"
-        )
-        small = folder / "small.csv"
-        write_csv(small, args.import_rows)
-        with SandboxServer() as sandbox:
-            sandbox.start()
-            env_api = {**env, "VOIPTIME_API_URL": sandbox.url, "VOIPTIME_API_KEY": DEFAULT_API_KEY}
-            seconds, _, code = child(
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="voiptime-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, str, str]] = []
+    try:
+        mapping = folder / "bench.yaml"
+        mapping.write_text(make_bench_data.MAPPING, encoding="utf-8")
+        big, small, book = folder / "big.csv", folder / "small.csv", folder / "book.xlsx"
+        started = time.perf_counter()
+        if not big.exists():
+            make_bench_data.write_csv(big, args.rows)
+        if not small.exists():
+            make_bench_data.write_csv(small, args.small_rows, seed=5)
+        if not book.exists():
+            make_bench_data.write_xlsx(book, args.xlsx_rows, seed=6)
+        print(f"data written in {time.perf_counter() - started:.0f} s ({folder})", flush=True)
+
+        def validate(path: Path, count: int, label: str) -> dict[str, float]:
+            out = etl(
                 [
-                    "import",
-                    str(small),
+                    "validate",
+                    str(path),
                     "--mapping",
                     str(mapping),
                     "--report-dir",
-                    str(folder / "i"),
-                    "--state",
-                    str(folder / "s.sqlite"),
-                    "--concurrency",
-                    "4",
+                    str(folder / f"r-{path.stem}"),
                 ],
-                env_api,
+                env,
             )
-            summary = json.loads((folder / "i" / "summary.json").read_text())
-            created = summary["leads_created"]
-            print(
-                f"import {args.import_rows:,} rows: {seconds:.1f} s, "
-                f"{created / seconds:,.0f} leads/s "
-                f"created and enrolled ({created:,} leads, "
-                f"{summary['campaign_entries_added']:,} entries, exit {code})"
+            summary = json.loads((folder / f"r-{path.stem}" / "summary.json").read_text())
+            assert summary["rows_read"] == count, summary["rows_read"]
+            out["rate"] = count / out["wall"]
+            rows.append(
+                (
+                    label,
+                    f"{out['rate']:,.0f} rows/s",
+                    f"{out['wall']:.1f} s, peak RSS {out['rss']:.0f} MB, "
+                    f"{summary['rows_rejected']:,} rejected",
+                )
             )
-            seconds, _, code = child(
-                [
-                    "import",
-                    str(small),
-                    "--mapping",
-                    str(mapping),
-                    "--report-dir",
-                    str(folder / "j"),
-                    "--state",
-                    str(folder / "s.sqlite"),
-                ],
-                env_api,
+            print(*rows[-1], flush=True)
+            return out
+
+        small_run = validate(small, args.small_rows, f"validate CSV {args.small_rows:,} rows")
+        big_run = validate(big, args.rows, f"validate CSV {args.rows:,} rows")
+        rows.append(
+            (
+                "  peak RSS 1M / 100k",
+                f"{big_run['rss'] / small_run['rss']:.2f}x",
+                "target <= 1.3x and <= 400 MB",
             )
-            print(
-                f"rerun of the same {args.import_rows:,} rows (nothing to send): {seconds:.1f} s "
-                f"(exit {code})"
+        )
+        friction = shutil.which("frictionless", path=str(Path(sys.executable).parent))
+        if friction:
+            schema = folder / "schema.json"
+            schema.write_text(json.dumps(FRICTIONLESS_SCHEMA), encoding="utf-8")
+            out = child([friction, "validate", "--schema", str(schema), str(big)], env)
+            rate = args.rows / out["wall"]
+            rows.append(
+                (
+                    f"frictionless-py {args.rows:,} rows",
+                    f"{rate:,.0f} rows/s",
+                    f"ours {big_run['rate'] / rate:.2f}x (target >= 4x); {out['wall']:.1f} s",
+                )
             )
+        else:
+            rows.append(("frictionless-py", "not installed", "pip install -e '.[bench]'"))
+        print(*rows[-1], flush=True)
+        validate(book, args.xlsx_rows, f"validate XLSX {args.xlsx_rows:,} rows")
+
+        leads = folder / "leads.csv"
+        make_bench_data.write_csv(leads, args.load_leads, seed=9)
+        for latency, concurrency in ((50, 1), (50, 16), (50, 32), (0, 16)):
+            count = args.load_leads if concurrency > 1 else max(100, args.load_leads // 10)
+            part = folder / f"leads-{count}.csv"
+            if not part.exists():
+                make_bench_data.write_csv(part, count, seed=9)
+            with SandboxServer(latency_ms=latency) as sandbox:
+                sandbox.start()
+                env_api = {
+                    **env,
+                    "VOIPTIME_API_URL": sandbox.url,
+                    "VOIPTIME_API_KEY": DEFAULT_API_KEY,
+                }
+                report = folder / f"i-{latency}-{concurrency}"
+                out = etl(
+                    [
+                        "import",
+                        str(part),
+                        "--mapping",
+                        str(mapping),
+                        "--report-dir",
+                        str(report),
+                        "--state",
+                        str(folder / f"s-{latency}-{concurrency}.sqlite"),
+                        "--concurrency",
+                        str(concurrency),
+                    ],
+                    env_api,
+                )
+            summary = json.loads((report / "summary.json").read_text())
+            sent = summary["leads_created"]
+            load_s = summary["timings"]["load_seconds"] or out["wall"]
+            rate = sent / load_s
+            if latency:
+                bound = concurrency / (latency / 1000)
+                rows.append(
+                    (
+                        f"import at {latency} ms, concurrency {concurrency}",
+                        f"{rate:,.0f} leads/s",
+                        f"bound {bound:,.0f}/s: {100 * rate / bound:.0f}% ({sent:,} leads)",
+                    )
+                )
+            else:
+                rows.append(
+                    (
+                        f"import at 0 ms, concurrency {concurrency}",
+                        f"{rate:,.0f} leads/s",
+                        f"client CPU {1000 * out['cpu'] / max(sent, 1):.2f} ms/lead "
+                        "(whole process: read, validate, send, reports)",
+                    )
+                )
+            print(*rows[-1], flush=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"{'measure':<{width}} | {'figure':>16} | notes")
+    print(f"{'-' * width}-|-{'-' * 16}-|------")
+    for label, figure, note in rows:
+        print(f"{label:<{width}} | {figure:>16} | {note}")
     return 0
 
 
