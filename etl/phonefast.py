@@ -43,6 +43,8 @@ import phonenumbers
 from phonenumbers import phonenumberutil as pnu
 from phonenumbers import timezone as phone_timezone
 
+from etl.normalize import PhoneResult, region_of, zones_for_number
+
 __all__ = ["parse_many", "regions_many", "zones_many"]
 
 #: A cell this path reads: ASCII digits with spaces, dots, hyphens and brackets, a leading ``+``.
@@ -370,8 +372,6 @@ def parse_many(cells: Sequence[str | None], regions: Sequence[str | None]) -> li
 
 def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[Any]:
     """:func:`parse_many`, with whether each number's type is geographical: ``(result, geo)``."""
-    from etl.normalize import PhoneResult
-
     if len(_KNOWN) > _KNOWN_MAX:
         _KNOWN.clear()
     out: list[Any] = [None] * len(cells)
@@ -512,8 +512,6 @@ def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
     code, inside that prefix). So the answer for the first number with a given (prefix,
     geographical) is the answer for all of them.
     """
-    from etl.normalize import zones_for_number
-
     width = 1 + int(phone_timezone.TIMEZONE_LONGEST_PREFIX)  # type: ignore[attr-defined]
     parsed = _parse_e164(e164s)
     out: list[tuple[str, ...]] = []
@@ -531,8 +529,6 @@ def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
 
 def regions_many(e164s: Sequence[str]) -> list[str]:
     """:func:`etl.normalize.region_of` of E.164 numbers, many at once."""
-    from etl.normalize import region_of
-
     return [
         (found.region or "ZZ") if found is not None else region_of(e164)
         for e164, found in zip(

@@ -14,12 +14,14 @@ import csv
 import dataclasses
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import re
 import signal
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -70,7 +72,16 @@ from etl.report import (
 from etl.state import Ledger
 from etl.validate import Issue, KeyTracker, ValidatedChunk, date_orders, validate_chunk
 
-__all__ = ["Progress", "RunOptions", "RunResult", "match_reference", "resolve_references", "run"]
+__all__ = [
+    "POOL_MIN_ROWS",
+    "Progress",
+    "RunOptions",
+    "RunResult",
+    "check_chunk",
+    "match_reference",
+    "resolve_references",
+    "run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +132,11 @@ class RunOptions:
             and before it is moved (never set in normal use).
         overwrite: rows replace the values of leads another file (or, from a rejects file,
             another row) fed, instead of being reported as ``conflict``/``duplicate``.
+        workers: processes that check chunks while this one reads, keeps the keys and writes
+            the reports: ``0`` one per core when the input has at least ``pool_min_rows`` rows
+            (counted up front: CSV), ``1`` none (everything in this process).
+        pool_min_rows: the size from which ``workers=0`` starts the pool (starting workers
+            costs about a second; below this it does not pay).
     """
 
     sources: Sequence[Path]
@@ -143,6 +159,51 @@ class RunOptions:
     settle_seconds: float = 2.0
     crash_before_archive: bool = False
     overwrite: bool = False
+    workers: int = 0
+    pool_min_rows: int = 0
+
+
+#: Rows from which a run checks chunks in worker processes (``RunOptions.workers=0``).
+POOL_MIN_ROWS = 50_000
+
+
+def check_chunk(
+    mapping: Mapping,
+    columns: dict[str, str],
+    frame: pd.DataFrame,
+    *,
+    require_phone: bool,
+    source_file: str,
+    date_orders: dict[str, DateOrder] | None = None,
+) -> ValidatedChunk:
+    """Map, normalise and validate one chunk: a pure function of its arguments, so it runs as
+    well in a worker process (the arguments and the result pickle). Duplicates span chunks and
+    files, so the caller checks them (:class:`~etl.validate.KeyTracker`).
+
+    Args:
+        mapping: the checked mapping.
+        columns: the file's columns for the mapping (:func:`etl.mapping.resolve_columns`).
+        frame: the chunk's text cells, index = source row.
+        require_phone: a campaign is set (see :func:`etl.validate.build_schema`).
+        source_file: the file name for the issues.
+        date_orders: the day/month order of each ambiguous date field, read from the whole
+            file (:func:`etl.validate.date_orders`).
+    """
+    mapped = apply_mapping(mapping, frame, columns)
+    return validate_chunk(
+        mapped,
+        mapping,
+        require_phone=require_phone,
+        source_file=source_file,
+        date_orders=date_orders,
+    )
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes from a fork server (a clean process: safe while this one runs threads)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["etl.pipeline"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 @dataclass
@@ -304,6 +365,8 @@ class _Run:
         self.campaign_id: str | None = None
         self.mapping: Mapping | None = None
         self.mapping_text = ""
+        self.pool: ProcessPoolExecutor | None = None
+        self.pool_workers = 0
         self.date_orders: dict[str, DateOrder] = {}
         self.listed: dict[str, dict[str, Any]] = {}  # project, campaign as the API lists them
         self.warnings: list[str] = []
@@ -393,6 +456,7 @@ class _Run:
             totals = [getattr(r, "rows_total", None) for _, r in readers]
             if totals and all(t is not None for t in totals):
                 self.progress("total", sum(t or 0 for t in totals))
+            self.pool = self._pool(totals)
             with KeyTracker(self.mapping.key) as keys:
                 for path, reader in readers:
                     if self.cancel.is_set() or (self.loader is not None and self.loader.stopped):
@@ -408,6 +472,8 @@ class _Run:
             self.error = exc
             self.codes.append(exc.exit_code)
         finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
             for _, reader in readers:
                 reader.close()
             if self.loader is not None:
@@ -513,6 +579,63 @@ class _Run:
         ledger.mark_file(fp, str(path), "archived", self.run_id, str(target))
         info["result"] = "archived"
         info["archived_to"] = str(target)
+
+    def _pool(self, totals: list[int | None]) -> ProcessPoolExecutor | None:
+        """Worker processes for chunk checks when the input is large (``RunOptions.workers``)."""
+        workers = self.o.workers or (os.cpu_count() or 1)
+        if workers < 2:
+            return None
+        if self.o.workers == 0:
+            size = sum(t or 0 for t in totals)
+            if None in totals or size < (self.o.pool_min_rows or POOL_MIN_ROWS):
+                return None
+        log.info("checking chunks in %d worker processes", workers)
+        self.pool_workers = workers
+        return _start_pool(workers)
+
+    def _checked(
+        self, name: str, chunks: Iterable[tuple[Chunk, dict[int, tuple[str, int]]]]
+    ) -> Iterator[
+        tuple[
+            Chunk,
+            dict[int, tuple[str, int]],
+            dict[int, str],
+            dict[int, list[str]],
+            ValidatedChunk | None,
+        ]
+    ]:
+        """Each chunk with its reader-refused rows folded in (:func:`_fold_problems`), and, with a
+        pool, its check done in a worker: up to two chunks per worker ahead of the one this
+        process handles, so memory stays bounded by a few chunks. In file order."""
+        assert self.mapping is not None
+        optional = self.formula_optional[Path(name)]
+        if self.pool is None:
+            for chunk, origins in chunks:
+                folded, forced, notes = _fold_problems(chunk, optional)
+                yield folded, origins, forced, notes, None
+            return
+        ahead = 2 * self.pool_workers
+        window: deque[Any] = deque()
+        for chunk, origins in chunks:
+            folded, forced, notes = _fold_problems(chunk, optional)
+            future = None
+            if not folded.frame.empty:
+                future = self.pool.submit(
+                    check_chunk,
+                    self.mapping,
+                    self.columns[Path(name)],
+                    folded.frame,
+                    require_phone=self.campaign_id is not None,
+                    source_file=name,
+                    date_orders=self.date_orders,
+                )
+            window.append((folded, origins, forced, notes, future))
+            if len(window) > ahead:
+                done, where, why, said, pending = window.popleft()
+                yield done, where, why, said, pending.result() if pending is not None else None
+        while window:
+            done, where, why, said, pending = window.popleft()
+            yield done, where, why, said, pending.result() if pending is not None else None
 
     def _open_sources(self, sources: list[Path]) -> list[tuple[Path, SourceReader]]:
         assert self.mapping is not None
@@ -645,13 +768,17 @@ class _Run:
         self.files.append(info)
         actions = self.file_actions.setdefault(name, Counter())
         rejects_file = is_rejects_file(reader.headers)
-        try:
+
+        def source() -> Iterator[tuple[Chunk, dict[int, tuple[str, int]]]]:
             for chunk in reader.chunks(self.o.chunk_rows):
-                origins: dict[int, tuple[str, int]] = {}
                 if rejects_file:
-                    origins = _origins(chunk)
-                    chunk = _unescape_chunk(chunk)
-                read, rejected = self._run_chunk(name, chunk, keys, origins)
+                    yield _unescape_chunk(chunk), _origins(chunk)
+                else:
+                    yield chunk, {}
+
+        try:
+            for chunk, origins, forced, notes, verdict in self._checked(name, source()):
+                read, rejected = self._run_chunk(name, chunk, keys, origins, forced, notes, verdict)
                 self.progress("loaded", rejected)  # rows done without loading
                 info["rows_read"] += read
                 info["rows_rejected"] += rejected
@@ -691,6 +818,7 @@ class _Run:
         keys: KeyTracker,
         forced: dict[int, str] | None = None,
         notes: dict[int, list[str]] | None = None,
+        verdict: ValidatedChunk | None = None,
     ) -> tuple[ValidatedChunk, pd.Series, list[Issue], dict[int, list[Issue]]]:
         """Map and validate one chunk; duplicates against ``keys``.
 
@@ -698,15 +826,16 @@ class _Run:
             forced: rows already refused by the reader (a formula without a value), with the
                 reason; they are validated too, so ``_errors`` gives every reason, but never load.
             notes: warnings of rows that load without an optional column's formula.
+            verdict: :func:`check_chunk` of the chunk when a worker did it already.
 
         Returns:
             ``(result, keys of the valid rows, duplicate issues, issues by source row)``.
         """
         assert self.mapping is not None
-        mapped = apply_mapping(self.mapping, chunk.frame, self.columns[Path(name)])
-        result = validate_chunk(
-            mapped,
+        result = verdict or check_chunk(
             self.mapping,
+            self.columns[Path(name)],
+            chunk.frame,
             require_phone=self.campaign_id is not None,
             source_file=name,
             date_orders=self.date_orders,
@@ -781,11 +910,20 @@ class _Run:
         return read, rejected
 
     def _run_chunk(
-        self, name: str, chunk: Chunk, keys: KeyTracker, origins: dict[int, tuple[str, int]]
+        self,
+        name: str,
+        chunk: Chunk,
+        keys: KeyTracker,
+        origins: dict[int, tuple[str, int]],
+        forced: dict[int, str],
+        notes: dict[int, list[str]],
+        verdict: ValidatedChunk | None = None,
     ) -> tuple[int, int]:
+        """Check (unless ``verdict`` is given), report and load one chunk whose reader-refused
+        rows are folded in already (:func:`_fold_problems`); returns ``(rows read, rows
+        rejected)``."""
         assert self.mapping is not None and self.report is not None
         read = len(chunk.frame) + len(chunk.problems)
-        chunk, forced, notes = _fold_problems(chunk, self.formula_optional[Path(name)])
         frame = chunk.frame
         self.rows_read += read
         rejected = len(chunk.problems)
@@ -798,7 +936,7 @@ class _Run:
             self.rows_rejected += rejected
             return read, rejected
         started = time.monotonic()
-        result, row_keys, dupes, issues = self._check(name, chunk, keys, forced, notes)
+        result, row_keys, dupes, issues = self._check(name, chunk, keys, forced, notes, verdict)
         self.timings["validate"] += time.monotonic() - started
         self.progress("validated", read)
         self.rows_duplicate += sum(1 for i in dupes if i.check == "duplicate")
