@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PY) $(PIP) install --quiet -c $(LOCK) -e '.[bench]'
 	$(PY) scripts/bench_pipeline.py
 
 check: $(STAMP)
