@@ -960,14 +960,22 @@ def test_faults_delete_clears(api: requests.Session, sandbox: SandboxServer) -> 
 
 
 def held_post(sandbox: SandboxServer, email: str) -> tuple[threading.Thread, list[int]]:
-    """Start ``POST /leads`` in a thread; its status code lands in the list when answered."""
+    """Start ``POST /leads`` in a thread; its status code lands in the list when answered,
+    ``-1`` when the connection ended without an answer (a stopped server may close it before
+    or after it writes the answer: either is right, and neither may raise in the thread)."""
     answers: list[int] = []
 
     def send() -> None:
         with requests.Session() as session:
             session.headers.update(KEY)
-            answer = session.post(sandbox.url + "/leads", json=lead_body(email=email), timeout=60)
-            answers.append(answer.status_code)
+            try:
+                answer = session.post(
+                    sandbox.url + "/leads", json=lead_body(email=email), timeout=60
+                )
+            except requests.ConnectionError:
+                answers.append(-1)
+            else:
+                answers.append(answer.status_code)
 
     thread = threading.Thread(target=send)
     thread.start()
@@ -1018,8 +1026,11 @@ def test_fault_hold_ends_with_the_rules(sandbox: SandboxServer, how: str) -> Non
     for thread, _ in threads:
         thread.join(60)
         assert not thread.is_alive()
-    if how != "stop":
-        assert sorted(a for _, answers in threads for a in answers) == [201, 201]
+    got = sorted(a for _, answers in threads for a in answers)
+    if how == "stop":
+        assert len(got) == 2 and set(got) <= {-1, 201}  # answered or cut off, never left hanging
+    else:
+        assert got == [201, 201]
         assert held(sandbox, 1, timeout=0) == {"held": 0}
 
 
