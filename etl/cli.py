@@ -188,6 +188,31 @@ def _test_hook(name: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _test_now() -> dt.datetime | None:
+    """The run's time from ``VOIPTIME_TEST_NOW`` (ISO 8601 with an offset), so tests of past
+    callbacks and calling windows are exact; ``None`` (the clock) when unset or unreadable."""
+    value = environ().get("VOIPTIME_TEST_NOW", "")
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    return when if when is not None and when.tzinfo is not None else None
+
+
+def _window_options(func: Any) -> Any:
+    """``--calling-window`` and ``--operator-timezone`` (validate and import)."""
+    func = click.option(
+        "--operator-timezone",
+        metavar="ZONE",
+        help="IANA zone the operator's hours are counted in (default: this machine's zone).",
+    )(func)
+    return click.option(
+        "--calling-window",
+        metavar="HH:MM-HH:MM",
+        help="Local time a lead may be called (default: the mapping's, else 08:00-21:00).",
+    )(func)
+
+
 def _expand(sources: tuple[str, ...]) -> list[Path]:
     return expand_sources(sources)
 
@@ -453,6 +478,7 @@ def _report_dir(report_dir: Path | None, keep_reports: int | None) -> Path:
 @click.option(
     "--campaign", metavar="ID|NAME", help="Validate as for this campaign (phones required)."
 )
+@_window_options
 @_common
 def validate_cmd(
     sources: tuple[str, ...],
@@ -460,6 +486,8 @@ def validate_cmd(
     report_dir: Path | None,
     keep_reports: int | None,
     campaign: str | None,
+    calling_window: str | None,
+    operator_timezone: str | None,
     api_url: str | None,
     api_key_file: Path | None,
     verbose: int,
@@ -484,6 +512,9 @@ def validate_cmd(
         campaign=campaign,
         report_dir=_report_dir(report_dir, keep_reports),
         keep_reports=keep_reports,
+        calling_window=calling_window,
+        operator_timezone=operator_timezone,
+        now=_test_now(),
     )
     _run_command(options, settings, quiet, debug)
 
@@ -561,6 +592,7 @@ def validate_cmd(
     metavar="PERCENT",
     help="Send nothing when more than this percent of rows are rejected (exit 3).",
 )
+@_window_options
 @_common
 def import_cmd(
     sources: tuple[str, ...],
@@ -579,6 +611,8 @@ def import_cmd(
     recreate_missing: bool,
     new_ledger: bool,
     max_reject_rate: float | None,
+    calling_window: str | None,
+    operator_timezone: str | None,
     api_url: str | None,
     api_key_file: Path | None,
     verbose: int,
@@ -622,6 +656,9 @@ def import_cmd(
         archive_dir=archive_dir,
         settle_seconds=settle_seconds,
         crash_before_archive=bool(_test_hook("VOIPTIME_TEST_CRASH_BEFORE_ARCHIVE")),
+        calling_window=calling_window,
+        operator_timezone=operator_timezone,
+        now=_test_now(),
     )
     _run_command(options, settings, quiet, debug)
 

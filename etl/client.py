@@ -479,18 +479,25 @@ class VoiptimeClient:
         """#7 ``PUT /leads/{leadId}/tasks/{taskId}`` with the whole task."""
         return self.request("PUT", f"/leads/{int(lead_id)}/tasks/{task_id}", task)  # type: ignore[no-any-return]
 
-    def add_comment(self, lead_id: int, text: str, author_id: str | None, when: dt.datetime) -> Any:
+    def add_comment(
+        self, lead_id: int, text: str, author_id: str | int | None, when: dt.datetime
+    ) -> Any:
         """#8 ``POST /leads/{leadId}/comments``."""
-        body = {"text": text, "dateTime": format_time(when)}
+        body: dict[str, Any] = {"text": text, "dateTime": format_time(when)}
         if author_id:
             body["authorId"] = author_id
         return self.request("POST", f"/leads/{int(lead_id)}/comments", body)
 
     def update_comment(
-        self, lead_id: int, comment_id: str, text: str, author_id: str | None, when: dt.datetime
+        self,
+        lead_id: int,
+        comment_id: str,
+        text: str,
+        author_id: str | int | None,
+        when: dt.datetime,
     ) -> Any:
         """#9 ``PUT /leads/{leadId}/comments/{commentId}``."""
-        body = {"id": comment_id, "text": text, "dateTime": format_time(when)}
+        body: dict[str, Any] = {"id": comment_id, "text": text, "dateTime": format_time(when)}
         if author_id:
             body["authorId"] = author_id
         return self.request("PUT", f"/leads/{int(lead_id)}/comments/{comment_id}", body)

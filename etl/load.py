@@ -63,7 +63,7 @@ from etl.errors import (
     RequestRejectedError,
     RetriableApiError,
 )
-from etl.state import Ledger, LedgerEntry, payload_hash
+from etl.state import Ledger, LedgerEntry, Stage, payload_hash
 
 __all__ = [
     "AmbiguityEstimate",
@@ -114,6 +114,12 @@ class LeadRow:
         payload: the ``POST /leads`` body.
         origin: for a row of a re-imported rejects file, the ``(file, row)`` it was first read
             from (its ``_source_file``, ``_source_row``); ``None`` for any other row.
+        tasks: ``(slot, task body)`` per task (``callback``, ``meeting``): ``type``,
+            ``triggerTime``, ``finishTime`` (meetings), ``userId``, ``teamIds``, ``email``;
+            ``phoneId`` is added from the lead's first phone.
+        notes: ``(slot, comment, time fixed)`` per note of ``payload["comments"]``, in order
+            (slot ``note.<i>``, ``<i>`` the mapping's comment index); ``time fixed`` says the
+            ``dateTime`` came from a column, so a change of it is an edit.
     """
 
     source_file: str
@@ -121,6 +127,8 @@ class LeadRow:
     key: str
     payload: dict[str, Any]
     origin: tuple[str, int] | None = None
+    tasks: tuple[tuple[str, dict[str, Any]], ...] = ()
+    notes: tuple[tuple[str, dict[str, Any], bool], ...] = ()
 
     @property
     def source(self) -> tuple[str, int]:
@@ -144,6 +152,10 @@ class Outcome:
         rejected: the server refused this row's body (a per-row 4xx): it belongs in rejects.
         enrol_ambiguous: the lead exists, but whether it is in the campaign is unknown.
         kept: for ``conflict``/``duplicate``: the ``(file, row)`` whose values the lead keeps.
+        extras: what happened to the lead's tasks and notes (``callback created``,
+            ``note.0 updated``…), in slot order.
+        extras_ambiguous: a task or note was sent and its outcome is unknown (or an earlier
+            run's was); ``message`` says which.
     """
 
     row: LeadRow
@@ -154,6 +166,8 @@ class Outcome:
     rejected: bool = False
     enrol_ambiguous: bool = False
     kept: tuple[str, int | None] | None = None
+    extras: list[str] = field(default_factory=list)
+    extras_ambiguous: bool = False
 
 
 @dataclass
@@ -177,6 +191,10 @@ class LoadStats:
     conflicts: int = 0
     duplicates: int = 0
     campaign_entries_added: int = 0
+    tasks_created: int = 0
+    tasks_updated: int = 0
+    notes_created: int = 0
+    notes_updated: int = 0
     requests: dict[str, int] = field(default_factory=dict)
 
 
@@ -316,18 +334,28 @@ class Loader:
             )
         assert entry.lead_id is not None
         if entry.payload_hash == payload_hash(row.payload):
-            self._count("unchanged")
-            return Outcome(row, "unchanged", entry.lead_id)
-        other = None if self.overwrite else other_source(row, entry)
-        if other is not None:
-            self._count("duplicates" if other.action == "duplicate" else "conflicts")
-            return other
-        return self._update(row, entry)
+            out = Outcome(row, "unchanged", entry.lead_id)
+        else:
+            other = None if self.overwrite else other_source(row, entry)
+            if other is not None:
+                self._count("duplicates" if other.action == "duplicate" else "conflicts")
+                return other
+            out = self._update(row, entry)
+        if out.action in ("unchanged", "updated"):
+            self._extras(out, entry.phone_id, entry.stages, entry.payload)
+        sent = any(" created" in e or " updated" in e for e in out.extras)
+        if out.action == "unchanged" and sent:
+            out.action = "updated"
+        if out.action in ("unchanged", "updated"):  # _update counts none; the others count
+            self._count(out.action)
+        return out
 
     def _create(self, row: LeadRow, note: str = "") -> Outcome:
         if self.dry_run:
             self._count("created")
-            return Outcome(row, "created", message=note)
+            out = Outcome(row, "created", message=note)
+            out.extras = [f"{slot} would be created" for slot, _ in row.tasks]
+            return out
         assert self.client is not None
         self.ledger.mark_sending(
             self.project_id, row.key, row.payload, self.campaign_id, *row.source, note
@@ -350,7 +378,10 @@ class Loader:
             with self._lock:
                 self._in_flight.discard(row.key)
         lead_id = int(answer["id"])
-        holder = self.ledger.mark_created(self.project_id, row.key, lead_id)
+        phones = answer.get("phones") or []
+        phone_id = _int_or_none(phones[0].get("id")) if phones else None
+        notes = _note_ids(row.notes, answer.get("comments") or [])
+        holder = self.ledger.mark_created(self.project_id, row.key, lead_id, phone_id, notes)
         if holder is not None:  # never two keys on one lead: the server merged, or erred
             self._count("ambiguous", "id_conflicts")
             return Outcome(
@@ -362,7 +393,10 @@ class Loader:
                 "--retry-ambiguous to send this row again",
             )
         self._count("created")
-        return Outcome(row, "created", lead_id, message=note)
+        out = Outcome(row, "created", lead_id, message=note)
+        stages = {slot: Stage("done", rid, body) for slot, rid, body in notes}
+        self._extras(out, phone_id, stages, row.payload, created=True)
+        return out
 
     def _missing(self, row: LeadRow, lead_id: int | None, why: str) -> Outcome:
         """The row's lead is no longer in the dialer: a row failure, the run goes on."""
@@ -390,28 +424,19 @@ class Loader:
         return False
 
     def _update(self, row: LeadRow, entry: LedgerEntry) -> Outcome:
-        """PATCH the changed fields; a new note goes out as a comment (docs/api.md #8)."""
+        """PATCH the changed fields (counted by the caller); notes are stages (:meth:`_extras`)."""
         changes = changed_fields(entry.payload, row.payload)
-        notes = new_comments(entry.payload, row.payload)
         pin = self.overwrite and not same_source(row, entry)
-        if not changes and not notes:  # e.g. a note removed: nothing the API can be told
+        if not changes:  # only notes changed: the stages send them
             if not self.dry_run:
                 self.ledger.mark_updated(self.project_id, row.key, row.payload, row.source, pin)
-            self._count("unchanged")
             return Outcome(row, "unchanged", entry.lead_id)
-        what = sorted(changes) + (["comments"] if notes else [])
+        what = sorted(changes)
         if self.dry_run:
-            self._count("updated")
             return Outcome(row, "updated", entry.lead_id, message="changes: " + ", ".join(what))
         assert self.client is not None and entry.lead_id is not None
         try:
-            if changes:
-                self.client.update_lead(entry.lead_id, changes)
-            for note in notes:
-                when = dt.datetime.strptime(note["dateTime"], "%Y-%m-%dT%H:%M:%SZ")
-                self.client.add_comment(
-                    entry.lead_id, note["text"], note.get("authorId"), when.replace(tzinfo=dt.UTC)
-                )
+            self.client.update_lead(entry.lead_id, changes)
         except NotFoundError as exc:
             if not self._lead_gone(entry.lead_id, exc):
                 self._count("failed")
@@ -430,10 +455,147 @@ class Loader:
         except ApiError as exc:
             return self._failed(row, exc, entry.lead_id)
         self.ledger.mark_updated(self.project_id, row.key, row.payload, row.source, pin)
-        self._count("updated")
         return Outcome(row, "updated", entry.lead_id, message="changed: " + ", ".join(what))
 
-    def _failed(self, row: LeadRow, exc: ApiError, lead_id: int | None = None) -> Outcome:
+    # --- tasks and notes (ledger stages) --------------------------------------------------------
+
+    def _extras(
+        self,
+        out: Outcome,
+        phone_id: int | None,
+        stages: dict[str, Stage],
+        old_payload: dict[str, Any],
+        created: bool = False,
+    ) -> None:
+        """Create or update the row's tasks and notes after its lead exists.
+
+        Each slot once: absent in the ledger → ``POST`` (``sending`` committed before it
+        leaves); ``done`` with another payload → ``PUT`` with the id the ledger kept; the same
+        payload → nothing; ``ambiguous`` → nothing unless ``retry_ambiguous``. A note created
+        with the lead (in its create body) is already ``done``; a note text an older ledger
+        sent with the lead but kept no id for counts as sent.
+        """
+        row = out.row
+        assert out.lead_id is not None or self.dry_run
+        for slot, body in row.tasks:
+            if phone_id is not None:
+                body = {**body, "phoneId": phone_id}
+            self._extra(out, slot, body, stages.get(slot), "task")
+            if self.stopped:
+                return
+        old_texts = {c.get("text") for c in old_payload.get("comments", [])}
+        for slot, note, fixed in row.notes:
+            sign = _note_sign(note, fixed)
+            stage = stages.get(slot)
+            if stage is None and not created and note["text"] in old_texts:
+                continue  # an older ledger: sent with the lead, id unknown
+            if stage is not None and stage.status == "done" and stage.payload == sign:
+                continue
+            self._extra(out, slot, note, stage, "note", sign)
+            if self.stopped:
+                return
+
+    def _extra(
+        self,
+        out: Outcome,
+        slot: str,
+        body: dict[str, Any],
+        stage: Stage | None,
+        kind: str,
+        sign: dict[str, Any] | None = None,
+    ) -> None:
+        """One task or note slot of :meth:`_extras`; ``sign`` is what a note is compared by."""
+        row, lead_id = out.row, out.lead_id
+        kept = body if sign is None else sign
+        if stage is not None and stage.status == "done" and stage.payload == kept:
+            return
+        if stage is not None and stage.status != "done" and not self.retry_ambiguous:
+            self._count("ambiguous")
+            out.extras_ambiguous = True
+            out.message = "; ".join(
+                m
+                for m in (
+                    out.message,
+                    f"{slot}: an earlier run sent it and its outcome is unknown; check the "
+                    "dialer, then rerun with --retry-ambiguous to send it again",
+                )
+                if m
+            )
+            return
+        edit = stage is not None and stage.status == "done" and stage.remote_id is not None
+        verb = "updated" if edit else "created"
+        if self.dry_run:
+            out.extras.append(f"{slot} would be {verb}")
+            return
+        assert self.client is not None and lead_id is not None
+        try:
+            if edit:
+                assert stage is not None and stage.remote_id is not None
+                if kind == "task":
+                    self.client.update_task(
+                        lead_id, stage.remote_id, {**body, "id": stage.remote_id, "leadId": lead_id}
+                    )
+                else:
+                    self.client.update_comment(
+                        lead_id,
+                        stage.remote_id,
+                        body["text"],
+                        body.get("authorId"),
+                        _when(body["dateTime"]),
+                    )
+                remote_id: str | None = stage.remote_id
+            else:
+                self.ledger.stage_sending(self.project_id, row.key, slot, kept)
+                if kind == "task":
+                    answer = self.client.create_task(lead_id, body)
+                    remote_id = str(answer["id"])
+                else:
+                    answer = self.client.add_comment(
+                        lead_id, body["text"], body.get("authorId"), _when(body["dateTime"])
+                    )
+                    remote_id = self._comment_id(lead_id, body, answer)
+        except AmbiguousApiError as exc:
+            if not edit:
+                self.ledger.stage_ambiguous(self.project_id, row.key, slot)
+            self._count("ambiguous")
+            out.extras_ambiguous = True
+            out.message = "; ".join(m for m in (out.message, f"{slot}: {exc}") if m)
+            out.extras.append(f"{slot} ambiguous")
+            return
+        except ApiError as exc:
+            if not edit:
+                self.ledger.stage_forget(self.project_id, row.key, slot)
+            if isinstance(exc, (AuthError, RetriableApiError)):
+                self.stop(exc)
+            out.message = "; ".join(m for m in (out.message, f"{slot} not sent: {exc}") if m)
+            out.extras.append(f"{slot} failed")
+            return
+        self.ledger.stage_done(self.project_id, row.key, slot, remote_id, kept)
+        out.extras.append(f"{slot} {verb}" + (f" {remote_id}" if remote_id else ""))
+        what = f"{kind}s_{verb}"
+        with self._lock:
+            setattr(self.stats, what, getattr(self.stats, what) + 1)
+
+    def _comment_id(self, lead_id: int, note: dict[str, Any], answer: Any) -> str | None:
+        """The id of a comment just created: from the answer when it has one (the sandbox's
+        does), else looked up with ``GET …/comments?from=&to=`` at its ``dateTime`` (the
+        reference documents only ``200`` for the create)."""
+        if isinstance(answer, dict) and answer.get("id") is not None:
+            return str(answer["id"])
+        assert self.client is not None
+        when = _when(note["dateTime"])
+        try:
+            found = self.client.list_comments(lead_id, when, when)
+        except ApiError:
+            return None
+        for c in reversed(found or []):
+            if c.get("text") == note["text"]:
+                return str(c.get("id"))
+        return None
+
+    def _failed(
+        self, row: LeadRow, exc: ApiError, lead_id: int | None = None, count: bool = True
+    ) -> Outcome:
         if isinstance(exc, RequestRejectedError):
             with self._lock:
                 self.stats.rejected_by_server += 1
@@ -446,7 +608,8 @@ class Loader:
             )
         if isinstance(exc, (AuthError, NotFoundError, RetriableApiError)):
             self.stop(exc)
-        self._count("failed")
+        if count:
+            self._count("failed")
         return Outcome(row, "failed", lead_id, message=str(exc))
 
     def _count(self, *what: str) -> None:
@@ -681,6 +844,39 @@ def new_comments(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any
     """Comments of ``new`` whose text ``old`` did not have (sent with ``POST …/comments``)."""
     before = {c.get("text") for c in old.get("comments", [])}
     return [c for c in new.get("comments", []) if c.get("text") not in before]
+
+
+def _when(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _note_sign(note: dict[str, Any], fixed: bool) -> dict[str, Any]:
+    """What a note is compared by between runs: text and author, and its time when it came
+    from a column (the run's time changes every run and is no edit)."""
+    return {k: v for k, v in note.items() if k != "dateTime" or fixed}
+
+
+def _note_ids(
+    notes: Sequence[tuple[str, dict[str, Any], bool]], answered: list[dict[str, Any]]
+) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """The notes sent in a create body matched to the comments of the answer (by text, in
+    order): ``(slot, comment id or None, what the note is compared by)``."""
+    left = list(answered)
+    out = []
+    for slot, note, fixed in notes:
+        found = next((c for c in left if c.get("text") == note["text"]), None)
+        if found is not None:
+            left.remove(found)
+        rid = None if found is None or found.get("id") is None else str(found["id"])
+        out.append((slot, rid, _note_sign(note, fixed)))
+    return out
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -34,14 +34,17 @@ __all__ = [
     "PhoneSpec",
     "ReadSpec",
     "References",
+    "TaskSpec",
     "ValueMap",
     "apply_mapping",
     "fold_key",
     "lead_payload",
     "load_mapping",
+    "note_slots",
     "parse_mapping",
     "parse_value_map",
     "resolve_columns",
+    "task_bodies",
 ]
 
 #: Lead fields a column can fill (docs/api.md, "The lead").
@@ -63,6 +66,9 @@ _TOP_KEYS = (
     "phones",
     "dynamicData",
     "comments",
+    "callback",
+    "meeting",
+    "calling_window",
 )
 _READ_KEYS = (
     "sheet",
@@ -208,10 +214,44 @@ class PhoneSpec:
 
 @dataclass(frozen=True)
 class CommentSpec:
-    """A column whose text becomes a comment on the lead; ``author`` is an optional authorId."""
+    """A column whose text becomes a comment on the lead; ``author`` is an optional authorId;
+    ``date`` a column whose cell is the note's time, read in the lead's zone (else the run's
+    time)."""
 
     column: str
-    author: str | None = None
+    author: str | int | None = None
+    date: str | None = None
+
+
+#: What to do with a callback or meeting time already past when the run starts.
+PAST_POLICIES = ("reject", "skip")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A CALLBACK or MEETING task per lead (docs/api.md #6), its times read from columns.
+
+    Attributes:
+        type: ``CALLBACK`` or ``MEETING``.
+        start: the column of the local time (``triggerTime``).
+        end: the column of a meeting's end (``finishTime``); ``None`` for a callback.
+        timezone: ``lead`` (the lead's zone) or a canonical IANA zone the cells are read in.
+        timezone_column: a column naming each row's zone for the cells (wins over ``timezone``
+            when filled).
+        user: ``userId`` of the task, or ``None``.
+        teams: ``teamIds`` the task is shared with.
+        past: ``reject`` (the default) refuses a row whose time is past; ``skip`` sends no task
+            for it, with a warning.
+    """
+
+    type: str
+    start: str
+    end: str | None = None
+    timezone: str = "lead"
+    timezone_column: str | None = None
+    user: str | int | None = None
+    teams: tuple[str, ...] = ()
+    past: str = "reject"
 
 
 @dataclass(frozen=True)
@@ -271,12 +311,27 @@ class Mapping:
     key: tuple[str, ...] = ("email",)
     status: int | str | None = None
     source: int | str | None = None
+    status_column: ColumnSpec | None = None
+    source_column: ColumnSpec | None = None
     campaign: int | str | None = None
     read: ReadSpec = field(default_factory=ReadSpec)
     defaults: Defaults = field(default_factory=Defaults)
     phones: tuple[PhoneSpec, ...] = ()
     dynamic: dict[str, ColumnSpec] = field(default_factory=dict)
     comments: tuple[CommentSpec, ...] = ()
+    callback: TaskSpec | None = None
+    meeting: TaskSpec | None = None
+    calling_window: str | None = None
+
+    def per_row(self) -> list[tuple[str, ColumnSpec]]:
+        """``(status|source, spec)`` of the per-row status and source columns that are mapped."""
+        return [
+            (k, c) for k, c in (("status", self.status_column), ("source", self.source_column)) if c
+        ]
+
+    def tasks(self) -> list[tuple[str, TaskSpec]]:
+        """``(slot, spec)`` of the mapped tasks: ``callback``, ``meeting``."""
+        return [(n, t) for n, t in (("callback", self.callback), ("meeting", self.meeting)) if t]
 
     def columns(self) -> list[tuple[str, str]]:
         """Every mapped column as ``(key path, column header)``, in mapping order."""
@@ -284,6 +339,15 @@ class Mapping:
         out += [(f"phones[{i}].column", p.column) for i, p in enumerate(self.phones)]
         out += [(f"dynamicData.{k}", s.column) for k, s in self.dynamic.items()]
         out += [(f"comments[{i}].column", c.column) for i, c in enumerate(self.comments)]
+        out += [(f"{k}.column", c.column) for k, c in self.per_row() if c]
+        out += [(f"comments[{i}].date", c.date) for i, c in enumerate(self.comments) if c.date]
+        for slot, task in self.tasks():
+            first = "column" if slot == "callback" else "start"
+            out.append((f"{slot}.{first}", task.start))
+            if task.end:
+                out.append((f"{slot}.end", task.end))
+            if task.timezone_column:
+                out.append((f"{slot}.timezone_column", task.timezone_column))
         if self.defaults.region_column:
             out.append(("defaults.region_column", self.defaults.region_column))
         return out
@@ -535,8 +599,13 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     project = _ref(data, "project", problems)
     if "project" not in data:
         problems.append("project: required (a project id or name)")
-    status = _ref(data, "status", problems)
-    source = _ref(data, "source", problems)
+    status_column = source_column = None
+    if isinstance(data.get("status"), AbcMapping):
+        status_column = _column_spec(data["status"], "status", problems, typed=False)
+    if isinstance(data.get("source"), AbcMapping):
+        source_column = _column_spec(data["source"], "source", problems, typed=False)
+    status = None if isinstance(data.get("status"), AbcMapping) else _ref(data, "status", problems)
+    source = None if isinstance(data.get("source"), AbcMapping) else _ref(data, "source", problems)
     campaign = _ref(data, "campaign", problems)
 
     read = _parse_read(data.get("read"), problems)
@@ -596,13 +665,30 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
 
     comments: list[CommentSpec] = []
     for where, column, item in _column_items(
-        data, "comments", ("column", "author"), "author", problems
+        data, "comments", ("column", "author", "date"), "author", problems
     ):
-        author = item.get("author")
-        if author is not None and not isinstance(author, str):
+        author, date = item.get("author"), item.get("date")
+        if author is not None and (isinstance(author, bool) or not isinstance(author, (str, int))):
             problems.append(f"{where}.author: expected an authorId (text), got {_describe(author)}")
             continue
-        comments.append(CommentSpec(column, author))
+        if date is not None and (not isinstance(date, str) or not date.strip()):
+            problems.append(f"{where}.date: expected a column header, got {_describe(date)}")
+            continue
+        comments.append(CommentSpec(column, author, date.strip() if date else None))
+
+    callback = _parse_task(data.get("callback"), "callback", problems)
+    meeting = _parse_task(data.get("meeting"), "meeting", problems)
+    calling_window = data.get("calling_window")
+    if calling_window is not None:
+        m = _WINDOW.fullmatch(str(calling_window))
+        if not m or int(m[1]) > 23 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59:
+            problems.append(
+                f"calling_window: {calling_window!r} is not a calling window; write it as "
+                "08:00-21:00 (local time, HH:MM-HH:MM)"
+            )
+            calling_window = None
+        else:
+            calling_window = str(calling_window).strip()
 
     for i, phone in enumerate(phones):
         if phone.extension and phone.extension in dynamic:
@@ -618,6 +704,8 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
         project=project if project is not None else "",
         status=status,
         source=source,
+        status_column=status_column,
+        source_column=source_column,
         campaign=campaign,
         read=read,
         defaults=defaults,
@@ -626,10 +714,84 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
         phones=tuple(phones),
         dynamic=dynamic,
         comments=tuple(comments),
+        callback=callback,
+        meeting=meeting,
+        calling_window=calling_window,
     )
     if problems:  # what did parse goes along, so columns and names are checked too
         raise MappingError(path, problems, partial=mapping)
     return mapping
+
+
+#: ``HH:MM-HH:MM`` (etl/calls.py reads it; here only its shape is checked).
+_WINDOW = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*")
+
+_TASK_KEYS = {
+    "callback": ("column", "timezone", "timezone_column", "user", "teams", "past"),
+    "meeting": ("start", "end", "timezone", "timezone_column", "user", "teams", "past"),
+}
+
+
+def _parse_task(raw: Any, slot: str, problems: list[str]) -> TaskSpec | None:
+    """``callback: {column, …}`` or ``meeting: {start, end, …}`` (see :class:`TaskSpec`)."""
+    if raw is None:
+        return None
+    if slot == "callback" and isinstance(raw, str) and raw.strip():
+        raw = {"column": raw}
+    allowed = _TASK_KEYS[slot]
+    if not isinstance(raw, AbcMapping):
+        problems.append(f"{slot}: expected {{{', '.join(allowed)}}}, got {_describe(raw)}")
+        return None
+    count = len(problems)
+    for k in raw:
+        if k not in allowed:
+            problems.append(_unknown_key(f"{slot}.{k}", k, allowed))
+    cols: dict[str, str | None] = {}
+    for name in ("column", "start", "end", "timezone_column"):
+        if name not in allowed:
+            continue
+        value = raw.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if value is None and name != "timezone_column":
+            problems.append(f"{slot}.{name}: required, the column header (text)")
+        elif value is not None and (not isinstance(value, str) or not value.strip()):
+            problems.append(f"{slot}.{name}: expected a column header, got {_describe(value)}")
+        cols[name] = value.strip() if isinstance(value, str) else None
+    zone = raw.get("timezone", "lead")
+    if zone != "lead":
+        canonical = canonical_zone(zone) if isinstance(zone, str) else None
+        if not isinstance(canonical, str):
+            why = canonical.reason if isinstance(canonical, Invalid) else "expected an IANA zone"
+            problems.append(f"{slot}.timezone: 'lead' or an IANA zone; {why}")
+        else:
+            zone = canonical
+    user = raw.get("user")
+    if user is not None and (isinstance(user, bool) or not isinstance(user, (str, int))):
+        problems.append(f"{slot}.user: expected a userId, got {_describe(user)}")
+    teams = raw.get("teams", [])
+    if isinstance(teams, (str, int)) and not isinstance(teams, bool):
+        teams = [teams]
+    if not isinstance(teams, list) or any(
+        isinstance(t, bool) or not isinstance(t, (str, int)) for t in teams
+    ):
+        problems.append(f"{slot}.teams: expected a list of team ids, got {_describe(teams)}")
+        teams = []
+    past = raw.get("past", "reject")
+    if past not in PAST_POLICIES:
+        problems.append(f"{slot}.past: {past!r} is not one of {', '.join(PAST_POLICIES)}")
+    if len(problems) > count:
+        return None
+    return TaskSpec(
+        type=slot.upper(),
+        start=str(cols.get("column") or cols.get("start")),
+        end=cols.get("end"),
+        timezone=str(zone),
+        timezone_column=cols.get("timezone_column"),
+        user=user,
+        teams=tuple(str(t) for t in teams),
+        past=str(past),
+    )
 
 
 def _column_items(
@@ -871,7 +1033,9 @@ def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]
     Returns:
         A frame with the same index and these object (``str``) columns, cells still raw text:
         ``name``, ``surname``, ``email``, ``timezoneId`` (mapped ones only), ``phone.<i>`` per
-        phone spec, ``dyn.<field>`` per dynamicData field, ``comment.<i>`` per comment spec and
+        phone spec, ``dyn.<field>`` per dynamicData field, ``comment.<i>`` per comment spec
+        (``comment_date.<i>`` when it names a date column), ``callback.start``,
+        ``meeting.start``, ``meeting.end`` and ``<slot>.zone`` for mapped tasks, and
         ``region`` when ``defaults.region_column`` is set. A column's value map (``{column,
         map}``) is applied here: a cell that matches a key holds the mapped value.
     """
@@ -884,6 +1048,16 @@ def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]
         out[f"dyn.{name}"] = _mapped(frame[columns[spec.column]], spec)
     for i, comment in enumerate(mapping.comments):
         out[f"comment.{i}"] = frame[columns[comment.column]]
+        if comment.date:
+            out[f"comment_date.{i}"] = frame[columns[comment.date]]
+    for kind, spec in mapping.per_row():
+        out[kind] = _mapped(frame[columns[spec.column]], spec)
+    for slot, task in mapping.tasks():
+        out[f"{slot}.start"] = frame[columns[task.start]]
+        if task.end:
+            out[f"{slot}.end"] = frame[columns[task.end]]
+        if task.timezone_column:
+            out[f"{slot}.zone"] = frame[columns[task.timezone_column]]
     if mapping.defaults.region_column:
         out["region"] = frame[columns[mapping.defaults.region_column]]
     return pd.DataFrame(out, index=frame.index, dtype=object)
@@ -904,6 +1078,8 @@ class References:
         source_id: ``sourceId`` for every lead, or ``None``.
         campaign_id: the campaign (24 hex digits) to enrol leads in, or ``None``.
         campaign_name: its name, for reports.
+        choices: for a per-row ``status``/``source`` column, the project's ``(id, name)``
+            pairs a cell may name (#2, #3); ``None`` offline, when they cannot be listed.
     """
 
     project_id: int | None
@@ -911,6 +1087,7 @@ class References:
     source_id: int | None = None
     campaign_id: str | None = None
     campaign_name: str | None = None
+    choices: dict[str, tuple[tuple[int, str], ...]] | None = None
 
 
 def lead_payload(
@@ -922,7 +1099,8 @@ def lead_payload(
         row: one row of :func:`etl.validate.normalize_frame` (column → value).
         mapping: the mapping.
         refs: resolved ids.
-        when: the run's time as ``YYYY-MM-DDTHH:MM:SSZ``, the ``dateTime`` of comments.
+        when: the run's time as ``YYYY-MM-DDTHH:MM:SSZ``, the ``dateTime`` of comments whose
+            mapping names no date column (``comment_time.<i>`` of the row otherwise).
 
     Returns:
         ``groupId``, optional ``statusId``/``sourceId``, ``name``, ``surname``, ``email``,
@@ -934,6 +1112,10 @@ def lead_payload(
         payload["statusId"] = refs.status_id
     if refs.source_id is not None:
         payload["sourceId"] = refs.source_id
+    for kind in ("status", "source"):
+        value = row.get(kind)
+        if isinstance(value, int) and not isinstance(value, bool):
+            payload[f"{kind}Id"] = value  # a per-row column, resolved to an id
     for name in ("name", "surname", "email", "timezoneId"):
         payload[name] = row[name]
     phones: list[dict[str, Any]] = []
@@ -963,10 +1145,55 @@ def lead_payload(
     for i, note in enumerate(mapping.comments):
         text = row.get(f"comment.{i}")
         if isinstance(text, str) and text:
-            comment = {"text": text, "dateTime": when}
+            at = row.get(f"comment_time.{i}")
+            comment: dict[str, Any] = {
+                "text": text,
+                "dateTime": at if isinstance(at, str) else when,
+            }
             if note.author:
-                comment["authorId"] = note.author
+                comment["authorId"] = str(note.author)
             comments.append(comment)
     if comments:
         payload["comments"] = comments
     return payload
+
+
+def task_bodies(
+    row: AbcMapping[str, Any], mapping: Mapping, payload: AbcMapping[str, Any]
+) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The ``POST /leads/{leadId}/tasks`` bodies of one valid row (docs/api.md, "The task"),
+    without ``phoneId`` (the loader adds the lead's first phone): ``(slot, body)`` for each
+    mapped task whose cells are filled. ``row`` is :func:`etl.validate.normalize_frame`'s."""
+    out = []
+    for slot, spec in mapping.tasks():
+        when = row.get(slot)
+        trigger = getattr(when, "trigger", None)
+        if trigger is None:
+            continue
+        body: dict[str, Any] = {
+            "type": spec.type,
+            "triggerTime": trigger,
+            "email": payload["email"],
+            "teamIds": list(spec.teams),
+        }
+        if getattr(when, "finish", None):
+            body["finishTime"] = when.finish  # type: ignore[union-attr]
+        if spec.user is not None:
+            body["userId"] = spec.user
+        out.append((slot, body))
+    return tuple(out)
+
+
+def note_slots(
+    row: AbcMapping[str, Any], mapping: Mapping, payload: AbcMapping[str, Any]
+) -> tuple[tuple[str, dict[str, Any], bool], ...]:
+    """The notes of ``payload["comments"]`` with their slot (``note.<i>``, ``<i>`` the
+    mapping's comment index) and whether their ``dateTime`` came from a column."""
+    sent = iter(payload.get("comments", []))
+    out = []
+    for i, _ in enumerate(mapping.comments):
+        text = row.get(f"comment.{i}")
+        if isinstance(text, str) and text:
+            fixed = isinstance(row.get(f"comment_time.{i}"), str)
+            out.append((f"note.{i}", dict(next(sent)), fixed))
+    return tuple(out)

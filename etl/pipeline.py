@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 import pandas as pd
 
 from etl.archive import archive_file, fingerprint, select_ready
+from etl.calls import CallContext, LeadWindow, WindowCounter, call_context
 from etl.client import VoiptimeClient, format_time
 from etl.errors import (
     EXIT_AMBIGUOUS,
@@ -58,7 +59,9 @@ from etl.mapping import (
     apply_mapping,
     lead_payload,
     load_mapping,
+    note_slots,
     resolve_columns,
+    task_bodies,
 )
 from etl.normalize import DateOrder
 from etl.phonefast import regions_many
@@ -137,6 +140,12 @@ class RunOptions:
             (counted up front: CSV), ``1`` none (everything in this process).
         pool_min_rows: the size from which ``workers=0`` starts the pool (starting workers
             costs about a second; below this it does not pay).
+        calling_window: ``HH:MM-HH:MM`` local time a lead may be called (else the mapping's
+            ``calling_window``, else 08:00-21:00).
+        operator_timezone: the IANA zone the operator's hours are counted in (else the
+            machine's zone).
+        now: the run's time (aware), for past callbacks and the calling-window numbers; the
+            clock when ``None`` (tests inject it).
     """
 
     sources: Sequence[Path]
@@ -159,6 +168,9 @@ class RunOptions:
     settle_seconds: float = 2.0
     crash_before_archive: bool = False
     overwrite: bool = False
+    calling_window: str | None = None
+    operator_timezone: str | None = None
+    now: dt.datetime | None = None
     workers: int = 0
     pool_min_rows: int = 0
 
@@ -175,6 +187,8 @@ def check_chunk(
     require_phone: bool,
     source_file: str,
     date_orders: dict[str, DateOrder] | None = None,
+    calls: CallContext | None = None,
+    choices: dict[str, tuple[tuple[int, str], ...]] | None = None,
 ) -> ValidatedChunk:
     """Map, normalise and validate one chunk: a pure function of its arguments, so it runs as
     well in a worker process (the arguments and the result pickle). Duplicates span chunks and
@@ -188,6 +202,8 @@ def check_chunk(
         source_file: the file name for the issues.
         date_orders: the day/month order of each ambiguous date field, read from the whole
             file (:func:`etl.validate.date_orders`).
+        calls: the run's time and calling window (callbacks, meetings, note times).
+        choices: the project's statuses and sources a per-row column may name.
     """
     mapped = apply_mapping(mapping, frame, columns)
     return validate_chunk(
@@ -196,6 +212,8 @@ def check_chunk(
         require_phone=require_phone,
         source_file=source_file,
         date_orders=date_orders,
+        calls=calls,
+        choices=choices,
     )
 
 
@@ -302,6 +320,12 @@ def _find_references(
         source_id = find(lambda: client.list_sources(project_id), mapping.source, "source")
     if campaign is not None:
         campaign_id = find(client.list_campaigns, str(campaign), "campaign")
+    choices: dict[str, tuple[tuple[int, str], ...]] = {}
+    lists = {"status": client.list_statuses, "source": client.list_sources}
+    for kind, _ in mapping.per_row() if project_id is not None else []:
+        choices[kind] = tuple(
+            (int(i["id"]), str(i.get("name", ""))) for i in lists[kind](project_id)
+        )
     if problems:
         return None, problems
     return References(
@@ -310,6 +334,7 @@ def _find_references(
         None if source_id is None else int(source_id),
         None if campaign_id is None else str(campaign_id),
         names.get("campaign"),
+        choices,
     ), []
 
 
@@ -343,7 +368,8 @@ class _Run:
         self.cancel = cancel
         self.progress = progress or (lambda stage, rows: None)
         self.started = time.monotonic()
-        self.started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.started_at = (options.now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        self.started_at = self.started_at.replace(microsecond=0)
         self.when = format_time(self.started_at)
         self.rows_read = 0
         self.rows_rejected = 0
@@ -371,6 +397,9 @@ class _Run:
         self.listed: dict[str, dict[str, Any]] = {}  # project, campaign as the API lists them
         self.warnings: list[str] = []
         self.ambiguity: dict[str, Any] | None = None
+        self.calls: CallContext | None = None
+        self.windows = WindowCounter()
+        self.when_of: dict[int, LeadWindow] = {}
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -389,6 +418,11 @@ class _Run:
                 self.mapping, structural = exc.partial, exc
             assert self.mapping is not None
             self.mapping_text = Path(self.o.mapping).read_text(encoding="utf-8-sig")
+            self.calls = call_context(
+                self.o.calling_window or self.mapping.calling_window,
+                self.o.operator_timezone,
+                self.started_at,
+            )
             if self.o.command == "import" and structural is None:  # the lock first
                 if self.o.dry_run:
                     ledger = Ledger.open_readonly(self.o.state)
@@ -628,6 +662,8 @@ class _Run:
                     require_phone=self.campaign_id is not None,
                     source_file=name,
                     date_orders=self.date_orders,
+                    calls=self.calls,
+                    choices=self.refs.choices,
                 )
             window.append((folded, origins, forced, notes, future))
             if len(window) > ahead:
@@ -839,6 +875,8 @@ class _Run:
             require_phone=self.campaign_id is not None,
             source_file=name,
             date_orders=self.date_orders,
+            calls=self.calls,
+            choices=self.refs.choices,
         )
         if forced:
             moved = result.valid.index.isin(list(forced))
@@ -988,25 +1026,43 @@ class _Run:
         assert self.mapping is not None and self.report is not None
         if self.gate:
             return 0  # the data-quality gate closed: nothing is loaded
+        assert self.calls is not None
         notes = {
             int(row): (src or "", "; ".join(warnings.get(int(row), ())))
             for row, src in valid["timezone_source"].items()
         }
+        self.when_of = {
+            int(row): self.windows.add(zone, self.calls)
+            for row, zone in valid["timezoneId"].items()
+        }
         if self.loader is None:  # validate: list the valid rows, build no payloads
             for row, key in keys.items():
                 if int(row) in notes:
-                    self.report.loaded(name, int(row), key, None, "valid", "", *notes[int(row)])
+                    self.report.loaded(
+                        name,
+                        int(row),
+                        key,
+                        None,
+                        "valid",
+                        "",
+                        *notes[int(row)],
+                        window=self.when_of[int(row)],
+                    )
             return 0
-        rows = [
-            LeadRow(
-                name,
-                int(idx),
-                keys.at[idx],
-                lead_payload(rec, self.mapping, self.refs, self.when),
-                origins.get(int(idx)),
+        rows = []
+        for idx, rec in zip(valid.index, valid.to_dict("records"), strict=True):
+            payload = lead_payload(rec, self.mapping, self.refs, self.when)
+            rows.append(
+                LeadRow(
+                    name,
+                    int(idx),
+                    keys.at[idx],
+                    payload,
+                    origins.get(int(idx)),
+                    tasks=task_bodies(rec, self.mapping, payload),
+                    notes=note_slots(rec, self.mapping, payload),
+                )
             )
-            for idx, rec in zip(valid.index, valid.to_dict("records"), strict=True)
-        ]
         refused = 0
         for start in range(0, len(rows), self.o.batch_rows):
             if self.loader.stopped:
@@ -1058,7 +1114,12 @@ class _Run:
                         "reason": out.message,
                     }
                 )
-        if out.action in ("ambiguous", "missing") or out.enrol_ambiguous:
+        ambiguous = out.action == "ambiguous" or out.enrol_ambiguous or out.extras_ambiguous
+        if (
+            out.action == "missing"
+            or ambiguous
+            or (out.message and any(" failed" in e for e in out.extras))
+        ):
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
         if out.action in ("ambiguous", "missing", "created") or out.enrol_ambiguous:
             warnings = "; ".join(w for w in (out.message, warnings) if w)
@@ -1072,8 +1133,10 @@ class _Run:
                 out.campaign_id,
                 zone_source,
                 warnings,
-                ambiguous=out.action == "ambiguous" or out.enrol_ambiguous,
+                ambiguous=ambiguous,
                 missing=out.action == "missing",
+                window=self.when_of.get(r.source_row),
+                extras="; ".join(out.extras),
             )
         return 0
 
@@ -1137,6 +1200,10 @@ class _Run:
             "lead_id_conflicts": stats.id_conflicts if stats else 0,
             "enrolments_mismatched": stats.enrol_mismatched if stats else 0,
             "campaign_entries_added": stats.campaign_entries_added if stats else 0,
+            "tasks_created": stats.tasks_created if stats else 0,
+            "tasks_updated": stats.tasks_updated if stats else 0,
+            "notes_created": stats.notes_created if stats else 0,
+            "notes_updated": stats.notes_updated if stats else 0,
             "enrolment_mismatches": list(self.loader.mismatches) if self.loader else [],
             "ambiguity": self.ambiguity,
             "warnings": self.warnings,
@@ -1146,6 +1213,7 @@ class _Run:
             "timezone_sources": dict(sorted(self.zone_sources.items())),
             "phone_regions": dict(self.phone_regions.most_common()),
             "rows_with_warnings": self.rows_warned,
+            **self.windows.summary(self.calls),
             "rows_per_second": round(self.rows_read / duration) if duration > 0 else 0,
             "timings": {
                 "validate_seconds": round(self.timings["validate"], 3),

@@ -7,7 +7,9 @@ Formats (docs/reports.md):
   ``_errors`` (every reason, ``; ``-separated). A row that could not be split into the header's
   fields is written back with its own fields, then the three columns.
 * ``loaded.csv``: ``_source_file``, ``_source_row``, ``key``, ``lead_id``, ``action``,
-  ``campaign_id``, ``timezone_source`` (``column``, ``phone`` or ``default``), ``warnings``.
+  ``campaign_id``, ``timezone_source`` (``column``, ``phone`` or ``default``), ``warnings``,
+  ``timezoneId``, ``local_time_at_run`` (the lead's clock when the run started),
+  ``callable_hours`` (the operator's hours it may be called in), ``tasks_and_notes``.
 * ``rejects.xlsx`` (when a source was a workbook): the same rows as text cells (no formula can
   hide in a text cell, so no ``'`` is added; XML keeps a carriage return as a line feed).
 * ``summary.json``: the counts, ``errors_by_field`` and ``exit_code``.
@@ -63,6 +65,10 @@ LOADED_COLUMNS = (
     "campaign_id",
     "timezone_source",
     "warnings",
+    "timezoneId",
+    "local_time_at_run",
+    "callable_hours",
+    "tasks_and_notes",
 )
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 #: The name of a report folder voiptime-etl makes under ``reports/`` (a UTC time stamp).
@@ -248,11 +254,14 @@ class ReportWriter:
         warnings: str = "",
         ambiguous: bool = False,
         missing: bool = False,
+        window: Any = None,
+        extras: str = "",
     ) -> None:
         """Write one row of ``loaded.csv``; ``ambiguous`` rows are also listed in report.html
         (``action`` is ``ambiguous`` when the lead's creation is unknown, else its enrolment),
         and so are ``missing`` ones (``action`` ``missing``: the dialer no longer has the lead
-        ``lead_id``)."""
+        ``lead_id``). ``window`` is the lead's :class:`etl.calls.LeadWindow` (zone, local time,
+        callable hours); ``extras`` what happened to its tasks and notes."""
         if missing:
             if len(self.missing) < HTML_AMBIGUOUS:
                 self.missing.append((source_file, source_row, key, warnings))
@@ -275,6 +284,10 @@ class ReportWriter:
             campaign_id,
             timezone_source,
             warnings,
+            window.zone if window else "",
+            window.local_time if window else "",
+            window.hours if window else "",
+            extras,
         ]
         self._write(self._loaded, row, self.folder / "loaded.csv")
 
@@ -653,6 +666,79 @@ def _tiles(s: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
     ]
 
 
+#: Colours of the zones in the calling-window chart (the most frequent zones first; the rest
+#: share the last colour as "other zones").
+_ZONE_COLOURS = (
+    "#1565c0",
+    "#2e7d32",
+    "#ef6c00",
+    "#6a1b9a",
+    "#00838f",
+    "#c62828",
+    "#8d6e63",
+    "#9e9e9e",
+)
+
+
+def _hours_chart(summary: Mapping[str, Any]) -> str:
+    """The calling-window chart as inline SVG: one bar per hour of the operator's day, stacked
+    by the leads' zones (``callable_by_hour``), with a legend; ``""`` when there is nothing."""
+    hours = summary.get("callable_by_hour") or []
+    if not hours or not any(h.get("leads") for h in hours):
+        return ""
+    totals: Counter[str] = Counter()
+    for h in hours:
+        totals.update(h.get("by_zone", {}))
+    named = [z for z, _ in totals.most_common(len(_ZONE_COLOURS) - 1)]
+    if len(totals) == len(named) + 1:
+        named = [z for z, _ in totals.most_common(len(_ZONE_COLOURS))]
+    colour = {z: _ZONE_COLOURS[i] for i, z in enumerate(named)}
+    other = "other zones"
+    top = max(h.get("leads", 0) for h in hours)
+    width, height, left, bottom = 720, 220, 40, 24
+    step = (width - left) / 24
+    scale = (height - bottom - 10) / top
+    parts = [
+        f'<svg class="hours" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="leads callable per hour of the operator\'s day">'
+    ]
+    for n in (0, top):
+        y = height - bottom - n * scale
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="ax">{n}</text>'
+        )
+    for h in hours:
+        x = left + h["hour"] * step
+        y = height - bottom
+        stack: Counter[str] = Counter()
+        for zone, n in h.get("by_zone", {}).items():
+            stack[zone if zone in colour else other] += n
+        for zone in [*named, other]:
+            n = stack.get(zone, 0)
+            if not n:
+                continue
+            bar = n * scale
+            y -= bar
+            parts.append(
+                f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{step - 4:.1f}" height="{bar:.1f}" '
+                f'fill="{colour.get(zone, _ZONE_COLOURS[-1])}"><title>'
+                f"{h['hour']:02d}:00 {escape(zone)}: {n}</title></rect>"
+            )
+        parts.append(
+            f'<text x="{x + step / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
+            f'class="ax">{h["hour"]:02d}</text>'
+        )
+    parts.append("</svg>")
+    legend = [
+        f'<span class="key"><i style="background:{colour[z]}"></i>{escape(z)}</span>' for z in named
+    ]
+    if len(totals) > len(named):
+        legend.append(
+            f'<span class="key"><i style="background:{_ZONE_COLOURS[-1]}"></i>{other}</span>'
+        )
+    return "".join(parts) + f'<p class="legend">{"".join(legend)}</p>'
+
+
 def render_html(
     summary: dict[str, Any],
     by_reason: Counter[tuple[str, str]],
@@ -709,4 +795,5 @@ def render_html(
         glossary=GLOSSARY,
         gloss=lambda text: Markup(_gloss(str(text))),
         mapping_text=mapping_text,
+        hours_chart=Markup(_hours_chart(summary)),
     )

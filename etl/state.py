@@ -16,7 +16,12 @@ file). A lead moves::
     ``ambiguous`` instead (never two keys on one lead), with the reason in ``note``.
 
 
-    Campaign enrolment (``in_campaign``) is the ``enrolments`` table below.
+    Campaign enrolment (``in_campaign``) is the ``enrolments`` table below; a lead's tasks and
+    notes are the ``stages`` table (one row per slot: ``callback``, ``meeting``, ``note.<i>``):
+
+    (absent) ──stage_sending──▶ sending ──stage_done──▶ done(remote id, payload sent)
+                                   ├──stage_ambiguous──▶ ambiguous
+                                   └──stage_forget─────▶ (absent)
 
 ``sending`` is committed *before* the POST leaves, ``created`` as soon as the answer arrives; a
 ``sending`` row found when the ledger is opened again belonged to a run that died with the
@@ -56,7 +61,7 @@ import signal
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +76,13 @@ __all__ = [
     "RunRecord",
     "SCHEMA_VERSION",
     "Settlement",
+    "Stage",
     "payload_hash",
 ]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Every state a lead row of the ledger can be in (``missing`` from schema 4 on).
 LEAD_STATES = ("sending", "created", "ambiguous", "rejected", "missing")
@@ -179,6 +185,22 @@ CREATE TABLE IF NOT EXISTS baselines (
     ledger_count INTEGER NOT NULL,
     at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+""",
+    ),
+    (
+        5,
+        """
+CREATE TABLE IF NOT EXISTS stages (
+    project    INTEGER NOT NULL,
+    key        TEXT NOT NULL,
+    slot       TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('sending', 'done', 'ambiguous')),
+    remote_id  TEXT,
+    payload    TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (project, key, slot)
+);
+ALTER TABLE leads ADD COLUMN phone_id INTEGER
 """,
     ),
 ]
@@ -320,6 +342,8 @@ class LedgerEntry:
         source_pinned: a person chose this source with ``--overwrite``; rows of the same file
             but another row do not replace it.
         note: why the entry is ``missing`` or ``ambiguous``, when a run said so.
+        phone_id: the id of the lead's first phone from the create answer (tasks need it).
+        stages: slot (``callback``, ``meeting``, ``note.<i>``) → its :class:`Stage`.
     """
 
     status: str
@@ -332,6 +356,23 @@ class LedgerEntry:
     source_row: int | None = None
     source_pinned: bool = False
     note: str = ""
+    phone_id: int | None = None
+    stages: dict[str, Stage] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A task or note of a lead as the ledger knows it.
+
+    Attributes:
+        status: ``sending``, ``done`` or ``ambiguous``.
+        remote_id: the task id (24 hex) or comment id the API gave, when known.
+        payload: what was last sent for it (a dict).
+    """
+
+    status: str
+    remote_id: str | None
+    payload: dict[str, Any]
 
 
 class Ledger:
@@ -391,13 +432,16 @@ class Ledger:
             stale_e = conn.execute(
                 "UPDATE enrolments SET status='ambiguous' WHERE status='sending'"
             ).rowcount
+            stale_e += conn.execute(
+                "UPDATE stages SET status='ambiguous' WHERE status='sending'"
+            ).rowcount
         except sqlite3.Error as exc:
             os.close(lock_fd)
             raise OutputError(str(path), f"state file cannot be written: {exc}") from None
         if stale or stale_e:
             log.warning(
-                "%s: %d lead(s) and %d enrolment(s) were in flight when an earlier run stopped; "
-                "marked ambiguous",
+                "%s: %d lead(s) and %d enrolment(s), task(s) or note(s) were in flight when an "
+                "earlier run stopped; marked ambiguous",
                 path,
                 stale,
                 stale_e,
@@ -523,12 +567,25 @@ class Ledger:
             pinned = "source_pinned" if self._has_pinned() else "0"  # a schema < 3 file, read-only
             rows = self._query(
                 f"SELECT key, status, lead_id, payload_hash, payload, source_file, source_row, "
-                f"{pinned}, {note} FROM leads WHERE project=? AND key IN ({marks})",
+                f"{pinned}, {note}, {self._phone_column} FROM leads WHERE project=? "
+                f"AND key IN ({marks})",
                 [project, *part],
             )
             ids = [r[2] for r in rows if r[2] is not None]
             enrol = self._enrolments(ids)
-            for key, status, lead_id, phash, payload, s_file, s_row, s_pinned, text in rows:
+            stages = self._stages(project, [r[0] for r in rows])
+            for (
+                key,
+                status,
+                lead_id,
+                phash,
+                payload,
+                s_file,
+                s_row,
+                s_pinned,
+                text,
+                phone_id,
+            ) in rows:
                 done, unknown = enrol.get(lead_id, (set(), set()))
                 out[key] = LedgerEntry(
                     status,
@@ -541,6 +598,8 @@ class Ledger:
                     s_row,
                     bool(s_pinned),
                     text,
+                    phone_id,
+                    stages.get(key, {}),
                 )
         return out
 
@@ -551,6 +610,31 @@ class Ledger:
             columns = self._query("PRAGMA table_info(leads)")
             self._pinned_column = any(c[1] == "source_pinned" for c in columns)
         return self._pinned_column
+
+    @property
+    def _phone_column(self) -> str:
+        """``phone_id``, or ``NULL`` in a read-only ledger of schema 1 (a dry run migrates
+        nothing)."""
+        if getattr(self, "_has_phone", None) is None:
+            cols = {r[1] for r in self._query("PRAGMA table_info(leads)")}
+            self._has_phone = "phone_id" in cols
+        return "phone_id" if self._has_phone else "NULL"
+
+    def _stages(self, project: int, keys: list[str]) -> dict[str, dict[str, Stage]]:
+        out: dict[str, dict[str, Stage]] = {}
+        if not keys:
+            return out
+        has = self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='stages'")
+        if not has:
+            return out
+        marks = ",".join("?" * len(keys))
+        for key, slot, status, remote_id, payload in self._query(
+            "SELECT key, slot, status, remote_id, payload FROM stages "
+            f"WHERE project=? AND key IN ({marks})",
+            [project, *keys],
+        ):
+            out.setdefault(key, {})[slot] = Stage(status, remote_id, json.loads(payload))
+        return out
 
     def _enrolments(self, lead_ids: list[int]) -> dict[int, tuple[set[str], set[str]]]:
         out: dict[int, tuple[set[str], set[str]]] = {}
@@ -950,8 +1034,16 @@ class Ledger:
             ),
         )
 
-    def mark_created(self, project: int, key: str, lead_id: int) -> str | None:
-        """Record the id of the lead the API created for this key.
+    def mark_created(
+        self,
+        project: int,
+        key: str,
+        lead_id: int,
+        phone_id: int | None = None,
+        notes: Sequence[tuple[str, str | None, dict[str, Any]]] = (),
+    ) -> str | None:
+        """Record the id of the lead the API created for this key, the id of its first phone,
+        and the notes created with it (``(slot, comment id, payload)``), in one transaction.
 
         A lead id is never recorded for two keys: when another key already holds ``lead_id``
         (``created`` or ``missing``), this key is recorded ``ambiguous`` with a note instead.
@@ -971,10 +1063,14 @@ class Ledger:
                 ).fetchone()
                 if holder is None:
                     self._conn.execute(
-                        "UPDATE leads SET status='created', lead_id=?, note='', "
+                        "UPDATE leads SET status='created', lead_id=?, phone_id=?, note='', "
                         "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
                         "WHERE project=? AND key=?",
-                        (lead_id, project, key),
+                        (lead_id, phone_id, project, key),
+                    )
+                    self._conn.executemany(
+                        _STAGE_UPSERT,
+                        [(project, key, slot, "done", rid, _dump(p)) for slot, rid, p in notes],
                     )
                     who = None
                 else:
@@ -1094,3 +1190,44 @@ class Ledger:
             "WHERE campaign_id=? AND lead_id=?",
             [(status, campaign_id, i) for i in lead_ids],
         )
+
+    # --- tasks and notes ------------------------------------------------------------------------
+
+    def stage_sending(self, project: int, key: str, slot: str, payload: dict[str, Any]) -> None:
+        """Record, before a task or note POST leaves, that it is being created."""
+        self._bind_now()
+        self._write(_STAGE_UPSERT, (project, key, slot, "sending", None, _dump(payload)))
+
+    def stage_done(
+        self, project: int, key: str, slot: str, remote_id: str | None, payload: dict[str, Any]
+    ) -> None:
+        """Record a task or note the API created or updated, its id and what was sent."""
+        self._write(_STAGE_UPSERT, (project, key, slot, "done", remote_id, _dump(payload)))
+
+    def stage_ambiguous(self, project: int, key: str, slot: str) -> None:
+        """Record that a task or note POST was sent and its outcome is unknown."""
+        self._write(
+            "UPDATE stages SET status='ambiguous', "
+            "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            "WHERE project=? AND key=? AND slot=?",
+            (project, key, slot),
+        )
+
+    def stage_forget(self, project: int, key: str, slot: str) -> None:
+        """Drop a task or note POST that was not processed (refused or never arrived)."""
+        self._write(
+            "DELETE FROM stages WHERE project=? AND key=? AND slot=? AND status='sending'",
+            (project, key, slot),
+        )
+
+
+_STAGE_UPSERT = (
+    "INSERT INTO stages (project, key, slot, status, remote_id, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, key, slot) DO UPDATE SET "
+    "status=excluded.status, remote_id=COALESCE(excluded.remote_id, stages.remote_id), "
+    "payload=excluded.payload, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+)
+
+
+def _dump(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True)

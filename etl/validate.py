@@ -17,6 +17,7 @@ Duplicates of the mapping's ``key`` across chunks and files are caught by :class
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import sqlite3
@@ -28,6 +29,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from etl.calls import DEFAULT_WINDOW, CallContext, CallingWindow, note_time, task_time
 from etl.mapping import Mapping
 from etl.normalize import (
     DAY_FIRST,
@@ -153,6 +155,8 @@ def normalize_frame(
     mapped: pd.DataFrame,
     mapping: Mapping,
     date_orders: dict[str, DateOrder] | None = None,
+    calls: CallContext | None = None,
+    choices: dict[str, tuple[tuple[int, str], ...]] | None = None,
 ) -> pd.DataFrame:
     """Normalise the raw text of mapped rows.
 
@@ -172,7 +176,11 @@ def normalize_frame(
         * ``phone.<i>``: a tuple of E.164 strings (a cell may hold several numbers);
           ``ext.<i>``: its first extension (str) or ``None``;
         * ``warnings``: a tuple of messages (extension dropped, zone column vs phone);
-        * ``dyn.<field>``: str (``YYYY-MM-DD`` for ``type: date``); ``comment.<i>``: str.
+        * ``dyn.<field>``: str (``YYYY-MM-DD`` for ``type: date``); ``comment.<i>``: str;
+          ``comment_time.<i>``: the note's UTC ``dateTime`` from its date column (str);
+        * ``callback``, ``meeting`` (mapped tasks): :class:`~etl.calls.TaskTime` or ``None``.
+
+        ``calls`` gives the run's time (past tasks) and calling window (default: now, 08:00–21:00).
     """
     out = pd.DataFrame(index=mapped.index)
     for name in ("name", "surname"):
@@ -263,7 +271,82 @@ def normalize_frame(
             out[col] = _each(mapped[col], clean)
     for i in range(len(mapping.comments)):
         out[f"comment.{i}"] = _each(mapped[f"comment.{i}"], clean)
+    _task_columns(out, mapped, mapping, zones, notes, calls)
+    for kind, _ in mapping.per_row():
+        allowed = (choices or {}).get(kind)
+        out[kind] = _each(mapped[kind], functools.partial(_choice, kind=kind, allowed=allowed))
     return out
+
+
+def _choice(
+    value: object, *, kind: str, allowed: tuple[tuple[int, str], ...] | None
+) -> int | str | Invalid | None:
+    """A per-row status or source cell (after its value map) resolved to the project's id: an id
+    or a name (trimmed, any case) of ``allowed``; one it does not name is invalid, and the
+    reason lists the allowed names. Offline (``allowed`` is ``None``) the text is kept."""
+    text = clean(value)
+    if text is None:
+        return None
+    if allowed is None:
+        return text
+    folded = text.casefold()
+    for ident, name in allowed:
+        if text == str(ident) or name.strip().casefold() == folded:
+            return ident
+    names = ", ".join(name for _, name in allowed) or "none"
+    plural = "statuses" if kind == "status" else "sources"
+    return Invalid(text, f"not a {kind} of the project (its {plural}: {names})")
+
+
+def _task_columns(
+    out: pd.DataFrame,
+    mapped: pd.DataFrame,
+    mapping: Mapping,
+    zones: list[Any],
+    notes: list[list[str]],
+    calls: CallContext | None,
+) -> None:
+    """Callbacks, meetings and note times read in each row's zone (etl/calls.py)."""
+    if not mapping.tasks() and not any(c.date for c in mapping.comments):
+        return
+    if calls is None:
+        calls = CallContext(dt.datetime.now(dt.UTC), CallingWindow.parse(DEFAULT_WINDOW), "UTC")
+    for i, spec in enumerate(mapping.comments):
+        if spec.date:
+            out[f"comment_time.{i}"] = pd.Series(
+                [
+                    note_time(clean(cell), zone) if isinstance(zone, str) else None
+                    for cell, zone in zip(mapped[f"comment_date.{i}"], zones, strict=True)
+                ],
+                index=mapped.index,
+                dtype=object,
+            )
+    for slot, task in mapping.tasks():
+        values: list[Any] = []
+        own = mapped[f"{slot}.zone"] if task.timezone_column else [None] * len(mapped)
+        ends = mapped[f"{slot}.end"] if task.end else [None] * len(mapped)
+        for n, (start, end, cell_zone) in enumerate(
+            zip(mapped[f"{slot}.start"], ends, own, strict=True)
+        ):
+            lead_zone = zones[n]
+            if not isinstance(lead_zone, str):
+                values.append(None)  # the row is rejected for its zone
+                continue
+            zone: Any = task.timezone if task.timezone != "lead" else lead_zone
+            if clean(cell_zone) is not None:
+                zone = canonical_zone(cell_zone)
+                if not isinstance(zone, str):
+                    why = zone.reason if isinstance(zone, Invalid) else "not a zone"
+                    values.append(Invalid(str(cell_zone), f"{task.timezone_column}: {why}"))
+                    continue
+            value, warning = task_time(
+                slot, clean(start), clean(end), zone, lead_zone, task.past, calls
+            )
+            values.append(value)
+            if warning:
+                notes[n].append(warning)
+        out[slot] = pd.Series(values, index=mapped.index, dtype=object)
+    out["warnings"] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
 
 
 def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
@@ -346,6 +429,13 @@ def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema
         columns[f"phone.{i}"] = pa.Column(object, nullable=True, checks=[valid])
     for name in mapping.dynamic:
         columns[f"dyn.{name}"] = pa.Column(object, nullable=True, checks=[valid])
+    for slot, _ in mapping.tasks():
+        columns[slot] = pa.Column(object, nullable=True, checks=[valid])
+    for kind, _ in mapping.per_row():
+        columns[kind] = pa.Column(object, nullable=True, checks=[valid])
+    for i, spec in enumerate(mapping.comments):
+        if spec.date:
+            columns[f"comment_time.{i}"] = pa.Column(object, nullable=True, checks=[valid])
     checks = []
     if require_phone:
         phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
@@ -367,6 +457,16 @@ def _column_label(mapping: Mapping, column: str) -> tuple[str, str]:
     if column.startswith("dyn."):
         name = column.split(".", 1)[1]
         return f"dynamicData.{name}", mapping.dynamic[name].column
+    if column in ("status", "source"):
+        per_row = mapping.status_column if column == "status" else mapping.source_column
+        return column, per_row.column if per_row else ""
+    if column in ("callback", "meeting"):
+        task = mapping.callback if column == "callback" else mapping.meeting
+        assert task is not None
+        return column, task.start
+    if column.startswith("comment_time."):
+        i = int(column.split(".", 1)[1])
+        return f"comments[{i}].date", mapping.comments[i].date or ""
     spec = mapping.fields.get(column)
     return column, spec.column if spec else ""
 
@@ -378,6 +478,8 @@ def validate_chunk(
     require_phone: bool,
     source_file: str,
     date_orders: dict[str, DateOrder] | None = None,
+    calls: CallContext | None = None,
+    choices: dict[str, tuple[tuple[int, str], ...]] | None = None,
 ) -> ValidatedChunk:
     """Normalise and validate one chunk; nothing raises for bad rows.
 
@@ -387,11 +489,13 @@ def validate_chunk(
         require_phone: see :func:`build_schema`.
         source_file: the file name for the issues.
         date_orders: see :func:`normalize_frame`.
+        calls: the run's time and calling window (see :func:`normalize_frame`).
+        choices: the project's statuses and sources a per-row column may name.
 
     Returns:
         The valid rows and one :class:`Issue` per failed check of each rejected row.
     """
-    norm = normalize_frame(mapped, mapping, date_orders)
+    norm = normalize_frame(mapped, mapping, date_orders, calls, choices)
     schema = build_schema(mapping, require_phone=require_phone)
     issues: list[Issue] = []
     try:
@@ -403,6 +507,10 @@ def validate_chunk(
     rejected = norm.loc[[row in bad for row in norm.index]]
     warnings = {int(row): w for row, w in valid["warnings"].items() if w}
     return ValidatedChunk(valid=valid, issues=issues, warnings=warnings, rejected=rejected)
+
+
+#: The mapped column a normalised column's value was read from, where the names differ.
+_RAW_COLUMN = {"callback": "callback.start", "meeting": "meeting.start"}
 
 
 def _issues_from(
@@ -436,7 +544,10 @@ def _issues_from(
             column = str(column)
             field_name, header = _column_label(mapping, column)
             cell = norm.at[row, column] if column in norm.columns else None
-            raw = mapped.at[row, column] if column in mapped.columns else None
+            raw_column = _RAW_COLUMN.get(column, column)
+            if column.startswith("comment_time."):
+                raw_column = "comment_date." + column.split(".", 1)[1]
+            raw = mapped.at[row, raw_column] if raw_column in mapped.columns else None
             value = clean(raw) or ""
             if check_name == "not_nullable":
                 kind = "required"
@@ -446,6 +557,8 @@ def _issues_from(
             elif isinstance(cell, Invalid):
                 kind = "invalid"
                 message = cell.reason if not value else f"{value!r}: {cell.reason}"
+                if column in _RAW_COLUMN or column.startswith("comment_time."):
+                    message = cell.reason  # the reason names the value itself
                 if column == "timezoneId" and not value:
                     message = cell.reason
                 elif column == "timezoneId" and cell.suggestion and header:

@@ -21,6 +21,7 @@ RUNS = [
     ("leads", ["sample_data/leads.csv"], "mappings/leads.yaml"),
     ("accounts", ["sample_data/accounts.xlsx"], "mappings/accounts.yaml"),
     ("accounts.Partners", ["sample_data/accounts.xlsx"], "mappings/accounts.Partners.yaml"),
+    ("callcentre", ["sample_data/callcentre.csv"], "mappings/callcentre.yaml"),
 ]
 
 
@@ -61,13 +62,18 @@ def main() -> int:
         with urllib.request.urlopen(base + "/_sandbox/state") as answer:
             state = json.load(answer)
         entries = sum(len(v) for v in state["campaign_entries"].values())
-        print(f"The sandbox now holds {len(state['leads'])} leads and {entries} campaign entries.")
+        print(
+            f"The sandbox now holds {len(state['leads'])} leads, {entries} campaign entries, "
+            f"{len(state['tasks'])} tasks (callbacks and meetings) and "
+            f"{len(state['comments'])} notes."
+        )
         for name, _, _ in RUNS:
             summary = json.loads((out / name / "summary.json").read_text())
             print(
                 f"  {name}: read {summary['rows_read']}, created {summary['leads_created']}, "
                 f"rejected {summary['rows_rejected']}, "
-                f"in campaign {summary['campaign_entries_added']}"
+                f"in campaign {summary['campaign_entries_added']}, "
+                f"tasks {summary['tasks_created']}; callable now {summary['callable_now']}"
             )
             print(f"    rejects: {out / name / 'rejects.csv'}")
             print(f"    report:  {out / name / 'report.html'}")

@@ -1223,6 +1223,88 @@ def verify(expected: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# callcentre.csv: callbacks, meetings, notes, per-row stages and sources (no randomness)
+# --------------------------------------------------------------------------------------------
+
+CALLCENTRE_HEADER = [
+    "First Name", "Last Name", "Email", "Phone", "Time Zone", "Stage", "Lead Source",
+    "Call Back At", "Meeting Start", "Meeting End", "Last Call Note", "Last Call At",
+    "Agent Remark",
+]  # fmt: skip
+#: Rows written by hand: times in 2030 (future for years; the mapping skips a past callback
+#: anyway, so the counts below do not change with the date), each on the lead's own clock.
+CALLCENTRE_ROWS = [
+    ["Ava", "Lopez", "cc.ava.lopez@example.com", "+1 212 555 0142", "America/New_York", "Hot",
+     "Web form", "2030-03-05 10:30", "", "", "Asked for pricing, call back Tuesday",
+     "2030-02-27 16:05", ""],
+    ["Ben", "Carter", "cc.ben.carter@example.org", "(312) 555-0117", "America/Chicago", "Warm",
+     "Referral", "2030-03-11 09:15", "", "", "Wants a demo with the team", "2030-02-28 11:40",
+     "Decision maker"],
+    ["Chloe", "Nguyen", "cc.chloe.nguyen@example.net", "415-555-0193", "America/Los_Angeles",
+     "Cold", "Web form", "", "2030-03-12 14:00", "2030-03-12 14:45", "Meeting booked by phone",
+     "2030-02-28 09:20", ""],
+    ["Dev", "Patel", "cc.dev.patel@example.com", "+44 20 7946 0321", "Europe/London", "Hot",
+     "Referral", "2030-03-04 19:30", "", "", "", "", "Prefers evenings"],
+    ["Emma", "Schulz", "cc.emma.schulz@example.com", "+49 30 23125 417", "Europe/Berlin", "Hot",
+     "Web form", "2030-03-06 21:30", "", "", "Call after work", "2030-02-26 18:00", ""],
+    ["Felix", "Martin", "cc.felix.martin@example.org", "+33 1 99 00 12 34", "Europe/Paris",
+     "Warm", "", "", "", "", "", "", ""],
+    ["Grace", "Wilson", "cc.grace.wilson@example.net", "+61 491 570 156", "Australia/Sydney",
+     "Cold", "Referral", "2030-03-07 11:00", "", "", "Time difference: mornings only",
+     "2030-02-27 10:30", ""],
+    ["Hugo", "Reyes", "cc.hugo.reyes@example.com", "+1 646 555 0168", "America/New_York", "Hot",
+     "Web form", "2030-03-10 02:30", "", "", "", "", ""],
+    ["Ines", "Fischer", "cc.ines.fischer@example.org", "+49 30 23125 418", "Europe/Berlin",
+     "Warm", "Referral", "2030-10-27 02:30", "", "", "", "", ""],
+    ["Jack", "Turner", "cc.jack.turner@example.net", "+1 206 555 0155", "America/Los_Angeles",
+     "Lukewarm", "Web form", "2030-03-08 12:00", "", "", "", "", ""],
+    ["Kira", "Novak", "cc.kira.novak@example.com", "+44 161 496 0724", "Europe/London", "Cold",
+     "Web form", "", "", "", "Sent brochure", "2030-02-25 15:45", "Follow up in spring"],
+    ["Liam", "Brooks", "cc.liam.brooks@example.org", "(212) 555-0176", "America/New_York", "Hot",
+     "Referral", "2030-03-05 17:00", "2030-03-13 10:00", "2030-03-13 11:00",
+     "Callback and meeting both", "2030-02-28 13:10", ""],
+]  # fmt: skip
+#: Rejected rows of callcentre.csv: row → (field, column, value, reason). The stage is checked
+#: against the project's statuses, so only an import (or validate with an API key) finds row 11.
+CALLCENTRE_REJECTS = {
+    9: ("callback", "Call Back At", "2030-03-10 02:30",
+        "callback time in the spring DST gap of America/New_York"),
+    10: ("callback", "Call Back At", "2030-10-27 02:30",
+         "callback time in the autumn DST fold of Europe/Berlin"),
+    11: ("status", "Stage", "Lukewarm", "stage not among the project's statuses"),
+}  # fmt: skip
+
+
+def make_callcentre_csv() -> dict[str, Any]:
+    """Write ``sample_data/callcentre.csv``; returns its expected outcome (imported with
+    ``mappings/callcentre.yaml`` into the sandbox's Demo project)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CALLCENTRE_HEADER)
+    writer.writerows(CALLCENTRE_ROWS)
+    (OUT / "callcentre.csv").write_bytes(buf.getvalue().encode("utf-8"))
+    for row in CALLCENTRE_ROWS:
+        assert check_phone(row[3], "US"), row[3]
+    loaded = [r for n, r in enumerate(CALLCENTRE_ROWS, start=2) if n not in CALLCENTRE_REJECTS]
+    callbacks = sum(1 for r in loaded if r[7])
+    meetings = sum(1 for r in loaded if r[8])
+    return {
+        "mapping": "mappings/callcentre.yaml",
+        "rows_read": len(CALLCENTRE_ROWS),
+        "rows_valid": len(loaded),
+        "rows_rejected": len(CALLCENTRE_REJECTS),
+        "rows_duplicate": 0,
+        "rejected_rows": {str(r): why for r, (_, _, _, why) in CALLCENTRE_REJECTS.items()},
+        "rejected_detail": {
+            str(r): {"field": f, "column": c, "value": v}
+            for r, (f, c, v, _) in CALLCENTRE_REJECTS.items()
+        },
+        "tasks_created": callbacks + meetings,
+        "notes_with_leads": sum(1 for r in loaded for cell in (r[10], r[12]) if cell),
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # Report: expected.json, README.md, and the table on stdout
 # --------------------------------------------------------------------------------------------
 
@@ -1263,6 +1345,11 @@ byte-identical files. `make demo` imports these files through `mappings/` into t
 
 | file | what it is | mapping |
 | --- | --- | --- |
+| `callcentre.csv` | a call centre's list, written by hand: callback times, meetings, the \
+last call's note with its time, an agent's remark, a stage and a lead source per row, {n_cc} \
+rows across seven zones (two callbacks fall in a daylight-saving gap or fold and one stage is \
+not the project's, so 3 are rejected on import; validate offline cannot check the stage). \
+| `mappings/callcentre.yaml` |
 | `leads.csv` | a marketing lead list: UTF-8 (no BOM), comma, CRLF, header on row 1; {n_csv} data \
 rows. Columns: {csv_cols}. | `mappings/leads.yaml` |
 | `accounts.xlsx`, sheet `Leads` | B2B account contacts, header on row 1; {n_acc} data rows. \
@@ -1338,6 +1425,7 @@ def write_reports(expected: dict[str, Any]) -> str:
         n_par=N_PARTNERS,
         title=EXPORT_TITLE,
         csv_cols=", ".join(f"`{h}`" for h in LEADS_HEADER),
+        n_cc=len(CALLCENTRE_ROWS),
     )
     (OUT / "README.md").write_text(head + table + "\n", encoding="utf-8")
     return table
@@ -1352,6 +1440,7 @@ def main() -> int:
     expected["leads.csv"] = make_leads_csv(rng, people, pool)
     expected.update(make_accounts_xlsx(rng, people, pool))
     verify(expected)
+    expected["callcentre.csv"] = make_callcentre_csv()  # not part of the random lists above
     table = write_reports(expected)
     sys.stdout.write(table + "\n")
     return 0

@@ -195,6 +195,15 @@ def _accepted_keys() -> dict[str, tuple[str, ...]]:
             *mapping.VALUE_TYPES,
         ),
         "comments": _allowed({**MINIMAL, "comments": [column_spec]}, "comments[0]"),
+        "status": _allowed({**MINIMAL, "status": column_spec}, "status"),
+        "source": _allowed({**MINIMAL, "source": column_spec}, "source"),
+        "callback": (
+            *_allowed({**MINIMAL, "callback": column_spec}, "callback"),
+            *mapping.PAST_POLICIES,
+        ),
+        "meeting": _allowed(
+            {**MINIMAL, "meeting": {"start": "S", "end": "E", "zz_unknown": 1}}, "meeting"
+        ),
     }
 
 

@@ -60,7 +60,8 @@ comments:
 
 MINIMAL = {"project": 1, "fields": {"name": "A", "surname": "B", "email": "C"}}
 TOP_KEYS = (
-    "project, status, source, campaign, read, defaults, key, fields, phones, dynamicData, comments"
+    "project, status, source, campaign, read, defaults, key, fields, phones, dynamicData, "
+    "comments, callback, meeting, calling_window"
 )
 
 
@@ -178,7 +179,7 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
           company: Company
           signup: {column: Signed up, type: datetime}
         comments:
-          - {column: Notes, author: 5}
+          - {column: Notes, author: [5]}
         """
     )
     with pytest.raises(MappingError) as err:
@@ -206,7 +207,7 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
         "phones[1].column: required, the column header (text)",
         "phones[2]: expected {column, label}, got int 42",
         "dynamicData.signup.type: 'datetime' is not one of text, date",
-        "comments[0].author: expected an authorId (text), got int 5",
+        "comments[0].author: expected an authorId (text), got list [5]",
         "key[1]: 'favourite_colour' is neither a lead field (email, name, surname, phone) "
         "nor a dynamicData field",
         "key[2]: expected a field name, got int 3",
@@ -303,7 +304,7 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
         ),
         (
             with_(comments=[{"column": "Notes", "by": "x"}]),
-            ["comments[0].by: unknown key (allowed: column, author)"],
+            ["comments[0].by: unknown key (allowed: column, author, date)"],
         ),
         ([1, 2], ["(top level): expected a mapping of keys, got list [1, 2]"]),
         (None, ["(top level): expected a mapping of keys, got nothing"]),

@@ -99,7 +99,7 @@ def test_ambiguous_lead_is_named_in_loaded_csv(sandbox: Any, tmp_path: Path) -> 
     assert "connection dropped" in rows["3"]["warnings"]
 
 
-def test_a_changed_note_is_sent_as_a_comment(sandbox: Any, tmp_path: Path) -> None:
+def test_a_changed_note_updates_its_comment(sandbox: Any, tmp_path: Path) -> None:
     source = tmp_path / "l.csv"
     source.write_text(C01.read_text(encoding="utf-8"), encoding="utf-8")
     assert run_cli(imp(tmp_path, source=source), env_for(sandbox), tmp_path / "r1").code == 0
@@ -108,11 +108,13 @@ def test_a_changed_note_is_sent_as_a_comment(sandbox: Any, tmp_path: Path) -> No
     assert ran.code == 0
     assert ran.summary()["leads_updated"] == 1
     st = state(sandbox)
-    assert st["requests"]["POST /leads/{leadId}/comments"] == 1
+    # the note created with the lead is edited in place (PUT with the id the ledger kept)
+    assert st["requests"]["PUT /leads/{leadId}/comments/{commentId}"] == 1
+    assert "POST /leads/{leadId}/comments" not in st["requests"]
     assert "PATCH /leads/{leadId}" not in st["requests"]
     nan = next(lead for lead in st["leads"] if lead["email"] == "nan.null@example.com")
     texts = [c["text"] for c in st["comments"] if c.get("leadId") == nan["id"]]
-    assert "call after 5pm" in texts + [c["text"] for c in nan.get("comments", [])]
+    assert texts == ["call after 5pm"]
 
 
 def test_rejects_of_a_sheet_with_title_rows_reimport_with_the_same_mapping(tmp_path: Path) -> None:

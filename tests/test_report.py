@@ -90,8 +90,12 @@ def test_writer_files(tmp_path: Path) -> None:
                 "campaign_id",
                 "timezone_source",
                 "warnings",
+                "timezoneId",
+                "local_time_at_run",
+                "callable_hours",
+                "tasks_and_notes",
             ],
-            ["a.csv", "2", "ann@example.com", "1001", "created", "c" * 24, "column", ""],
+            ["a.csv", "2", "ann@example.com", "1001", "created", "c" * 24, "column", ""] + [""] * 4,
         ]
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["errors_by_field"] == {"email": 1, "phone": 1, "row": 1}

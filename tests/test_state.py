@@ -154,10 +154,11 @@ def test_a_schema_1_ledger_is_read_as_it_is_and_migrated_when_opened_to_write(
             True,
         )
     with sqlite3.connect(path) as db:
-        assert SCHEMA_VERSION == 4
+        assert SCHEMA_VERSION == 4  # 3: leads.source_pinned; 4: stages and leads.phone_id
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall() == [
             ("4",)
         ]
+        assert db.execute("SELECT COUNT(*) FROM stages").fetchall() == [(0,)]
     db.close()
     with Ledger.open(path) as ledger:  # opening again migrates nothing twice
         assert ledger.lookup(1, ["ann@example.com"])["ann@example.com"].source_pinned is True

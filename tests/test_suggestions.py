@@ -59,7 +59,8 @@ def test_a_mistyped_mapping_key_names_the_key_it_meant() -> None:
         )
     assert info.value.problems[:4] == [
         "campain: unknown key, did you mean 'campaign'? (allowed: project, status, source, "
-        "campaign, read, defaults, key, fields, phones, dynamicData, comments)",
+        "campaign, read, defaults, key, fields, phones, dynamicData, comments, callback, "
+        "meeting, calling_window)",
         "read.shet: unknown key, did you mean 'sheet'? (allowed: sheet, header_row, encoding, "
         "delimiter, max_field_lines, max_field_chars)",
         "fields.emial: unknown lead field, did you mean 'email'? (lead fields: name, surname, "
