@@ -1115,13 +1115,10 @@ class _Run:
                     }
                 )
         ambiguous = out.action == "ambiguous" or out.enrol_ambiguous or out.extras_ambiguous
-        if (
-            out.action == "missing"
-            or ambiguous
-            or (out.message and any(" failed" in e for e in out.extras))
-        ):
+        extras_failed = bool(out.message) and any(" failed" in e for e in out.extras)
+        if out.action == "missing" or ambiguous or extras_failed:
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
-        if out.action in ("ambiguous", "missing", "created") or out.enrol_ambiguous:
+        if out.action in ("ambiguous", "missing", "created") or ambiguous or extras_failed:
             warnings = "; ".join(w for w in (out.message, warnings) if w)
         if out.action in ("created", "updated", "unchanged", "ambiguous", "conflict", "missing"):
             self.report.loaded(

@@ -154,9 +154,10 @@ def test_a_schema_1_ledger_is_read_as_it_is_and_migrated_when_opened_to_write(
             True,
         )
     with sqlite3.connect(path) as db:
-        assert SCHEMA_VERSION == 4  # 3: leads.source_pinned; 4: stages and leads.phone_id
+        # 3: leads.source_pinned; 4: state missing, note, baselines; 5: stages, leads.phone_id
+        assert SCHEMA_VERSION == 5
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall() == [
-            ("4",)
+            ("5",)
         ]
         assert db.execute("SELECT COUNT(*) FROM stages").fetchall() == [(0,)]
     db.close()
