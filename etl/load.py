@@ -26,9 +26,10 @@ the lead's values, and their row becomes the lead's pinned source (docs/mapping.
 
 The server's answers are checked, not trusted:
 
-* a lead the dialer no longer has (``PATCH /leads/{id}`` or a note answered 404, confirmed with a
-  read) is that row's problem: the row is ``missing`` (ledger state ``missing``) and the run goes
-  on; ``recreate_missing`` sends such rows as new leads (and enrols the new ids);
+* a lead the dialer no longer has (``PATCH /leads/{id}``, a task or a note call of an existing
+  lead answered 404, confirmed with a read) is that row's problem: the row is ``missing``
+  (ledger state ``missing``) and the run goes on; ``recreate_missing`` sends such rows as new
+  leads (and enrols the new ids);
 * a lead id the ledger already holds for another key is never merged: the row is ``ambiguous``
   with the reason;
 * after each ``generate`` call the campaign's ``totalEntries`` must have grown by at least the
@@ -409,6 +410,27 @@ class Loader:
             "--recreate-missing to create it again (a new lead id, enrolled in the campaign again)",
         )
 
+    def _record_missing(self, row: LeadRow, lead_id: int, exc: NotFoundError) -> str:
+        """Record in the ledger that the dialer no longer has ``lead_id``; the reason kept."""
+        today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        why = f"{exc.method} {exc.path} answered 404 on {today}"
+        self.ledger.mark_missing(self.project_id, row.key, why)
+        log.warning(
+            "%s row %d: lead %d missing in the dialer (%s)",
+            row.source_file,
+            row.source_row,
+            lead_id,
+            why,
+        )
+        return why
+
+    def _mark_missing(self, out: Outcome, lead_id: int, exc: NotFoundError) -> None:
+        """A task or note call of an existing lead answered 404 and the lead is gone: the row
+        becomes ``missing`` like a PATCH answered 404 (its other tasks and notes not sent)."""
+        gone = self._missing(out.row, lead_id, self._record_missing(out.row, lead_id, exc))
+        out.action, out.message = gone.action, gone.message
+        out.extras.append("not sent: lead missing in the dialer")
+
     def _lead_gone(self, lead_id: int, exc: NotFoundError) -> bool:
         """Whether a 404 of a lead call means the lead is gone: asked again with a read
         (``GET /leads/{id}/comments``, docs/api.md #10), which also answers 404 for no such lead."""
@@ -441,17 +463,7 @@ class Loader:
             if not self._lead_gone(entry.lead_id, exc):
                 self._count("failed")
                 return Outcome(row, "failed", entry.lead_id, message=f"{exc}; the lead exists")
-            today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-            why = f"{exc.method} {exc.path} answered 404 on {today}"
-            self.ledger.mark_missing(self.project_id, row.key, why)
-            log.warning(
-                "%s row %d: lead %d missing in the dialer (%s)",
-                row.source_file,
-                row.source_row,
-                entry.lead_id,
-                why,
-            )
-            return self._missing(row, entry.lead_id, why)
+            return self._missing(row, entry.lead_id, self._record_missing(row, entry.lead_id, exc))
         except ApiError as exc:
             return self._failed(row, exc, entry.lead_id)
         self.ledger.mark_updated(self.project_id, row.key, row.payload, row.source, pin)
@@ -481,7 +493,7 @@ class Loader:
             if phone_id is not None:
                 body = {**body, "phoneId": phone_id}
             self._extra(out, slot, body, stages.get(slot), "task")
-            if self.stopped:
+            if self.stopped or out.action == "missing":
                 return
         old_texts = {c.get("text") for c in old_payload.get("comments", [])}
         for slot, note, fixed in row.notes:
@@ -492,7 +504,7 @@ class Loader:
             if stage is not None and stage.status == "done" and stage.payload == sign:
                 continue
             self._extra(out, slot, note, stage, "note", sign)
-            if self.stopped:
+            if self.stopped or out.action == "missing":
                 return
 
     def _extra(
@@ -565,6 +577,13 @@ class Loader:
         except ApiError as exc:
             if not edit:
                 self.ledger.stage_forget(self.project_id, row.key, slot)
+            if (
+                isinstance(exc, NotFoundError)
+                and out.action in ("unchanged", "updated")
+                and self._lead_gone(lead_id, exc)
+            ):
+                self._mark_missing(out, lead_id, exc)
+                return
             if isinstance(exc, (AuthError, RetriableApiError)):
                 self.stop(exc)
             out.message = "; ".join(m for m in (out.message, f"{slot} not sent: {exc}") if m)

@@ -345,3 +345,43 @@ def test_the_call_centre_sample_imports_as_expected(sandbox: Any, tmp_path: Path
     assert len(st["tasks"]) == want["tasks_created"]
     assert len(st["comments"]) == want["notes_with_leads"]
     assert "When the leads can be called" in (tmp_path / "r" / "report.html").read_text()
+
+
+def test_a_task_call_answered_404_marks_the_row_missing_and_the_run_goes_on(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    import requests
+
+    rows = [
+        "Ann,Ny,ann@example.com,+1 212 555 0101,America/New_York,2026-03-07 10:00,,,,,",
+        "Bob,Ny,bob@example.com,+1 212 555 0102,America/New_York,2026-03-07 10:30,,,,,",
+    ]
+    source, mapfile = write(tmp_path, rows)
+    first = go(sandbox, tmp_path, source, mapfile, "r1")
+    assert first.code == 0, first.stderr
+    ann = next(lead for lead in state(sandbox)["leads"] if lead["email"] == "ann@example.com")
+    gone = requests.delete(f"{sandbox.base_url}/_sandbox/leads/{ann['id']}", timeout=5)
+    assert gone.status_code == 200, gone.text
+    # both callbacks move: Ann's PUT answers 404 (her lead was deleted in the dialer), Bob's goes
+    source.write_text(
+        source.read_text().replace("10:00", "11:00").replace("10:30", "11:30"), encoding="utf-8"
+    )
+    edited = go(sandbox, tmp_path, source, mapfile, "r2")
+    assert edited.code == 3, edited.stderr
+    by_email = {row["key"]: row for row in edited.loaded()}
+    assert by_email["ann@example.com"]["action"] == "missing"
+    assert "lead missing in the dialer" in by_email["ann@example.com"]["warnings"]
+    assert by_email["bob@example.com"]["action"] == "updated"
+    s = edited.summary()
+    assert (s["leads_updated"], s["leads_failed"], s["tasks_updated"]) == (1, 1, 1)
+    st = state(sandbox)
+    assert st["requests"]["PUT /leads/{leadId}/tasks/{taskId}"] == 2
+    assert [t["triggerTime"] for t in st["tasks"]] == ["2026-03-07T16:30:00"]
+    # the next run sends nothing for Ann until a person asks for her lead to be made again
+    again = go(sandbox, tmp_path, source, mapfile, "r3")
+    assert again.code == 3
+    assert {r["key"]: r["action"] for r in again.loaded()} == {
+        "ann@example.com": "missing",
+        "bob@example.com": "unchanged",
+    }
+    assert state(sandbox)["requests"]["PUT /leads/{leadId}/tasks/{taskId}"] == 2
