@@ -770,6 +770,24 @@ def _render_state(report: LedgerReport) -> None:
         console.print(table)
     else:
         console.print("No ambiguous rows.")
+    if report.missing:
+        table = Table(
+            title=f"Leads missing in the dialer ({len(report.missing)}): not sent again until "
+            "an import with --recreate-missing",
+            title_justify="left",
+        )
+        for column in ("project", "key", "lead", "file", "row", "why"):
+            table.add_column(column)
+        for m in report.missing:
+            table.add_row(
+                str(m.project),
+                m.key,
+                str(m.lead_id or ""),
+                m.source_file or "",
+                str(m.source_row or ""),
+                m.note or "",
+            )
+        console.print(table)
     if report.runs:
         table = Table(title="Last runs", title_justify="left")
         for column in ("run", "started", "finished", "files", "read", "rejected", "created"):

@@ -257,6 +257,20 @@ class AmbiguousRow:
 
 
 @dataclass(frozen=True)
+class MissingRow:
+    """A lead the dialer no longer has (a call for it answered 404), where its row came from
+    (file, 1-based row), and ``note``: what answered 404 and when."""
+
+    project: int
+    key: str
+    lead_id: int | None
+    source_file: str | None
+    source_row: int | None
+    since: str
+    note: str | None
+
+
+@dataclass(frozen=True)
 class Settlement:
     """A person's decision on a row: ``resolve`` (the lead exists, with ``lead_id``) or
     ``forget`` (drop the row from the ledger, so the next run sends it again)."""
@@ -283,6 +297,7 @@ class LedgerReport:
         leads: ``{project: {state: count}}``: every state the ledger has, whatever it is.
         enrolments: ``{state: count}`` of campaign enrolments.
         ambiguous: rows whose outcome is unknown, oldest first.
+        missing: rows whose lead the dialer no longer has, oldest first.
         runs: the last runs, newest first.
         settlements: the last decisions people made, newest first.
     """
@@ -295,6 +310,7 @@ class LedgerReport:
     ambiguous: tuple[AmbiguousRow, ...]
     runs: tuple[RunRecord, ...]
     settlements: tuple[Settlement, ...]
+    missing: tuple[MissingRow, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: project ids become strings (JSON object keys)."""
@@ -305,6 +321,7 @@ class LedgerReport:
             "leads": {str(p): dict(c) for p, c in self.leads.items()},
             "enrolments": dict(self.enrolments),
             "ambiguous": [asdict(a) for a in self.ambiguous],
+            "missing": [asdict(m) for m in self.missing],
             "runs": [{**asdict(r), "files": list(r.files)} for r in self.runs],
             "settlements": [asdict(s) for s in self.settlements],
         }
@@ -741,9 +758,10 @@ class Ledger:
 
     def report(self, last_runs: int = 10) -> LedgerReport:
         """What the ledger holds: leads per project and state (every state found, so states
-        added later show up too), enrolments per state, the ambiguous rows with their file and
-        row, the last ``last_runs`` runs and the last settlements. Works read-only, on a file
-        written by an older version (missing tables read as empty) and on a missing file."""
+        added later show up too), enrolments per state, the ambiguous and the missing rows with
+        their file and row, the last ``last_runs`` runs and the last settlements. Works
+        read-only, on a file written by an older version (missing tables read as empty) and on a
+        missing file."""
         version = self._query("SELECT value FROM meta WHERE key='schema_version'")
         url = self._query("SELECT value FROM meta WHERE key='api_url'")
         leads: dict[int, dict[str, int]] = {}
@@ -762,6 +780,15 @@ class Ledger:
                 "WHERE status='ambiguous' ORDER BY updated_at, project, key"
             )
         )
+        missing: tuple[MissingRow, ...] = ()
+        if any(c[1] == "note" for c in self._query("PRAGMA table_info(leads)")):  # schema 4+
+            missing = tuple(
+                MissingRow(*row)
+                for row in self._query(
+                    "SELECT project, key, lead_id, source_file, source_row, updated_at, note "
+                    "FROM leads WHERE status='missing' ORDER BY updated_at, project, key"
+                )
+            )
         runs: tuple[RunRecord, ...] = ()
         if self._has_table("runs"):
             runs = tuple(
@@ -800,6 +827,7 @@ class Ledger:
             ambiguous,
             runs,
             settled,
+            missing,
         )
 
     def file_recorded(self, fingerprint: str) -> int | None:

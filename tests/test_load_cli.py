@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,19 @@ def test_a_lead_deleted_in_the_dialer_is_one_rows_problem_until_recreated(
     assert "Leads missing in the dialer" in html and "--recreate-missing" in html
     assert f"lead {gone} missing in the dialer" in second.stderr
     assert ledger_rows(tmp_path / "s.sqlite")["p2@example.com"] == ("missing", gone)
+    # `state` lists the row for the on-call person, with its file, row and what answered 404
+    ledger = run_cli(["state", "--state", str(tmp_path / "s.sqlite"), "--json"], {}, tmp_path)
+    assert ledger.code == 0, ledger.stderr
+    (missing,) = json.loads(ledger.stdout)["missing"]
+    assert (missing["key"], missing["lead_id"], missing["source_row"]) == (
+        "p2@example.com",
+        gone,
+        4,
+    )
+    assert Path(missing["source_file"]).name == "l.csv"
+    assert missing["note"].startswith(f"PATCH /leads/{gone} answered 404 on ")
+    shown = run_cli(["state", "--state", str(tmp_path / "s.sqlite")], {"COLUMNS": "200"}, tmp_path)
+    assert "Leads missing in the dialer (1)" in shown.stdout and "p2@example.com" in shown.stdout
     st = state(sandbox)
     assert {lead["email"]: lead["surname"] for lead in st["leads"]}["p5@example.com"] == "Li"
     patches = st["requests"]["PATCH /leads/{leadId}"]
