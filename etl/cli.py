@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -35,12 +35,13 @@ from rich.table import Table
 from rich.text import Text
 
 from etl import __version__
+from etl.cancel import Cancel
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
 from etl.errors import EtlError, InputMissingError, UsageError, exit_meaning
 from etl.jobs import expand_sources
-from etl.load import Cancel
-from etl.pipeline import RunOptions, RunResult, match_reference, run
-from etl.state import Ledger, LedgerReport, RunRecord, Settlement
+from etl.pipeline import RunOptions, RunResult, run
+from etl.references import match_reference
+from etl.state import RUN_COUNTS, Ledger, LedgerReport, RunRecord, Settlement
 
 __all__ = ["main"]
 
@@ -235,55 +236,55 @@ def _render(result: RunResult, quiet: bool) -> None:
     s = result.summary
     if not result.reported:
         return  # stopped before reading a row: the error message says it all
-    if s["rows_read"] == 0 and (result.error is not None or result.file_errors):
+    if s.rows_read == 0 and (result.error is not None or result.file_errors):
         return  # nothing read and a reason printed: no table of zeros
     if not quiet or result.exit_code != 0:
         console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        title = "voiptime-etl " + ("dry run" if s["dry_run"] else s["command"])
+        title = "voiptime-etl " + ("dry run" if s.dry_run else s.command)
         table = Table(title=title, show_header=False, title_justify="left")
         table.add_column("what")
         table.add_column("count", justify="right")
         rows = [
-            ("rows read", s["rows_read"]),
-            ("rows valid", s["rows_valid"]),
-            ("rows rejected", s["rows_rejected"]),
-            ("  of them duplicates", s["rows_duplicate"]),
+            ("rows read", s.rows_read),
+            ("rows valid", s.rows_valid),
+            ("rows rejected", s.rows_rejected),
+            ("  of them duplicates", s.rows_duplicate),
         ]
-        if s["command"] == "import":
-            would = "would be " if s["dry_run"] else ""
+        if s.command == "import":
+            would = "would be " if s.dry_run else ""
             rows += [
-                (f"leads {would}created", s["leads_created"]),
-                (f"leads {would}updated", s["leads_updated"]),
-                ("leads unchanged", s["leads_unchanged"]),
-                ("leads failed", s["leads_failed"]),
-                ("  of them missing in the dialer", s.get("leads_missing", 0)),
-                ("leads ambiguous", s["leads_ambiguous"]),
-                (f"campaign entries {would}added", s["campaign_entries_added"]),
+                (f"leads {would}created", s.leads_created),
+                (f"leads {would}updated", s.leads_updated),
+                ("leads unchanged", s.leads_unchanged),
+                ("leads failed", s.leads_failed),
+                ("  of them missing in the dialer", s.leads_missing),
+                ("leads ambiguous", s.leads_ambiguous),
+                (f"campaign entries {would}added", s.campaign_entries_added),
             ]
-        guess = (s.get("ambiguity") or {}).get("leads_probably_created")
+        guess = (s.ambiguity or {}).get("leads_probably_created")
         if guess is not None:
             rows.append(("  ambiguous leads probably in the dialer", guess))
         for what, n in rows:
             table.add_row(what, str(n))
         console.print(table)
-        if s.get("retry_at"):
-            console.print(f"The API asks to wait until {s['retry_at']}: rerun after that time.")
-        if s.get("errors_by_field"):
+        if s.retry_at:
+            console.print(f"The API asks to wait until {s.retry_at}: rerun after that time.")
+        if s.errors_by_field:
             errors = Table(title="Rejects per field", title_justify="left")
             errors.add_column("field")
             errors.add_column("rows", justify="right")
-            for name, n in s["errors_by_field"].items():
+            for name, n in s.errors_by_field.items():
                 errors.add_row(name, str(n))
             console.print(errors)
-        if s.get("archive_dir") is not None or len(s.get("files", [])) > 1:
-            console.print(_files_table(s["files"]))
+        if s.archive_dir is not None or len(s.files) > 1:
+            console.print(_files_table(s.files))
         console.print(f"Report: {Path(result.report_dir) / 'report.html'}")
         console.print(
-            f"Exit code: {result.exit_code} ({exit_meaning(result.exit_code, s['command'])})"
+            f"Exit code: {result.exit_code} ({exit_meaning(result.exit_code, s.command)})"
         )
 
 
-def _files_table(files: list[dict[str, Any]]) -> Table:
+def _files_table(files: Sequence[dict[str, Any]]) -> Table:
     """Per-file results of a run (folder runs and runs of several files)."""
     table = Table(title="Files", title_justify="left")
     for column in ("file", "rows", "rejected", "created", "updated", "unchanged", "result"):
@@ -364,26 +365,14 @@ def _run_command(
             f"{options.command} finished with exit code {result.exit_code}",
             secret,
             event="run_finished",
-            **{
-                k: s.get(k)
-                for k in (
-                    "exit_code",
-                    "run_id",
-                    "dry_run",
-                    "rows_read",
-                    "rows_rejected",
-                    "leads_created",
-                    "leads_updated",
-                    "leads_unchanged",
-                    "leads_failed",
-                    "leads_ambiguous",
-                    "campaign_entries_added",
-                    "duration_seconds",
-                )
-            },
+            exit_code=s.exit_code,
+            run_id=s.run_id,
+            dry_run=s.dry_run,
+            **{k: getattr(s, k) for k in RUN_COUNTS},
+            duration_seconds=s.duration_seconds,
             files=[
                 {k: f.get(k) for k in ("path", "rows_read", "rows_rejected", "result")}
-                for f in s.get("files", [])
+                for f in s.files
             ],
             report_dir=str(result.report_dir),
         )

@@ -24,14 +24,12 @@ import glob
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from etl.cancel import Cancel
 from etl.config import DEFAULT_STATE, Settings, default_report_dir
-from etl.errors import RunFailedError
-from etl.load import Cancel
 from etl.pipeline import RunOptions, run
+from etl.summary import RunSummary
 
 __all__ = ["RunSummary", "SUFFIXES", "expand_sources", "import_files"]
 
@@ -55,93 +53,6 @@ def expand_sources(sources: Sequence[PathLike]) -> list[Path]:
         else:
             out.append(Path(source))
     return out
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What a run did: the counts of ``summary.json`` as attributes, and the whole of it.
-
-    Attributes:
-        exit_code: the process exit code the CLI would give (0, 3, 4, 65, 66, 74, 75, 77, 78).
-        rows_read / rows_valid / rows_rejected / rows_duplicate: rows of the input files.
-        leads_created / leads_updated / leads_unchanged / leads_failed / leads_ambiguous: leads.
-        campaign_entries_added: leads pushed into the campaign.
-        files: per-file results (``path``, ``rows_read``, ``rows_rejected``, ``result``:
-            ``archived``, ``left``, ``failed``..., ``reason``, ``error``, ``archived_to``).
-        report_dir: the folder holding summary.json, rejects.csv, loaded.csv, report.html.
-        error: the message of what stopped the run or failed a file ("" when none).
-        run_id: the run's number in the ledger (``None`` for validate and dry runs).
-        data: the whole ``summary.json`` as a dict.
-    """
-
-    exit_code: int
-    rows_read: int
-    rows_valid: int
-    rows_rejected: int
-    rows_duplicate: int
-    leads_created: int
-    leads_updated: int
-    leads_unchanged: int
-    leads_failed: int
-    leads_ambiguous: int
-    campaign_entries_added: int
-    files: tuple[dict[str, Any], ...]
-    report_dir: Path
-    error: str
-    run_id: int | None
-    data: dict[str, Any]
-
-    @classmethod
-    def from_summary(cls, summary: dict[str, Any], report_dir: Path) -> RunSummary:
-        """From a ``summary.json`` dict."""
-        counts = {
-            k: int(summary.get(k) or 0)
-            for k in (
-                "rows_read",
-                "rows_valid",
-                "rows_rejected",
-                "rows_duplicate",
-                "leads_created",
-                "leads_updated",
-                "leads_unchanged",
-                "leads_failed",
-                "leads_ambiguous",
-                "campaign_entries_added",
-            )
-        }
-        return cls(
-            exit_code=int(summary["exit_code"]),
-            files=tuple(summary.get("files", [])),
-            report_dir=Path(report_dir),
-            error=str(summary.get("error") or ""),
-            run_id=summary.get("run_id"),
-            data=dict(summary),
-            **counts,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """``summary.json`` as a dict (JSON-ready: an orchestrator can store it as is)."""
-        return {**self.data, "report_dir": str(self.report_dir)}
-
-    def raise_for_exit_code(self, accept: Sequence[int] = (0,)) -> RunSummary:
-        """Raise unless the exit code is one of ``accept``; returns ``self`` otherwise.
-
-        ``accept=(0, 3)`` lets a run with rejected rows pass (they are in ``rejects.csv``).
-        75 means temporary (API unreachable, retries exhausted, another run holds the ledger):
-        the orchestrator's own retry is the right answer to it.
-
-        Raises:
-            RunFailedError: with the run's ``exit_code``, ``report_dir`` and error message.
-        """
-        if self.exit_code in accept:
-            return self
-        raise RunFailedError(
-            f"voiptime-etl run ended with exit code {self.exit_code}"
-            + (f": {self.error}" if self.error else "")
-            + f" (report: {self.report_dir})",
-            self.exit_code,
-            str(self.report_dir),
-        )
 
 
 def import_files(
@@ -212,5 +123,4 @@ def import_files(
         archive_dir=Path(archive_dir) if archive_dir is not None else None,
         settle_seconds=settle_seconds,
     )
-    result = run(options, settings.client, cancel, pause=pause)
-    return RunSummary.from_summary(result.summary, result.report_dir)
+    return run(options, settings.client, cancel, pause=pause).summary

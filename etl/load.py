@@ -53,6 +53,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from etl.cancel import Cancel
 from etl.client import VoiptimeClient
 from etl.errors import (
     AmbiguousApiError,
@@ -85,23 +86,6 @@ log = logging.getLogger(__name__)
 
 #: Most lead ids sent in one ``generate`` call.
 ENROL_BATCH = 500
-
-
-class Cancel(threading.Event):
-    """A request to stop a run from outside (SIGINT, SIGTERM), with the exit code it asks for.
-
-    Attributes:
-        exit_code: 130 for SIGINT, 143 for SIGTERM (128 + the signal number), 0 until set.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.exit_code = 0
-
-    def fire(self, exit_code: int) -> None:
-        """Ask the run to stop and exit with ``exit_code``."""
-        self.exit_code = exit_code
-        self.set()
 
 
 @dataclass(frozen=True)

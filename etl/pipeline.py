@@ -40,7 +40,6 @@ from etl.errors import (
     InputError,
     MappingError,
     RateLimitedError,
-    UnknownReferenceError,
     combine_exit_codes,
 )
 from etl.extract import Chunk, ReadOptions, SourceReader, list_sheets, open_source
@@ -48,6 +47,7 @@ from etl.load import (
     Cancel,
     LeadRow,
     Loader,
+    LoadStats,
     Outcome,
     check_new_ledger,
     estimate_ambiguity,
@@ -65,6 +65,7 @@ from etl.mapping import (
 )
 from etl.normalize import DateOrder
 from etl.phonefast import regions_many
+from etl.references import find_references, offline_references, resolve_references
 from etl.report import (
     REJECT_COLUMNS,
     ReportWriter,
@@ -73,6 +74,7 @@ from etl.report import (
     unescape_cell,
 )
 from etl.state import Ledger
+from etl.summary import RunStats, RunSummary, file_entry
 from etl.validate import Issue, KeyTracker, ValidatedChunk, date_orders, validate_chunk
 
 __all__ = [
@@ -81,8 +83,6 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "check_chunk",
-    "match_reference",
-    "resolve_references",
     "run",
 ]
 
@@ -92,9 +92,6 @@ log = logging.getLogger(__name__)
 #: ``progress(stage, rows)``: ``stage`` is ``validated`` (rows read and checked) or ``loaded``
 #: (valid rows sent or decided), and ``rows`` how many more since the last call; or ``total``
 #: once, with the number of rows of the run when the readers know it (CSV) up front.
-#: Most conflicts listed in ``summary.json`` (all are in ``loaded.csv``).
-MAX_CONFLICTS_LISTED = 100
-
 Progress = Callable[[str, int], None]
 
 
@@ -224,14 +221,12 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
     """The outcome of a run.
 
     Attributes:
-        summary: what ``summary.json`` holds.
-        exit_code: the process exit code (docs/exit-codes.md).
-        report_dir: where the reports are.
+        summary: what the run did (:meth:`RunSummary.to_json` is ``summary.json``).
         error: the fatal error that stopped the run, if any.
         file_errors: errors of single input files (the others still ran).
         reported: whether the report folder was written; a run stopped by its configuration
@@ -239,108 +234,20 @@ class RunResult:
             the lock) writes none.
     """
 
-    summary: dict[str, Any]
-    exit_code: int
-    report_dir: Path
+    summary: RunSummary
     error: EtlError | None = None
     file_errors: list[EtlError] = field(default_factory=list)
     reported: bool = True
 
+    @property
+    def exit_code(self) -> int:
+        """The process exit code (docs/exit-codes.md)."""
+        return self.summary.exit_code
 
-def match_reference(items: list[dict[str, Any]], value: int | str, kind: str) -> dict[str, Any]:
-    """Find a project, status, source or campaign by id or by name (case-insensitive, trimmed).
-
-    Raises:
-        UnknownReferenceError: none matches (exit 78); the message lists the known names.
-    """
-    wanted = str(value).strip().casefold()
-    for item in items:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if str(item.get("id")) == str(value):
-                return item
-        elif str(item.get("name", "")).strip().casefold() == wanted:
-            return item
-        elif str(item.get("id")).casefold() == wanted:  # a campaign id in capitals
-            return item
-    raise UnknownReferenceError(kind, value, [str(i.get("name")) for i in items])
-
-
-def resolve_references(
-    client: VoiptimeClient,
-    mapping: Mapping,
-    campaign: int | str | None,
-    found: dict[str, dict[str, Any]] | None = None,
-) -> References:
-    """Resolve the mapping's project, status, source and campaign to ids with read-only GETs.
-
-    Args:
-        found: when given, filled with what the API listed for each kind (``project``,
-            ``campaign``, ...), e.g. the project's ``contacts``.
-
-    Raises:
-        UnknownReferenceError: one name or id the API does not know (exit 78).
-        ConfigError: several of them, all listed (exit 78).
-    """
-    refs, problems = _find_references(client, mapping, campaign, found)
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise ConfigError("\n".join(f"Error: {p}" for p in problems)[len("Error: ") :])
-    assert refs is not None
-    return refs
-
-
-def _find_references(
-    client: VoiptimeClient,
-    mapping: Mapping,
-    campaign: int | str | None,
-    found: dict[str, dict[str, Any]] | None = None,
-) -> tuple[References | None, list[UnknownReferenceError]]:
-    """:func:`resolve_references` without raising: ``(references or None, what is unknown)``."""
-    problems: list[UnknownReferenceError] = []
-
-    names: dict[str, str] = {}
-    listed = found if found is not None else {}
-
-    def find(items: Callable[[], list[dict[str, Any]]], value: int | str, kind: str) -> Any:
-        try:
-            found = match_reference(items(), value, kind)
-        except UnknownReferenceError as exc:
-            problems.append(exc)
-            return None
-        names[kind] = str(found.get("name", ""))
-        listed[kind] = found
-        return found["id"]
-
-    project_id = find(client.list_projects, mapping.project, "project")
-    status_id = source_id = campaign_id = None
-    if project_id is not None and mapping.status is not None:
-        status_id = find(lambda: client.list_statuses(project_id), mapping.status, "status")
-    if project_id is not None and mapping.source is not None:
-        source_id = find(lambda: client.list_sources(project_id), mapping.source, "source")
-    if campaign is not None:
-        campaign_id = find(client.list_campaigns, str(campaign), "campaign")
-    choices: dict[str, tuple[tuple[int, str], ...]] = {}
-    lists = {"status": client.list_statuses, "source": client.list_sources}
-    for kind, _ in mapping.per_row() if project_id is not None else []:
-        choices[kind] = tuple(
-            (int(i["id"]), str(i.get("name", ""))) for i in lists[kind](project_id)
-        )
-    if problems:
-        return None, problems
-    return References(
-        int(project_id),
-        None if status_id is None else int(status_id),
-        None if source_id is None else int(source_id),
-        None if campaign_id is None else str(campaign_id),
-        names.get("campaign"),
-        choices,
-    ), []
-
-
-def _offline_references(mapping: Mapping, campaign: int | str | None) -> References:
-    project = mapping.project if isinstance(mapping.project, int) else None
-    return References(project, None, None, str(campaign) if campaign is not None else None)
+    @property
+    def report_dir(self) -> Path:
+        """Where the reports are."""
+        return self.summary.report_dir
 
 
 class _NoInput(Exception):
@@ -367,24 +274,10 @@ class _Run:
         self.client = client
         self.cancel = cancel
         self.progress = progress or (lambda stage, rows: None)
-        self.started = time.monotonic()
-        self.started_at = (options.now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-        self.started_at = self.started_at.replace(microsecond=0)
-        self.when = format_time(self.started_at)
-        self.rows_read = 0
-        self.rows_rejected = 0
-        self.rows_duplicate = 0
-        self.conflicts: list[dict[str, Any]] = []
+        started_at = (options.now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        self.stats = RunStats(time.monotonic(), started_at.replace(microsecond=0))
+        self.when = format_time(self.stats.started_at)
         self.formula_optional: dict[Path, dict[str, str | None]] = {}
-        self.zone_sources: Counter[str] = Counter()
-        self.phone_regions: Counter[str] = Counter()
-        self.gate = ""
-        self.rows_warned = 0
-        self.timings = {"validate": 0.0, "load": 0.0}  # seconds per stage
-        self.files: list[dict[str, Any]] = []
-        self.codes: list[int] = []
-        self.file_errors: list[EtlError] = []
-        self.error: EtlError | None = None
         self.report: ReportWriter | None = None
         self.loader: Loader | None = None
         self.refs = References(None)
@@ -395,8 +288,6 @@ class _Run:
         self.pool_workers = 0
         self.date_orders: dict[str, DateOrder] = {}
         self.listed: dict[str, dict[str, Any]] = {}  # project, campaign as the API lists them
-        self.warnings: list[str] = []
-        self.ambiguity: dict[str, Any] | None = None
         self.calls: CallContext | None = None
         self.windows = WindowCounter()
         self.when_of: dict[int, LeadWindow] = {}
@@ -421,7 +312,7 @@ class _Run:
             self.calls = call_context(
                 self.o.calling_window or self.mapping.calling_window,
                 self.o.operator_timezone,
-                self.started_at,
+                self.stats.started_at,
             )
             if self.o.command == "import" and structural is None:  # the lock first
                 if self.o.dry_run:
@@ -432,7 +323,7 @@ class _Run:
                     self.run_id = ledger.start_run(
                         self.o.command,
                         [str(p) for p in self.o.sources],
-                        self.started_at.isoformat().replace("+00:00", "Z"),
+                        self.stats.started_at.isoformat().replace("+00:00", "Z"),
                     )
                 self.ledger = ledger
             if ledger is not None and self.client is not None:
@@ -443,7 +334,7 @@ class _Run:
             readers = self._open_sources(sources)
             if structural is not None:
                 self._check_all(readers, structural)
-            if not readers and self.file_errors:
+            if not readers and self.stats.file_errors:
                 # No input is readable: no request is made. The report folder still says
                 # which file failed and why (a nightly run's record), with no counts.
                 self.report = ReportWriter(self.o.report_dir, [])
@@ -466,7 +357,7 @@ class _Run:
                 read, rejected = self._reject_rate(readers)
                 rate = 100.0 * rejected / read if read else 0.0
                 if rate > self.o.max_reject_rate:
-                    self.gate = (
+                    self.stats.gate = (
                         f"{rejected} of {read} rows rejected ({rate:.1f}%), more than "
                         f"--max-reject-rate {self.o.max_reject_rate:g}%: nothing was sent; "
                         "fix the rows in rejects.csv and run again"
@@ -503,8 +394,8 @@ class _Run:
         except _NoInput:
             pass
         except EtlError as exc:
-            self.error = exc
-            self.codes.append(exc.exit_code)
+            self.stats.error = exc
+            self.stats.codes.append(exc.exit_code)
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
@@ -516,7 +407,7 @@ class _Run:
             result = self._finish()
             if ledger is not None and self.run_id is not None:
                 try:
-                    ledger.finish_run(self.run_id, result.summary)
+                    ledger.finish_run(self.run_id, result.summary.to_json())
                 except EtlError as exc:
                     log.error("%s", exc)
             return result
@@ -532,7 +423,7 @@ class _Run:
         )
         if warning:
             log.warning("%s", warning)
-            self.warnings.append(warning)
+            self.stats.warnings.append(warning)
         if not self.o.dry_run:
             record_baselines(ledger, self.listed["project"], self.listed.get("campaign"))
 
@@ -551,7 +442,7 @@ class _Run:
             return
         if found is not None:
             log.warning("%s", found.message())
-            self.ambiguity = found.as_dict()
+            self.stats.ambiguity = found.as_dict()
 
     # --- folder runs ----------------------------------------------------------------------------
 
@@ -568,7 +459,7 @@ class _Run:
         ready, left = select_ready(waiting, self.o.settle_seconds, self.pause)
         for path, reason in left:
             log.warning("%s: %s", path, reason)
-            self.files.append(_file_info(path, result="left", reason=reason))
+            self.stats.files.append(file_entry(path, result="left", reason=reason))
         out: list[Path] = []
         for path in ready:
             try:
@@ -583,10 +474,10 @@ class _Run:
             if earlier is None:
                 out.append(path)
                 continue
-            info = _file_info(
+            info = file_entry(
                 path, reason=f"every row was recorded by run {earlier}; not read again"
             )
-            self.files.append(info)
+            self.stats.files.append(info)
             self._archive(path, info)
         return out
 
@@ -602,13 +493,11 @@ class _Run:
         if self.o.crash_before_archive:
             os.kill(os.getpid(), signal.SIGKILL)
         try:
-            target = archive_file(path, self.o.archive_dir / self.started_at.strftime("%Y-%m-%d"))
+            day = self.stats.started_at.strftime("%Y-%m-%d")
+            target = archive_file(path, self.o.archive_dir / day)
         except EtlError as exc:
-            info["result"] = "failed"
-            info["error"] = str(exc)
             log.info("%s", exc)  # the CLI prints it once, from file_errors
-            self.file_errors.append(exc)
-            self.codes.append(exc.exit_code)
+            self.stats.file_failed(exc, info)
             return
         ledger.mark_file(fp, str(path), "archived", self.run_id, str(target))
         info["result"] = "archived"
@@ -694,9 +583,8 @@ class _Run:
 
     def _file_failed(self, path: Path, exc: EtlError) -> None:
         log.info("%s", exc)  # the CLI prints it once, from file_errors
-        self.file_errors.append(exc)
-        self.codes.append(exc.exit_code)
-        self.files.append(_file_info(path, result="failed", error=str(exc)))
+        self.stats.files.append(file_entry(path, result="failed", error=str(exc)))
+        self.stats.file_failed(exc)
 
     def _check_columns(self, readers: list[tuple[Path, SourceReader]]) -> None:
         """Every mapped column must be in every file: all problems of all files at once."""
@@ -751,7 +639,7 @@ class _Run:
         key (or ``--campaign``) that names them. API errors propagate."""
         assert self.client is not None
         campaign = self.o.campaign if self.o.campaign is not None else mapping.campaign
-        _, unknown = _find_references(self.client, mapping, campaign)
+        _, unknown = find_references(self.client, mapping, campaign)
         return [
             f"{'--campaign' if err.kind == 'campaign' and self.o.campaign else err.kind}: {err}"
             for err in unknown
@@ -792,7 +680,7 @@ class _Run:
                     "No API key: set VOIPTIME_API_KEY or pass --api-key-file (import needs one; "
                     "validate runs offline without it)."
                 )
-            self.refs = _offline_references(self.mapping, campaign)
+            self.refs = offline_references(self.mapping, campaign)
         else:
             self.refs = resolve_references(self.client, self.mapping, campaign, self.listed)
         self.campaign_id = self.refs.campaign_id
@@ -800,8 +688,8 @@ class _Run:
     def _run_file(self, path: Path, reader: SourceReader, keys: KeyTracker) -> None:
         assert self.mapping is not None and self.report is not None
         name = str(path)
-        info = _file_info(path)
-        self.files.append(info)
+        info = file_entry(path)
+        self.stats.files.append(info)
         actions = self.file_actions.setdefault(name, Counter())
         rejects_file = is_rejects_file(reader.headers)
 
@@ -821,11 +709,8 @@ class _Run:
                 if self.cancel.is_set() or (self.loader is not None and self.loader.stopped):
                     break
         except InputError as exc:
-            info["error"] = str(exc)
-            info["result"] = "failed"
             log.info("%s", exc)  # the CLI prints it once, from file_errors
-            self.file_errors.append(exc)
-            self.codes.append(exc.exit_code)
+            self.stats.file_failed(exc, info)
             return
         for action in ("created", "updated", "unchanged", "failed", "ambiguous"):
             info[f"leads_{action}"] = actions[action]
@@ -835,7 +720,7 @@ class _Run:
             info["reason"] = "the run stopped before every row was done; it stays for the next run"
         elif self.o.archive_dir is None or self.o.command != "import":
             info["result"] = "done"
-        elif self.gate:
+        elif self.stats.gate:
             info["result"] = "left"
             info["reason"] = "nothing was sent (--max-reject-rate); it stays for the next run"
         elif actions["ambiguous"] or actions["failed"]:
@@ -963,7 +848,7 @@ class _Run:
         assert self.mapping is not None and self.report is not None
         read = len(chunk.frame) + len(chunk.problems)
         frame = chunk.frame
-        self.rows_read += read
+        self.stats.rows_read += read
         rejected = len(chunk.problems)
         if frame.empty:
             self.progress("validated", read)
@@ -971,13 +856,13 @@ class _Run:
                 self.report.reject(
                     name, problem.row, problem.values, [("row", "", f"row: {problem.message}")]
                 )
-            self.rows_rejected += rejected
+            self.stats.rows_rejected += rejected
             return read, rejected
         started = time.monotonic()
         result, row_keys, dupes, issues = self._check(name, chunk, keys, forced, notes, verdict)
-        self.timings["validate"] += time.monotonic() - started
+        self.stats.timings["validate"] += time.monotonic() - started
         self.progress("validated", read)
-        self.rows_duplicate += sum(1 for i in dupes if i.check == "duplicate")
+        self.stats.rows_duplicate += sum(1 for i in dupes if i.check == "duplicate")
         unsplit = {p.row: p for p in chunk.problems}
         for row in sorted([*issues, *unsplit]):  # rejects.csv in row order
             if row in unsplit:
@@ -995,21 +880,21 @@ class _Run:
         rejected += len(issues)
         dupe_rows = {i.source_row for i in dupes}
         valid = result.valid.loc[[r not in dupe_rows for r in result.valid.index]]
-        self.zone_sources.update(s for s in valid["timezone_source"] if s)
+        self.stats.zone_sources.update(s for s in valid["timezone_source"] if s)
         phone_cols = [c for c in valid.columns if c.startswith("phone.")]
         sent = [  # as sent: each number once a lead
             n
             for cells in zip(*(valid[c] for c in phone_cols), strict=True)
             for n in {n for cell in cells if isinstance(cell, tuple) for n in cell}
         ]
-        self.phone_regions.update(regions_many(sent))
+        self.stats.phone_regions.update(regions_many(sent))
         for row, messages in result.warnings.items():
             if row not in dupe_rows:
-                self.rows_warned += 1
+                self.stats.rows_warned += 1
                 for message in messages:
                     log.info("%s row %d: %s", name, row, message)
         rejected += self._load(name, frame, valid, row_keys, result.warnings, origins)
-        self.rows_rejected += rejected
+        self.stats.rows_rejected += rejected
         return read, rejected
 
     def _load(
@@ -1024,7 +909,7 @@ class _Run:
         """Send valid rows in batches (or, for validate, list them); returns rows rejected
         while loading (refused by the server, or a rejects file's duplicates)."""
         assert self.mapping is not None and self.report is not None
-        if self.gate:
+        if self.stats.gate:
             return 0  # the data-quality gate closed: nothing is loaded
         assert self.calls is not None
         notes = {
@@ -1070,7 +955,7 @@ class _Run:
             batch = rows[start : start + self.o.batch_rows]
             started = time.monotonic()
             outcomes = self.loader.load_batch(batch)
-            self.timings["load"] += time.monotonic() - started
+            self.stats.timings["load"] += time.monotonic() - started
             for out in outcomes:
                 refused += self._record(out, frame, notes)
             self.progress("loaded", len(batch))
@@ -1092,7 +977,7 @@ class _Run:
             return 1
         if out.action == "duplicate":
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
-            self.rows_duplicate += 1
+            self.stats.rows_duplicate += 1
             self.report.reject(
                 r.source_file,
                 r.source_row,
@@ -1104,16 +989,15 @@ class _Run:
         if out.action == "conflict":
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
             warnings = "; ".join(w for w in (out.message, warnings) if w)
-            if len(self.conflicts) < MAX_CONFLICTS_LISTED:
-                self.conflicts.append(
-                    {
-                        "key": r.key,
-                        "lead_id": out.lead_id,
-                        "row": {"file": r.source[0], "row": r.source[1]},
-                        "kept": {"file": out.kept[0], "row": out.kept[1]} if out.kept else None,
-                        "reason": out.message,
-                    }
-                )
+            self.stats.add_conflict(
+                {
+                    "key": r.key,
+                    "lead_id": out.lead_id,
+                    "row": {"file": r.source[0], "row": r.source[1]},
+                    "kept": {"file": out.kept[0], "row": out.kept[1]} if out.kept else None,
+                    "reason": out.message,
+                }
+            )
         ambiguous = out.action == "ambiguous" or out.enrol_ambiguous or out.extras_ambiguous
         extras_failed = bool(out.message) and any(" failed" in e for e in out.extras)
         if out.action == "missing" or ambiguous or extras_failed:
@@ -1152,115 +1036,83 @@ class _Run:
     # --- the end --------------------------------------------------------------------------------
 
     def _finish(self) -> RunResult:
-        stats = self.loader.stats if self.loader is not None else None
-        if stats is not None:
-            if stats.failed:
-                self.codes.append(EXIT_REJECTED)
-            if stats.ambiguous:
-                self.codes.append(EXIT_AMBIGUOUS)
-            if stats.conflicts:
-                self.codes.append(EXIT_REJECTED)
-        if self.rows_rejected:
-            self.codes.append(EXIT_REJECTED)
-        if self.gate:
-            self.codes.append(EXIT_REJECTED)
-            self.error = self.error or EtlError(self.gate)
-        for info in self.files:
-            if not info["error"] and info["rows_read"] == 0 and self.error is None:
+        stats = self.stats
+        loaded = self.loader.stats if self.loader is not None else LoadStats()
+        if loaded.failed or loaded.conflicts or stats.rows_rejected or stats.gate:
+            stats.codes.append(EXIT_REJECTED)
+        if loaded.ambiguous:
+            stats.codes.append(EXIT_AMBIGUOUS)
+        if stats.gate:
+            stats.error = stats.error or EtlError(stats.gate)
+        for info in stats.files:
+            if not info["error"] and info["rows_read"] == 0 and stats.error is None:
                 log.warning("%s: no data rows below the header", info["path"])
         order = {str(p): i for i, p in enumerate(self.o.sources)}
-        self.files.sort(key=lambda info: order.get(info["path"], len(order)))  # as given
-        exit_code = combine_exit_codes(self.codes)
+        stats.files.sort(key=lambda info: order.get(info["path"], len(order)))  # as given
+        exit_code = combine_exit_codes(stats.codes)
         if self.cancel.is_set():
             exit_code = self.cancel.exit_code or 130
-            self.error = self.error or EtlError("interrupted; rerun to finish the work")
-        duration = time.monotonic() - self.started
-        summary: dict[str, Any] = {
-            "command": self.o.command,
-            "dry_run": self.o.dry_run,
-            "sources": [str(p) for p in self.o.sources],
-            "mapping": str(self.o.mapping),
-            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
-            "duration_seconds": round(duration, 3),
-            "rows_read": self.rows_read,
-            "rows_valid": self.rows_read - self.rows_rejected,
-            "rows_rejected": self.rows_rejected,
-            "rows_duplicate": self.rows_duplicate,
-            "leads_created": stats.created if stats else 0,
-            "leads_updated": stats.updated if stats else 0,
-            "leads_unchanged": stats.unchanged if stats else 0,
-            "leads_failed": stats.failed if stats else 0,
-            "leads_ambiguous": stats.ambiguous if stats else 0,
-            "leads_conflict": stats.conflicts if stats else 0,
-            "conflicts": self.conflicts,
-            "leads_missing": stats.missing if stats else 0,
-            "lead_id_conflicts": stats.id_conflicts if stats else 0,
-            "enrolments_mismatched": stats.enrol_mismatched if stats else 0,
-            "campaign_entries_added": stats.campaign_entries_added if stats else 0,
-            "tasks_created": stats.tasks_created if stats else 0,
-            "tasks_updated": stats.tasks_updated if stats else 0,
-            "notes_created": stats.notes_created if stats else 0,
-            "notes_updated": stats.notes_updated if stats else 0,
-            "enrolment_mismatches": list(self.loader.mismatches) if self.loader else [],
-            "ambiguity": self.ambiguity,
-            "warnings": self.warnings,
-            "project_id": self.refs.project_id,
-            "campaign_id": self.campaign_id,
-            "campaign_name": self.refs.campaign_name,
-            "timezone_sources": dict(sorted(self.zone_sources.items())),
-            "phone_regions": dict(self.phone_regions.most_common()),
-            "rows_with_warnings": self.rows_warned,
-            **self.windows.summary(self.calls),
-            "rows_per_second": round(self.rows_read / duration) if duration > 0 else 0,
-            "timings": {
-                "validate_seconds": round(self.timings["validate"], 3),
-                "load_seconds": round(self.timings["load"], 3),
-                "other_seconds": round(
-                    max(0.0, duration - self.timings["validate"] - self.timings["load"]), 3
-                ),
-            },
-            "files": self.files,
-            "archive_dir": str(self.o.archive_dir) if self.o.archive_dir is not None else None,
-            "run_id": self.run_id,
-            "max_reject_rate": self.o.max_reject_rate,
-            "error": str(self.error) if self.error else "; ".join(map(str, self.file_errors)),
-            "exit_code": exit_code,
-        }
-        if isinstance(self.error, RateLimitedError) and self.error.retry_at is not None:
-            summary["retry_after"] = self.error.retry_after
-            summary["retry_at"] = format_time(self.error.retry_at)
+            stats.error = stats.error or EtlError("interrupted; rerun to finish the work")
+        summary = stats.summary(self._run_keys(), self._lead_counts(loaded), exit_code)
         report = self.report
         if report is None:
             # Stopped by the configuration before any input was opened (a bad mapping or name,
             # no or a refused key, the lock): no report folder, the message is the whole story.
-            return RunResult(
-                summary, exit_code, self.o.report_dir, self.error, self.file_errors, False
-            )
+            return RunResult(summary, stats.error, stats.file_errors, False)
+        summary = dataclasses.replace(
+            summary, errors_by_field=dict(sorted(report.errors_by_field.items()))
+        )
         try:
-            report.finish(summary, self.mapping_text)
+            report.finish(summary.to_json(), self.mapping_text)
         except EtlError as exc:
-            self.error = self.error or exc
-            exit_code = combine_exit_codes([*self.codes, exc.exit_code])
-            summary["exit_code"] = exit_code
-        summary["errors_by_field"] = dict(sorted(report.errors_by_field.items()))
+            stats.error = stats.error or exc
+            exit_code = combine_exit_codes([*stats.codes, exc.exit_code])
+            summary = dataclasses.replace(summary, exit_code=exit_code)
         if self.o.keep_reports is not None:
             prune_reports(Path(self.o.report_dir).parent, self.o.keep_reports)
-        return RunResult(summary, exit_code, self.o.report_dir, self.error, self.file_errors)
+        return RunResult(summary, stats.error, stats.file_errors)
 
+    def _run_keys(self) -> dict[str, Any]:
+        """The summary's keys that say what the run was (see :meth:`RunStats.summary`)."""
+        keys: dict[str, Any] = {
+            "command": self.o.command,
+            "dry_run": self.o.dry_run,
+            "sources": tuple(str(p) for p in self.o.sources),
+            "mapping": str(self.o.mapping),
+            "project_id": self.refs.project_id,
+            "campaign_id": self.campaign_id,
+            "campaign_name": self.refs.campaign_name,
+            "calling": self.windows.summary(self.calls),
+            "archive_dir": str(self.o.archive_dir) if self.o.archive_dir is not None else None,
+            "run_id": self.run_id,
+            "max_reject_rate": self.o.max_reject_rate,
+            "report_dir": Path(self.o.report_dir),
+        }
+        error = self.stats.error
+        if isinstance(error, RateLimitedError) and error.retry_at is not None:
+            keys["retry_after"] = error.retry_after
+            keys["retry_at"] = format_time(error.retry_at)
+        return keys
 
-def _file_info(path: Path, result: str = "", reason: str = "", error: str = "") -> dict[str, Any]:
-    """A file's entry in ``summary.json``'s ``files``: ``result`` is ``done``, ``archived``,
-    ``would be archived``, ``left`` (still being written, or rows to settle; ``reason`` says
-    which), ``failed`` or ``stopped``. A file an earlier run recorded but did not move is archived
-    without being read (``rows_read`` 0, ``reason`` names the run)."""
-    return {
-        "path": str(path),
-        "rows_read": 0,
-        "rows_rejected": 0,
-        "error": error,
-        "result": result,
-        "reason": reason,
-    }
+    def _lead_counts(self, loaded: LoadStats) -> dict[str, Any]:
+        """The summary's counts of the loader (all 0 for validate)."""
+        return {
+            "leads_created": loaded.created,
+            "leads_updated": loaded.updated,
+            "leads_unchanged": loaded.unchanged,
+            "leads_failed": loaded.failed,
+            "leads_ambiguous": loaded.ambiguous,
+            "leads_conflict": loaded.conflicts,
+            "leads_missing": loaded.missing,
+            "lead_id_conflicts": loaded.id_conflicts,
+            "enrolments_mismatched": loaded.enrol_mismatched,
+            "campaign_entries_added": loaded.campaign_entries_added,
+            "tasks_created": loaded.tasks_created,
+            "tasks_updated": loaded.tasks_updated,
+            "notes_created": loaded.notes_created,
+            "notes_updated": loaded.notes_updated,
+            "enrolment_mismatches": tuple(self.loader.mismatches) if self.loader else (),
+        }
 
 
 def _fold_problems(

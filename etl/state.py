@@ -73,6 +73,7 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "LedgerReport",
+    "RUN_COUNTS",
     "RunRecord",
     "SCHEMA_VERSION",
     "Settlement",
@@ -86,6 +87,19 @@ SCHEMA_VERSION = 5
 
 #: Every state a lead row of the ledger can be in (``missing`` from schema 4 on).
 LEAD_STATES = ("sending", "created", "ambiguous", "rejected", "missing")
+
+#: The counts of a run the ledger keeps (``runs.counts``, from ``summary.json``'s keys of the same
+#: names) and the ``run_finished`` log event carries, in this order.
+RUN_COUNTS = (
+    "rows_read",
+    "rows_rejected",
+    "leads_created",
+    "leads_updated",
+    "leads_unchanged",
+    "leads_failed",
+    "leads_ambiguous",
+    "campaign_entries_added",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -870,26 +884,13 @@ class Ledger:
 
     def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
         """Record a run's end: its per-file results, counts, exit code and error, from the
-        summary (``summary.json``'s keys)."""
-        counts = {
-            k: int(summary.get(k) or 0)
-            for k in (
-                "rows_read",
-                "rows_rejected",
-                "leads_created",
-                "leads_updated",
-                "leads_unchanged",
-                "leads_failed",
-                "leads_ambiguous",
-                "campaign_entries_added",
-            )
-        }
+        summary (``summary.json``'s keys; the counts are :data:`RUN_COUNTS`)."""
         self._write(
             "UPDATE runs SET finished_at=strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), files=?, "
             "counts=?, exit_code=?, error=? WHERE id=?",
             (
                 json.dumps(summary.get("files", []), ensure_ascii=False),
-                json.dumps(counts),
+                json.dumps({k: int(summary.get(k) or 0) for k in RUN_COUNTS}),
                 int(summary.get("exit_code", 0)),
                 str(summary.get("error", "")),
                 run_id,
