@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
+from clitools import env_for, run_cli
+from clitools import import_args as imp
 
 from etl.client import DEFAULT_API_URL
 from etl.config import Settings, default_report_dir, read_api_key
@@ -71,3 +74,19 @@ def test_bad_values(tmp_path: Path) -> None:
 def test_default_report_dir() -> None:
     when = dt.datetime(2026, 11, 30, 3, 15, 0, tzinfo=dt.UTC)
     assert default_report_dir(when) == Path("reports/20261130T031500Z")
+
+
+# Found by a new user in a trial run (were tests/test_regressions.py): each pinned through the
+# CLI against the sandbox.
+
+
+def test_api_key_file_with_bom_works_and_a_missing_one_is_78(sandbox: Any, tmp_path: Path) -> None:
+    key = tmp_path / "key.txt"
+    key.write_bytes(b"\xef\xbb\xbfsandbox-key\r\n")
+    env = {k: v for k, v in env_for(sandbox).items() if k != "VOIPTIME_API_KEY"}
+    ok = run_cli(imp(tmp_path, "--api-key-file", str(key)), env, tmp_path / "r1")
+    assert ok.code == 0, ok.stderr
+    missing = run_cli(imp(tmp_path, "--api-key-file", str(tmp_path / "nope")), env, tmp_path / "r2")
+    assert missing.code == 78
+    assert "the API key file cannot be read" in missing.stderr
+    assert "Traceback" not in missing.stderr

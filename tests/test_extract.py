@@ -8,10 +8,13 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 import pytest
 import xlrd
+from clitools import C01_MAP, ROOT, env_for, run_cli, state
+from clitools import import_args as imp
 from openpyxl import Workbook
 
 from etl import extract
@@ -878,3 +881,82 @@ def test_xlsx_first_visible_sheet_is_the_default(tmp_path: Path, state: str) -> 
         assert info.sheet == "Lookup"
         assert_frame(frame, expected_frame(["code", "country"], {2: ["DE", "Germany"]}))
     assert list_sheets(path) == ["Lookup", "Leads", "Notes"]
+
+
+# Found by a new user in a trial run (were tests/test_regressions.py): each pinned through the
+# CLI against the sandbox.
+
+
+def test_rejects_of_a_sheet_with_title_rows_reimport_with_the_same_mapping(tmp_path: Path) -> None:
+    mapping = ROOT / "mappings/accounts.Partners.yaml"  # read: {sheet: Partners, header_row: 3}
+    env = {"PATH": "/usr/bin:/bin"}
+    first = run_cli(
+        ["validate", str(ROOT / "sample_data/accounts.xlsx"), "--mapping", str(mapping)],
+        env,
+        tmp_path / "r1",
+        subprocess_mode=False,
+    )
+    assert first.code == 3
+    for name in ("rejects.csv", "rejects.xlsx"):
+        again = run_cli(
+            ["validate", str(tmp_path / "r1" / name), "--mapping", str(mapping)],
+            env,
+            tmp_path / name,
+            subprocess_mode=False,
+        )
+        assert again.code == 3, again.stderr
+        assert again.summary()["rows_read"] == first.summary()["rows_rejected"]
+
+
+def test_a_sheet_whose_xml_breaks_late_sends_nothing(sandbox: Any, tmp_path: Path) -> None:
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["first_name", "last_name", "email", "phone", "timezone", "notes"])
+    for i in range(10_050):
+        sheet.append([f"A{i}", "B", f"a{i}@example.com", f"+1 415 555 {i % 10000:04d}", "", ""])
+    good = tmp_path / "good.xlsx"
+    book.save(good)
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":  # an unclosed <c> at row 10,040
+                at = data.index(b'<row r="10040"')
+                data = data[:at] + b'<row r="10040"><c r="A10040"></row>' + data[at:]
+            out.writestr(item, data)
+    ran = run_cli(
+        imp(tmp_path, source=broken), env_for(sandbox), tmp_path / "r", subprocess_mode=False
+    )
+    assert ran.code == 65
+    assert "its XML breaks" in ran.stderr
+    assert "POST /leads" not in state(sandbox)["requests"]
+
+
+def test_a_formula_without_a_value_does_not_hide_the_other_faults(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["first_name", "last_name", "email", "phone", "timezone", "notes"])
+    sheet.append(["Ann", "=A1&B1", "ann@", "+1 415 555 0101", "America/Chicago", "hi"])
+    sheet.append(["Bob", "Ray", "bob@example.com", "+1 415 555 0102", "America/Chicago", "ok"])
+    book.save(tmp_path / "f.xlsx")
+    ran = run_cli(
+        ["validate", str(tmp_path / "f.xlsx"), "--mapping", str(C01_MAP)],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert [(r["_source_row"], r["_errors"]) for r in ran.rejects()] == [
+        (
+            "2",
+            "surname (last_name): required, but empty; "
+            "email (email): 'ann@': not an e-mail address (nothing after @); "
+            "row: formula in column 'last_name' (B) has no cached value",
+        )
+    ]
+    assert [r["_source_row"] for r in ran.loaded()] == ["3"]

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import faults, spring_id, state
+from clitools import C01, env_for, faults, run_cli, spring_id, state
+from clitools import import_args as imp
 
 from etl.client import RetryPolicy, VoiptimeClient
 from etl.load import LeadRow, Loader, changed_fields
@@ -200,3 +201,90 @@ def test_a_source_file_that_is_gone_gives_way_unless_pinned(sandbox: Any, tmp_pa
         Path(third).unlink()
         assert load(edited(first, new, 5)) == "conflict"  # a pin holds even when it is gone
     assert state(sandbox)["requests"]["PATCH /leads/{leadId}"] == 2
+
+
+# Found by a new user in a trial run (were tests/test_regressions.py): each pinned through the
+# CLI against the sandbox.
+
+
+def test_ambiguous_enrolment_is_reported_until_a_person_retries(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    faults(
+        sandbox,
+        {
+            "route": "POST /campaigns/{campaignId}/entries/actions/generate",
+            "nth": 1,
+            "drop": "before",
+        },
+    )
+    first = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r1")
+    assert first.code == 4
+    assert first.summary()["leads_ambiguous"] == 5
+    again = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
+    assert again.code == 4
+    s = again.summary()
+    assert (s["leads_ambiguous"], s["campaign_entries_added"], s["leads_unchanged"]) == (5, 0, 5)
+    assert all("unknown outcome" in r["warnings"] for r in again.loaded())
+    html = (tmp_path / "r2" / "report.html").read_text()
+    assert "Ambiguous rows: a person must look" in html and "nan.null@example.com" in html
+    assert state(sandbox)["campaign_entries"] == {}
+    retried = run_cli(imp(tmp_path, "--retry-ambiguous"), env_for(sandbox), tmp_path / "r3")
+    assert retried.code == 0, retried.stderr
+    entries = state(sandbox)["campaign_entries"][spring_id(sandbox)]
+    assert sorted(entries) == sorted(lead["id"] for lead in state(sandbox)["leads"])
+    assert retried.summary()["campaign_entries_added"] == 5
+
+
+def test_ambiguous_lead_is_named_in_loaded_csv(sandbox: Any, tmp_path: Path) -> None:
+    faults(sandbox, {"route": "POST /leads", "nth": 2, "drop": "after"})
+    ran = run_cli(imp(tmp_path, "--concurrency", "1"), env_for(sandbox), tmp_path / "r")
+    assert ran.code == 4
+    rows = {r["_source_row"]: r for r in ran.loaded()}
+    assert rows["3"]["action"] == "ambiguous" and rows["3"]["lead_id"] == ""
+    assert "connection dropped" in rows["3"]["warnings"]
+
+
+def test_a_changed_note_updates_its_comment(sandbox: Any, tmp_path: Path) -> None:
+    source = tmp_path / "l.csv"
+    source.write_text(C01.read_text(encoding="utf-8"), encoding="utf-8")
+    assert run_cli(imp(tmp_path, source=source), env_for(sandbox), tmp_path / "r1").code == 0
+    source.write_text(source.read_text().replace(",N/A\n", ",call after 5pm\n"), encoding="utf-8")
+    ran = run_cli(imp(tmp_path, source=source), env_for(sandbox), tmp_path / "r2")
+    assert ran.code == 0
+    assert ran.summary()["leads_updated"] == 1
+    st = state(sandbox)
+    # the note created with the lead is edited in place (PUT with the id the ledger kept)
+    assert st["requests"]["PUT /leads/{leadId}/comments/{commentId}"] == 1
+    assert "POST /leads/{leadId}/comments" not in st["requests"]
+    assert "PATCH /leads/{leadId}" not in st["requests"]
+    nan = next(lead for lead in st["leads"] if lead["email"] == "nan.null@example.com")
+    texts = [c["text"] for c in st["comments"] if c.get("leadId") == nan["id"]]
+    assert texts == ["call after 5pm"]
+
+
+def test_a_row_the_server_refuses_is_rejected_and_the_run_goes_on(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    faults(
+        sandbox,
+        {
+            "route": "POST /leads",
+            "nth": 2,
+            "status": 400,
+            "body": {"status": 400, "message": "dynamicData: field not in project"},
+        },
+    )
+    ran = run_cli(imp(tmp_path, "--concurrency", "1"), env_for(sandbox), tmp_path / "r")
+    assert ran.code == 3
+    assert [(r["_source_row"], r["_errors"]) for r in ran.rejects()] == [
+        ("3", "api: refused by the API: dynamicData: field not in project")
+    ]
+    s = ran.summary()
+    assert (s["leads_created"], s["rows_rejected"], s["campaign_entries_added"]) == (4, 1, 4)
+    with Ledger.open_readonly(tmp_path / "s.sqlite") as ledger:
+        assert ledger.counts() == {"created": 4, "rejected": 1, "enrol_done": 4}
+    faults(sandbox)  # the account now accepts it: the next run sends that row again
+    again = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
+    assert again.code == 0
+    assert (again.summary()["leads_created"], again.summary()["leads_unchanged"]) == (1, 4)

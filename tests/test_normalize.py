@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+from pathlib import Path
 
 import phonenumbers
 import pytest
+from clitools import CASES, SPRING, run_cli
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -924,3 +926,103 @@ def test_example_numbers_written_nationally_parse(region: str, kind) -> None:
     assert isinstance(result, PhoneResult)
     assert result.e164 == e164
     assert parse_phone(e164, None) == result
+
+
+# Found by a new user in a trial run (were tests/test_regressions.py): each pinned through the
+# CLI against the sandbox.
+
+
+def test_reserved_mail_domains_are_refused_on_the_fast_path_too() -> None:
+    import pandas as pd
+
+    from etl.normalize import Invalid, normalize_email, normalize_emails
+
+    reason = (
+        "not a valid e-mail address: The part after the @-sign is a special-use or reserved name "
+        "that cannot be used with email."
+    )
+    cells = pd.Series(["x@corp.local", "y@shop.test", "z@example.com"], dtype=object)
+    assert normalize_emails(cells).tolist() == [
+        Invalid("x@corp.local", reason),
+        Invalid("y@shop.test", reason),
+        "z@example.com",
+    ]
+    assert normalize_email("a@x.onion") == Invalid("a@x.onion", reason)
+
+
+def test_an_unknown_country_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text(
+        "first_name,last_name,email,phone,country\n"
+        "Pia,Rhee,pia@example.com,0491 570 156,Oz\n"
+        "Ned,Orr,ned@example.com,0491 570 157,AUS\n"
+    )
+    mapping = tmp_path / "m.yaml"
+    text = (CASES / "c16_numeric_phones.yaml").read_text().replace("  timezoneId: timezone\n", "")
+    mapping.write_text(
+        text.replace(
+            "  region_column: country", "  region_column: country\n  ambiguous_timezone: default"
+        )
+    )
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(mapping), "--campaign", SPRING],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert [r["_errors"] for r in ran.rejects()] == [
+        "phone (phone): '0491 570 156': written without +country, and the country 'Oz' is not "
+        "a country name or code; write the country as an ISO code (GB, DE, US) or the number "
+        "with +country"
+    ]
+    assert [r["_source_row"] for r in ran.loaded()] == ["3"]  # AUS is Australia
+
+
+def test_an_extension_with_no_field_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    source = tmp_path / "x.csv"
+    source.write_text(
+        "first_name,last_name,email,phone,timezone\n"
+        "Ann,Lee,ann@example.com,(415) 555-2671 x12,America/Los_Angeles\n"
+    )
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(CASES / "c12_ragged_rows.yaml")],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 0
+    assert [r["warnings"] for r in ran.loaded()] == [
+        "phone (phone): extension 12 dropped; name a dynamicData field for it with "
+        "phones[0].extension"
+    ]
+
+
+def test_zones_from_phones_that_disagree_or_straddle_are_not_guessed(tmp_path: Path) -> None:
+    source = tmp_path / "z.csv"
+    source.write_text(
+        "first_name,last_name,email,mobile,office,timezone\n"
+        "Ann,Lee,ann@example.com,(415) 555-0123,(212) 555-0124,\n"  # LA and NY: no one zone
+        "Bea,Ode,bea@example.com,(850) 555-0123,,\n"  # Florida panhandle: Central or Eastern
+        "Cy,Moe,cy@example.com,(415) 555-0125,,\n"  # one zone: Los Angeles
+        "Di,Roe,di@example.com,(317) 555-0126,,America/Indianapolis\n"  # same clock as NY
+    )
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "project: 1\ndefaults: {region: US}\nkey: [email]\n"
+        "fields: {name: first_name, surname: last_name, email: email, timezoneId: timezone}\n"
+        "phones: [{column: mobile, label: mobile}, {column: office, label: work}]\n"
+    )
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(mapping)],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert {r["_source_row"]: r["_errors"] for r in ran.rejects()} == {
+        "2": "timezoneId (timezone): zone ambiguous: +14155550123 and +12125550124 could be in "
+        "America/Los_Angeles, America/New_York; fill the time zone column",
+        "3": "timezoneId (timezone): zone ambiguous: +18505550123 could be in America/Chicago, "
+        "America/New_York; fill the time zone column",
+    }
+    loaded = {r["_source_row"]: (r["timezone_source"], r["warnings"]) for r in ran.loaded()}
+    assert loaded == {"4": ("phone", ""), "5": ("column", "")}

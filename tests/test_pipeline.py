@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clitools import C01, C01_MAP, LIST_MAPPING, state
+from clitools import C01, C01_MAP, LIST_MAPPING, env_for, run_cli, spring_id, state
+from clitools import import_args as imp
 
 from etl.client import RetryPolicy, VoiptimeClient
 from etl.errors import ConfigError, EtlError, InputError, UnknownReferenceError
@@ -318,3 +319,73 @@ def test_a_file_that_cannot_be_read_fails_alone_and_the_others_load(
         ("7", "ed@example.com", "1002", "created", "phone"),
     ]
     assert _writes(sandbox)["POST /leads"] == 2
+
+
+# Found by a new user in a trial run (were tests/test_regressions.py): each pinned through the
+# CLI against the sandbox.
+
+
+def test_every_unknown_name_is_reported_at_once(sandbox: Any, tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(C01_MAP.read_text() + "status: Hot\nsource: Billboard\n")
+    ran = run_cli(
+        imp(tmp_path, mapping=mapping) + ["--campaign", "Autumn"],
+        env_for(sandbox),
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 78
+    assert "Error: Unknown status 'Hot'. Known statuses: 'New', 'Callback'." in ran.stderr
+    assert "Error: Unknown source 'Billboard'. Known sources: 'Web form', 'Referral'." in ran.stderr
+    assert "Error: Unknown campaign 'Autumn'." in ran.stderr
+
+
+def test_missing_columns_and_unknown_names_in_one_run(sandbox: Any, tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(C01_MAP.read_text().replace("notes", "Remarks") + "status: Hot\n")
+    ran = run_cli(
+        imp(tmp_path, mapping=mapping), env_for(sandbox), tmp_path / "r", subprocess_mode=False
+    )
+    assert ran.code == 78
+    assert ran.stderr.startswith(f"Error: {mapping}: 2 mapping problems:\n")
+    assert "\n  - comments[0].column: column 'Remarks' is not in" in ran.stderr
+    assert "\n  - status: Unknown status 'Hot'. Known statuses: 'New', 'Callback'.\n" in ran.stderr
+    assert ran.stderr.count("Error:") == 1
+    assert ran.stdout == ""  # no table of zeros for a run that read nothing
+
+
+def test_missing_columns_and_several_unknown_names_are_one_list(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    # Was: "1 mapping problem: ... Fix the mapping file and run again." followed by one
+    # "Error:" line per unknown name, so the count said 1 where 4 things were wrong.
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        C01_MAP.read_text().replace("email: email", "email: Emial")
+        + "status: Nwe\nsource: Web from\ncampaign: Spring outreech\n"
+    )
+    args = imp(tmp_path, mapping=mapping)
+    del args[args.index("--campaign") : args.index("--campaign") + 2]
+    ran = run_cli(args, env_for(sandbox), tmp_path / "r", subprocess_mode=False)
+    assert ran.code == 78
+    assert ran.stderr == (
+        f"Error: {mapping}: 4 mapping problems:\n"
+        f"  - fields.email: column 'Emial' is not in {C01} (header read on "
+        "row 1), did you mean 'email'? (its columns: 'first_name', 'last_name', 'email', "
+        "'phone', 'timezone', 'notes')\n"
+        "  - status: Unknown status 'Nwe'. Did you mean 'New'?\n"
+        "  - source: Unknown source 'Web from'. Did you mean 'Web form'?\n"
+        "  - campaign: Unknown campaign 'Spring outreech'. Did you mean 'Spring outreach'?\n"
+        "Fix the mapping file and run again.\n"
+    )
+    assert not (tmp_path / "r").exists()
+    assert all(k.startswith("GET ") for k in state(sandbox)["requests"])
+
+
+def test_a_campaign_id_in_capitals_is_found(sandbox: Any, tmp_path: Path) -> None:
+    upper = spring_id(sandbox).upper()
+    args = imp(tmp_path)
+    args[args.index("--campaign") + 1] = upper
+    ran = run_cli(args, env_for(sandbox), tmp_path / "r", subprocess_mode=False)
+    assert ran.code == 0, ran.stderr
+    assert ran.summary()["campaign_id"] == spring_id(sandbox)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clitools import ROOT, run_cli
 
 from etl.errors import OutputError
 from etl.report import ReportWriter, escape_cell, is_rejects_file, unescape_cell
@@ -305,3 +306,68 @@ def test_jargon_in_reasons_links_to_the_glossary(tmp_path: Path) -> None:
         '<a class="g" href="#g-iana">IANA</a> zone' in html
     )
     assert '<dt id="g-iana">IANA</dt>' in html and '<dt id="g-e164">E.164</dt>' in html
+
+
+# Found by a new user in a trial run (were tests/test_regressions.py): each pinned through the
+# CLI against the sandbox.
+
+
+def test_two_files_whose_headers_differ_in_case_share_rejects_columns(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("Email,first_name,last_name,phone\nbad@,A,B,+14155550101\n")
+    (tmp_path / "b.csv").write_text(" EMAIL ,First_Name,Last_Name,Phone\nworse@,C,D,+14155550102\n")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "project: 1\ndefaults: {timezone: America/New_York}\n"
+        "fields: {name: first_name, surname: last_name, email: email}\n"
+        "phones: [{column: phone}]\n"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    ran = run_cli(
+        ["validate", str(tmp_path / "*.csv"), "--mapping", str(mapping)],
+        env,
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert ran.code == 3
+    with open(tmp_path / "r" / "rejects.csv", newline="") as fh:
+        table = list(csv.reader(fh))
+    assert table[0] == [
+        "Email",
+        "first_name",
+        "last_name",
+        "phone",
+        "_source_file",
+        "_source_row",
+        "_errors",
+    ]
+    assert [row[:4] for row in table[1:]] == [
+        ["bad@", "A", "B", "'+14155550101"],
+        ["worse@", "C", "D", "'+14155550102"],
+    ]
+    again = run_cli(
+        ["validate", str(tmp_path / "r" / "rejects.csv"), "--mapping", str(mapping)],
+        env,
+        tmp_path / "r2",
+        subprocess_mode=False,
+    )
+    assert again.code == 3 and again.summary()["rows_read"] == 2
+
+
+def test_report_html_marks_values_and_charts_reasons(tmp_path: Path) -> None:
+    ran = run_cli(
+        [
+            "validate",
+            str(ROOT / "sample_data/leads.csv"),
+            "--mapping",
+            str(ROOT / "mappings/leads.yaml"),
+        ],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "<td>email</td><td><mark>chloe.walker@</mark></td>" in html
+    assert "<td>timezoneId</td><td><mark>Mars/Olympus</mark></td>" in html
+    assert 'aria-label="key: duplicate: 3"' in html
+    assert 'aria-label="phone: not a phone number: 3"' in html
+    assert ran.summary()["rows_rejected"] == 22

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from clitools import env_for, faults, release, run_cli, state, wait_held
+from clitools import import_args as imp
 
 from etl.errors import LockedError, OutputError, StateVersionError
+from etl.sandbox import SandboxServer
 from etl.state import SCHEMA_VERSION, Ledger, payload_hash
 
 PAYLOAD = {
@@ -279,3 +284,76 @@ def test_missing_then_recreated_drops_the_old_id(tmp_path: Path) -> None:
         ledger.set_baseline("project:2", 10, 0)
         assert ledger.knows_project(2)
         assert ledger.baseline("project:2")[:2] == (10, 0)  # type: ignore[index]
+
+
+# Found by a new user in a trial run (were tests/test_regressions.py): each pinned through the
+# CLI against the sandbox.
+
+
+def test_ledger_belongs_to_one_api(sandbox: Any, tmp_path: Path) -> None:
+    assert run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r1").code == 0
+    with SandboxServer() as other:
+        other.start()
+        ran = run_cli(imp(tmp_path), env_for(other), tmp_path / "r2", subprocess_mode=False)
+        assert ran.code == 78
+        assert "this state file records the leads sent to" in ran.stderr
+        assert state(other)["requests"] == {}
+
+
+def test_lock_holds_through_a_symlink(sandbox: Any, tmp_path: Path) -> None:
+    os.symlink(tmp_path / "s.sqlite", tmp_path / "link.sqlite")
+    with Ledger.open(tmp_path / "s.sqlite"):
+        args = imp(tmp_path)
+        args[args.index("--state") + 1] = str(tmp_path / "link.sqlite")
+        ran = run_cli(args, env_for(sandbox), tmp_path / "r")
+    assert ran.code == 75
+    assert state(sandbox)["requests"] == {}
+
+
+def test_a_second_cli_run_on_the_same_state_exits_75_at_once(sandbox: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # The first run's first lead is held in the sandbox until released: it holds the state
+    # file for as long as the test needs, however slow the machine is.
+    faults(sandbox, {"route": "POST /leads", "hold": True, "nth": 1})
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "etl",
+            *imp(tmp_path, "--concurrency", "1"),
+            "--report-dir",
+            str(tmp_path / "r1"),
+        ],
+        env=env_for(sandbox),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_held(sandbox, 1)
+        before = state(sandbox)["requests"]
+        second = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
+        after = state(sandbox)["requests"]
+        assert second.code == 75
+        assert "another voiptime-etl run holds this state file" in second.stderr
+        assert after == before  # the second sent nothing
+        assert after["GET /projects"] == 1 and after["POST /leads"] == 1
+    finally:
+        release(sandbox)
+        first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert state(sandbox)["requests"]["POST /leads"] == 5
+
+
+def test_a_run_that_sent_nothing_binds_no_api(sandbox: Any, tmp_path: Path) -> None:
+    wrong = {
+        **env_for(sandbox),
+        "VOIPTIME_API_URL": "http://127.0.0.1:1/api",
+        "VOIPTIME_RETRY_ATTEMPTS": "1",
+    }
+    typo = run_cli(imp(tmp_path), wrong, tmp_path / "r1", subprocess_mode=False)
+    assert typo.code == 75
+    ok = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2", subprocess_mode=False)
+    assert ok.code == 0, ok.stderr

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from clitools import CASES, env_for, run_cli, state
 
 from etl.mapping import Mapping, apply_mapping, parse_mapping, resolve_columns
 from etl.normalize import DAY_FIRST, MIXED, DateOrder, Invalid
@@ -817,3 +819,61 @@ def test_every_duplicate_is_labelled_whatever_else_is_wrong_with_it() -> None:
     assert [(i.source_row, i.message) for i in tracker.peek(later.rejected, "b.csv")] == [
         (2, "duplicate of a.csv row 6 (same email 'cy@x.com')")
     ]
+
+
+# Found by a new user in a trial run (were tests/test_regressions.py): each pinned through the
+# CLI against the sandbox.
+
+
+def test_a_rejected_row_is_also_named_a_duplicate(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv"
+    source.write_text(
+        "first_name,last_name,email,phone,timezone\n"
+        "Ann,Lee,ann@example.com,+14155550101,America/Chicago\n"
+        "Ann,,ANN@example.com,+14155550102,EST\n"
+    )
+    ran = run_cli(
+        ["validate", str(source), "--mapping", str(CASES / "c12_ragged_rows.yaml")],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "r",
+        subprocess_mode=False,
+    )
+    assert [r["_errors"] for r in ran.rejects()] == [
+        "surname (last_name): required, but empty; timezoneId (timezone): 'EST': an abbreviation, "
+        "not an IANA zone; did you mean America/New_York or America/Toronto?; to fix every such "
+        "row, add map: {EST: America/New_York} to fields.timezoneId; "
+        "key: duplicate of row 2 (same email 'ann@example.com')"
+    ]
+    assert ran.summary()["rows_duplicate"] == 1
+
+
+def test_a_row_with_an_empty_key_is_rejected_not_merged(sandbox: Any, tmp_path: Path) -> None:
+    source = tmp_path / "k.csv"
+    source.write_text(
+        "first_name,last_name,email,phone,timezone\n"
+        "Bob,Ray,k4@example.com,,America/Chicago\n"
+        "Bob,Ray2,k5@example.com,,America/Chicago\n"
+        "Cy,Moe,k6@example.com,+1 415 555 0101,America/Chicago\n"
+    )
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "project: 1\nkey: [phone]\n"
+        "fields: {name: first_name, surname: last_name, email: email, "
+        "timezoneId: timezone}\nphones: [{column: phone}]\n"
+    )
+    args = ["import", str(source), "--mapping", str(mapping), "--state", str(tmp_path / "s.sqlite")]
+    ran = run_cli(args, env_for(sandbox), tmp_path / "r", subprocess_mode=False)
+    assert ran.code == 3
+    assert [(r["_source_row"], r["_errors"]) for r in ran.rejects()] == [
+        (
+            row,
+            "key: phone is empty, so this lead cannot be told apart from others; fill it, "
+            "or choose another key in the mapping",
+        )
+        for row in ("2", "3")
+    ]
+    assert ran.summary()["rows_duplicate"] == 0
+    again = run_cli(args, env_for(sandbox), tmp_path / "r2", subprocess_mode=False)
+    assert again.summary()["leads_unchanged"] == 1
+    assert "PATCH /leads/{leadId}" not in state(sandbox)["requests"]
+    assert len(state(sandbox)["leads"]) == 1
