@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -116,6 +117,21 @@ class Ran:
     def loaded(self) -> list[dict[str, str]]:
         with open(self.report / "loaded.csv", newline="", encoding="utf-8") as fh:
             return list(csv.DictReader(fh))
+
+
+def logged(stderr: str) -> list[str]:
+    """The lines of ``stderr``, each log record's ``LEVEL logger.name: message`` written
+    ``LEVEL: message`` (which module logs a message is not part of it)."""
+    return [re.sub(r"^([A-Z]+) etl(\.[a-z_]+)+: ", r"\1: ", line) for line in stderr.splitlines()]
+
+
+def table(stdout: str) -> list[list[str]]:
+    """The body rows of the tables in ``stdout`` (rich box drawing), each a list of its cells."""
+    return [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in stdout.splitlines()
+        if line.startswith("│")
+    ]
 
 
 def env_for(sandbox: Any, key: str = "sandbox-key", **extra: str) -> dict[str, str]:

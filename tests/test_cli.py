@@ -11,7 +11,18 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from clitools import CASES, ROOT, SPRING, env_for, faults, import_args, run_cli, spring_id, state
+from clitools import (
+    CASES,
+    ROOT,
+    SPRING,
+    env_for,
+    faults,
+    import_args,
+    run_cli,
+    spring_id,
+    state,
+    table,
+)
 
 from etl.cli import cli
 
@@ -451,7 +462,9 @@ def test_unknown_campaign_exits_78(sandbox: Any, tmp_path: Path) -> None:
         subprocess_mode=False,
     )
     assert ran.code == 78
-    assert "Unknown campaign 'Autumn outreach'" in ran.stderr
+    assert (
+        ran.stderr == "Error: Unknown campaign 'Autumn outreach'. Did you mean 'Spring outreach'?\n"
+    )
     assert "POST /leads" not in state(sandbox)["requests"]
 
 
@@ -518,7 +531,7 @@ def test_missing_input_exits_66_and_other_files_still_run(sandbox: Any, tmp_path
         subprocess_mode=False,
     )
     assert ran.code == 66
-    assert "nope.csv" in ran.stderr
+    assert ran.stderr == f"Error: {tmp_path / 'nope.csv'}: no such file\n"
     assert len(state(sandbox)["leads"]) == 5
 
 
@@ -696,20 +709,32 @@ def test_listing_commands(sandbox: Any, tmp_path: Path) -> None:
     runner = CliRunner()
     unset = {k: None for k in env if k.startswith("VOIPTIME_")}
     out = runner.invoke(cli, ["projects"], env=env)
-    assert out.exit_code == 0 and "Demo" in out.stdout and "Spring list" in out.stdout
+    assert (out.exit_code, table(out.stdout)) == (
+        0,
+        [["1", "Demo", "0"], ["2", "Spring list", "0"]],
+    )
     out = runner.invoke(cli, ["statuses", "Demo"], env=env)
-    assert out.exit_code == 0 and "Callback" in out.stdout and "11" in out.stdout
+    assert (out.exit_code, table(out.stdout)) == (
+        0,
+        [["11", "New", "True"], ["12", "Callback", "True"]],
+    )
     out = runner.invoke(cli, ["sources", "2"], env=env)
-    assert out.exit_code == 0 and "Fair" in out.stdout and "41" in out.stdout
+    assert (out.exit_code, table(out.stdout)) == (0, [["41", "Fair", "True"]])
     out = runner.invoke(cli, ["campaigns"], env=env)
     assert out.exit_code == 0 and out.stdout.count("Spring outreach") == 1
     assert len(re.findall(r"[0-9a-f]{24}", out.stdout)) == 61
     out = runner.invoke(cli, ["sources", "Nope"], env=env)
-    assert out.exit_code == 78 and "Unknown project 'Nope'" in out.stderr
+    assert (out.exit_code, out.stderr) == (
+        78,
+        "Error: Unknown project 'Nope'. Known projects: 'Demo', 'Spring list'.\n",
+    )
     out = runner.invoke(cli, ["projects"], env={**env, "VOIPTIME_API_KEY": "wrong"})
     assert out.exit_code == 77 and "wrong" not in out.stderr + out.stdout
     out = runner.invoke(cli, ["projects"], env={**unset, "VOIPTIME_API_URL": sandbox.url})
-    assert out.exit_code == 78 and "No API key" in out.stderr
+    assert (out.exit_code, out.stderr) == (
+        78,
+        "Error: No API key: set VOIPTIME_API_KEY or pass --api-key-file.\n",
+    )
 
 
 def test_validate_with_a_key_resolves_names(sandbox: Any, tmp_path: Path) -> None:
@@ -725,7 +750,7 @@ def test_validate_with_a_key_resolves_names(sandbox: Any, tmp_path: Path) -> Non
         subprocess_mode=False,
     )
     assert ran.code == 78
-    assert "Error: Unknown status 'Hot'. Known statuses: 'New', 'Callback'." in ran.stderr
+    assert ran.stderr == "Error: Unknown status 'Hot'. Known statuses: 'New', 'Callback'.\n"
     assert all(k.startswith("GET ") for k in state(sandbox)["requests"])
 
 

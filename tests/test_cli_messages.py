@@ -70,7 +70,11 @@ def test_a_bad_mapping_prints_its_problems_once_and_leaves_no_folder(
     ran = _etl(["validate", str(C01), "--mapping", str(mapping), "--report-dir", "r"], tmp_path)
     assert ran.returncode == 78 and ran.stdout == ""
     assert ran.stderr.count("Error:") == 1
-    assert "fields.email: required (the API needs a lead's email)" in ran.stderr
+    assert ran.stderr == (
+        f"Error: {mapping}: 1 mapping problem:\n"
+        "  - fields.email: required (the API needs a lead's email)\n"
+        "Fix the mapping file and run again.\n"
+    )
     assert not (tmp_path / "r").exists()
 
 

@@ -88,5 +88,7 @@ def test_api_key_file_with_bom_works_and_a_missing_one_is_78(sandbox: Any, tmp_p
     assert ok.code == 0, ok.stderr
     missing = run_cli(imp(tmp_path, "--api-key-file", str(tmp_path / "nope")), env, tmp_path / "r2")
     assert missing.code == 78
-    assert "the API key file cannot be read" in missing.stderr
+    assert missing.stderr == (
+        f"Error: {tmp_path / 'nope'}: the API key file cannot be read (No such file or directory)\n"
+    )
     assert "Traceback" not in missing.stderr

@@ -22,6 +22,7 @@ from clitools import (
     env_for,
     faults,
     importing,
+    logged,
     release,
     run_cli,
     spring_id,
@@ -285,7 +286,10 @@ def test_overlapping_run_exits_75_with_no_request(api: Any, canary: str, tmp_pat
     with Ledger.open(tmp_path / "s.sqlite"):  # another run holds the state
         second = go(importing(tmp_path, source), api, canary, tmp_path / "r")
     assert second.code == 75
-    assert "another voiptime-etl run" in second.stderr
+    assert second.stderr == (
+        f"Error: {tmp_path / 's.sqlite'}: another voiptime-etl run holds this state file; "
+        "wait for it to finish or use another --state\n"
+    )
     assert state(api)["requests"] == {}
     no_canary(canary, tmp_path, second)
 
@@ -319,7 +323,9 @@ def test_one_bad_id_in_generate_is_found_and_the_rest_enrolled(
     db.close()
     rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
     assert rerun.code == 3, rerun.stderr
-    assert "lead 999999 could not be enrolled" in rerun.stderr
+    assert logged(rerun.stderr) == [
+        "ERROR: lead 999999 could not be enrolled: Leads not found: 999999; no entries were added"
+    ]
     entries = check_campaign_once(api, canary)
     assert len(entries) == 8 and 999999 not in entries
     assert rerun.summary()["leads_failed"] == 1
@@ -386,7 +392,9 @@ def test_project_404_stops_with_78_and_created_leads_stay_recorded(
     faults(api, {"route": "POST /leads", "after": 2, "status": 404})
     first = go(importing(tmp_path, source, "--concurrency", "1"), api, canary, tmp_path / "r1")
     assert first.code == 78
-    assert "404" in first.stderr
+    assert (
+        first.stderr == "Error: POST /leads: 404 Not Found: Injected fault (sandbox fault rule)\n"
+    )
     assert ledger_counts(tmp_path) == {"created": 2}
     assert state(api)["requests"]["POST /leads"] == 3  # stopped at the first 404
     faults(api)

@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from clitools import env_for, run_cli, state
+from clitools import env_for, logged, run_cli, state
 
 from etl.archive import archive_file, is_partial_name, select_ready
 from etl.pipeline import RunOptions, run
@@ -250,7 +250,9 @@ def test_an_empty_inbox_is_a_quiet_night(sandbox: SandboxServer, tmp_path: Path)
         subprocess_mode=False,
     )
     assert ran.code == 0, ran.stderr
-    assert "no files match" in ran.stderr
+    assert logged(ran.stderr) == [
+        f"WARNING: {tmp_path / 'inbox/*.csv'}: no files match; nothing to import from it tonight"
+    ]
     s = ran.summary()
     assert (s["rows_read"], s["files"], s["exit_code"]) == (0, [], 0)
     plain = run_cli(

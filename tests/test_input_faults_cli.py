@@ -153,7 +153,13 @@ def test_multiline_notes_load_and_the_limit_is_settable(sandbox: Any, tmp_path: 
     path = write(tmp_path, "tall.csv", tall)
     ran = import_(tmp_path, sandbox, path, report="r2")
     assert ran.code == 65
-    assert "holds 300 line breaks (read.max_field_lines is 253)" in ran.stderr
+    assert ran.stderr == (
+        f"Error: {path}, row 3: the quoted cell opened on line 3 (column E) holds 300 line breaks "
+        "(read.max_field_lines is 253), more than a cell of a spreadsheet can: a quote is "
+        "probably not closed; add the missing closing quote (a quote inside a cell is written "
+        'twice: ""), then run again. Nothing of this file was sent; or raise the limit under '
+        "read: in the mapping\n"
+    )
     # notes.csv is archived: tall.csv may take over ann2's lead (while notes.csv is still there,
     # another file with other values is a conflict, docs/mapping.md "Duplicates")
     (tmp_path / "notes.csv").unlink()

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from clitools import Ran, env_for, faults, importing, run_cli, spring_id, state, write_list
+from clitools import Ran, env_for, faults, importing, logged, run_cli, spring_id, state, write_list
 from markupsafe import escape
 
 from etl.client import RetryPolicy
@@ -69,7 +70,15 @@ def test_a_lead_deleted_in_the_dialer_is_one_rows_problem_until_recreated(
     assert loaded["p5@example.com"]["action"] == "updated"
     html = (second.report / "report.html").read_text(encoding="utf-8")
     assert "Leads missing in the dialer" in html and "--recreate-missing" in html
-    assert f"lead {gone} missing in the dialer" in second.stderr
+    at = re.search(r"answered 404 on [0-9-]{10} [0-9:]{2,5} UTC", second.stderr)
+    assert at, second.stderr
+    answered, where = f"(PATCH /leads/{gone} {at.group()})", f"{tmp_path / 'l.csv'} row 4"
+    assert logged(second.stderr) == [  # the loader's warning, then the run's
+        f"WARNING: {where}: lead {gone} missing in the dialer {answered}",
+        f"WARNING: {where}: lead missing in the dialer: lead {gone} {answered}; not sent. Rerun "
+        "with --recreate-missing to create it again (a new lead id, enrolled in the campaign "
+        "again)",
+    ]
     assert ledger_rows(tmp_path / "s.sqlite")["p2@example.com"] == ("missing", gone)
     # `state` lists the row for the on-call person, with its file, row and what answered 404
     ledger = run_cli(["state", "--state", str(tmp_path / "s.sqlite"), "--json"], {}, tmp_path)
@@ -126,7 +135,13 @@ def test_a_new_ledger_on_a_project_with_contacts_is_refused_unless_intended(
 
     fresh = go(sandbox, importing(tmp_path, source, state_file="new.sqlite"), tmp_path / "r2")
     assert fresh.code == 78  # was 0, with 10 leads for 5 rows
-    assert "project 1 ('Demo') already holds 5 contact(s)" in fresh.stderr
+    assert fresh.stderr == (
+        "Error: project 1 ('Demo') already holds 5 contact(s) (GET /projects), but the state "
+        f"file {tmp_path / 'new.sqlite'} has no record of this project: a new, deleted or "
+        "replaced ledger. Every row would be created again, doubling leads that exist. Restore "
+        "the state file the earlier runs used (--state), or, if creating new leads is intended "
+        "(those contacts came from elsewhere), rerun with --new-ledger\n"
+    )
     assert "--new-ledger" in fresh.stderr
     assert not fresh.report.exists()  # stopped before reading: no report folder
     assert state(sandbox)["requests"]["POST /leads"] == posts and len(lead_ids(sandbox)) == 5
@@ -139,7 +154,13 @@ def test_a_new_ledger_on_a_project_with_contacts_is_refused_unless_intended(
     assert dry.code == 0, dry.stderr  # not blocked, but loud
     [warning] = dry.summary()["warnings"]
     assert "This dry run counts every row as a new lead" in warning
-    assert warning in dry.stderr
+    assert logged(dry.stderr) == [f"WARNING: {warning}"]
+    assert warning == (
+        "project 1 ('Demo') already holds 5 contact(s) (GET /projects), but the state file "
+        f"{tmp_path / 'new.sqlite'} has no record of this project: a new, deleted or replaced "
+        "ledger. This dry run counts every row as a new lead, so its numbers are wrong if those "
+        "contacts came from these files; a real run would be refused unless you pass --new-ledger"
+    )
     assert "This dry run counts every row as a new lead" in (dry.report / "report.html").read_text(
         encoding="utf-8"
     )
@@ -158,7 +179,11 @@ def test_a_new_ledger_on_a_project_with_contacts_is_refused_unless_intended(
         tmp_path / "r5",
     )
     assert intended.code == 0 and intended.summary()["leads_created"] == 5
-    assert "going on as asked (--new-ledger)" in intended.stderr
+    assert logged(intended.stderr) == [
+        "WARNING: project 1 ('Demo') already holds 5 contact(s) (GET /projects), but the state "
+        f"file {tmp_path / 'new.sqlite'} has no record of this project: a new, deleted or "
+        "replaced ledger; going on as asked (--new-ledger)"
+    ]
     again = go(sandbox, importing(tmp_path, source, state_file="new.sqlite"), tmp_path / "r6")
     assert (again.code, again.summary()["leads_unchanged"]) == (0, 5)  # it knows the project now
 
@@ -195,7 +220,18 @@ def test_ambiguous_sends_are_estimated_from_the_projects_and_the_campaigns_count
     assert "about 2 of the 3 probably reached the dialer" in amb["message"]
     assert "--retry-ambiguous would likely create about 2 duplicate lead(s)" in amb["message"]
     assert "--retry-ambiguous would likely enrol about 7 lead(s) twice" in amb["message"]
-    assert amb["message"] in ran.stderr
+    where = tmp_path / "l.csv"
+    dropped = "POST /leads: sent, but the connection dropped before the answer"
+    assert logged(ran.stderr) == [
+        f"WARNING: POST /campaigns/{spring_id(sandbox)}/entries/actions/generate: sent, but the "
+        "connection dropped before the answer: enrolment of 7 lead(s) has an unknown outcome",
+        *(
+            f"WARNING: {where} row {row}: "
+            + (dropped if row in (3, 6, 9) else "campaign enrolment sent, outcome unknown")
+            for row in range(2, 12)
+        ),
+        f"WARNING: {amb['message']}",
+    ]
     html = (ran.report / "report.html").read_text(encoding="utf-8")
     assert "about 2 of the 3 probably reached the dialer" in html
     assert "ambiguous leads probably in the dialer" in ran.stdout
@@ -313,7 +349,11 @@ def test_a_retry_after_longer_than_the_run_may_wait_stops_at_once_with_the_time(
     assert s["retry_after"] == 86400.0
     retry_at = dt.datetime.fromisoformat(s["retry_at"])
     assert before + dt.timedelta(days=1) <= retry_at <= after + dt.timedelta(days=1)
-    assert f"Rerun after {s['retry_at']}" in ran.stderr
+    assert ran.stderr == (
+        "Error: POST /leads: 429 Too Many Requests: the API asks to wait 86400 s (Retry-After), "
+        f"until {s['retry_at']}, longer than this run may wait (120 s; VOIPTIME_RETRY_MAX_WAIT, "
+        f"VOIPTIME_RETRY_BUDGET); nothing was sent again early. Rerun after {s['retry_at']}\n"
+    )
     assert f"until {s['retry_at']}" in s["error"]
     assert state(sandbox)["requests"]["POST /leads"] == 3 and len(lead_ids(sandbox)) == 2
     faults(sandbox)

@@ -335,7 +335,12 @@ def test_every_unknown_name_is_reported_at_once(sandbox: Any, tmp_path: Path) ->
         subprocess_mode=False,
     )
     assert ran.code == 78
-    assert "Error: Unknown status 'Hot'. Known statuses: 'New', 'Callback'." in ran.stderr
+    assert ran.stderr == (
+        "Error: Unknown status 'Hot'. Known statuses: 'New', 'Callback'.\n"
+        "Error: Unknown source 'Billboard'. Known sources: 'Web form', 'Referral'.\n"
+        "Error: Unknown campaign 'Autumn'. None of the 61 known campaigns is close; "
+        "`voiptime-etl campaigns` lists them.\n"
+    )
     assert "Error: Unknown source 'Billboard'. Known sources: 'Web form', 'Referral'." in ran.stderr
     assert "Error: Unknown campaign 'Autumn'." in ran.stderr
 
@@ -347,9 +352,13 @@ def test_missing_columns_and_unknown_names_in_one_run(sandbox: Any, tmp_path: Pa
         imp(tmp_path, mapping=mapping), env_for(sandbox), tmp_path / "r", subprocess_mode=False
     )
     assert ran.code == 78
-    assert ran.stderr.startswith(f"Error: {mapping}: 2 mapping problems:\n")
-    assert "\n  - comments[0].column: column 'Remarks' is not in" in ran.stderr
-    assert "\n  - status: Unknown status 'Hot'. Known statuses: 'New', 'Callback'.\n" in ran.stderr
+    assert ran.stderr == (
+        f"Error: {mapping}: 2 mapping problems:\n"
+        f"  - comments[0].column: column 'Remarks' is not in {C01} (header read on row 1) (its "
+        "columns: 'first_name', 'last_name', 'email', 'phone', 'timezone', 'notes')\n"
+        "  - status: Unknown status 'Hot'. Known statuses: 'New', 'Callback'.\n"
+        "Fix the mapping file and run again.\n"
+    )
     assert ran.stderr.count("Error:") == 1
     assert ran.stdout == ""  # no table of zeros for a run that read nothing
 

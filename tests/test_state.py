@@ -296,7 +296,11 @@ def test_ledger_belongs_to_one_api(sandbox: Any, tmp_path: Path) -> None:
         other.start()
         ran = run_cli(imp(tmp_path), env_for(other), tmp_path / "r2", subprocess_mode=False)
         assert ran.code == 78
-        assert "this state file records the leads sent to" in ran.stderr
+        assert ran.stderr == (
+            f"Error: {tmp_path / 's.sqlite'}: this state file records the leads sent to "
+            f"{sandbox.url}, but this run talks to {other.url}; use another --state for another "
+            "API or account\n"
+        )
         assert state(other)["requests"] == {}
 
 
@@ -337,7 +341,10 @@ def test_a_second_cli_run_on_the_same_state_exits_75_at_once(sandbox: Any, tmp_p
         second = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
         after = state(sandbox)["requests"]
         assert second.code == 75
-        assert "another voiptime-etl run holds this state file" in second.stderr
+        assert second.stderr == (
+            f"Error: {tmp_path / 's.sqlite'}: another voiptime-etl run holds this state file; "
+            "wait for it to finish or use another --state\n"
+        )
         assert after == before  # the second sent nothing
         assert after["GET /projects"] == 1 and after["POST /leads"] == 1
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -59,7 +60,11 @@ def test_ambiguous_row_listed_then_resolved_and_the_next_run_treats_it_as_create
         tmp_path,
     )
     assert settled.code == 0, settled.stderr
-    assert f"now created as lead {lead_id}" in settled.stdout
+    assert re.fullmatch(
+        f"a1@example.com \\(project 1\\): was ambiguous, now created as lead {lead_id}; "
+        "recorded as settled by ana at [0-9-]{10}T[0-9:.]{12}Z\n",
+        settled.stdout,
+    ), settled.stdout
     assert state(sandbox)["campaign_entries"][spring_id(sandbox)] == [
         x["id"] for x in state(sandbox)["leads"] if x["email"] != "a1@example.com"
     ]
@@ -102,19 +107,28 @@ def test_forget_sends_the_row_again_and_never_forgets_a_created_one(
         ["state", "forget", "a0@example.com", "a1@example.com", "--state", st], env, tmp_path
     )
     assert refused.code == 2
-    assert (
-        "'a1@example.com' is created" in refused.stderr
-        and "nothing was forgotten" in refused.stderr
+    [a1] = [x["id"] for x in state(sandbox)["leads"] if x["email"] == "a1@example.com"]
+    assert refused.stderr == (
+        f"Error: {st}: key 'a1@example.com' is created (lead {a1}); forgetting it would "
+        "create the lead a second time, so nothing was forgotten\n"
     )
     unknown = run_cli(
         ["state", "resolve", "zz@example.com", "--lead-id", "5", "--state", st], env, tmp_path
     )
-    assert unknown.code == 2 and "no row with key 'zz@example.com'" in unknown.stderr
+    assert (unknown.code, unknown.stderr) == (
+        2,
+        f"Error: {st}: no row with key 'zz@example.com'; `voiptime-etl state` lists the keys of "
+        "the ambiguous rows\n",
+    )
     forgot = run_cli(
         ["state", "forget", "a0@example.com", "--state", st, "--by", "bo"], env, tmp_path
     )
     assert forgot.code == 0, forgot.stderr
-    assert "a0@example.com (project 1): was ambiguous, forgotten" in forgot.stdout
+    assert re.fullmatch(
+        r"a0@example\.com \(project 1\): was ambiguous, forgotten \(the next run sends it\); "
+        r"recorded as settled by bo at [0-9-]{10}T[0-9:.]{12}Z\n",
+        forgot.stdout,
+    ), forgot.stdout
     again = run_cli(args, env, tmp_path / "r2", subprocess_mode=False)
     assert again.code == 0
     assert state(sandbox)["requests"]["POST /leads"] == 3  # the dropped one sent once more
@@ -122,7 +136,10 @@ def test_forget_sends_the_row_again_and_never_forgets_a_created_one(
 
 def test_state_of_a_missing_file_is_exit_66(tmp_path: Path) -> None:
     ran = run_cli(["state", "--state", str(tmp_path / "none.sqlite")], {}, tmp_path)
-    assert ran.code == 66 and "no such state file" in ran.stderr
+    assert (ran.code, ran.stderr) == (
+        66,
+        f"Error: {tmp_path / 'none.sqlite'}: no such state file (no import has run with it)\n",
+    )
 
 
 def test_a_version_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
