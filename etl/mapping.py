@@ -21,6 +21,7 @@ import pandas as pd
 import phonenumbers
 import yaml
 
+from etl import columns as col
 from etl.errors import MappingError, closest
 from etl.normalize import Invalid, canonical_zone
 
@@ -38,13 +39,10 @@ __all__ = [
     "ValueMap",
     "apply_mapping",
     "fold_key",
-    "lead_payload",
     "load_mapping",
-    "note_slots",
     "parse_mapping",
     "parse_value_map",
     "resolve_columns",
-    "task_bodies",
 ]
 
 #: Lead fields a column can fill (docs/api.md, "The lead").
@@ -1031,7 +1029,8 @@ def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]
         columns: :func:`resolve_columns`' result for this file.
 
     Returns:
-        A frame with the same index and these object (``str``) columns, cells still raw text:
+        A frame with the same index and these object (``str``) columns (named by
+        :mod:`etl.columns`), cells still raw text:
         ``name``, ``surname``, ``email``, ``timezoneId`` (mapped ones only), ``phone.<i>`` per
         phone spec, ``dyn.<field>`` per dynamicData field, ``comment.<i>`` per comment spec
         (``comment_date.<i>`` when it names a date column), ``callback.start``,
@@ -1043,23 +1042,23 @@ def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]
     for name, spec in mapping.fields.items():
         out[name] = _mapped(frame[columns[spec.column]], spec)
     for i, phone in enumerate(mapping.phones):
-        out[f"phone.{i}"] = frame[columns[phone.column]]
+        out[col.phone(i)] = frame[columns[phone.column]]
     for name, spec in mapping.dynamic.items():
-        out[f"dyn.{name}"] = _mapped(frame[columns[spec.column]], spec)
+        out[col.dynamic(name)] = _mapped(frame[columns[spec.column]], spec)
     for i, comment in enumerate(mapping.comments):
-        out[f"comment.{i}"] = frame[columns[comment.column]]
+        out[col.comment(i)] = frame[columns[comment.column]]
         if comment.date:
-            out[f"comment_date.{i}"] = frame[columns[comment.date]]
+            out[col.comment_date(i)] = frame[columns[comment.date]]
     for kind, spec in mapping.per_row():
         out[kind] = _mapped(frame[columns[spec.column]], spec)
     for slot, task in mapping.tasks():
-        out[f"{slot}.start"] = frame[columns[task.start]]
+        out[col.task(slot, "start")] = frame[columns[task.start]]
         if task.end:
-            out[f"{slot}.end"] = frame[columns[task.end]]
+            out[col.task(slot, "end")] = frame[columns[task.end]]
         if task.timezone_column:
-            out[f"{slot}.zone"] = frame[columns[task.timezone_column]]
+            out[col.task(slot, "zone")] = frame[columns[task.timezone_column]]
     if mapping.defaults.region_column:
-        out["region"] = frame[columns[mapping.defaults.region_column]]
+        out[col.REGION] = frame[columns[mapping.defaults.region_column]]
     return pd.DataFrame(out, index=frame.index, dtype=object)
 
 
@@ -1088,112 +1087,3 @@ class References:
     campaign_id: str | None = None
     campaign_name: str | None = None
     choices: dict[str, tuple[tuple[int, str], ...]] | None = None
-
-
-def lead_payload(
-    row: AbcMapping[str, Any], mapping: Mapping, refs: References, when: str
-) -> dict[str, Any]:
-    """The ``POST /leads`` body of one normalised, valid row (docs/api.md, "The lead").
-
-    Args:
-        row: one row of :func:`etl.validate.normalize_frame` (column → value).
-        mapping: the mapping.
-        refs: resolved ids.
-        when: the run's time as ``YYYY-MM-DDTHH:MM:SSZ``, the ``dateTime`` of comments whose
-            mapping names no date column (``comment_time.<i>`` of the row otherwise).
-
-    Returns:
-        ``groupId``, optional ``statusId``/``sourceId``, ``name``, ``surname``, ``email``,
-        ``timezoneId``, and when they have values ``phones`` (``{number, label, active}``, each
-        number once), ``dynamicData`` (str → str; a blank cell sends no key) and ``comments``.
-    """
-    payload: dict[str, Any] = {"groupId": refs.project_id}
-    if refs.status_id is not None:
-        payload["statusId"] = refs.status_id
-    if refs.source_id is not None:
-        payload["sourceId"] = refs.source_id
-    for kind in ("status", "source"):
-        value = row.get(kind)
-        if isinstance(value, int) and not isinstance(value, bool):
-            payload[f"{kind}Id"] = value  # a per-row column, resolved to an id
-    for name in ("name", "surname", "email", "timezoneId"):
-        payload[name] = row[name]
-    phones: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i, spec in enumerate(mapping.phones):
-        numbers = row.get(f"phone.{i}")
-        if not isinstance(numbers, tuple):
-            continue
-        for number in numbers:
-            if number not in seen:
-                seen.add(number)
-                phones.append({"number": number, "label": spec.label, "active": True})
-    if phones:
-        payload["phones"] = phones
-    dynamic = {}
-    for name in mapping.dynamic:
-        value = row.get(f"dyn.{name}")
-        if isinstance(value, str) and value:
-            dynamic[name] = value
-    for i, spec in enumerate(mapping.phones):
-        extension = row.get(f"ext.{i}")
-        if spec.extension and isinstance(extension, str) and extension:
-            dynamic[spec.extension] = extension
-    if dynamic:
-        payload["dynamicData"] = dynamic
-    comments = []
-    for i, note in enumerate(mapping.comments):
-        text = row.get(f"comment.{i}")
-        if isinstance(text, str) and text:
-            at = row.get(f"comment_time.{i}")
-            comment: dict[str, Any] = {
-                "text": text,
-                "dateTime": at if isinstance(at, str) else when,
-            }
-            if note.author:
-                comment["authorId"] = str(note.author)
-            comments.append(comment)
-    if comments:
-        payload["comments"] = comments
-    return payload
-
-
-def task_bodies(
-    row: AbcMapping[str, Any], mapping: Mapping, payload: AbcMapping[str, Any]
-) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """The ``POST /leads/{leadId}/tasks`` bodies of one valid row (docs/api.md, "The task"),
-    without ``phoneId`` (the loader adds the lead's first phone): ``(slot, body)`` for each
-    mapped task whose cells are filled. ``row`` is :func:`etl.validate.normalize_frame`'s."""
-    out = []
-    for slot, spec in mapping.tasks():
-        when = row.get(slot)
-        trigger = getattr(when, "trigger", None)
-        if trigger is None:
-            continue
-        body: dict[str, Any] = {
-            "type": spec.type,
-            "triggerTime": trigger,
-            "email": payload["email"],
-            "teamIds": list(spec.teams),
-        }
-        if getattr(when, "finish", None):
-            body["finishTime"] = when.finish  # type: ignore[union-attr]
-        if spec.user is not None:
-            body["userId"] = spec.user
-        out.append((slot, body))
-    return tuple(out)
-
-
-def note_slots(
-    row: AbcMapping[str, Any], mapping: Mapping, payload: AbcMapping[str, Any]
-) -> tuple[tuple[str, dict[str, Any], bool], ...]:
-    """The notes of ``payload["comments"]`` with their slot (``note.<i>``, ``<i>`` the
-    mapping's comment index) and whether their ``dateTime`` came from a column."""
-    sent = iter(payload.get("comments", []))
-    out = []
-    for i, _ in enumerate(mapping.comments):
-        text = row.get(f"comment.{i}")
-        if isinstance(text, str) and text:
-            fixed = isinstance(row.get(f"comment_time.{i}"), str)
-            out.append((f"note.{i}", dict(next(sent)), fixed))
-    return tuple(out)

@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
+from etl import columns as col
 from etl.archive import archive_file, fingerprint, select_ready
 from etl.calls import CallContext, LeadWindow, WindowCounter, call_context
 from etl.client import VoiptimeClient, format_time
@@ -57,13 +58,11 @@ from etl.mapping import (
     Mapping,
     References,
     apply_mapping,
-    lead_payload,
     load_mapping,
-    note_slots,
     resolve_columns,
-    task_bodies,
 )
 from etl.normalize import DateOrder
+from etl.payload import lead_payload, note_slots, task_bodies
 from etl.phonefast import regions_many
 from etl.references import find_references, offline_references, resolve_references
 from etl.report import (
@@ -880,8 +879,8 @@ class _Run:
         rejected += len(issues)
         dupe_rows = {i.source_row for i in dupes}
         valid = result.valid.loc[[r not in dupe_rows for r in result.valid.index]]
-        self.stats.zone_sources.update(s for s in valid["timezone_source"] if s)
-        phone_cols = [c for c in valid.columns if c.startswith("phone.")]
+        self.stats.zone_sources.update(s for s in valid[col.TIMEZONE_SOURCE] if s)
+        phone_cols = col.phone_columns(valid.columns)
         sent = [  # as sent: each number once a lead
             n
             for cells in zip(*(valid[c] for c in phone_cols), strict=True)
@@ -914,7 +913,7 @@ class _Run:
         assert self.calls is not None
         notes = {
             int(row): (src or "", "; ".join(warnings.get(int(row), ())))
-            for row, src in valid["timezone_source"].items()
+            for row, src in valid[col.TIMEZONE_SOURCE].items()
         }
         self.when_of = {
             int(row): self.windows.add(zone, self.calls)

@@ -29,6 +29,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from etl import columns as col
 from etl.calls import DEFAULT_WINDOW, CallContext, CallingWindow, note_time, task_time
 from etl.mapping import Mapping
 from etl.normalize import (
@@ -190,7 +191,7 @@ def normalize_frame(
         out["email"] = normalize_emails(mapped["email"])
 
     default_region = mapping.defaults.region
-    raw_regions = list(mapped["region"]) if "region" in mapped else [None] * len(mapped)
+    raw_regions = list(mapped[col.REGION]) if col.REGION in mapped else [None] * len(mapped)
     countries = [parse_country(v) for v in raw_regions]
     # a country cell that names no country: its national numbers are refused, never read in
     # the default region (``odd`` holds the cell and why, for the phone's reason)
@@ -201,19 +202,19 @@ def normalize_frame(
         for c in countries
     ]
     regions = [None if isinstance(c, Invalid) else (c or default_region) for c in countries]
-    phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
+    phone_cols = col.phones(len(mapping.phones))
     notes: list[list[str]] = [[] for _ in range(len(mapped))]
-    for i, (col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
+    for i, (phone_col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
         # the common forms many at a time (etl/phonefast.py: libphonenumber's own answers for
         # valid numbers); everything else, and every reason, from _phone_cell one by one
-        raws = list(mapped[col])
+        raws = list(mapped[phone_col])
         fast = parse_many([clean(raw) for raw in raws], regions)
         cells = [
             ((found.e164,), None) if found is not None else _phone_cell(raw, reg, country)
             for found, raw, reg, country in zip(fast, raws, regions, odd, strict=True)
         ]
-        out[col] = pd.Series([c[0] for c in cells], index=mapped.index, dtype=object)
-        out[f"ext.{i}"] = pd.Series([c[1] for c in cells], index=mapped.index, dtype=object)
+        out[phone_col] = pd.Series([c[0] for c in cells], index=mapped.index, dtype=object)
+        out[col.extension(i)] = pd.Series([c[1] for c in cells], index=mapped.index, dtype=object)
         if not phone_spec.extension:
             for n, (_, ext) in enumerate(cells):
                 if ext:
@@ -259,18 +260,18 @@ def normalize_frame(
         if odd[i] and row_phones.get(row):
             notes[i].append(f"country {odd[i]}; only numbers written with +country were read")
     out["timezoneId"] = pd.Series(zones, index=mapped.index, dtype=object)
-    out["timezone_source"] = pd.Series(sources, index=mapped.index, dtype=object)
-    out["warnings"] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
+    out[col.TIMEZONE_SOURCE] = pd.Series(sources, index=mapped.index, dtype=object)
+    out[col.WARNINGS] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
 
     for name, column in mapping.dynamic.items():
-        col = f"dyn.{name}"
+        dyn = col.dynamic(name)
         if column.type == "date":
             order = (date_orders or {}).get(name)
-            out[col] = _each(mapped[col], functools.partial(normalize_date, order=order))
+            out[dyn] = _each(mapped[dyn], functools.partial(normalize_date, order=order))
         else:
-            out[col] = _each(mapped[col], clean)
+            out[dyn] = _each(mapped[dyn], clean)
     for i in range(len(mapping.comments)):
-        out[f"comment.{i}"] = _each(mapped[f"comment.{i}"], clean)
+        out[col.comment(i)] = _each(mapped[col.comment(i)], clean)
     _task_columns(out, mapped, mapping, zones, notes, calls)
     for kind, _ in mapping.per_row():
         allowed = (choices or {}).get(kind)
@@ -313,20 +314,20 @@ def _task_columns(
         calls = CallContext(dt.datetime.now(dt.UTC), CallingWindow.parse(DEFAULT_WINDOW), "UTC")
     for i, spec in enumerate(mapping.comments):
         if spec.date:
-            out[f"comment_time.{i}"] = pd.Series(
+            out[col.comment_time(i)] = pd.Series(
                 [
                     note_time(clean(cell), zone) if isinstance(zone, str) else None
-                    for cell, zone in zip(mapped[f"comment_date.{i}"], zones, strict=True)
+                    for cell, zone in zip(mapped[col.comment_date(i)], zones, strict=True)
                 ],
                 index=mapped.index,
                 dtype=object,
             )
     for slot, task in mapping.tasks():
         values: list[Any] = []
-        own = mapped[f"{slot}.zone"] if task.timezone_column else [None] * len(mapped)
-        ends = mapped[f"{slot}.end"] if task.end else [None] * len(mapped)
+        own = mapped[col.task(slot, "zone")] if task.timezone_column else [None] * len(mapped)
+        ends = mapped[col.task(slot, "end")] if task.end else [None] * len(mapped)
         for n, (start, end, cell_zone) in enumerate(
-            zip(mapped[f"{slot}.start"], ends, own, strict=True)
+            zip(mapped[col.task(slot, "start")], ends, own, strict=True)
         ):
             lead_zone = zones[n]
             if not isinstance(lead_zone, str):
@@ -346,7 +347,7 @@ def _task_columns(
             if warning:
                 notes[n].append(warning)
         out[slot] = pd.Series(values, index=mapped.index, dtype=object)
-    out["warnings"] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
+    out[col.WARNINGS] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
 
 
 def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
@@ -357,8 +358,8 @@ def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
 def _row_phones(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, tuple[str, ...]]:
     """Every valid number of each row, in column order, each once."""
     found: dict[int, list[str]] = {}
-    for col in phone_cols:
-        for row, value in norm[col].items():
+    for phone_col in phone_cols:
+        for row, value in norm[phone_col].items():
             if isinstance(value, tuple):
                 numbers = found.setdefault(row, [])
                 numbers += [n for n in value if n not in numbers]
@@ -425,25 +426,25 @@ def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema
     columns: dict[str, pa.Column] = {}
     for name in ("name", "surname", "email", "timezoneId"):
         columns[name] = pa.Column(object, nullable=False, checks=[valid], required=True)
-    for i in range(len(mapping.phones)):
-        columns[f"phone.{i}"] = pa.Column(object, nullable=True, checks=[valid])
+    for phone_col in col.phones(len(mapping.phones)):
+        columns[phone_col] = pa.Column(object, nullable=True, checks=[valid])
     for name in mapping.dynamic:
-        columns[f"dyn.{name}"] = pa.Column(object, nullable=True, checks=[valid])
+        columns[col.dynamic(name)] = pa.Column(object, nullable=True, checks=[valid])
     for slot, _ in mapping.tasks():
         columns[slot] = pa.Column(object, nullable=True, checks=[valid])
     for kind, _ in mapping.per_row():
         columns[kind] = pa.Column(object, nullable=True, checks=[valid])
     for i, spec in enumerate(mapping.comments):
         if spec.date:
-            columns[f"comment_time.{i}"] = pa.Column(object, nullable=True, checks=[valid])
+            columns[col.comment_time(i)] = pa.Column(object, nullable=True, checks=[valid])
     checks = []
     if require_phone:
-        phone_cols = [f"phone.{i}" for i in range(len(mapping.phones))]
+        phone_cols = col.phones(len(mapping.phones))
 
         def has_phone(df: pd.DataFrame) -> pd.Series:
             ok = pd.Series(False, index=df.index)
-            for col in phone_cols:
-                ok |= df[col].map(lambda v: isinstance(v, tuple) and bool(v)).astype(bool)
+            for phone_col in phone_cols:
+                ok |= df[phone_col].map(lambda v: isinstance(v, tuple) and bool(v)).astype(bool)
             return ok
 
         checks.append(pa.Check(has_phone, name="phone_required", error="no dialable phone"))
@@ -452,20 +453,20 @@ def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema
 
 def _column_label(mapping: Mapping, column: str) -> tuple[str, str]:
     """``(lead field, source header)`` of a normalised column."""
-    if column.startswith("phone."):
-        return "phone", mapping.phones[int(column.split(".", 1)[1])].column
-    if column.startswith("dyn."):
-        name = column.split(".", 1)[1]
-        return f"dynamicData.{name}", mapping.dynamic[name].column
+    parsed = col.parse(column)
+    if parsed.kind == "phone" and parsed.index is not None:
+        return "phone", mapping.phones[parsed.index].column
+    if parsed.kind == "dynamic" and parsed.name is not None:
+        return f"dynamicData.{parsed.name}", mapping.dynamic[parsed.name].column
     if column in ("status", "source"):
         per_row = mapping.status_column if column == "status" else mapping.source_column
         return column, per_row.column if per_row else ""
-    if column in ("callback", "meeting"):
+    if parsed.kind == "task":
         task = mapping.callback if column == "callback" else mapping.meeting
         assert task is not None
         return column, task.start
-    if column.startswith("comment_time."):
-        i = int(column.split(".", 1)[1])
+    if parsed.kind == "comment_time" and parsed.index is not None:
+        i = parsed.index
         return f"comments[{i}].date", mapping.comments[i].date or ""
     spec = mapping.fields.get(column)
     return column, spec.column if spec else ""
@@ -505,12 +506,8 @@ def validate_chunk(
     bad = {i.source_row for i in issues}
     valid = norm.loc[[row not in bad for row in norm.index]]
     rejected = norm.loc[[row in bad for row in norm.index]]
-    warnings = {int(row): w for row, w in valid["warnings"].items() if w}
+    warnings = {int(row): w for row, w in valid[col.WARNINGS].items() if w}
     return ValidatedChunk(valid=valid, issues=issues, warnings=warnings, rejected=rejected)
-
-
-#: The mapped column a normalised column's value was read from, where the names differ.
-_RAW_COLUMN = {"callback": "callback.start", "meeting": "meeting.start"}
 
 
 def _issues_from(
@@ -536,7 +533,8 @@ def _issues_from(
             if not mapping.phones:
                 message = "no phone column mapped; a campaign needs one"
             if any(
-                isinstance(norm.at[row, f"phone.{i}"], Invalid) for i in range(len(mapping.phones))
+                isinstance(norm.at[row, phone_col], Invalid)
+                for phone_col in col.phones(len(mapping.phones))
             ):
                 continue  # the phone's own reason already explains it
             kind = "required"
@@ -544,9 +542,7 @@ def _issues_from(
             column = str(column)
             field_name, header = _column_label(mapping, column)
             cell = norm.at[row, column] if column in norm.columns else None
-            raw_column = _RAW_COLUMN.get(column, column)
-            if column.startswith("comment_time."):
-                raw_column = "comment_date." + column.split(".", 1)[1]
+            raw_column = col.read_from(column)
             raw = mapped.at[row, raw_column] if raw_column in mapped.columns else None
             value = clean(raw) or ""
             if check_name == "not_nullable":
@@ -557,7 +553,7 @@ def _issues_from(
             elif isinstance(cell, Invalid):
                 kind = "invalid"
                 message = cell.reason if not value else f"{value!r}: {cell.reason}"
-                if column in _RAW_COLUMN or column.startswith("comment_time."):
+                if raw_column != column:
                     message = cell.reason  # the reason names the value itself
                 if column == "timezoneId" and not value:
                     message = cell.reason
@@ -670,18 +666,14 @@ class KeyTracker:
         parts = []
         for name in self.key_fields:
             if name == "phone":
-                phones = [
-                    v
-                    for k, v in row.items()
-                    if str(k).startswith("phone.") and isinstance(v, tuple)
-                ]
+                phones = [v for k, v in row.items() if col.is_phone(k) and isinstance(v, tuple)]
                 parts.append(phones[0][0] if phones and phones[0] else "")
             elif name in ("name", "surname"):
                 parts.append(_text(row.get(name)).casefold())
             elif name == "email":
                 parts.append(_text(row.get("email")))
             else:
-                parts.append(_text(row.get(f"dyn.{name}")))
+                parts.append(_text(row.get(col.dynamic(name))))
         return "|".join(parts)
 
     def check(
@@ -781,8 +773,8 @@ class KeyTracker:
 
     def _field(self, rec: dict[str, Any], name: str) -> Any:
         if name == "phone":
-            return next((v for k, v in rec.items() if str(k).startswith("phone.") and v), None)
-        return rec.get(name if name in ("name", "surname", "email") else f"dyn.{name}")
+            return next((v for k, v in rec.items() if col.is_phone(k) and v), None)
+        return rec.get(name if name in ("name", "surname", "email") else col.dynamic(name))
 
     def _key_ok(self, rec: dict[str, Any]) -> bool:
         """Every key field holds a usable (valid, non-empty) value."""

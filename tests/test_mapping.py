@@ -21,12 +21,12 @@ from etl.mapping import (
     ValueMap,
     apply_mapping,
     fold_key,
-    lead_payload,
     load_mapping,
     parse_mapping,
     parse_value_map,
     resolve_columns,
 )
+from etl.payload import lead_payload
 
 FULL = """\
 project: 1

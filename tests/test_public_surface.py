@@ -21,6 +21,8 @@ MODULES = [
     "etl.state",
     "etl.load",
     "etl.report",
+    "etl.columns",
+    "etl.payload",
     "etl.pipeline",
     "etl.cancel",
     "etl.references",
