@@ -480,10 +480,10 @@ class VoiptimeClient:
         return self.request("PUT", f"/leads/{int(lead_id)}/tasks/{task_id}", task)  # type: ignore[no-any-return]
 
     def add_comment(
-        self, lead_id: int, text: str, author_id: str | int | None, when: dt.datetime
+        self, lead_id: int, text: str, author_id: str | int | None, when: dt.datetime | str
     ) -> Any:
-        """#8 ``POST /leads/{leadId}/comments``."""
-        body: dict[str, Any] = {"text": text, "dateTime": format_time(when)}
+        """#8 ``POST /leads/{leadId}/comments``; ``when`` as :func:`api_time` takes it."""
+        body: dict[str, Any] = {"text": text, "dateTime": api_time(when)}
         if author_id:
             body["authorId"] = author_id
         return self.request("POST", f"/leads/{int(lead_id)}/comments", body)
@@ -494,19 +494,21 @@ class VoiptimeClient:
         comment_id: str,
         text: str,
         author_id: str | int | None,
-        when: dt.datetime,
+        when: dt.datetime | str,
     ) -> Any:
-        """#9 ``PUT /leads/{leadId}/comments/{commentId}``."""
-        body: dict[str, Any] = {"id": comment_id, "text": text, "dateTime": format_time(when)}
+        """#9 ``PUT /leads/{leadId}/comments/{commentId}``; ``when`` as :func:`api_time` takes
+        it."""
+        body: dict[str, Any] = {"id": comment_id, "text": text, "dateTime": api_time(when)}
         if author_id:
             body["authorId"] = author_id
         return self.request("PUT", f"/leads/{int(lead_id)}/comments/{comment_id}", body)
 
     def list_comments(
-        self, lead_id: int, start: dt.datetime, end: dt.datetime
+        self, lead_id: int, start: dt.datetime | str, end: dt.datetime | str
     ) -> list[dict[str, Any]]:
-        """#10 ``GET /leads/{leadId}/comments?from=&to=`` (UTC date-times)."""
-        params = {"from": format_time(start), "to": format_time(end)}
+        """#10 ``GET /leads/{leadId}/comments?from=&to=`` (UTC date-times, as :func:`api_time`
+        takes them)."""
+        params = {"from": api_time(start), "to": api_time(end)}
         return list(self.request("GET", f"/leads/{int(lead_id)}/comments", params=params) or [])
 
     def delete_comment(self, lead_id: int, comment_id: str) -> Any:
@@ -546,3 +548,9 @@ def format_time(when: dt.datetime) -> str:
     if when.tzinfo is not None:
         when = when.astimezone(dt.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def api_time(when: dt.datetime | str) -> str:
+    """A date-time of a request: a ``datetime`` formatted by :func:`format_time`, or text that is
+    already the API's ``YYYY-MM-DDTHH:MM:SSZ`` (a payload's ``dateTime``), sent as it is."""
+    return when if isinstance(when, str) else format_time(when)

@@ -161,12 +161,15 @@ class RowProblem:
             formula without a saved value).
         formula_columns: the headers of the columns whose formula has no saved value (Excel
             rows only), so a caller can leave out the ones it does not need.
+        kind: what kind of problem, for the report's chart of reasons (``wrong number of
+            fields``, ``formula without a saved value``).
     """
 
     row: int
     message: str
     values: tuple[str, ...]
     formula_columns: tuple[str, ...] = ()
+    kind: str = field(default="", compare=False)
 
 
 @dataclass
@@ -421,7 +424,12 @@ class SourceReader:
                 if n > width or n < min_width:
                     expected = width if n > width else min_width
                     problems.append(
-                        RowProblem(row, f"{n} fields, expected {expected}", tuple(cells))
+                        RowProblem(
+                            row,
+                            f"{n} fields, expected {expected}",
+                            tuple(cells),
+                            kind="wrong number of fields",
+                        )
                     )
                     continue
             if len(cells) < min_width:
@@ -436,7 +444,11 @@ class SourceReader:
                         for p in wanted
                     )
                     names = tuple(self.headers[positions.index(p)] for p in wanted)
-                    problems.append(RowProblem(row, message, tuple(values), names))
+                    problems.append(
+                        RowProblem(
+                            row, message, tuple(values), names, "formula without a saved value"
+                        )
+                    )
                     continue
             data.append(values)
             index.append(row)

@@ -537,7 +537,7 @@ class Loader:
                         stage.remote_id,
                         body["text"],
                         body.get("authorId"),
-                        _when(body["dateTime"]),
+                        body["dateTime"],
                     )
                 remote_id: str | None = stage.remote_id
             else:
@@ -547,7 +547,7 @@ class Loader:
                     remote_id = str(answer["id"])
                 else:
                     answer = self.client.add_comment(
-                        lead_id, body["text"], body.get("authorId"), _when(body["dateTime"])
+                        lead_id, body["text"], body.get("authorId"), body["dateTime"]
                     )
                     remote_id = self._comment_id(lead_id, body, answer)
         except AmbiguousApiError as exc:
@@ -586,7 +586,7 @@ class Loader:
         if isinstance(answer, dict) and answer.get("id") is not None:
             return str(answer["id"])
         assert self.client is not None
-        when = _when(note["dateTime"])
+        when = note["dateTime"]  # sent as the payload holds it, never parsed back
         try:
             found = self.client.list_comments(lead_id, when, when)
         except ApiError:
@@ -847,10 +847,6 @@ def new_comments(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any
     """Comments of ``new`` whose text ``old`` did not have (sent with ``POST …/comments``)."""
     before = {c.get("text") for c in old.get("comments", [])}
     return [c for c in new.get("comments", []) if c.get("text") not in before]
-
-
-def _when(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
 def _int_or_none(value: Any) -> int | None:

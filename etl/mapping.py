@@ -23,7 +23,8 @@ import yaml
 
 from etl import columns as col
 from etl.errors import MappingError, closest
-from etl.normalize import Invalid, canonical_zone
+from etl.values import Invalid
+from etl.zones import canonical_zone
 
 __all__ = [
     "ColumnSpec",

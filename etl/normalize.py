@@ -8,10 +8,10 @@ Sources of the rules:
 
 * Phones: libphonenumber through ``phonenumbers`` (``parse``, ``is_valid_number``, E.164 format,
   ``phonenumbers.timezone`` for zone inference).
-* Zones: the IANA tz database as shipped by the ``tzdata`` package, read from its own
-  ``tzdata.zi`` (``Z`` lines are zones, ``L target link`` lines are links, so ``US/Eastern`` is sent
-  as ``America/New_York`` whatever the operating system ships). Abbreviations and fixed offsets are
-  refused even where the database keeps a link for them (docs/mapping.md, "Values").
+* Zones: zone names are read by :mod:`etl.zones` (the IANA tz database of the ``tzdata``
+  package); a row's zone is inferred here from its phones (:func:`zones_of_phones`,
+  :func:`infer_zone`). :class:`Invalid`, :func:`clean` and :func:`fold_text` come from
+  :mod:`etl.values` and are re-exported.
 * E-mails: the addr-spec of RFC 5322 restricted to what mail systems accept (``email-validator``'s
   rules without DNS): one ``@``, a dot-atom local part, a domain of LDH labels with a dot.
 """
@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib.resources
 import re
 import unicodedata
-import zoneinfo
 from collections.abc import Mapping as AbcMapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import babel
 import babel.core
@@ -35,6 +32,9 @@ import email_validator
 import pandas as pd
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
+
+from etl.values import Invalid, clean, fold_text, reason_kind
+from etl.zones import canonical_zone, same_clock, windows_zone
 
 __all__ = [
     "DateOrder",
@@ -45,6 +45,7 @@ __all__ = [
     "current_form",
     "date_reading",
     "fold_text",
+    "infer_zone",
     "normalize_date",
     "normalize_email",
     "normalize_emails",
@@ -52,53 +53,18 @@ __all__ = [
     "normalize_region",
     "parse_country",
     "parse_phone",
+    "reason_kind",
     "region_of",
     "same_clock",
     "split_phones",
     "visible_phone_text",
     "windows_zone",
     "zones_for_number",
+    "zones_of_phones",
 ]
 
 
-@dataclass(frozen=True)
-class Invalid:
-    """A value that could not be normalised.
-
-    Attributes:
-        raw: the value as it was in the file (trimmed).
-        reason: why, in words a person understands, with what to do.
-        suggestion: the value most likely meant (``America/New_York`` for ``EST``), when there
-            is one; callers use it to show a value map that fixes every such cell.
-    """
-
-    raw: str
-    reason: str
-    suggestion: str | None = field(default=None, compare=False)
-
-    def __str__(self) -> str:
-        return self.raw
-
-
 _WS = re.compile(r"\s+", re.UNICODE)
-_EDGE = re.compile(r"^[\s\u200b\u200c\u200d\u2060\ufeff]+|[\s\u200b\u200c\u200d\u2060\ufeff]+$")
-
-
-def clean(value: object) -> str | None:
-    """Trim all Unicode whitespace (including no-break space); empty becomes ``None``.
-
-    Only an empty or all-whitespace cell is missing: ``NA``, ``NULL``, ``None``, ``-`` are text.
-    (The value ``None`` and a float NaN, pandas' own markers for a missing cell, are missing too;
-    the readers never produce them, but frames built by hand may.)
-    """
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if not isinstance(value, str):
-        value = str(value)
-    # \s covers Unicode whitespace, including U+00A0 and U+3000; add the zero-width ones, in any
-    # interleaving (so that cleaning twice changes nothing).
-    text = _EDGE.sub("", value)
-    return text or None
 
 
 def normalize_name(value: object) -> str | None:
@@ -401,18 +367,45 @@ def zones_for_number(e164: str) -> tuple[str, ...]:
     return tuple(sorted(zones))
 
 
-@functools.lru_cache(maxsize=4096)
-def same_clock(zone: str, others: tuple[str, ...]) -> bool:
-    """Whether ``zone`` keeps the same UTC offsets in January and July as one of ``others``
-    (``America/Indiana/Indianapolis`` and ``America/New_York`` do: no call at a wrong hour)."""
+def zones_of_phones(
+    phones: tuple[str, ...], known: dict[str, tuple[str, ...]] | None = None
+) -> tuple[str, ...]:
+    """The zones any of a row's numbers may be in (all of them: a 415 mobile and a 212 office
+    line together do not name one zone); ``known``: zones of numbers looked up already."""
+    zones: set[str] = set()
+    for phone in phones:
+        found = known.get(phone) if known is not None else None
+        zones.update(found if found is not None else zones_for_number(phone))
+    return tuple(sorted(zones))
 
-    def offsets(name: str) -> tuple[Any, ...]:
-        tz = zoneinfo.ZoneInfo(name)
-        year = dt.date.today().year
-        return tuple(dt.datetime(year, m, 15, 12, tzinfo=tz).utcoffset() for m in (1, 7))
 
-    mine = offsets(zone)
-    return any(zone == other or offsets(other) == mine for other in others)
+def infer_zone(
+    phones: str,
+    candidates: tuple[str, ...],
+    default: str | None,
+    use_default: bool = False,
+    has_column: bool = True,
+) -> tuple[str | Invalid | None, str | None]:
+    """Zone of a row whose file gives none: from its phones when they name one zone, else default.
+
+    Rules (libphonenumber's ``phonenumbers.timezone``, with area codes known to straddle two
+    zones widened): one candidate over all the row's numbers → it; several → the mapping's
+    ``defaults.timezone`` when it is among them (or ``use_default``:
+    ``defaults.ambiguous_timezone: default``), else refused as ambiguous; none → the default.
+    """
+    if len(candidates) == 1:
+        return candidates[0], "phone"
+    if len(candidates) > 1:
+        if default in candidates or (use_default and default):
+            return default, "default"
+        shown = ", ".join(candidates[:6]) + (" …" if len(candidates) > 6 else "")
+        fix = "fill the time zone column" if has_column else "map a time zone column"
+        if default:
+            fix += " (or set defaults.ambiguous_timezone: default)"
+        return Invalid("", f"zone ambiguous: {phones} could be in {shown}; {fix}"), None
+    if default:
+        return default, "default"
+    return None, None
 
 
 #: Forms people write that no CLDR locale lists as a territory's name (CLDR's own names, in
@@ -439,27 +432,6 @@ _COMMON_COUNTRY_FORMS = {
     "holland": "NL",
     "republic of ireland": "IE",
 }
-
-
-def fold_text(value: str) -> str:
-    """The form names are compared in: accents on Latin letters dropped, case-folded, every
-    run of punctuation or space one space, trimmed (``U.S.`` → ``u s``, ``México`` →
-    ``mexico``, ``Großbritannien`` → ``grossbritannien``). Marks that other scripts spell with
-    (Devanagari vowel signs, the Cyrillic breve of ``й``) are kept."""
-    kept: list[str] = []
-    after_latin = False
-    for ch in unicodedata.normalize("NFKD", value):
-        if unicodedata.combining(ch):
-            if not after_latin:
-                kept.append(ch)
-            continue
-        kept.append(ch)
-        after_latin = ch.isascii()
-    text = unicodedata.normalize("NFC", "".join(kept)).casefold()
-    words = "".join(
-        ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in text
-    )
-    return " ".join(words.split())
 
 
 @dataclass(frozen=True)
@@ -570,392 +542,6 @@ def normalize_region(value: str | None) -> str | None:
     """:func:`parse_country`'s region, or ``None`` when the cell is empty or names no country."""
     result = parse_country(value)
     return result if isinstance(result, str) else None
-
-
-# --- time zones ---------------------------------------------------------------------------------
-
-_ABBREVIATION_HINTS = {
-    "EST": ("America/New_York", "America/Toronto"),
-    "EDT": ("America/New_York", "America/Toronto"),
-    "ET": ("America/New_York",),
-    "CST": ("America/Chicago", "America/Mexico_City"),
-    "CDT": ("America/Chicago",),
-    "CT": ("America/Chicago",),
-    "MST": ("America/Denver", "America/Phoenix"),
-    "MDT": ("America/Denver",),
-    "MT": ("America/Denver",),
-    "PST": ("America/Los_Angeles", "America/Vancouver"),
-    "PDT": ("America/Los_Angeles",),
-    "PT": ("America/Los_Angeles",),
-    "AKST": ("America/Anchorage",),
-    "HST": ("Pacific/Honolulu",),
-    "GMT": ("Europe/London", "Europe/Dublin"),
-    "BST": ("Europe/London",),
-    "UTC": ("Europe/London",),
-    "WET": ("Europe/Lisbon",),
-    "CET": ("Europe/Berlin", "Europe/Paris", "Europe/Madrid"),
-    "CEST": ("Europe/Berlin", "Europe/Paris"),
-    "MET": ("Europe/Berlin",),
-    "EET": ("Europe/Athens", "Europe/Helsinki", "Europe/Kyiv"),
-    "IST": ("Asia/Kolkata", "Europe/Dublin"),
-    "AEST": ("Australia/Sydney", "Australia/Melbourne", "Australia/Brisbane"),
-    "AEDT": ("Australia/Sydney", "Australia/Melbourne"),
-    "ACST": ("Australia/Adelaide", "Australia/Darwin"),
-    "AWST": ("Australia/Perth",),
-    "NZST": ("Pacific/Auckland",),
-    "JST": ("Asia/Tokyo",),
-    "KST": ("Asia/Seoul",),
-    "HKT": ("Asia/Hong_Kong",),
-    "SGT": ("Asia/Singapore",),
-    "MSK": ("Europe/Moscow",),
-    "SAST": ("Africa/Johannesburg",),
-    "AST": ("America/Halifax", "America/Puerto_Rico"),
-    "ADT": ("America/Halifax",),
-    "NST": ("America/St_Johns",),
-    "AKDT": ("America/Anchorage",),
-    "EEST": ("Europe/Athens", "Europe/Helsinki", "Europe/Kyiv"),
-    "WEST": ("Europe/Lisbon",),
-    "BRT": ("America/Sao_Paulo",),
-    "ART": ("America/Argentina/Buenos_Aires",),
-    # German: Mitteleuropäische (Sommer)Zeit, Ost-, Westeuropäische
-    "MEZ": ("Europe/Berlin", "Europe/Vienna", "Europe/Zurich"),
-    "MESZ": ("Europe/Berlin", "Europe/Vienna", "Europe/Zurich"),
-    "OEZ": ("Europe/Athens", "Europe/Helsinki"),
-    "OESZ": ("Europe/Athens", "Europe/Helsinki"),
-    "WEZ": ("Europe/Lisbon", "Atlantic/Canary"),
-    "WESZ": ("Europe/Lisbon", "Atlantic/Canary"),
-    # French (Canada): heure normale / avancée de l'Est, du Centre; heure d'Europe centrale
-    "HNE": ("America/Toronto", "America/New_York"),
-    "HAE": ("America/Toronto", "America/New_York"),
-    "HNC": ("America/Winnipeg", "America/Chicago"),
-    "HEC": ("Europe/Paris", "Europe/Brussels"),
-}
-_REGIONAL_AREAS = frozenset(
-    {
-        "Africa",
-        "America",
-        "Antarctica",
-        "Arctic",
-        "Asia",
-        "Atlantic",
-        "Australia",
-        "Europe",
-        "Indian",
-        "Pacific",
-    }
-)
-_OFFSET = re.compile(r"^(?:GMT|UTC|UT|Z)?\s*[+\-\u2212]\s*\d{1,2}(?::?\d{2})?$", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=1)
-def _tz_names() -> tuple[dict[str, str], dict[str, str]]:
-    """Read zone and link names from tzdata's ``tzdata.zi``.
-
-    Returns:
-        ``(by_folded_name, link_target)``: every zone and link name keyed by its case-folded
-        form, and each link's target zone.
-    """
-    text = importlib.resources.files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text("utf-8")
-    by_folded: dict[str, str] = {}
-    links: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("Z "):
-            name = line.split()[1]
-            by_folded[name.casefold()] = name
-        elif line.startswith("L "):
-            _, target, link = line.split()[:3]
-            links[link] = target
-            by_folded[link.casefold()] = link
-    return by_folded, links
-
-
-#: Zones people mean when they write an offset, west to east.
-_COMMON_ZONES = (
-    "Pacific/Honolulu",
-    "America/Anchorage",
-    "America/Los_Angeles",
-    "America/Phoenix",
-    "America/Denver",
-    "America/Chicago",
-    "America/New_York",
-    "America/Halifax",
-    "America/Sao_Paulo",
-    "Atlantic/Azores",
-    "Europe/London",
-    "Europe/Lisbon",
-    "Europe/Berlin",
-    "Europe/Paris",
-    "Africa/Lagos",
-    "Europe/Athens",
-    "Africa/Johannesburg",
-    "Europe/Istanbul",
-    "Europe/Moscow",
-    "Asia/Dubai",
-    "Asia/Karachi",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Asia/Dhaka",
-    "Asia/Bangkok",
-    "Asia/Singapore",
-    "Asia/Shanghai",
-    "Asia/Tokyo",
-    "Australia/Adelaide",
-    "Australia/Brisbane",
-    "Australia/Sydney",
-    "Pacific/Auckland",
-)
-_OFFSET_PARTS = re.compile(
-    r"^(?:GMT|UTC|UT|Z)?([+\-\u2212])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE
-)
-
-
-@functools.lru_cache(maxsize=128)
-def zones_at_offset(minutes: int) -> tuple[str, ...]:
-    """Common IANA zones whose UTC offset is ``minutes`` in January or in July of this year
-    (so ``-300``, UTC-5, gives New York in winter and Chicago in summer)."""
-    return tuple(name for name in _COMMON_ZONES if minutes in _offsets(name))
-
-
-@functools.lru_cache(maxsize=1024)
-def _offsets(zone: str) -> tuple[int, int]:
-    """A zone's UTC offsets in minutes on 15 January and 15 July of this year."""
-    tz = zoneinfo.ZoneInfo(zone)
-    year = dt.date.today().year
-    out = []
-    for month in (1, 7):
-        offset = dt.datetime(year, month, 15, 12, tzinfo=tz).utcoffset()
-        out.append(int(offset.total_seconds()) // 60 if offset is not None else 0)
-    return out[0], out[1]
-
-
-def _first_hint(text: str) -> str | None:
-    """The zone most likely meant by an abbreviation or an offset, or ``None``."""
-    hints = _ABBREVIATION_HINTS.get(text.upper())
-    if hints:
-        return hints[0]
-    match = _OFFSET_PARTS.match(text.replace(" ", ""))
-    if match or text.upper() in {"Z", "UTC", "GMT", "UT", "UCT", "ZULU"}:
-        minutes = 0
-        if match:
-            sign = -1 if match[1] in "-\u2212" else 1
-            minutes = sign * (int(match[2]) * 60 + int(match[3] or 0))
-        zones = zones_at_offset(minutes)
-        # the zone whose standard (winter) time it is: GMT+1 is Berlin more than London
-        standard = [z for z in zones if min(_offsets(z)) == minutes]
-        return next(iter(standard or zones), None)
-    return None
-
-
-def _suggest_for_offset(text: str) -> str:
-    """Likely zones for ``UTC-5``, ``GMT+2``, ``+05:30``; ``UTC`` alone suggests London."""
-    match = _OFFSET_PARTS.match(text.replace(" ", ""))
-    minutes = 0
-    if match:
-        sign = -1 if match[1] in "-\u2212" else 1
-        minutes = sign * (int(match[2]) * 60 + int(match[3] or 0))
-    zones = zones_at_offset(minutes)[:4]
-    if zones:
-        return "; did you mean " + " or ".join(zones) + "? (the place, not today's offset)"
-    return _suggest("")
-
-
-def _suggest(text: str) -> str:
-    hints = _ABBREVIATION_HINTS.get(text.upper())
-    if hints:
-        return "; did you mean " + " or ".join(hints) + "?"
-    return "; write the lead's IANA zone, e.g. America/New_York or Europe/London"
-
-
-@functools.lru_cache(maxsize=4096)
-def canonical_zone(value: str | None) -> str | Invalid | None:
-    """The canonical IANA name of a zone written any way, or why it is refused.
-
-    ``us/eastern`` → ``America/New_York``; ``Europe/Kiev`` → ``Europe/Kyiv``. Abbreviations
-    (``EST``, ``PST``, ``CET``, all-capital link names such as ``GB``) and fixed offsets
-    (``GMT+2``, ``UTC-5``, ``Etc/…``) are refused with a suggestion, even where the tz database
-    keeps them, because a dialer needs the place, not today's offset.
-
-    Returns:
-        The canonical name, ``None`` for an empty cell, or :class:`Invalid`.
-    """
-    text = clean(value)
-    if text is None:
-        return None
-    by_folded, links = _tz_names()
-    compact = text.replace(" ", "")
-    if _OFFSET.match(compact) or compact.upper() in {"Z", "UTC", "GMT", "UT", "UCT", "ZULU"}:
-        why = f"a fixed UTC offset, not a place{_suggest_for_offset(compact)}"
-        return Invalid(text, why, _first_hint(compact))
-    name = by_folded.get(text.casefold()) or by_folded.get(compact.casefold())
-    if name is None:
-        windows = windows_zone(text)
-        if windows is not None:
-            return windows
-        if re.fullmatch(r"[A-Za-z]{2,5}", text):
-            why = f"an abbreviation, not an IANA zone{_suggest(text)}"
-            return Invalid(text, why, _first_hint(text))
-        return Invalid(text, f"not an IANA time zone{_suggest(text)}")
-    if name.startswith("Etc/") or name in {"GMT+0", "GMT-0", "GMT0", "Greenwich", "Universal"}:
-        why = f"a fixed UTC offset, not a place{_suggest(text)}"
-        return Invalid(text, why, _first_hint(text))
-    if re.fullmatch(r"[A-Z0-9+-]+", name) and "/" not in name:
-        why = f"an abbreviation, not an IANA zone{_suggest(name)}"
-        return Invalid(text, why, _first_hint(name))
-    canonical = links.get(name, name)
-    if canonical.split("/", 1)[0] not in _REGIONAL_AREAS:
-        return Invalid(text, f"not a regional IANA time zone{_suggest(text)}")
-    return canonical
-
-
-# --- Windows zone names -------------------------------------------------------------------------
-#
-# Windows (and so Outlook, Dynamics and the exports of many CRMs) names zones its own way: an id
-# (``Eastern Standard Time``, ``W. Europe Standard Time``) and a display name
-# (``(UTC-05:00) Eastern Time (US & Canada)``, ``(UTC+01:00) Amsterdam, Berlin, Bern, Rome,
-# Stockholm, Vienna``). Unlike ``EST``, each names one set of rules, so both are accepted and sent
-# as the IANA zone. The ids come from CLDR's windowsZones data as Babel ships it
-# (``babel.core.get_global("windows_zone_mapping")``: id → the zone CLDR gives territory 001).
-# No maintained package carries the display names (they live in the Windows registry), so they
-# are read through maintained data instead, see :func:`_display_zone`.
-
-_DISPLAY = re.compile(
-    r"^\(\s*(?:UTC|GMT)\s*(?:([+\-\u2212])\s*(\d{1,2})(?::?(\d{2}))?)?\s*\)\s*(.+)$",
-    re.IGNORECASE,
-)
-
-
-@functools.lru_cache(maxsize=1)
-def _windows_ids() -> dict[str, str]:
-    """Folded Windows zone id → its IANA zone (CLDR windowsZones, territory 001)."""
-    mapping = babel.core.get_global("windows_zone_mapping")
-    return {fold_text(win): zone for win, zone in mapping.items()}
-
-
-@functools.lru_cache(maxsize=1)
-def _place_names() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Folded place name → ``(zones of cities, zones of region names)``, maintained data only.
-
-    Cities:
-
-    * every zone's city: the last part of its tz database name (``Mexico_City`` → ``mexico
-      city``) and CLDR's English exemplar city where it differs (``Asia/Calcutta`` → Kolkata);
-    * CLDR's English metazone names without ``time`` (``Eastern Time`` → ``eastern``,
-      ``Alaska Time`` → ``alaska``): the metazone's zones;
-    * each Windows id without ``standard time`` (``Central America Standard Time`` → ``central
-      america``; ``Eastern Standard Time (Mexico)`` → ``eastern (mexico)`` stays apart).
-    """
-    english = babel.Locale("en")
-    cities: dict[str, list[str]] = {}
-    regions: dict[str, list[str]] = {}
-
-    def add(name: str | None, zone: str, table: dict[str, list[str]] = cities) -> None:
-        if name:
-            zones = table.setdefault(fold_text(name), [])
-            if zone not in zones:
-                zones.append(zone)
-
-    by_folded, links = _tz_names()
-    for name in by_folded.values():
-        if name.split("/", 1)[0] in _REGIONAL_AREAS:  # not US/Eastern: no city
-            add(name.rsplit("/", 1)[1].replace("_", " "), name)
-    for zone, names in english.time_zones.items():
-        add(names.get("city"), zone)
-    metazones: dict[str, list[str]] = {}
-    for zone, meta in babel.core.get_global("meta_zones").items():
-        metazones.setdefault(meta, []).append(zone)
-    windows_targets = set(babel.core.get_global("windows_zone_mapping").values())
-    for meta, zones in metazones.items():
-        names = english.meta_zones.get(meta, {}).get("long", {})
-        generic = names.get("generic") or names.get("standard") or ""
-        if generic.lower().endswith(" time"):
-            # the best-known zone of a metazone first: a common zone, then a Windows one
-            ranked = sorted(zones, key=lambda z: (z not in _COMMON_ZONES, z not in windows_targets))
-            for zone in ranked:
-                add(generic[: -len(" time")], zone, regions)
-    for win, zone in babel.core.get_global("windows_zone_mapping").items():
-        if win.endswith(" Standard Time"):
-            add(win[: -len(" Standard Time")], zone, regions)
-    names = set(cities) | set(regions)
-    return {n: (tuple(cities.get(n, ())), tuple(regions.get(n, ()))) for n in names}
-
-
-def _display_zone(text: str) -> str | Invalid | None:
-    """The zone of a Windows display name, ``None`` when ``text`` is not one.
-
-    Read from the name itself and maintained data: the bracketed offset (``UTC+01:00``) and
-    the places after it, split at commas and colons, each without a bracketed qualifier
-    (``Eastern Time (US & Canada)`` → ``Eastern Time``, then ``Eastern``). A place is the
-    Windows id ``<place> Standard Time``, a CLDR metazone's English name, or a zone's city
-    (:func:`_place_names`). Its zones count only when they keep the written offset in January
-    or July. All the places found must keep the same clock; the answer is the zone CLDR gives
-    the matching Windows id, else the first place's zone. A display name with no place found
-    (``(UTC-07:00) Arizona``) is refused with zones at its offset to choose from.
-    """
-    match = _DISPLAY.match(text)
-    if not match:
-        return None
-    minutes = 0
-    if match[2]:
-        sign = -1 if match[1] in "-\u2212" else 1
-        minutes = sign * (int(match[2]) * 60 + int(match[3] or 0))
-    places = _place_names()
-    windows = _windows_ids()
-    targets = set(windows.values())
-    by_city: list[str] = []
-    by_name: list[str] = []
-    for part in re.split(r"\s*[,:;]\s*", match[4]):
-        bare = fold_text(re.sub(r"\([^)]*\)", " ", part))
-        keys = [bare, bare[: -len(" time")]] if bare.endswith(" time") else [bare]
-        for key in keys:
-            cities, names = places.get(key, ((), ()))
-            if key + " standard time" in windows:
-                names = (windows[key + " standard time"], *names)
-            city = _zone_at(cities, minutes)
-            name = None if city else _zone_at(names, minutes)
-            if city:
-                by_city.append(city)
-            if name:
-                by_name.append(name)
-            if city or name:
-                break
-    found = by_city or by_name  # a city says more than a region name
-    if not found:
-        zones = zones_at_offset(minutes)[:4]
-        hint = " or ".join(zones) if zones else "America/New_York or Europe/London"
-        why = f"a Windows zone name whose places are not known here; did you mean {hint}?"
-        return Invalid(text, why, zones[0] if zones else None)
-    if not all(same_clock(zone, (found[0],)) for zone in found):
-        shown = " and ".join(dict.fromkeys(found))
-        return Invalid(text, f"a Windows zone name whose places keep different clocks ({shown})")
-    return next((zone for zone in found if zone in targets), found[0])
-
-
-def _zone_at(zones: tuple[str, ...], minutes: int) -> str | None:
-    """The first of ``zones`` (canonicalised) that keeps the offset ``minutes``, or ``None``."""
-    for zone in zones:
-        canonical = canonical_zone(zone)
-        if isinstance(canonical, str) and minutes in _offsets(canonical):
-            return canonical
-    return None
-
-
-def windows_zone(value: str) -> str | Invalid | None:
-    """The canonical IANA zone of a Windows zone id or display name; ``None`` when ``value`` is
-    neither (see the section comment above for the sources).
-
-    ``Eastern Standard Time`` → ``America/New_York``; ``W. Europe Standard Time`` →
-    ``Europe/Berlin``; ``(GMT-05:00) Eastern Time (US & Canada)`` → ``America/New_York``;
-    ``(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna`` → ``Europe/Berlin``. An id
-    CLDR maps to a fixed offset (``UTC-11``, ``Dateline Standard Time``) is refused as one.
-    """
-    zone = _windows_ids().get(fold_text(value))
-    if zone is not None:
-        canonical = canonical_zone(zone)
-        if isinstance(canonical, Invalid):
-            why = f"a Windows name for a fixed UTC offset, not a place{_suggest('')}"
-            return Invalid(value, why)
-        return canonical
-    return _display_zone(value)
 
 
 # --- dates --------------------------------------------------------------------------------------

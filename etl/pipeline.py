@@ -61,7 +61,7 @@ from etl.mapping import (
     load_mapping,
     resolve_columns,
 )
-from etl.normalize import DateOrder
+from etl.normalize import DateOrder, reason_kind
 from etl.payload import lead_payload, note_slots, task_bodies
 from etl.phonefast import regions_many
 from etl.references import find_references, offline_references, resolve_references
@@ -853,7 +853,10 @@ class _Run:
             self.progress("validated", read)
             for problem in chunk.problems:
                 self.report.reject(
-                    name, problem.row, problem.values, [("row", "", f"row: {problem.message}")]
+                    name,
+                    problem.row,
+                    problem.values,
+                    [("row", "", f"row: {problem.message}", problem.kind)],
                 )
             self.stats.rows_rejected += rejected
             return read, rejected
@@ -867,14 +870,17 @@ class _Run:
             if row in unsplit:
                 problem = unsplit[row]
                 self.report.reject(
-                    name, row, problem.values, [("row", "", f"row: {problem.message}")]
+                    name,
+                    row,
+                    problem.values,
+                    [("row", "", f"row: {problem.message}", problem.kind)],
                 )
             else:
                 self.report.reject(
                     name,
                     row,
                     frame.loc[row].to_dict(),
-                    [(i.field, i.value, i.describe()) for i in issues[row]],
+                    [(i.field, i.value, i.describe(), i.kind) for i in issues[row]],
                 )
         rejected += len(issues)
         dupe_rows = {i.source_row for i in dupes}
@@ -971,7 +977,7 @@ class _Run:
                 r.source_file,
                 r.source_row,
                 frame.loc[r.source_row].to_dict(),
-                [("api", "", f"api: {out.message}")],
+                [("api", "", f"api: {out.message}", reason_kind(out.message))],
             )
             return 1
         if out.action == "duplicate":
@@ -981,7 +987,7 @@ class _Run:
                 r.source_file,
                 r.source_row,
                 frame.loc[r.source_row].to_dict(),
-                [("key", r.key, f"key: {out.message}")],
+                [("key", r.key, f"key: {out.message}", "duplicate")],
             )
             return 1
         zone_source, warnings = notes[r.source_row]

@@ -200,29 +200,34 @@ class ReportWriter:
         source_file: str,
         source_row: int,
         values: Mapping[str, str] | Sequence[str],
-        errors: Iterable[tuple[str, str, str]],
+        errors: Iterable[tuple[str, str, str] | tuple[str, str, str, str]],
     ) -> None:
         """Write one rejected row.
 
         Args:
             values: the row's original cells by header, or (a row that could not be split into
                 the header's fields) its raw fields in order.
-            errors: ``(field, value, message)`` per reason; ``message`` names the field and
-                column itself (``email (E-mail): 'x': not an e-mail address``).
+            errors: ``(field, value, message, kind)`` per reason; ``message`` names the field
+                and column itself (``email (E-mail): 'x': not an e-mail address (no @)``);
+                ``kind`` is what kind of fault it is, without field, column or value, as the
+                check that found it named it (``not an e-mail address``: ``etl.validate.Issue``'s
+                ``kind``): report.html counts reasons by field and kind. Without ``kind`` (a
+                3-tuple) the message after its ``field: `` is the kind.
         """
-        errors = list(errors)
+        given = list(errors)
+        shown = [(e[0], e[1], e[2]) for e in given]
+        kinds = [(e[0], _kind(e)) for e in given]
         if isinstance(values, Mapping):  # headers match trimmed and case-folded, as mappings do
             folded = {str(k).strip().casefold(): v for k, v in values.items()}
             cells = [folded.get(c.strip().casefold(), "") for c in self.columns]
         else:  # a row that did not split into the header's fields: pad short ones
             cells = list(values) + [""] * (len(self.columns) - len(values))
-        text = "; ".join(m for _, _, m in errors)
+        text = "; ".join(m for _, _, m in shown)
         self._write(
             self._rejects, [*cells, source_file, source_row, text], self.folder / "rejects.csv"
         )
         if self._book is not None:
             self._xlsx_row([*cells, source_file, source_row, text])
-        kinds = [(f, _reason_kind(m)) for f, _, m in errors]
         for f, kind in kinds:
             self.errors_by_field[f] += 1
             self.errors_by_reason[(f, kind)] += 1
@@ -231,7 +236,7 @@ class ReportWriter:
                 RejectRecord(
                     source_file,
                     source_row,
-                    errors,
+                    shown,
                     self._lead(cells),
                     [f"{f}: {kind}" for f, kind in kinds],
                 )
@@ -470,25 +475,17 @@ def prune_reports(root: str | Path, keep: int) -> list[Path]:
     return removed
 
 
-_WHERE = re.compile(r"^[\w.]+(?: \([^)]*\))?: ")
 #: Where one warning ends and the next begins in a ``; ``-joined list: before a field name
 #: (``phone (Mobile): …; timezoneId: …``), not inside a message's own ``; what to do``.
 _SPLIT_WARNINGS = re.compile(r"; (?=[\w.]+(?: \([^)]*\))?: )")
+#: Characters of a kind a chart shows.
+_KIND_CHARS = 60
 
 
-def _reason_kind(message: str) -> str:
-    """A short reason for charts, without the field, the column or the value.
-
-    ``phone (Mobile): 'TBD': not a phone number (no digits)`` → ``not a phone number``;
-    ``key: duplicate of row 58 (same email …)`` → ``duplicate``.
-    """
-    text = _WHERE.sub("", message, count=1)
-    if text.startswith("'") and "': " in text:
-        text = text.split("': ", 1)[1]
-    text = re.split(r"[;:(]", text)[0]
-    text = re.sub(r" of (?:.* )?row \d+.*$", "", text)
-    text = re.sub(r"^\d+ fields, expected \d+$", "wrong number of fields", text)
-    return text.strip()[:60]
+def _kind(error: tuple[str, str, str] | tuple[str, str, str, str]) -> str:
+    """The kind of one ``reject`` error as the chart shows it (at most 60 characters)."""
+    kind = error[3] if len(error) == 4 else error[2].removeprefix(f"{error[0]}: ")
+    return kind.strip()[:_KIND_CHARS]
 
 
 _VALUE = re.compile(r"'[^']*'|[^\s,;]*[\d/@+][^\s,;]*")

@@ -23,6 +23,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from dataclasses import field as dc_field
 from typing import Any
 
 import pandas as pd
@@ -41,14 +42,16 @@ from etl.normalize import (
     canonical_zone,
     clean,
     date_reading,
+    infer_zone,
     normalize_date,
     normalize_emails,
     normalize_name,
     parse_country,
     parse_phone,
+    reason_kind,
     same_clock,
     split_phones,
-    zones_for_number,
+    zones_of_phones,
 )
 from etl.phonefast import parse_many, regions_many, zones_many
 
@@ -80,6 +83,10 @@ class Issue:
         check: short machine name of the rule (``required``, ``invalid``, ``duplicate``…).
         value: the offending value as written (``""`` when empty).
         message: the reason in words, with what to do.
+        kind: what kind of fault it is, for the report's chart of reasons, without field,
+            column or value (``not a phone number``, ``required, but empty``, ``duplicate``):
+            named by the check that found it (an :class:`~etl.normalize.Invalid`'s own
+            ``kind``), else :func:`~etl.normalize.reason_kind` of ``message``. Not compared.
     """
 
     source_file: str
@@ -89,6 +96,11 @@ class Issue:
     check: str
     value: str
     message: str
+    kind: str = dc_field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", reason_kind(self.message))
 
     def describe(self) -> str:
         """One line for ``_errors``: ``field (column): message``."""
@@ -234,7 +246,7 @@ def normalize_frame(
     has_column = "timezoneId" in mapping.fields
     for i, row in enumerate(mapped.index):
         phones = row_phones.get(row, ())
-        candidates = _zones_of(phones, zones_of_number)
+        candidates = zones_of_phones(phones, zones_of_number)
         shown_phones = " and ".join(phones)
         # the row's country: its region column's, else its first number's
         written = countries[i]
@@ -243,7 +255,7 @@ def normalize_frame(
             country = region_of_number[phones[0]]
         default = mapping.defaults.zone_for(country)
         if zones[i] is None:
-            zones[i], sources[i] = _infer_zone(
+            zones[i], sources[i] = infer_zone(
                 shown_phones, candidates, default, use_default, has_column
             )
             if sources[i] == "default" and len(candidates) > 1:
@@ -366,49 +378,12 @@ def _row_phones(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, tuple[st
     return {row: tuple(numbers) for row, numbers in found.items()}
 
 
-def _zones_of(
-    phones: tuple[str, ...], known: dict[str, tuple[str, ...]] | None = None
-) -> tuple[str, ...]:
-    """The zones any of a row's numbers may be in (all of them: a 415 mobile and a 212 office
-    line together do not name one zone); ``known``: zones of numbers looked up already."""
-    zones: set[str] = set()
-    for phone in phones:
-        found = known.get(phone) if known is not None else None
-        zones.update(found if found is not None else zones_for_number(phone))
-    return tuple(sorted(zones))
-
-
-def _infer_zone(
-    phones: str,
-    candidates: tuple[str, ...],
-    default: str | None,
-    use_default: bool = False,
-    has_column: bool = True,
-) -> tuple[str | Invalid | None, str | None]:
-    """Zone of a row whose file gives none: from its phones when they name one zone, else default.
-
-    Rules (libphonenumber's ``phonenumbers.timezone``, with area codes known to straddle two
-    zones widened): one candidate over all the row's numbers → it; several → the mapping's
-    ``defaults.timezone`` when it is among them (or ``use_default``:
-    ``defaults.ambiguous_timezone: default``), else refused as ambiguous; none → the default.
-    """
-    if len(candidates) == 1:
-        return candidates[0], "phone"
-    if len(candidates) > 1:
-        if default in candidates or (use_default and default):
-            return default, "default"
-        shown = ", ".join(candidates[:6]) + (" …" if len(candidates) > 6 else "")
-        fix = "fill the time zone column" if has_column else "map a time zone column"
-        if default:
-            fix += " (or set defaults.ambiguous_timezone: default)"
-        return Invalid("", f"zone ambiguous: {phones} could be in {shown}; {fix}"), None
-    if default:
-        return default, "default"
-    return None, None
-
-
 def _not_invalid(series: pd.Series) -> pd.Series:
     return ~series.map(lambda v: isinstance(v, Invalid)).astype(bool)
+
+
+def _dialable_or_invalid(value: object) -> bool:
+    return (isinstance(value, tuple) and bool(value)) or isinstance(value, Invalid)
 
 
 def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema:
@@ -420,9 +395,12 @@ def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema
             (a dialer cannot call a lead without one).
 
     Rules: ``name``, ``surname``, ``email``, ``timezoneId`` are required (docs/api.md, "The lead");
-    no column may hold an :class:`~etl.normalize.Invalid` value.
+    no column may hold an :class:`~etl.normalize.Invalid` value. Each check's name says which
+    :class:`_Findings` method turns its failures into issues: ``not_nullable`` (pandera's own,
+    for a required field) → ``required``, ``invalid`` → ``invalid``, ``phone_required`` →
+    ``phone_required``.
     """
-    valid = pa.Check(_not_invalid, name="invalid", error="value not valid")
+    valid = pa.Check(_not_invalid, name="invalid")  # failure cases name the check "invalid"
     columns: dict[str, pa.Column] = {}
     for name in ("name", "surname", "email", "timezoneId"):
         columns[name] = pa.Column(object, nullable=False, checks=[valid], required=True)
@@ -442,9 +420,11 @@ def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema
         phone_cols = col.phones(len(mapping.phones))
 
         def has_phone(df: pd.DataFrame) -> pd.Series:
+            """A row passes with a number, or with an invalid phone: the ``invalid`` check of
+            that phone gives its reason, which already explains why nothing can be dialled."""
             ok = pd.Series(False, index=df.index)
             for phone_col in phone_cols:
-                ok |= df[phone_col].map(lambda v: isinstance(v, tuple) and bool(v)).astype(bool)
+                ok |= df[phone_col].map(_dialable_or_invalid).astype(bool)
             return ok
 
         checks.append(pa.Check(has_phone, name="phone_required", error="no dialable phone"))
@@ -517,6 +497,9 @@ def _issues_from(
     mapping: Mapping,
     source_file: str,
 ) -> list[Issue]:
+    """One issue per failure case of the schema (pandera's ``failure_cases``), made by the check
+    that failed (:class:`_Findings`); one per row, field and column, in the mapping's order."""
+    findings = _Findings(norm, mapped, mapping, source_file)
     issues: list[Issue] = []
     seen: set[tuple[int, str, str]] = set()
     rows = zip(
@@ -525,55 +508,73 @@ def _issues_from(
     for context, column, check, index in rows:
         if index is None or pd.isna(index):
             continue
-        row = int(index)
-        check_name = str(check)
         if context == "DataFrameSchema":  # the one frame-wide check: a dialable phone
-            field_name, header, value = "phone", ", ".join(p.column for p in mapping.phones), ""
-            message = "no dialable phone; a campaign needs at least one valid number"
-            if not mapping.phones:
-                message = "no phone column mapped; a campaign needs one"
-            if any(
-                isinstance(norm.at[row, phone_col], Invalid)
-                for phone_col in col.phones(len(mapping.phones))
-            ):
-                continue  # the phone's own reason already explains it
-            kind = "required"
+            issue = findings.phone_required(int(index))
         else:
-            column = str(column)
-            field_name, header = _column_label(mapping, column)
-            cell = norm.at[row, column] if column in norm.columns else None
-            raw_column = col.read_from(column)
-            raw = mapped.at[row, raw_column] if raw_column in mapped.columns else None
-            value = clean(raw) or ""
-            if check_name == "not_nullable":
-                kind = "required"
-                message = "required, but empty"
-                if column == "timezoneId":
-                    message = "required, but empty and no default zone could be used"
-            elif isinstance(cell, Invalid):
-                kind = "invalid"
-                message = cell.reason if not value else f"{value!r}: {cell.reason}"
-                if raw_column != column:
-                    message = cell.reason  # the reason names the value itself
-                if column == "timezoneId" and not value:
-                    message = cell.reason
-                elif column == "timezoneId" and cell.suggestion and header:
-                    message += (
-                        f"; to fix every such row, add map: {{{value}: {cell.suggestion}}} "
-                        "to fields.timezoneId"
-                    )
-            else:
-                kind = check_name
-                message = f"failed check {check_name}"
-        key = (row, field_name, header)
-        if key in seen:
-            continue
-        seen.add(key)
-        issues.append(Issue(source_file, row, field_name, header, kind, value, message))
+            issue = findings.of_column(str(check), str(column), int(index))
+        key = (issue.source_row, issue.field, issue.column)
+        if key not in seen:
+            seen.add(key)
+            issues.append(issue)
     # Per row, the mapping's order of fields: name, surname, email, timezoneId, phones, dynamic.
     order = {f: n for n, f in enumerate(["name", "surname", "email", "timezoneId", "phone"])}
     issues.sort(key=lambda i: (i.source_row, order.get(i.field, len(order)), i.field, i.column))
     return issues
+
+
+@dataclass(frozen=True)
+class _Findings:
+    """Issues of the schema's checks, one method per check (named as the check).
+
+    Attributes:
+        norm: :func:`normalize_frame`'s frame, where a failed ``invalid`` check's
+            :class:`~etl.normalize.Invalid` (its reason and kind) is.
+        mapped: :func:`etl.mapping.apply_mapping`'s frame: the value as written.
+        mapping: for the field's name and the file's column header.
+        source_file: the file name of the issues.
+    """
+
+    norm: pd.DataFrame
+    mapped: pd.DataFrame
+    mapping: Mapping
+    source_file: str
+
+    def of_column(self, check: str, column: str, row: int) -> Issue:
+        """The issue of a column check (``not_nullable``, ``invalid``) failed at ``row``."""
+        where = (self.source_file, row, *_column_label(self.mapping, column))
+        read = col.read_from(column)
+        value = clean(self.mapped.at[row, read] if read in self.mapped.columns else None) or ""
+        if check == "not_nullable":
+            kind = message = "required, but empty"
+            if column == "timezoneId":
+                kind = message = "required, but empty and no default zone could be used"
+            return Issue(*where, "required", value, message, kind)
+        cell = self.norm.at[row, column] if column in self.norm.columns else None
+        if check != "invalid" or not isinstance(cell, Invalid):
+            return Issue(*where, check, value, f"failed check {check}")
+        message = _invalid_message(column, where[3], value, cell, shown=read == column)
+        return Issue(*where, "invalid", value, message, cell.kind)
+
+    def phone_required(self, row: int) -> Issue:
+        """The issue of a row with no phone (a campaign run needs one)."""
+        header = ", ".join(p.column for p in self.mapping.phones)
+        message = "no dialable phone; a campaign needs at least one valid number"
+        kind = "no dialable phone"
+        if not self.mapping.phones:
+            message, kind = "no phone column mapped; a campaign needs one", "no phone column mapped"
+        return Issue(self.source_file, row, "phone", header, "required", "", message, kind)
+
+
+def _invalid_message(column: str, header: str, value: str, cell: Invalid, *, shown: bool) -> str:
+    """The message of an invalid cell: the value as written (when ``shown``: the reason of a
+    value read from another column, a task's or a note's time, names it itself) and the reason;
+    for a zone the file names, the value map that fixes every such row when one is likely."""
+    message = cell.reason if not value or not shown else f"{value!r}: {cell.reason}"
+    if column == "timezoneId" and value and cell.suggestion and header:
+        message += (
+            f"; to fix every such row, add map: {{{value}: {cell.suggestion}}} to fields.timezoneId"
+        )
+    return message
 
 
 def date_orders(
@@ -716,19 +717,7 @@ class KeyTracker:
                 seen[key] = (source_file, int(row))
                 new.append((key, source_file, int(row)))
                 continue
-            f_file, f_row = first
-            where = f"row {f_row}" if f_file == source_file else f"{f_file} row {f_row}"
-            issues.append(
-                Issue(
-                    source_file,
-                    int(row),
-                    "key",
-                    "",
-                    "duplicate",
-                    key,
-                    f"duplicate of {where} (same {'+'.join(self.key_fields)} {key!r})",
-                )
-            )
+            issues.append(self._duplicate(source_file, int(row), key, first))
         self._db.executemany("INSERT INTO first VALUES (?, ?, ?)", new)
         return keys, issues
 
@@ -756,20 +745,15 @@ class KeyTracker:
                     earlier[key] = (source_file, row)
                     new.append((key, source_file, row))
                     continue
-            where = f"row {first[1]}" if first[0] == source_file else f"{first[0]} row {first[1]}"
-            issues.append(
-                Issue(
-                    source_file,
-                    row,
-                    "key",
-                    "",
-                    "duplicate",
-                    key,
-                    f"duplicate of {where} (same {'+'.join(self.key_fields)} {key!r})",
-                )
-            )
+            issues.append(self._duplicate(source_file, row, key, first))
         self._db.executemany("INSERT INTO first_rejected VALUES (?, ?, ?)", new)
         return issues
+
+    def _duplicate(self, source_file: str, row: int, key: str, first: tuple[str, int]) -> Issue:
+        """The issue of a row whose key the row ``first`` (file, row) had already."""
+        where = f"row {first[1]}" if first[0] == source_file else f"{first[0]} row {first[1]}"
+        message = f"duplicate of {where} (same {'+'.join(self.key_fields)} {key!r})"
+        return Issue(source_file, row, "key", "", "duplicate", key, message, "duplicate")
 
     def _field(self, rec: dict[str, Any], name: str) -> Any:
         if name == "phone":

@@ -16,6 +16,8 @@ MODULES = [
     "etl.mapping",
     "etl.mapping_init",
     "etl.normalize",
+    "etl.values",
+    "etl.zones",
     "etl.validate",
     "etl.client",
     "etl.state",

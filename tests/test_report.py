@@ -371,3 +371,20 @@ def test_report_html_marks_values_and_charts_reasons(tmp_path: Path) -> None:
     assert 'aria-label="key: duplicate: 3"' in html
     assert 'aria-label="phone: not a phone number: 3"' in html
     assert ran.summary()["rows_rejected"] == 22
+
+
+def test_reasons_are_charted_by_the_kind_their_check_gave(tmp_path: Path) -> None:
+    writer = ReportWriter(tmp_path / "r", ["email"])
+    message = 'email (E): "o\'b@": not an e-mail address (nothing after @)'
+    writer.reject(
+        "a.csv", 2, {"email": "o'b@"}, [("email", "o'b@", message, "not an e-mail address")]
+    )
+    writer.reject("a.csv", 3, {"email": "x"}, [("key", "x", "key: x", "k" * 70)])
+    writer.finish(_summary(rows_read=2, rows_rejected=2))
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert 'aria-label="email: not an e-mail address: 1"' in html
+    assert f'aria-label="key: {"k" * 60}: 1"' in html  # a chart shows 60 characters of a kind
+    assert (tmp_path / "r" / "rejects.csv").read_text().splitlines()[1:] == [
+        f'o\'b@,a.csv,2,"{message.replace(chr(34), chr(34) * 2)}"',
+        "x,a.csv,3,key: x",
+    ]

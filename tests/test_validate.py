@@ -877,3 +877,33 @@ def test_a_row_with_an_empty_key_is_rejected_not_merged(sandbox: Any, tmp_path: 
     assert again.summary()["leads_unchanged"] == 1
     assert "PATCH /leads/{leadId}" not in state(sandbox)["requests"]
     assert len(state(sandbox)["leads"]) == 1
+
+
+def test_each_issue_carries_the_kind_its_check_named() -> None:
+    m = mapping(dynamicData={"signup": {"column": "Signed", "type": "date"}})
+    res = run(
+        m,
+        {
+            3: {"Last": "Lee", "Email": "o'brien@", "Zone": "EST", "Mobile": "TBD"},
+            4: person("c@x.com", Office="555-01", Signed="2024-02-30"),
+            5: person("d@x.com", Zone="Europe/Paris"),
+        },
+    )
+    assert [(i.source_row, i.field, i.check, i.kind) for i in res.issues] == [
+        (3, "name", "required", "required, but empty"),
+        (3, "email", "invalid", "not an e-mail address"),
+        (3, "timezoneId", "invalid", "an abbreviation, not an IANA zone"),
+        (3, "phone", "invalid", "not a phone number"),
+        (4, "phone", "invalid", "too short for US"),
+        (4, "dynamicData.signup", "invalid", "not a calendar date"),
+        (5, "phone", "required", "no dialable phone"),
+    ]
+    # the value's own quote does not hide the kind: the message shows it as Python writes it
+    assert res.issues[1].message == '"o\'brien@": not an e-mail address (nothing after @)'
+    tracker = KeyTracker(m.key)
+    valid = run(m, {7: person("e@x.com", Mobile="415 555 2671")}).valid
+    tracker.check(valid, "a.csv")
+    _, dupes = tracker.check(valid.rename(index={7: 8}), "a.csv")
+    assert [(i.source_row, i.check, i.kind, i.message) for i in dupes] == [
+        (8, "duplicate", "duplicate", "duplicate of row 7 (same email 'e@x.com')")
+    ]
