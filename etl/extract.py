@@ -54,7 +54,8 @@ from typing import Any
 
 import pandas as pd
 
-from etl.errors import InputError, InputMissingError
+from etl.errors import EtlError, InputError, InputMissingError
+from etl.report import REJECT_COLUMNS, is_rejects_file, unescape_cell
 
 __all__ = [
     "CSV_FIELD_LIMIT",
@@ -71,7 +72,11 @@ __all__ = [
     "decide_encoding",
     "list_sheets",
     "open_source",
+    "original_headers",
+    "rejects_origins",
+    "rejects_read_options",
     "sniff_kind",
+    "unescape_rejects",
 ]
 
 logger = logging.getLogger(__name__)
@@ -1834,3 +1839,67 @@ def list_sheets(path: str | os.PathLike[str]) -> list[str]:
             return list(xbook.sheet_names())
         finally:
             xbook.release_resources()
+
+
+# -- reading our own rejects files back -------------------------------------------------------
+# A rejects file (docs/reports.md) is read back like any source so its rows can be fixed and run
+# again: always with the header on row 1 and our own encoding and delimiter, the formula guard
+# removed, and each row's first ``(file, row)`` kept. Moved here from etl/pipeline.py (issue 11).
+
+
+def rejects_read_options(path: Path) -> ReadOptions | None:
+    """How to read one of our own rejects files, whatever the mapping's ``read:`` says.
+
+    We write them with the header on row 1: ``rejects.csv`` as UTF-8 with commas,
+    ``rejects.xlsx`` with one sheet ``Rejects``. Returns ``None`` for any other file (and for
+    one that cannot be read: opening it reports why).
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            if list_sheets(path) == ["Rejects"]:
+                return ReadOptions(sheet=0, header_row=1)
+            return None
+        if suffix not in (".csv", ".txt"):
+            return None
+        with open(path, "rb") as fh:
+            head = fh.read(65536).decode("utf-8-sig", errors="strict").splitlines()[:1]
+    except (OSError, UnicodeDecodeError, EtlError):
+        return None
+    header = next(csv.reader(head), [])
+    if is_rejects_file([h.strip() for h in header]):
+        return ReadOptions(header_row=1, encoding="utf-8", delimiter=",")
+    return None
+
+
+def original_headers(reader: SourceReader) -> list[str]:
+    """A source's headers; for one of our rejects files, the original columns, unescaped."""
+    if not is_rejects_file(reader.headers):
+        return list(reader.headers)
+    return [unescape_cell(h) for h in reader.headers if h not in REJECT_COLUMNS]
+
+
+def rejects_origins(chunk: Chunk) -> dict[int, tuple[str, int]]:
+    """For a chunk of a rejects file: the ``(file, row)`` each row was first read from, by its
+    ``_source_file`` and ``_source_row`` (rows where they are not a name and a number are left
+    out: they count as rows of the rejects file itself)."""
+    frame = chunk.frame
+    if "_source_file" not in frame.columns or "_source_row" not in frame.columns:
+        return {}
+    out: dict[int, tuple[str, int]] = {}
+    for row, file, line in zip(
+        frame.index, frame["_source_file"], frame["_source_row"], strict=True
+    ):
+        file = unescape_cell(str(file or "")).strip()
+        line = str(line or "").strip()
+        if file and line.isdigit():
+            out[int(row)] = (file, int(line))
+    return out
+
+
+def unescape_rejects(chunk: Chunk) -> Chunk:
+    """A chunk of a rejects file with our formula guard (a leading ``'``) removed."""
+    frame = chunk.frame.drop(columns=[c for c in REJECT_COLUMNS if c in chunk.frame.columns])
+    frame = frame.map(unescape_cell)
+    frame.columns = [unescape_cell(c) for c in frame.columns]
+    return Chunk(frame=frame, problems=chunk.problems)

@@ -10,7 +10,6 @@ unreachable API) ends the run with its exit code after the reports are written.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import logging
@@ -43,7 +42,16 @@ from etl.errors import (
     RateLimitedError,
     combine_exit_codes,
 )
-from etl.extract import Chunk, ReadOptions, SourceReader, list_sheets, open_source
+from etl.extract import (
+    Chunk,
+    ReadOptions,
+    SourceReader,
+    open_source,
+    original_headers,
+    rejects_origins,
+    rejects_read_options,
+    unescape_rejects,
+)
 from etl.load import (
     Cancel,
     LeadRow,
@@ -66,11 +74,9 @@ from etl.payload import lead_payload, note_slots, task_bodies
 from etl.phonefast import regions_many
 from etl.references import find_references, offline_references, resolve_references
 from etl.report import (
-    REJECT_COLUMNS,
     ReportWriter,
     is_rejects_file,
     prune_reports,
-    unescape_cell,
 )
 from etl.state import Ledger
 from etl.summary import RunStats, RunSummary, file_entry
@@ -575,7 +581,7 @@ class _Run:
         readers = []
         for path in sources:
             try:
-                readers.append((path, open_source(path, _rejects_options(path) or options)))
+                readers.append((path, open_source(path, rejects_read_options(path) or options)))
             except InputError as exc:
                 self._file_failed(path, exc)
         return readers
@@ -593,7 +599,7 @@ class _Run:
         for path, reader in list(readers):
             try:
                 where = f"{path} (header read on row {reader.header_row})"
-                self.columns[path] = resolve_columns(self.mapping, _headers(reader), where)
+                self.columns[path] = resolve_columns(self.mapping, original_headers(reader), where)
                 self.formula_optional[path] = _formula_optional(
                     self.mapping, reader.headers, self.columns[path]
                 )
@@ -695,7 +701,7 @@ class _Run:
         def source() -> Iterator[tuple[Chunk, dict[int, tuple[str, int]]]]:
             for chunk in reader.chunks(self.o.chunk_rows):
                 if rejects_file:
-                    yield _unescape_chunk(chunk), _origins(chunk)
+                    yield unescape_rejects(chunk), rejects_origins(chunk)
                 else:
                     yield chunk, {}
 
@@ -798,7 +804,7 @@ class _Run:
                 try:
                     for chunk in reader.chunks(self.o.chunk_rows):
                         if rejects_file:
-                            chunk = _unescape_chunk(chunk)
+                            chunk = unescape_rejects(chunk)
                         for name, column in dates.items():
                             values = chunk.frame[columns[column]]
                             for row, cell in values.items():
@@ -819,7 +825,7 @@ class _Run:
                 try:
                     for chunk in reader.chunks(self.o.chunk_rows):
                         if rejects_file:
-                            chunk = _unescape_chunk(chunk)
+                            chunk = unescape_rejects(chunk)
                         read += len(chunk.frame) + len(chunk.problems)
                         chunk, forced, notes = _fold_problems(chunk, self.formula_optional[path])
                         rejected += len(chunk.problems)
@@ -1190,74 +1196,17 @@ def _formula_optional(
     return {h: labels.get(h) for h in headers if h not in needed}
 
 
-def _rejects_options(path: Path) -> ReadOptions | None:
-    """How to read one of our own rejects files, whatever the mapping's ``read:`` says.
-
-    We write them with the header on row 1: ``rejects.csv`` as UTF-8 with commas,
-    ``rejects.xlsx`` with one sheet ``Rejects``. Returns ``None`` for any other file.
-    """
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".xlsx", ".xlsm"):
-            if list_sheets(path) == ["Rejects"]:
-                return ReadOptions(sheet=0, header_row=1)
-            return None
-        if suffix not in (".csv", ".txt"):
-            return None
-        with open(path, "rb") as fh:
-            head = fh.read(65536).decode("utf-8-sig", errors="strict").splitlines()[:1]
-    except (OSError, UnicodeDecodeError, EtlError):
-        return None
-    header = next(csv.reader(head), [])
-    if is_rejects_file([h.strip() for h in header]):
-        return ReadOptions(header_row=1, encoding="utf-8", delimiter=",")
-    return None
-
-
-def _headers(reader: SourceReader) -> list[str]:
-    """A source's headers; for one of our rejects files, the original columns, unescaped."""
-    if not is_rejects_file(reader.headers):
-        return list(reader.headers)
-    return [unescape_cell(h) for h in reader.headers if h not in REJECT_COLUMNS]
-
-
 def _union_headers(readers: Any) -> list[str]:
     """The run's columns for rejects.csv: every file's headers, first spelling wins among those
     that match after trimming and case-folding (as the mapping matches them)."""
     out: list[str] = []
     seen: set[str] = set()
     for reader in readers:
-        for h in _headers(reader):
+        for h in original_headers(reader):
             if h.strip().casefold() not in seen:
                 seen.add(h.strip().casefold())
                 out.append(h)
     return out
-
-
-def _origins(chunk: Chunk) -> dict[int, tuple[str, int]]:
-    """For a chunk of a rejects file: the ``(file, row)`` each row was first read from, by its
-    ``_source_file`` and ``_source_row`` (rows where they are not a name and a number are left
-    out: they count as rows of the rejects file itself)."""
-    frame = chunk.frame
-    if "_source_file" not in frame.columns or "_source_row" not in frame.columns:
-        return {}
-    out: dict[int, tuple[str, int]] = {}
-    for row, file, line in zip(
-        frame.index, frame["_source_file"], frame["_source_row"], strict=True
-    ):
-        file = unescape_cell(str(file or "")).strip()
-        line = str(line or "").strip()
-        if file and line.isdigit():
-            out[int(row)] = (file, int(line))
-    return out
-
-
-def _unescape_chunk(chunk: Chunk) -> Chunk:
-    """A chunk of a rejects file with our formula guard (a leading ``'``) removed."""
-    frame = chunk.frame.drop(columns=[c for c in REJECT_COLUMNS if c in chunk.frame.columns])
-    frame = frame.map(unescape_cell)
-    frame.columns = [unescape_cell(c) for c in frame.columns]
-    return Chunk(frame=frame, problems=chunk.problems)
 
 
 def run(

@@ -965,3 +965,30 @@ def test_a_formula_without_a_value_does_not_hide_the_other_faults(tmp_path: Path
         )
     ]
     assert [r["_source_row"] for r in ran.loaded()] == ["3"]
+
+
+def test_a_rejects_file_is_read_back_with_our_own_options(tmp_path: Path) -> None:
+    rejects = tmp_path / "rejects.csv"
+    rejects.write_text(
+        "email,'=note,_source_file,_source_row,_errors\n"
+        "'=1+1,x,leads.csv,7,email: not an address\n"
+        "b@example.com,y,,,too many fields\n",
+        encoding="utf-8",
+    )
+    other = tmp_path / "leads.csv"
+    other.write_text("email,_source_file\na@example.com,x\n", encoding="utf-8")
+    options = extract.rejects_read_options(rejects)
+    assert options == ReadOptions(header_row=1, encoding="utf-8", delimiter=",")
+    assert extract.rejects_read_options(other) is None
+    assert extract.rejects_read_options(tmp_path / "missing.csv") is None
+    with open_source(rejects, options) as reader:
+        chunk = next(reader.chunks(rows=10))
+        headers = extract.original_headers(reader)
+    assert headers == ["email", "=note"]
+    assert extract.rejects_origins(chunk) == {2: ("leads.csv", 7)}
+    plain = extract.unescape_rejects(chunk).frame
+    assert list(plain.columns) == ["email", "=note"]
+    assert plain.to_dict("index") == {
+        2: {"email": "=1+1", "=note": "x"},
+        3: {"email": "b@example.com", "=note": "y"},
+    }
