@@ -8,6 +8,7 @@ and the exit code of the error class (docs/exit-codes.md). stdout carries result
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import json
 import logging
@@ -36,6 +37,7 @@ from rich.text import Text
 
 from etl import __version__
 from etl.cancel import Cancel
+from etl.client import VoiptimeClient
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
 from etl.errors import EtlError, InputMissingError, UsageError, exit_meaning
 from etl.jobs import expand_sources
@@ -321,7 +323,11 @@ def _run_command(
     previous = _on_signals(cancel)
     bars = _progress_bars(quiet)
     try:
-        factory = settings.client if settings is not None and settings.api_key else None
+        factory = (
+            functools.partial(VoiptimeClient.from_settings, settings)
+            if settings is not None and settings.api_key
+            else None
+        )
         if bars is None:
             result = run(options, factory, cancel)
         else:
@@ -992,7 +998,7 @@ def _api_call(
     settings = _settings(api_url, api_key_file)
     _setup_logging(0, False, debug, settings.api_key)
     try:
-        with settings.client() as client:
+        with VoiptimeClient.from_settings(settings) as client:
             return call(client)
     except EtlError as exc:
         _fail(exc, debug, settings.api_key)

@@ -39,16 +39,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 import tenacity
 
+from etl.config import RetryPolicy, Settings
 from etl.errors import (
     AmbiguousApiError,
     ApiError,
     AuthError,
+    ConfigError,
     NotFoundError,
     RateLimitedError,
     RequestRejectedError,
@@ -57,9 +58,7 @@ from etl.errors import (
 )
 
 __all__ = [
-    "DEFAULT_API_URL",
     "RateLimiter",
-    "RetryPolicy",
     "VoiptimeClient",
     "classify",
     "parse_retry_after",
@@ -67,34 +66,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://app.voiptimecloud.com/api"
 #: The sandbox and the real service serve at most this many campaigns per page.
 CAMPAIGN_PAGE = 50
 _IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to retry what is safe to retry.
-
-    Attributes:
-        attempts: tries in all, the first included.
-        budget: seconds after which no new try starts.
-        min_wait: seconds, the smallest backoff.
-        max_wait: seconds, the largest backoff between tries.
-        max_retry_after: seconds, the longest ``Retry-After`` waited out; a longer one stops
-            the run (:class:`~etl.errors.RetryLaterError`) instead of sending again early.
-        sleep: the sleep function (``time.sleep``); tests inject one that returns at once.
-        now: the wall clock as an aware UTC datetime (reads HTTP dates, computes ``retry_at``).
-    """
-
-    attempts: int = 6
-    budget: float = 120.0
-    min_wait: float = 0.5
-    max_wait: float = 30.0
-    max_retry_after: float = 120.0
-    sleep: Callable[[float], None] = time.sleep
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
 class RateLimiter:
@@ -292,6 +266,23 @@ class VoiptimeClient:
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self.request_count = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VoiptimeClient:
+        """A client for the run's settings (URL, key, timeouts, retry policy, rate limit).
+
+        Raises:
+            ConfigError: there is no API key.
+        """
+        if not settings.api_key:
+            raise ConfigError("No API key: set VOIPTIME_API_KEY or pass --api-key-file.")
+        return cls(
+            settings.api_url,
+            settings.api_key,
+            timeout=(settings.connect_timeout, settings.read_timeout),
+            retry=settings.retry,
+            rate_limit=settings.rate_limit,
+        )
 
     def __repr__(self) -> str:  # never show the key
         return f"VoiptimeClient({self.base_url!r})"
@@ -532,6 +523,25 @@ class VoiptimeClient:
     def list_campaigns(self) -> list[dict[str, Any]]:
         """Every campaign (see :meth:`iter_campaigns`)."""
         return list(self.iter_campaigns())
+
+    def find_campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        """#12 ``GET /campaigns?includeIds={campaignId}``: the campaign as the API lists it now
+        (e.g. its ``totalEntries``), or ``None`` when it is not listed (deleted, or never was).
+
+        Raises:
+            ApiError: the read failed (as :meth:`request`).
+        """
+        params = {"includeIds": campaign_id, "limit": CAMPAIGN_PAGE}
+        found = self.request("GET", "/campaigns", params=params)
+        return next((c for c in found or [] if c.get("id") == campaign_id), None)
+
+    def campaign_exists(self, campaign_id: str) -> bool:
+        """Whether the API still lists the campaign (one GET, see :meth:`find_campaign`).
+
+        Raises:
+            ApiError: the read failed, so it cannot be told.
+        """
+        return self.find_campaign(campaign_id) is not None
 
     def generate_entries(self, campaign_id: str, lead_ids: Iterable[int]) -> Any:
         """#13 ``POST /campaigns/{campaignId}/entries/actions/generate``: enrol leads.

@@ -2,22 +2,55 @@
 
 Library functions take these values as arguments and never read ``os.environ`` themselves
 (house style 8). The API key lives only in :attr:`Settings.api_key`, whose ``repr`` hides it.
+Settings hold values only: :meth:`etl.client.VoiptimeClient.from_settings` makes the client.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etl.client import DEFAULT_API_URL, RetryPolicy, VoiptimeClient
 from etl.errors import ConfigError
 
-__all__ = ["DEFAULT_STATE", "Settings", "default_report_dir", "read_api_key"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_STATE",
+    "RetryPolicy",
+    "Settings",
+    "default_report_dir",
+    "read_api_key",
+]
 
+DEFAULT_API_URL = "https://app.voiptimecloud.com/api"
 DEFAULT_STATE = Path(".voiptime-etl/state.sqlite")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry what is safe to retry.
+
+    Attributes:
+        attempts: tries in all, the first included.
+        budget: seconds after which no new try starts.
+        min_wait: seconds, the smallest backoff.
+        max_wait: seconds, the largest backoff between tries.
+        max_retry_after: seconds, the longest ``Retry-After`` waited out; a longer one stops
+            the run (:class:`~etl.errors.RetryLaterError`) instead of sending again early.
+        sleep: the sleep function (``time.sleep``); tests inject one that returns at once.
+        now: the wall clock as an aware UTC datetime (reads HTTP dates, computes ``retry_at``).
+    """
+
+    attempts: int = 6
+    budget: float = 120.0
+    min_wait: float = 0.5
+    max_wait: float = 30.0
+    max_retry_after: float = 120.0
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -40,22 +73,6 @@ class Settings:
     read_timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rate_limit: float | None = None
-
-    def client(self) -> VoiptimeClient:
-        """A client for these settings.
-
-        Raises:
-            ConfigError: there is no API key.
-        """
-        if not self.api_key:
-            raise ConfigError("No API key: set VOIPTIME_API_KEY or pass --api-key-file.")
-        return VoiptimeClient(
-            self.api_url,
-            self.api_key,
-            timeout=(self.connect_timeout, self.read_timeout),
-            retry=self.retry,
-            rate_limit=self.rate_limit,
-        )
 
     @classmethod
     def build(

@@ -20,6 +20,7 @@ Examples for each orchestrator are in ``docs/orchestrators.md`` (and run by the 
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import time
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from etl.cancel import Cancel
+from etl.client import VoiptimeClient
 from etl.config import DEFAULT_STATE, Settings, default_report_dir
 from etl.pipeline import RunOptions, run
 from etl.summary import RunSummary
@@ -123,4 +125,5 @@ def import_files(
         archive_dir=Path(archive_dir) if archive_dir is not None else None,
         settle_seconds=settle_seconds,
     )
-    return run(options, settings.client, cancel, pause=pause).summary
+    factory = functools.partial(VoiptimeClient.from_settings, settings)
+    return run(options, factory, cancel, pause=pause).summary

@@ -690,17 +690,15 @@ class Loader:
             ApiError: the read failed.
         """
         assert self.client is not None and self.campaign_id is not None
-        found = self.client.request(
-            "GET", "/campaigns", params={"includeIds": self.campaign_id, "limit": 50}
-        )
-        return next((c for c in found or [] if c.get("id") == self.campaign_id), None)
+        return self.client.find_campaign(self.campaign_id)
 
     def _campaign_exists(self) -> bool:
         """Whether the campaign is still there (one GET, asked once per run): a ``generate``
         404 means either a bad lead id or a campaign that is gone."""
         if self._campaign_known is None:
             try:
-                self._campaign_known = self._campaign() is not None
+                assert self.client is not None and self.campaign_id is not None
+                self._campaign_known = self.client.campaign_exists(self.campaign_id)
             except ApiError:
                 self._campaign_known = True  # cannot tell: look for the bad id instead
         return self._campaign_known
@@ -1083,8 +1081,7 @@ def estimate_ambiguity(
     leads, accounted = _probably(contacts, base, tally["created"], tally["ambiguous"])
     entries = done = entries_accounted = None
     if campaign_id is not None and tally["enrol_ambiguous"]:
-        found = client.request("GET", "/campaigns", params={"includeIds": campaign_id, "limit": 50})
-        campaign = next((c for c in found or [] if c.get("id") == campaign_id), None)
+        campaign = client.find_campaign(campaign_id)
         entries = _count(campaign, "totalEntries")
         done, entries_accounted = _probably(
             entries,

@@ -10,7 +10,8 @@ import pytest
 import requests
 from clitools import faults, release, state
 
-from etl.client import RateLimiter, RetryPolicy, VoiptimeClient, classify, parse_retry_after
+from etl.client import RateLimiter, VoiptimeClient, classify, parse_retry_after
+from etl.config import RetryPolicy
 from etl.errors import (
     AmbiguousApiError,
     AuthError,
@@ -67,6 +68,19 @@ def test_read_only_endpoints(sandbox: Any) -> None:
     assert len({c["id"] for c in campaigns}) == 61
     # 50 + 11 + the empty page that ends the listing
     assert state(sandbox)["requests"]["GET /campaigns"] == 3
+
+
+def test_find_campaign_reads_one_campaign_by_id(sandbox: Any) -> None:
+    with make(sandbox) as client:
+        spring = client.list_campaigns()[-1]
+        found = client.find_campaign(spring["id"])
+        exists = client.campaign_exists(spring["id"])
+        gone = client.find_campaign("no-such-campaign")
+        gone_exists = client.campaign_exists("no-such-campaign")
+    assert (found, exists, gone, gone_exists) == (spring, True, None, False)
+    assert found is not None and found["name"] == "Spring outreach"
+    # 3 pages for the listing, then one GET each
+    assert state(sandbox)["requests"]["GET /campaigns"] == 3 + 4
 
 
 def test_writing_endpoints(sandbox: Any) -> None:

@@ -10,8 +10,8 @@ import pytest
 from clitools import env_for, run_cli
 from clitools import import_args as imp
 
-from etl.client import DEFAULT_API_URL
-from etl.config import Settings, default_report_dir, read_api_key
+from etl.client import VoiptimeClient
+from etl.config import DEFAULT_API_URL, Settings, default_report_dir, read_api_key
 from etl.errors import ConfigError
 
 
@@ -54,7 +54,7 @@ def test_key_file_wins_and_key_is_hidden(tmp_path: Path) -> None:
     s = Settings.build({"VOIPTIME_API_KEY": "from-env"}, api_key_file=key_file)
     assert s.api_key == "from-file"
     assert "from-file" not in repr(s)
-    assert "from-file" not in repr(s.client())
+    assert "from-file" not in repr(VoiptimeClient.from_settings(s))
 
 
 def test_bad_values(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_bad_values(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         read_api_key(tmp_path / "missing")
     with pytest.raises(ConfigError, match="No API key"):
-        Settings.build({}).client()
+        VoiptimeClient.from_settings(Settings.build({}))
 
 
 def test_default_report_dir() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import os
 import signal
 from pathlib import Path
@@ -175,10 +176,12 @@ def test_files_still_being_written_are_left_for_the_next_run(
         archive_dir=tmp_path / "done",
         settle_seconds=7,
     )
+    from etl.client import VoiptimeClient
     from etl.config import Settings
 
     settings = Settings.build({"VOIPTIME_API_URL": sandbox.url, "VOIPTIME_API_KEY": "sandbox-key"})
-    result = run(options, settings.client, pause=pause)
+    client = functools.partial(VoiptimeClient.from_settings, settings)
+    result = run(options, client, pause=pause)
     assert looks == [7]
     assert result.exit_code == 0, result.summary["error"]
     assert sorted(p.name for p in folder.iterdir()) == ["b.csv", "c.csv.part", "~$d.csv"]
@@ -191,7 +194,7 @@ def test_files_still_being_written_are_left_for_the_next_run(
     }
     assert [lead["email"] for lead in state(sandbox)["leads"]] == ["a0@example.com"]
     # Written completely, b.csv goes the next night (both of its rows).
-    again = run(options, settings.client, pause=lambda s: None)
+    again = run(options, client, pause=lambda s: None)
     assert again.summary["leads_created"] == 2
     assert not (folder / "b.csv").exists()
 

@@ -9,7 +9,8 @@ import pytest
 from clitools import C01, env_for, faults, run_cli, spring_id, state
 from clitools import import_args as imp
 
-from etl.client import RetryPolicy, VoiptimeClient
+from etl.client import VoiptimeClient
+from etl.config import RetryPolicy
 from etl.load import LeadRow, Loader, changed_fields
 from etl.state import Ledger
 

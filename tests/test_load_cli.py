@@ -18,7 +18,7 @@ import requests
 from clitools import Ran, env_for, faults, importing, logged, run_cli, spring_id, state, write_list
 from markupsafe import escape
 
-from etl.client import RetryPolicy
+from etl.config import RetryPolicy
 from etl.state import Ledger
 
 
