@@ -55,7 +55,7 @@ from typing import Any
 import pandas as pd
 
 from etl.errors import EtlError, InputError, InputMissingError
-from etl.report import REJECT_COLUMNS, is_rejects_file, unescape_cell
+from etl.report import REJECT_COLUMNS, REJECTS_SHEET, is_rejects_file, unescape_cell
 
 __all__ = [
     "CSV_FIELD_LIMIT",
@@ -68,6 +68,7 @@ __all__ = [
     "RowProblem",
     "SUFFIXES",
     "SourceReader",
+    "TAB_NAMES",
     "check_csv_structure",
     "decide_encoding",
     "list_sheets",
@@ -87,9 +88,17 @@ CSV_FIELD_LIMIT = 8 * 1024 * 1024
 csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
 
 #: File name endings the readers accept (case-insensitive).
-SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
+
+#: How a mapping may name the TAB delimiter (``read.delimiter``) besides the character itself.
+TAB_NAMES = ("\\t", "tab", "TAB")
+
+#: Excel's limits per cell: line feeds, characters. A quoted CSV cell past them is a quote that
+#: was never closed (:func:`check_csv_structure`).
+EXCEL_CELL_LINES = 253
+EXCEL_CELL_CHARS = 32_767
 
 #: Delimiters auto-detection chooses among, in order of preference on a tie.
 DELIMITERS = (",", ";", "\t", "|")
@@ -129,7 +138,8 @@ _HEADER_JUNK = re.compile(r"^[\s\ufeff\u200b-\u200d\u2060]+|[\s\ufeff\u200b-\u20
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How to read a source file (the mapping's ``read:`` block); ``None`` means detect.
+    """How to read a source file (the mapping's ``read:`` block, ``Mapping.read``); ``None``
+    means detect.
 
     Attributes:
         sheet: Excel sheet name or 0-based index (hidden sheets included); ``None`` reads the
@@ -150,8 +160,8 @@ class ReadOptions:
     header_row: int | None = None
     encoding: str | None = None
     delimiter: str | None = None
-    max_field_lines: int = 253
-    max_field_chars: int = 32_767
+    max_field_lines: int = EXCEL_CELL_LINES
+    max_field_chars: int = EXCEL_CELL_CHARS
 
 
 @dataclass(frozen=True)
@@ -534,8 +544,8 @@ def check_csv_structure(
     delimiter: str,
     *,
     width: int,
-    max_field_lines: int = 253,
-    max_field_chars: int = 32_767,
+    max_field_lines: int = EXCEL_CELL_LINES,
+    max_field_chars: int = EXCEL_CELL_CHARS,
     path: str = "<csv>",
 ) -> tuple[int, int, int]:
     """Check that the records of a CSV text are the rows its lines show.
@@ -1122,7 +1132,7 @@ def _sep_line(path: Path, encoding: str) -> str | None:
 
 def _choose_delimiter(path: Path, encoding: str, wanted: str | None) -> str:
     if wanted is not None:
-        if wanted in ("\\t", "tab", "TAB"):
+        if wanted in TAB_NAMES:
             wanted = "\t"
         if len(wanted) != 1 or wanted in ('"', "\r", "\n"):
             raise InputError(str(path), f"read.delimiter must be one character, not {wanted!r}")
@@ -1857,7 +1867,7 @@ def rejects_read_options(path: Path) -> ReadOptions | None:
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            if list_sheets(path) == ["Rejects"]:
+            if list_sheets(path) == [REJECTS_SHEET]:
                 return ReadOptions(sheet=0, header_row=1)
             return None
         if suffix not in (".csv", ".txt"):

@@ -30,13 +30,11 @@ from pathlib import Path
 from etl.cancel import Cancel
 from etl.client import VoiptimeClient
 from etl.config import DEFAULT_STATE, Settings, default_report_dir
+from etl.extract import SUFFIXES
 from etl.pipeline import RunOptions, run
 from etl.summary import RunSummary
 
 __all__ = ["RunSummary", "SUFFIXES", "expand_sources", "import_files"]
-
-#: File name endings a glob picks up (the readers' formats).
-SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
 
 PathLike = str | os.PathLike[str]
 

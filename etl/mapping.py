@@ -23,6 +23,7 @@ import yaml
 
 from etl import columns as col
 from etl.errors import MappingError, closest
+from etl.extract import TAB_NAMES, ReadOptions
 from etl.values import Invalid
 from etl.zones import canonical_zone
 
@@ -34,7 +35,6 @@ __all__ = [
     "LEAD_FIELDS",
     "Mapping",
     "PhoneSpec",
-    "ReadSpec",
     "References",
     "TaskSpec",
     "ValueMap",
@@ -254,23 +254,6 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
-class ReadSpec:
-    """How to read the file; ``None`` means detect (sheet: first; header_row: 1-based).
-
-    ``max_field_lines`` and ``max_field_chars`` bound a quoted CSV cell that holds line breaks
-    (defaults: Excel's 253 line feeds and 32,767 characters per cell); past them the file is
-    refused as a quote that was never closed (``etl.extract.check_csv_structure``).
-    """
-
-    sheet: str | int | None = None
-    header_row: int | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    max_field_lines: int = 253
-    max_field_chars: int = 32_767
-
-
-@dataclass(frozen=True)
 class Defaults:
     """Values used where a row gives none.
 
@@ -313,7 +296,7 @@ class Mapping:
     status_column: ColumnSpec | None = None
     source_column: ColumnSpec | None = None
     campaign: int | str | None = None
-    read: ReadSpec = field(default_factory=ReadSpec)
+    read: ReadOptions = field(default_factory=ReadOptions)
     defaults: Defaults = field(default_factory=Defaults)
     phones: tuple[PhoneSpec, ...] = ()
     dynamic: dict[str, ColumnSpec] = field(default_factory=dict)
@@ -828,12 +811,12 @@ def _column_items(
     return out
 
 
-def _parse_read(raw: Any, problems: list[str]) -> ReadSpec:
+def _parse_read(raw: Any, problems: list[str]) -> ReadOptions:
     if raw is None:
-        return ReadSpec()
+        return ReadOptions()
     if not isinstance(raw, AbcMapping):
         problems.append(f"read: expected a mapping, got {_describe(raw)}")
-        return ReadSpec()
+        return ReadOptions()
     for k in raw:
         if k not in _READ_KEYS:
             problems.append(_unknown_key(f"read.{k}", k, _READ_KEYS))
@@ -860,7 +843,7 @@ def _parse_read(raw: Any, problems: list[str]) -> ReadSpec:
             encoding = None
     delimiter = raw.get("delimiter")
     if delimiter is not None:
-        if delimiter in ("\\t", "tab", "TAB"):
+        if delimiter in TAB_NAMES:
             delimiter = "\t"
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             problems.append(f"read.delimiter: expected one character, got {_describe(delimiter)}")
@@ -874,7 +857,7 @@ def _parse_read(raw: Any, problems: list[str]) -> ReadSpec:
             problems.append(f"read.{name}: expected a whole number from 1, got {_describe(limit)}")
         else:
             limits[name] = limit
-    return ReadSpec(
+    return ReadOptions(
         sheet=sheet, header_row=header_row, encoding=encoding, delimiter=delimiter, **limits
     )
 

@@ -43,6 +43,7 @@ from etl.errors import (
     combine_exit_codes,
 )
 from etl.extract import (
+    EXCEL_SUFFIXES,
     Chunk,
     ReadOptions,
     SourceReader,
@@ -351,7 +352,7 @@ class _Run:
             self.report = ReportWriter(
                 self.o.report_dir,
                 _union_headers(r for _, r in readers),
-                xlsx=any(p.suffix.lower() in (".xlsx", ".xlsm", ".xls") for p, _ in readers),
+                xlsx=any(p.suffix.lower() in EXCEL_SUFFIXES for p, _ in readers),
                 lead_columns=[
                     spec.column if (spec := self.mapping.fields.get(f)) else ""
                     for f in ("name", "surname", "email")

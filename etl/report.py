@@ -45,6 +45,7 @@ from etl.errors import EXIT_CANTCREAT, OutputError, combine_exit_codes, exit_mea
 
 __all__ = [
     "LOADED_COLUMNS",
+    "REJECTS_SHEET",
     "REJECT_COLUMNS",
     "ReportWriter",
     "escape_cell",
@@ -56,6 +57,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REJECT_COLUMNS = ("_source_file", "_source_row", "_errors")
+#: The one sheet of ``rejects.xlsx``.
+REJECTS_SHEET = "Rejects"
 LOADED_COLUMNS = (
     "_source_file",
     "_source_row",
@@ -183,7 +186,7 @@ class ReportWriter:
         self._book: Any = None
         if self.xlsx:
             self._book = openpyxl.Workbook(write_only=True)
-            self._sheet = self._book.create_sheet("Rejects")
+            self._sheet = self._book.create_sheet(REJECTS_SHEET)
             self._xlsx_row([*self.columns, *REJECT_COLUMNS])
 
     def _xlsx_row(self, cells: Sequence[object]) -> None:

@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from etl.errors import EXIT_CONFIG, MappingError
+from etl.extract import ReadOptions
 from etl.mapping import (
     ColumnSpec,
     CommentSpec,
     Defaults,
     Mapping,
     PhoneSpec,
-    ReadSpec,
     References,
     ValueMap,
     apply_mapping,
@@ -96,7 +96,7 @@ def test_full_mapping_loads_into_frozen_model(tmp_path: Path) -> None:
         status="New",
         source="Web form",
         campaign="Spring outreach",
-        read=ReadSpec(sheet="Leads", header_row=2, encoding="cp1252", delimiter=";"),
+        read=ReadOptions(sheet="Leads", header_row=2, encoding="cp1252", delimiter=";"),
         defaults=Defaults(region="US", region_column="Country", timezone="America/New_York"),
         key=("email",),
         fields={
@@ -141,7 +141,7 @@ def test_minimal_mapping_defaults() -> None:
     assert m.fields["name"] == ColumnSpec("A")
     assert m.phones == (PhoneSpec("Phone", "main"),)
     assert m.comments == (CommentSpec("Notes", None),)
-    assert m.read == ReadSpec(delimiter="\t")
+    assert m.read == ReadOptions(delimiter="\t")
     assert m.defaults == Defaults()
     assert (m.status, m.source, m.campaign, m.dynamic) == (None, None, None, {})
 
