@@ -185,10 +185,30 @@ def _settings(
         _fail(exc, False)
 
 
-def _test_hook(name: str) -> int | None:
-    """A crash-test hook from the environment (see RunOptions.crash_after_created)."""
+class _KillAfter:
+    """A crash-test hook: kills this process (SIGKILL, no clean-up) at its ``calls``-th call
+    (at the first when ``calls`` is 0); thread-safe (the loader's workers call it)."""
+
+    def __init__(self, calls: int) -> None:
+        self._left = calls
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _crash_hook(name: str, flag: bool = False) -> Callable[[], None] | None:
+    """A crash test's hook, read from the environment here at the edge only (the library takes it
+    as ``RunOptions.on_created`` or ``before_archive``): ``VOIPTIME_TEST_CRASH_AFTER_CREATED=N``
+    kills the process once N leads are recorded created; a ``flag`` variable
+    (``VOIPTIME_TEST_CRASH_BEFORE_ARCHIVE=1``) kills it at the first call. ``None`` when unset."""
     value = environ().get(name, "")
-    return int(value) if value.isdigit() else None
+    if not value.isdigit() or (flag and not int(value)):
+        return None
+    return _KillAfter(1 if flag else int(value))
 
 
 def _test_now() -> dt.datetime | None:
@@ -647,10 +667,10 @@ def import_cmd(
         recreate_missing=recreate_missing,
         new_ledger=new_ledger,
         max_reject_rate=max_reject_rate,
-        crash_after_created=_test_hook("VOIPTIME_TEST_CRASH_AFTER_CREATED"),
+        on_created=_crash_hook("VOIPTIME_TEST_CRASH_AFTER_CREATED"),
         archive_dir=archive_dir,
         settle_seconds=settle_seconds,
-        crash_before_archive=bool(_test_hook("VOIPTIME_TEST_CRASH_BEFORE_ARCHIVE")),
+        before_archive=_crash_hook("VOIPTIME_TEST_CRASH_BEFORE_ARCHIVE", flag=True),
         calling_window=calling_window,
         operator_timezone=operator_timezone,
         now=_test_now(),

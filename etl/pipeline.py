@@ -16,7 +16,6 @@ import logging
 import multiprocessing
 import os
 import re
-import signal
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -126,16 +125,16 @@ class RunOptions:
         keep_reports: after the run, keep only this many of the newest report folders that
             voiptime-etl wrote beside ``report_dir`` (see :func:`etl.report.prune_reports`);
             ``None`` keeps every one.
-        crash_after_created: test hook: SIGKILL the process after this many leads are recorded
-            created (proves crash safety; never set in normal use).
+        on_created: called after each lead the ledger records created (a crash-test hook the
+            tests inject to kill the process there; ``None`` in normal use).
         archive_dir: a folder run: each file whose rows are all recorded is moved to
             ``archive_dir/<UTC date>/``; a file that failed, or with rows whose outcome is unknown
             (ambiguous), stays; a file still being written is left for the next run; a file
             moved is never read again (its fingerprint is in the ledger).
         settle_seconds: with ``archive_dir``, seconds between the two looks that tell a file
             still being written (its size or modification time changes).
-        crash_before_archive: test hook: SIGKILL the process after a file's rows are recorded
-            and before it is moved (never set in normal use).
+        before_archive: called after a file's rows are recorded and before it is moved (a
+            crash-test hook, as ``on_created``; ``None`` in normal use).
         overwrite: rows replace the values of leads another file (or, from a rejects file,
             another row) fed, instead of being reported as ``conflict``/``duplicate``.
         workers: processes that check chunks while this one reads, keeps the keys and writes
@@ -166,10 +165,10 @@ class RunOptions:
     new_ledger: bool = False
     max_reject_rate: float | None = None
     keep_reports: int | None = None
-    crash_after_created: int | None = None
+    on_created: Callable[[], None] | None = None
     archive_dir: Path | None = None
     settle_seconds: float = 2.0
-    crash_before_archive: bool = False
+    before_archive: Callable[[], None] | None = None
     overwrite: bool = False
     calling_window: str | None = None
     operator_timezone: str | None = None
@@ -324,8 +323,7 @@ class _Run:
                 if self.o.dry_run:
                     ledger = Ledger.open_readonly(self.o.state)
                 else:
-                    ledger = Ledger.open(self.o.state)
-                    ledger.crash_after_created = self.o.crash_after_created
+                    ledger = Ledger.open(self.o.state, on_created=self.o.on_created)
                     self.run_id = ledger.start_run(
                         self.o.command,
                         [str(p) for p in self.o.sources],
@@ -496,8 +494,8 @@ class _Run:
             return
         fp = self.fingerprints[path]
         ledger.mark_file(fp, str(path), "recorded", self.run_id)
-        if self.o.crash_before_archive:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if self.o.before_archive is not None:
+            self.o.before_archive()
         try:
             day = self.stats.started_at.strftime("%Y-%m-%d")
             target = archive_file(path, self.o.archive_dir / day)

@@ -57,10 +57,9 @@ import hashlib
 import json
 import logging
 import os
-import signal
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -412,23 +411,32 @@ class Ledger:
     Use :meth:`open` (writable, locked) or :meth:`open_readonly` (dry runs: no lock, no writes).
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection | None, lock_fd: int | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection | None,
+        lock_fd: int | None,
+        on_created: Callable[[], None] | None = None,
+    ) -> None:
         self.path = path
         self._conn = conn
         self._lock_fd = lock_fd
         self._mutex = threading.Lock()
         self.readonly = lock_fd is None
-        #: Test hook: SIGKILL this process right after this many ``created`` commits (crash tests).
-        self.crash_after_created: int | None = None
-        self._created = 0
+        self._on_created = on_created
         self._unbound_url: str | None = None
         self._pinned_column: bool | None = None
 
     # --- opening --------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Ledger:
+    def open(
+        cls, path: str | os.PathLike[str], *, on_created: Callable[[], None] | None = None
+    ) -> Ledger:
         """Open (creating if needed) and lock the ledger for a run.
+
+        ``on_created`` is called after each commit that records a lead created (a crash-test
+        hook: the tests inject one that kills the process there; ``None`` in normal use).
 
         Raises:
             OutputError: the file or its folder cannot be written (exit 74).
@@ -477,7 +485,7 @@ class Ledger:
                 stale,
                 stale_e,
             )
-        return cls(path, conn, lock_fd)
+        return cls(path, conn, lock_fd, on_created)
 
     @classmethod
     def open_readonly(cls, path: str | os.PathLike[str]) -> Ledger:
@@ -1122,11 +1130,8 @@ class Ledger:
                 raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
         if who is not None:
             return who
-        if self.crash_after_created is not None:
-            with self._mutex:
-                self._created += 1
-                if self._created >= self.crash_after_created:
-                    os.kill(os.getpid(), signal.SIGKILL)
+        if self._on_created is not None:
+            self._on_created()
         return None
 
     def mark_missing(self, project: int, key: str, note: str) -> None:

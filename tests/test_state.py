@@ -44,6 +44,26 @@ def test_lifecycle_and_lookup(tmp_path: Path) -> None:
         assert ledger.counts() == {"created": 1, "enrol_done": 1}
 
 
+def test_the_created_hook_runs_after_each_created_commit(tmp_path: Path) -> None:
+    # the crash tests inject a hook that kills the process here: what it sees is committed
+    path = tmp_path / "s.sqlite"
+    seen: list[dict[str, int]] = []
+
+    def hook() -> None:
+        with Ledger.open_readonly(path) as other:
+            seen.append(other.counts())
+
+    with Ledger.open(path, on_created=hook) as ledger:
+        ledger.mark_sending(1, "a", PAYLOAD, None, "f.csv", 2)
+        ledger.mark_created(1, "a", 1001)
+        ledger.mark_sending(1, "b", PAYLOAD, None, "f.csv", 3)
+        taken = ledger.mark_created(1, "b", 1001)  # the id is a's: b is ambiguous, no hook
+        ledger.mark_sending(1, "c", PAYLOAD, None, "f.csv", 4)
+        ledger.mark_created(1, "c", 1003)
+    assert taken == "key 'a' (f.csv row 2)"
+    assert seen == [{"created": 1}, {"created": 2, "ambiguous": 1}]
+
+
 def test_pending_enrolments_after_a_crash_between_create_and_enrol(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "s.sqlite") as ledger:
         for i, key in enumerate(["a", "b", "c"]):
