@@ -1,8 +1,9 @@
 """The ``voiptime-etl`` command line: parse options, call one library function, render, exit.
 
 ``click`` is imported only here (house style 1). Errors reach the user in one place,
-:func:`_fail`: ``Error: <what, where, what to do>`` on stderr, a traceback only with ``--debug``,
-and the exit code of the error class (docs/exit-codes.md). stdout carries results only.
+:func:`_print_error`: ``Error: <what, where, what to do>`` on stderr (or one JSON ``error`` event
+with ``--log-format json``); :func:`_fail` adds a traceback only with ``--debug`` and exits with
+the error class's code (docs/exit-codes.md). stdout carries results only.
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ from etl import __version__
 from etl.cancel import Cancel
 from etl.client import VoiptimeClient
 from etl.config import DEFAULT_STATE, Settings, default_report_dir, environ
-from etl.errors import EtlError, InputMissingError, UsageError, exit_meaning
+from etl.errors import (
+    ConfigErrorGroup,
+    EtlError,
+    InputMissingError,
+    ListenError,
+    UsageError,
+    exit_meaning,
+)
 from etl.jobs import expand_sources
 from etl.pipeline import RunOptions, RunResult, run
 from etl.references import match_reference
@@ -129,18 +137,29 @@ def _setup_logging(verbose: int, quiet: bool, debug: bool, secret: str | None) -
     logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
 
 
-def _fail(exc: BaseException, debug: bool, secret: str | None = None) -> NoReturn:
-    message = str(exc)
+def _print_error(exc: BaseException, secret: str | None, code: int | None = None) -> None:
+    """The one place an error reaches the user: ``Error: <message>`` on stderr, a line of its own
+    for each error of a :class:`~etl.errors.ConfigErrorGroup`; with ``--log-format json`` one
+    ``error`` event instead. ``code`` defaults to the error's exit code; the key is never shown.
+    """
+    parts = exc.errors if isinstance(exc, ConfigErrorGroup) else (exc,)
+    message = "\nError: ".join(str(part) for part in parts)
     if secret:
         message = message.replace(secret, "***")
-    code = exc.exit_code if isinstance(exc, EtlError) else 1
-    if debug:
-        trace = "".join(traceback.format_exception(exc))
-        click.echo(trace.replace(secret, "***") if secret else trace, err=True)
+    if code is None:
+        code = exc.exit_code if isinstance(exc, EtlError) else 1
     if _LOG_FORMAT["format"] == "json":
         _event(logging.ERROR, message, event="error", exit_code=code)
     else:
         click.echo(f"Error: {message}", err=True)
+
+
+def _fail(exc: BaseException, debug: bool, secret: str | None = None) -> NoReturn:
+    code = exc.exit_code if isinstance(exc, EtlError) else 1
+    if debug:
+        trace = "".join(traceback.format_exception(exc))
+        click.echo(trace.replace(secret, "***") if secret else trace, err=True)
+    _print_error(exc, secret, code)
     sys.exit(code)
 
 
@@ -374,16 +393,9 @@ def _run_command(
             signal.signal(signum, handler)
     json_lines = _LOG_FORMAT["format"] == "json"
     for error in result.file_errors:
-        if json_lines:
-            _event(logging.ERROR, str(error), secret, event="error", exit_code=error.exit_code)
-        else:
-            click.echo(f"Error: {error}", err=True)
+        _print_error(error, secret)
     if result.error is not None:
-        message = str(result.error)
-        if json_lines:
-            _event(logging.ERROR, message, secret, event="error", exit_code=result.exit_code)
-        else:
-            click.echo(f"Error: {message.replace(secret, '***') if secret else message}", err=True)
+        _print_error(result.error, secret, result.exit_code)
     if json_lines:
         s = result.summary
         _event(
@@ -983,8 +995,7 @@ def sandbox_cmd(host: str, port: int, latency_ms: int, data: Path | None, api_ke
     except EtlError as exc:
         _fail(exc, False)
     except OSError as exc:
-        click.echo(f"Error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
-        sys.exit(75)
+        _fail(ListenError(f"cannot listen on {host}:{port}: {exc.strerror}"), False)
 
     def stop_serving(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # SIGTERM ends the sandbox as Ctrl-C does

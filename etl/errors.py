@@ -7,12 +7,14 @@ CLI maps it to (``docs/exit-codes.md``)::
     ├── UsageError                   2   bad command-line use
     ├── ConfigError                  78  bad settings or configuration
     │   ├── MappingError             78  the mapping file: every problem at once, with key paths
-    │   └── UnknownReferenceError    78  unknown project / status / source / campaign
+    │   ├── UnknownReferenceError    78  unknown project / status / source / campaign
+    │   └── ConfigErrorGroup         78  several of these at once (``errors``), one line each
     ├── InputError                   65  an input file cannot be read (path)
     │   └── InputMissingError        66  an input file does not exist
     ├── OutputError                  74  a report or the state file cannot be written (path)
     │   └── StateVersionError        74  the ledger was written by a newer voiptime-etl
     ├── LockedError                  75  another run holds the state lock
+    ├── ListenError                  75  the sandbox cannot listen on its address
     ├── RunFailedError               *   a library run ended with an exit code its caller refuses
     └── ApiError                     the Voiptime Cloud API (method, path, status_code)
         ├── RetriableApiError        75  429, 503, connect failures: safe to try again
@@ -25,7 +27,9 @@ CLI maps it to (``docs/exit-codes.md``)::
         └── AmbiguousApiError        4   a write reached the server, the answer was lost
 
 Messages name the file, row, column and the URL *path* (never the host's key or query secrets);
-the API key is never part of any message or attribute.
+the API key is never part of any message or attribute. A message never starts with ``Error:``:
+the CLI prints every error in one place, as ``Error: <message>`` (one line for each error of a
+:class:`ConfigErrorGroup`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ __all__ = [
     "ApiError",
     "AuthError",
     "ConfigError",
+    "ConfigErrorGroup",
     "EXIT_AMBIGUOUS",
     "EXIT_AUTH",
     "EXIT_CANTCREAT",
@@ -53,6 +58,7 @@ __all__ = [
     "FatalApiError",
     "InputError",
     "InputMissingError",
+    "ListenError",
     "LockedError",
     "MappingError",
     "NotFoundError",
@@ -220,6 +226,24 @@ class UnknownReferenceError(ConfigError):
         super().__init__(f"Unknown {kind} {value!r}.{hint}")
 
 
+class ConfigErrorGroup(ConfigError):
+    """Several configuration errors found at once (exit 78), e.g. three unknown names, or
+    missing columns and no API key; each is reported on its own (an ``Error:`` line each).
+
+    Attributes:
+        errors: the errors in the order found (a group given among them is flattened).
+    """
+
+    errors: tuple[ConfigError, ...]
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        flat: list[ConfigError] = []
+        for error in errors:
+            flat += error.errors if isinstance(error, ConfigErrorGroup) else [error]
+        self.errors = tuple(flat)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
 #: The command that lists each kind of name.
 _LISTINGS = {
     "project": "`voiptime-etl projects`",
@@ -272,6 +296,12 @@ class StateVersionError(OutputError):
 
 class LockedError(EtlError):
     """Another run holds the lock of the state file (exit 75)."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class ListenError(EtlError):
+    """The sandbox cannot listen on its address: the port is taken, or not allowed (exit 75)."""
 
     exit_code = EXIT_TEMPFAIL
 

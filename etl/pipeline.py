@@ -35,6 +35,7 @@ from etl.errors import (
     EXIT_REJECTED,
     ApiError,
     ConfigError,
+    ConfigErrorGroup,
     EtlError,
     InputError,
     MappingError,
@@ -634,7 +635,7 @@ class _Run:
             try:
                 self._resolve()
             except ConfigError as names:
-                raise ConfigError(f"{columns}\nError: {names}") from None
+                raise ConfigErrorGroup([columns, names]) from None
             raise
         self._resolve()
 

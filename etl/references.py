@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from etl.client import VoiptimeClient
-from etl.errors import ConfigError, UnknownReferenceError
+from etl.errors import ConfigErrorGroup, UnknownReferenceError
 from etl.mapping import Mapping, References
 
 __all__ = ["find_references", "match_reference", "offline_references", "resolve_references"]
@@ -50,14 +50,14 @@ def resolve_references(
 
     Raises:
         UnknownReferenceError: one name or id the API does not know (exit 78).
-        ConfigError: several of them, all listed (exit 78).
+        ConfigErrorGroup: several of them, all listed (exit 78).
     """
     refs, problems = find_references(client, mapping, campaign, found)
     if refs is not None:
         return refs
     if len(problems) == 1:
         raise problems[0]
-    raise ConfigError("\n".join(f"Error: {p}" for p in problems)[len("Error: ") :])
+    raise ConfigErrorGroup(problems)
 
 
 def find_references(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from clitools import C01, C01_MAP, ROOT
 
 from etl.cli import cli
+from etl.errors import ConfigError, ConfigErrorGroup, MappingError
 from etl.report import prune_reports
 
 OFFLINE = {"PATH": "/usr/bin:/bin"}
@@ -156,3 +158,39 @@ def test_prune_reports_counts_only_its_own_folders(tmp_path: Path, _etl: Any) ->
         "20260109T000000Z",
     ]
     assert prune_reports(root, 2) == [] and prune_reports(tmp_path / "none", 1) == []
+
+
+def test_several_configuration_errors_are_one_error_printed_a_line_each(tmp_path: Path) -> None:
+    # the library's message has no "Error:" in it; the CLI prints one for each error
+    columns = MappingError("m.yaml", ["fields.email: column 'Emial' is not in a.csv"])
+    group = ConfigErrorGroup(
+        [columns, ConfigErrorGroup([ConfigError("No API key."), ConfigError("Second.")])]
+    )
+    assert (group.exit_code, len(group.errors), "Error" in str(group)) == (78, 3, False)
+    assert str(group) == f"{columns}\nNo API key.\nSecond."
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(C01_MAP.read_text().replace("notes", "Remarks"))
+    ran = CliRunner().invoke(
+        cli,
+        ["import", str(C01), "--mapping", str(mapping), "--state", str(tmp_path / "s.sqlite")],
+        env={"VOIPTIME_API_KEY": ""},
+    )
+    assert ran.exit_code == 78
+    assert ran.stderr == (
+        f"Error: {mapping}: 1 mapping problem:\n"
+        f"  - comments[0].column: column 'Remarks' is not in {C01} (header read on row 1) "
+        "(its columns: 'first_name', 'last_name', 'email', 'phone', 'timezone', 'notes')\n"
+        "Fix the mapping file and run again.\n"
+        "Error: No API key: set VOIPTIME_API_KEY or pass --api-key-file (import needs one; "
+        "validate runs offline without it).\n"
+    )
+
+
+def test_a_sandbox_port_in_use_is_one_error_line_and_exit_75(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = CliRunner().invoke(cli, ["sandbox", "--port", str(port)])
+    assert (ran.exit_code, ran.stdout) == (75, "")
+    assert ran.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
