@@ -199,6 +199,30 @@ def test_files_still_being_written_are_left_for_the_next_run(
     assert not (folder / "b.csv").exists()
 
 
+def test_the_crash_hooks_are_injected_into_a_run(sandbox: SandboxServer, tmp_path: Path) -> None:
+    # what the crash tests kill the process in: once per lead recorded, once per file moved
+    folder = inbox(tmp_path, {"a.csv": HEADER + rows("a", 2), "b.csv": HEADER + rows("b", 1)})
+    seen: list[str] = []
+    options = RunOptions(
+        sources=sorted(folder.iterdir()),
+        mapping=tmp_path / "m.yaml",
+        report_dir=tmp_path / "r",
+        state=tmp_path / "s.sqlite",
+        archive_dir=tmp_path / "done",
+        settle_seconds=0,
+        on_created=lambda: seen.append("created"),
+        before_archive=lambda: seen.append("archive"),
+    )
+    from etl.client import VoiptimeClient
+    from etl.config import Settings
+
+    settings = Settings.build({"VOIPTIME_API_URL": sandbox.url, "VOIPTIME_API_KEY": "sandbox-key"})
+    result = run(options, functools.partial(VoiptimeClient.from_settings, settings))
+    assert result.exit_code == 0, result.summary["error"]
+    assert sorted(seen) == ["archive", "archive", "created", "created", "created"]
+    assert sorted(p.name for p in folder.iterdir()) == []
+
+
 def test_crash_between_recording_and_moving_imports_nothing_twice(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
