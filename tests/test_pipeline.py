@@ -13,7 +13,8 @@ from typing import Any
 from clitools import C01, C01_MAP, LIST_MAPPING, env_for, run_cli, spring_id, state
 from clitools import import_args as imp
 
-from etl.client import RetryPolicy, VoiptimeClient
+from etl.client import VoiptimeClient
+from etl.config import RetryPolicy
 from etl.errors import ConfigError, EtlError, InputError, UnknownReferenceError
 from etl.pipeline import RunOptions, run
 from etl.sandbox import SandboxServer
