@@ -771,6 +771,24 @@ def _render_state(report: LedgerReport) -> None:
     console.print(f"Ledger {report.path} (schema {report.schema_version}{api})")
     if report.runs:
         console.print(_last_run_sentence(report.runs[0]))
+    console.print(_leads_table(report))
+    if report.enrolments:
+        shown = ", ".join(f"{n:,} {s}" for s, n in report.enrolments.items())
+        console.print(f"Campaign enrolments: {shown}")
+    if report.ambiguous:
+        console.print(_ambiguous_table(report))
+    else:
+        console.print("No ambiguous rows.")
+    if report.missing:
+        console.print(_missing_table(report))
+    if report.runs:
+        console.print(_runs_table(report))
+    if report.settlements:
+        console.print(_settlements_table(report))
+
+
+def _leads_table(report: LedgerReport) -> Table:
+    """Leads per project (rows) and ledger state (columns)."""
     states = sorted({s for counts in report.leads.values() for s in counts})
     table = Table(title="Leads per project and state", title_justify="left")
     table.add_column("project", justify="right")
@@ -778,89 +796,92 @@ def _render_state(report: LedgerReport) -> None:
         table.add_column(name, justify="right")
     for project, counts in report.leads.items():
         table.add_row(str(project), *[f"{counts.get(name, 0):,}" for name in states])
-    console.print(table)
-    if report.enrolments:
-        shown = ", ".join(f"{n:,} {s}" for s, n in report.enrolments.items())
-        console.print(f"Campaign enrolments: {shown}")
-    if report.ambiguous:
-        table = Table(
-            title=f"Ambiguous rows ({len(report.ambiguous)}): check each in the dialer, then "
-            "`state resolve KEY --lead-id N` or `state forget KEY`",
-            title_justify="left",
+    return table
+
+
+def _ambiguous_table(report: LedgerReport) -> Table:
+    """The rows whose outcome is unknown, with what to do about each."""
+    table = Table(
+        title=f"Ambiguous rows ({len(report.ambiguous)}): check each in the dialer, then "
+        "`state resolve KEY --lead-id N` or `state forget KEY`",
+        title_justify="left",
+    )
+    for column in ("project", "key", "file", "row", "since"):
+        table.add_column(column)
+    for a in report.ambiguous:
+        table.add_row(str(a.project), a.key, a.source_file or "", str(a.source_row or ""), a.since)
+    return table
+
+
+def _missing_table(report: LedgerReport) -> Table:
+    """The leads the dialer answered 404 for, with what answered 404."""
+    table = Table(
+        title=f"Leads missing in the dialer ({len(report.missing)}): not sent again until "
+        "an import with --recreate-missing",
+        title_justify="left",
+    )
+    for column in ("project", "key", "lead", "file", "row", "why"):
+        table.add_column(column)
+    for m in report.missing:
+        table.add_row(
+            str(m.project),
+            m.key,
+            str(m.lead_id or ""),
+            m.source_file or "",
+            str(m.source_row or ""),
+            m.note or "",
         )
-        for column in ("project", "key", "file", "row", "since"):
-            table.add_column(column)
-        for a in report.ambiguous:
-            table.add_row(
-                str(a.project), a.key, a.source_file or "", str(a.source_row or ""), a.since
-            )
-        console.print(table)
-    else:
-        console.print("No ambiguous rows.")
-    if report.missing:
-        table = Table(
-            title=f"Leads missing in the dialer ({len(report.missing)}): not sent again until "
-            "an import with --recreate-missing",
-            title_justify="left",
+    return table
+
+
+def _runs_table(report: LedgerReport) -> Table:
+    """The last runs: files, counts and exit code of each."""
+    table = Table(title="Last runs", title_justify="left")
+    for column in ("run", "started", "finished", "files", "read", "rejected", "created"):
+        table.add_column(column, justify="left" if column in ("started", "finished") else "right")
+    for column in ("updated", "unchanged", "ambiguous", "exit"):
+        table.add_column(column, justify="right")
+    for r in report.runs:
+        c = r.counts
+        table.add_row(
+            str(r.id),
+            r.started_at,
+            r.finished_at or "did not finish",
+            str(len(r.files)),
+            *[
+                f"{c.get(k, 0):,}"
+                for k in (
+                    "rows_read",
+                    "rows_rejected",
+                    "leads_created",
+                    "leads_updated",
+                    "leads_unchanged",
+                    "leads_ambiguous",
+                )
+            ],
+            "" if r.exit_code is None else str(r.exit_code),
         )
-        for column in ("project", "key", "lead", "file", "row", "why"):
-            table.add_column(column)
-        for m in report.missing:
-            table.add_row(
-                str(m.project),
-                m.key,
-                str(m.lead_id or ""),
-                m.source_file or "",
-                str(m.source_row or ""),
-                m.note or "",
-            )
-        console.print(table)
-    if report.runs:
-        table = Table(title="Last runs", title_justify="left")
-        for column in ("run", "started", "finished", "files", "read", "rejected", "created"):
-            table.add_column(
-                column, justify="left" if column in ("started", "finished") else "right"
-            )
-        for column in ("updated", "unchanged", "ambiguous", "exit"):
-            table.add_column(column, justify="right")
-        for r in report.runs:
-            c = r.counts
-            table.add_row(
-                str(r.id),
-                r.started_at,
-                r.finished_at or "did not finish",
-                str(len(r.files)),
-                *[
-                    f"{c.get(k, 0):,}"
-                    for k in (
-                        "rows_read",
-                        "rows_rejected",
-                        "leads_created",
-                        "leads_updated",
-                        "leads_unchanged",
-                        "leads_ambiguous",
-                    )
-                ],
-                "" if r.exit_code is None else str(r.exit_code),
-            )
-        console.print(table)
-    if report.settlements:
-        table = Table(title="Settled by people", title_justify="left")
-        for column in ("at", "who", "action", "project", "key", "was", "lead id", "file", "row"):
-            table.add_column(column)
-        for st in report.settlements:
-            table.add_row(
-                st.at,
-                st.who,
-                st.action,
-                str(st.project),
-                st.key,
-                st.was,
-                "" if st.lead_id is None else str(st.lead_id),
-                st.source_file or "",
-                "" if st.source_row is None else str(st.source_row),
-            )
-        console.print(table)
+    return table
+
+
+def _settlements_table(report: LedgerReport) -> Table:
+    """What people settled by hand (``state resolve`` / ``state forget``)."""
+    table = Table(title="Settled by people", title_justify="left")
+    for column in ("at", "who", "action", "project", "key", "was", "lead id", "file", "row"):
+        table.add_column(column)
+    for st in report.settlements:
+        table.add_row(
+            st.at,
+            st.who,
+            st.action,
+            str(st.project),
+            st.key,
+            st.was,
+            "" if st.lead_id is None else str(st.lead_id),
+            st.source_file or "",
+            "" if st.source_row is None else str(st.source_row),
+        )
+    return table
 
 
 def _settle(

@@ -157,17 +157,7 @@ def classify(
     """
     safe = method.upper() in _IDEMPOTENT
     if response is None:
-        if isinstance(exc, requests.exceptions.ConnectTimeout) or _is_connect_failure(exc):
-            return RetriableApiError(method, path, "cannot connect to the API; check --api-url")
-        if isinstance(exc, requests.exceptions.ReadTimeout):
-            if safe:
-                return RetriableApiError(method, path, "no answer within the read timeout")
-            return AmbiguousApiError(
-                method, path, "sent, but no answer within the read timeout; outcome unknown"
-            )
-        if safe:
-            return RetriableApiError(method, path, f"connection lost ({type(exc).__name__})")
-        return AmbiguousApiError(method, path, "sent, but the connection dropped before the answer")
+        return _no_answer(method, path, exc, safe)
     status = response.status_code
     if status < 400:
         return None
@@ -211,6 +201,22 @@ def classify(
         status,
         detail,
     )
+
+
+def _no_answer(method: str, path: str, exc: BaseException | None, safe: bool) -> ApiError:
+    """:func:`classify` of a request that got no answer: never sent (retriable), or sent and
+    cut off (retriable when ``safe``, else ambiguous)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or _is_connect_failure(exc):
+        return RetriableApiError(method, path, "cannot connect to the API; check --api-url")
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        if safe:
+            return RetriableApiError(method, path, "no answer within the read timeout")
+        return AmbiguousApiError(
+            method, path, "sent, but no answer within the read timeout; outcome unknown"
+        )
+    if safe:
+        return RetriableApiError(method, path, f"connection lost ({type(exc).__name__})")
+    return AmbiguousApiError(method, path, "sent, but the connection dropped before the answer")
 
 
 def _is_connect_failure(exc: BaseException | None) -> bool:

@@ -1499,7 +1499,7 @@ def _describe_failure(exc: BaseException) -> str:
     try:
         from defusedxml import DefusedXmlException
     except ImportError:  # pragma: no cover - defusedxml is a dependency
-        DefusedXmlException = ()  # type: ignore[assignment,misc]
+        DefusedXmlException = ()
     if any(isinstance(e, DefusedXmlException) for e in chain):
         return (
             "the workbook's XML declares entities or external references (a possible XML "
