@@ -58,7 +58,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -357,25 +357,26 @@ def _assign_single(columns: list[_Column], role: str, candidates: list[_Column])
             col.why = f"looks like {role} too, but {_show(best.header)} is used"
 
 
-def _guess(headers: Sequence[str], values: dict[str, list[str]], source: str) -> _Guess:
-    columns = [_Column(h, _norm(h), values.get(h, [])) for h in headers]
+#: What a header found in the synonym tables says a column holds, by role.
+_MEANS = {
+    "name": "the first name",
+    "surname": "the surname",
+    "email": "the e-mail",
+    "timezoneId": "the time zone",
+    "region": "the country",
+    "comment": "a note",
+}
+
+
+def _by_header(columns: list[_Column]) -> None:
+    """Roles from the synonym tables; a country column only when its values are countries."""
     for col in columns:
         found = _lookup(col.norm)
         if found is None:
             continue
         col.role, col.label, col.exact = found
-        what = {
-            "name": "the first name",
-            "surname": "the surname",
-            "email": "the e-mail",
-            "timezoneId": "the time zone",
-            "phone": f"a {col.label} phone",
-            "region": "the country",
-            "comment": "a note",
-        }[col.role]
+        what = f"a {col.label} phone" if col.role == "phone" else _MEANS[col.role]
         col.why = f"{_show(col.header)} means {what}"
-
-    # A country column is used only when its values are countries.
     for col in [c for c in columns if c.role == "region"]:
         share = col.share(normalize_region(v) is not None for v in col.values)
         if share >= VALUE_SHARE:
@@ -384,28 +385,41 @@ def _guess(headers: Sequence[str], values: dict[str, list[str]], source: str) ->
             col.role = None
             seen = f"only {_percent(share)} of" if col.values else "no"
             col.why = f"not used as region_column: {seen} sampled values are countries"
-
     for role in ("name", "surname", "email", "timezoneId", "region"):
         _assign_single(columns, role, [c for c in columns if c.role == role])
 
-    # A bare "Name": the first name, or the surname beside another first-name column.
-    taken = {c.role for c in columns}
-    for col in columns:
-        if col.role is None and col.norm == "name":
-            for role in ("name", "surname"):
-                if role not in taken:
-                    col.role, col.exact = role, False
-                    what = "first name" if role == "name" else "surname"
-                    col.why = f"{_show(col.header)} taken as the {what}"
-                    taken.add(role)
-                    break
 
-    # No e-mail or zone header: look at the values.
-    value_tests = {
-        "email": ("e-mail addresses", lambda v: "@" in v and isinstance(normalize_email(v), str)),
-        "timezoneId": ("IANA time zones", lambda v: isinstance(canonical_zone(v), str)),
-    }
-    for role, (what, test) in value_tests.items():
+def _bare_name(columns: list[_Column], taken: set[str | None]) -> None:
+    """A bare "Name": the first name, or the surname beside another first-name column."""
+    for col in columns:
+        if col.role is not None or col.norm != "name":
+            continue
+        role = next((r for r in ("name", "surname") if r not in taken), None)
+        if role is not None:
+            col.role, col.exact = role, False
+            what = "first name" if role == "name" else "surname"
+            col.why = f"{_show(col.header)} taken as the {what}"
+            taken.add(role)
+
+
+def _is_email(value: str) -> bool:
+    return "@" in value and isinstance(normalize_email(value), str)
+
+
+def _is_zone(value: str) -> bool:
+    return isinstance(canonical_zone(value), str)
+
+
+#: Roles a column may take from its values when no header names them: (what, test).
+_VALUE_TESTS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "email": ("e-mail addresses", _is_email),
+    "timezoneId": ("IANA time zones", _is_zone),
+}
+
+
+def _by_values(columns: list[_Column], taken: set[str | None]) -> None:
+    """No e-mail or zone header: the unassigned column whose values fit best, if enough do."""
+    for role, (what, test) in _VALUE_TESTS.items():
         if role in taken:
             continue
         best_col, best_share = None, 0.0
@@ -419,21 +433,10 @@ def _guess(headers: Sequence[str], values: dict[str, list[str]], source: str) ->
             best_col.why = f"{_percent(best_share)} of sampled values are {what}"
             taken.add(role)
 
-    missing = [r for r in ("name", "surname", "email") if r not in taken]
-    if missing:
-        listing = ", ".join(repr(h) for h in headers)
-        raise MappingError(
-            source,
-            [
-                f"fields.{r}: no column looks like {_LABELS[r]} (headers such as {_EXAMPLES[r]}); "
-                f"the file's columns: {listing}"
-                for r in missing
-            ],
-        )
 
-    # The rest: dates, other text, or nothing when empty.
-    guess = _Guess(columns)
-    for col in columns:
+def _rest(guess: _Guess) -> None:
+    """The columns left: dates, other text (dynamic data), or nothing when empty."""
+    for col in guess.columns:
         if col.role is not None:
             continue
         if not col.values:
@@ -445,32 +448,70 @@ def _guess(headers: Sequence[str], values: dict[str, list[str]], source: str) ->
             col.vtype = "date"
             col.why = f"{_percent(share)} of sampled values are dates"
 
-    # Defaults.
-    zones: Counter[str] = Counter()
-    for col in guess.pick("timezoneId"):
-        zones.update(z for z in map(canonical_zone, col.values) if isinstance(z, str))
-        zone_source = col.header
-    regions: Counter[str] = Counter()
-    for col in guess.pick("region"):
-        regions.update(r for r in map(normalize_region, col.values) if r)
-        region_source = col.header
-    if regions:
-        guess.region, n = regions.most_common(1)[0]
-        of = sum(regions.values())
-        guess.region_why = f"most common in {_show(region_source)} ({n} of {of})"
-    elif zones and _region_for_zone(zones.most_common(1)[0][0]):
-        top = zones.most_common(1)[0][0]
-        guess.region = _region_for_zone(top) or _FALLBACK_REGION
-        guess.region_why = f"the country of {top}, the most common zone"
+
+def _zone_of(value: str) -> str | None:
+    zone = canonical_zone(value)
+    return zone if isinstance(zone, str) else None
+
+
+def _region_of(value: str) -> str | None:
+    return normalize_region(value) or None
+
+
+def _most_common(
+    guess: _Guess, role: str, read: Callable[[str], str | None]
+) -> tuple[str | None, str]:
+    """The most common value ``read`` finds in the columns of ``role`` (``None`` when it finds
+    none), and where: ``most common in "COLUMN" (n of m)``."""
+    found: Counter[str] = Counter()
+    where = ""
+    for col in guess.pick(role):
+        found.update(v for v in map(read, col.values) if v is not None)
+        where = col.header
+    if not found:
+        return None, ""
+    top, n = found.most_common(1)[0]
+    return top, f"most common in {_show(where)} ({n} of {sum(found.values())})"
+
+
+def _defaults(guess: _Guess) -> None:
+    """defaults.region and defaults.timezone: from the columns, else from each other."""
+    zone, zone_why = _most_common(guess, "timezoneId", _zone_of)
+    region, region_why = _most_common(guess, "region", _region_of)
+    if region is not None:
+        guess.region, guess.region_why = region, region_why
+    elif zone is not None and _region_for_zone(zone):
+        guess.region = _region_for_zone(zone) or _FALLBACK_REGION
+        guess.region_why = f"the country of {zone}, the most common zone"
     else:
         guess.region_why = "no country column found"
-    if zones:
-        guess.zone, n = zones.most_common(1)[0]
-        of = sum(zones.values())
-        guess.zone_why = f"most common in {_show(zone_source)} ({n} of {of})"
+    if zone is not None:
+        guess.zone, guess.zone_why = zone, zone_why
     else:
         guess.zone = _zone_for_region(guess.region)
         guess.zone_why = f"the main zone of {guess.region}"
+
+
+def _guess(headers: Sequence[str], values: dict[str, list[str]], source: str) -> _Guess:
+    columns = [_Column(h, _norm(h), values.get(h, [])) for h in headers]
+    _by_header(columns)
+    taken = {c.role for c in columns}
+    _bare_name(columns, taken)
+    _by_values(columns, taken)
+    missing = [r for r in ("name", "surname", "email") if r not in taken]
+    if missing:
+        listing = ", ".join(repr(h) for h in headers)
+        raise MappingError(
+            source,
+            [
+                f"fields.{r}: no column looks like {_LABELS[r]} (headers such as {_EXAMPLES[r]}); "
+                f"the file's columns: {listing}"
+                for r in missing
+            ],
+        )
+    guess = _Guess(columns)
+    _rest(guess)
+    _defaults(guess)
     return guess
 
 
@@ -518,8 +559,8 @@ def _guessed(col: _Column) -> str:
     return f"guessed: {col.why}" if col.why else ""
 
 
-def _write(guess: _Guess, name: str, read: dict[str, tuple[str | int, str]], sample: int) -> str:
-    w = _Writer()
+def _write_head(w: _Writer, name: str, read: dict[str, tuple[str | int, str]], sample: int) -> None:
+    """The comment on top, the project and the optional names, and ``read:``."""
     w.add(f"# Starter mapping for {name}")
     if sample:
         rows = f"{sample} rows" if sample > 1 else "row"
@@ -536,6 +577,10 @@ def _write(guess: _Guess, name: str, read: dict[str, tuple[str | int, str]], sam
         w.add("read:")
         for key, (value, why) in read.items():
             w.add(f"  {key}: {_scalar(value)}", why)
+
+
+def _write_fields(w: _Writer, guess: _Guess) -> None:
+    """``defaults:``, ``key:``, ``fields:`` and ``phones:`` (a commented example when none)."""
     w.add("defaults:")
     w.add(f"  region: {guess.region}", f"guessed: {guess.region_why}")
     for col in guess.pick("region"):
@@ -556,20 +601,31 @@ def _write(guess: _Guess, name: str, read: dict[str, tuple[str | int, str]], sam
     else:
         w.add("# phones:", "no phone column found; a campaign needs one")
         w.add("#   - {column: COLUMN, label: mobile}")
+
+
+def _write_dynamic(w: _Writer, dynamic: list[_Column]) -> None:
+    """``dynamicData:``, one key a column (snake case, numbered when two columns share it)."""
+    w.add("dynamicData:", "custom fields: rename or drop as you need")
+    keys: set[str] = set()
+    for col in dynamic:
+        key = base = _snake(col.header)
+        n = 2
+        while key in keys:
+            key, n = f"{base}_{n}", n + 1
+        keys.add(key)
+        value = _scalar(col.header)
+        if col.vtype != "text":
+            value = f"{{column: {value}, type: {col.vtype}}}"
+        w.add(f"  {_scalar(key)}: {value}", _guessed(col))
+
+
+def _write(guess: _Guess, name: str, read: dict[str, tuple[str | int, str]], sample: int) -> str:
+    w = _Writer()
+    _write_head(w, name, read, sample)
+    _write_fields(w, guess)
     dynamic = guess.pick("dynamic")
     if dynamic:
-        w.add("dynamicData:", "custom fields: rename or drop as you need")
-        keys: set[str] = set()
-        for col in dynamic:
-            key = base = _snake(col.header)
-            n = 2
-            while key in keys:
-                key, n = f"{base}_{n}", n + 1
-            keys.add(key)
-            value = _scalar(col.header)
-            if col.vtype != "text":
-                value = f"{{column: {value}, type: {col.vtype}}}"
-            w.add(f"  {_scalar(key)}: {value}", _guessed(col))
+        _write_dynamic(w, dynamic)
     notes = guess.pick("comment")
     if notes:
         w.add("comments:")
