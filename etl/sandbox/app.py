@@ -26,13 +26,18 @@ import re
 import threading
 import zoneinfo
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from etl.sandbox.data import SANDBOX_COMPANY_ID, SANDBOX_USER_ID, SANDBOX_USER_NAME
+from etl.sandbox.data import (
+    SANDBOX_COMPANY_ID,
+    SANDBOX_USER_ID,
+    SANDBOX_USER_NAME,
+    objects,
+)
 from etl.sandbox.faults import FaultDecision, FaultRule, decide
 
 __all__ = ["MAX_HOLD_S", "ApiFailure", "Match", "Reply", "SandboxApp", "parse_datetime"]
@@ -45,18 +50,9 @@ MAX_PAGE = 50
 MAX_HOLD_S = 600.0
 _INT64 = (-(2**63), 2**63 - 1)
 
-_LEAD_WRITABLE = (
-    "groupId",
-    "statusId",
-    "sourceId",
-    "email",
-    "name",
-    "surname",
-    "timezoneId",
-    "phones",
-    "dynamicData",
-    "comments",
-)
+#: A lead's fields a create or update body may set as plain values (a PATCH copies them as sent).
+_LEAD_SCALARS = ("groupId", "statusId", "sourceId", "email", "name", "surname", "timezoneId")
+_LEAD_WRITABLE = (*_LEAD_SCALARS, "phones", "dynamicData", "comments")
 _LEAD_READ_ONLY = ("id", "createDate", "lastInteractionDate", "owner")
 _TASK_FIELDS = ("phoneId", "email", "userId", "triggerTime", "finishTime", "type", "teamIds")
 _TASK_PUT_EXTRA = (
@@ -178,8 +174,8 @@ def _is_int(value: object) -> bool:
 
 def _int_or_digits(value: object) -> int | None:
     """An int, or a string of digits (the reference quotes some ids); else ``None``."""
-    if _is_int(value):
-        return int(value)  # type: ignore[call-overload]
+    if isinstance(value, int) and _is_int(value):
+        return int(value)
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None
@@ -200,6 +196,202 @@ def _unknown_key(key: str, known: tuple[str, ...]) -> str:
 
 def _bad_request(problems: list[str]) -> ApiFailure:
     return ApiFailure(400, "; ".join(problems))
+
+
+def _list_of(
+    value: object, name: str, shape: str, problems: list[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The objects of the list ``value`` of a body's ``name`` as ``(key path, object)``; when
+    ``value`` is no list, or an item no object, ``problems`` says so (``must be a list of
+    SHAPE``, ``must be an object SHAPE``)."""
+    if not isinstance(value, list):
+        problems.append(f"{name}: must be a list of {shape}")
+        return
+    for at, _, item in objects(value, name, f" {shape}", problems):
+        yield at, item
+
+
+def _check_phone(at: str, phone: dict[str, Any], problems: list[str]) -> None:
+    """One phone's own keys: ``number`` (required), ``label``, ``active``."""
+    for key in phone:
+        if key not in ("number", "label", "active", "id", "leadId"):
+            problems.append(f"{at}.{_unknown_key(key, ('number', 'label', 'active'))}")
+    if "number" not in phone:
+        problems.append(f"{at}.number: required")
+    elif not _nonempty_str(phone["number"]):
+        problems.append(f"{at}.number: must be a non-empty string")
+    if "label" in phone and not isinstance(phone["label"], str):
+        problems.append(f"{at}.label: must be a string")
+    if "active" in phone and not isinstance(phone["active"], bool):
+        problems.append(f"{at}.active: must be true or false")
+
+
+def _check_phone_ids(
+    at: str,
+    phone: dict[str, Any],
+    lead: dict[str, Any] | None,
+    own: set[int],
+    seen: set[int],
+    problems: list[str],
+) -> None:
+    """A phone's ``id`` and ``leadId``: only in an update, naming a phone of that lead
+    (``own``) once (``seen``)."""
+    if "id" in phone:
+        if lead is None:
+            problems.append(f"{at}.id: only when updating an existing phone of a lead")
+        elif not _is_int(phone["id"]) or phone["id"] not in own:
+            problems.append(f"{at}.id: {phone['id']!r} is not a phone of lead {lead['id']}")
+        elif phone["id"] in seen:
+            problems.append(f"{at}.id: phone {phone['id']} given twice")
+        else:
+            seen.add(phone["id"])
+    if "leadId" in phone:
+        if lead is None:
+            problems.append(f"{at}.leadId: only when updating an existing phone of a lead")
+        elif _int_or_digits(phone["leadId"]) != lead["id"]:
+            problems.append(f"{at}.leadId: must be {lead['id']}")
+
+
+def _check_lead_comment(
+    at: str, comment: dict[str, Any], updating: bool, problems: list[str]
+) -> None:
+    """One note of a lead body: ``authorId``, ``dateTime`` and ``text`` (an update may also
+    carry the ``id`` and ``authorName`` it read)."""
+    allowed = ("authorId", "dateTime", "text")
+    for key in comment:
+        if key in allowed or (updating and key in ("id", "authorName")):
+            continue
+        problems.append(f"{at}.{_unknown_key(key, allowed)}")
+    if "authorId" in comment and not _nonempty_str(comment["authorId"]):
+        problems.append(f"{at}.authorId: must be a non-empty string")
+    if "dateTime" not in comment:
+        problems.append(f"{at}.dateTime: required")
+    elif parse_datetime(comment["dateTime"]) is None:
+        problems.append(f"{at}.dateTime: {comment['dateTime']!r} is not a date-time")
+    if "text" not in comment:
+        problems.append(f"{at}.text: required")
+    elif not _nonempty_str(comment["text"]):
+        problems.append(f"{at}.text: must be a non-empty string")
+
+
+def _lead_key_problems(body: dict[str, Any], lead: dict[str, Any] | None) -> list[str]:
+    """Keys a lead body may not carry (unknown, read-only at creation, an ``id`` not the
+    path's) and, at creation, the required ones it lacks."""
+    problems: list[str] = []
+    for key in body:
+        if key in _LEAD_WRITABLE:
+            continue
+        if key in _LEAD_READ_ONLY:
+            if lead is None:
+                problems.append(f"{key}: read-only, not accepted when creating a lead")
+            elif key == "id" and _int_or_digits(body["id"]) != lead["id"]:
+                problems.append(f"id: {body['id']!r} does not match the path ({lead['id']})")
+            continue
+        problems.append(_unknown_key(key, _LEAD_WRITABLE))
+    if lead is None:
+        for key in ("groupId", "name", "surname", "email", "timezoneId"):
+            if key not in body:
+                problems.append(f"{key}: required")
+    return problems
+
+
+def _lead_value_problems(body: dict[str, Any]) -> list[str]:
+    """The types of a lead body's scalar fields, and its ``timezoneId`` a known zone."""
+    problems: list[str] = []
+    for key in ("groupId", "statusId", "sourceId"):
+        if key in body and not _is_int(body[key]):
+            problems.append(f"{key}: must be an integer, not {_json_type(body[key])}")
+    for key in ("name", "surname", "email"):
+        if key in body and not _nonempty_str(body[key]):
+            problems.append(f"{key}: must be a non-empty string")
+    if "timezoneId" in body:
+        zone = body["timezoneId"]
+        if not isinstance(zone, str):
+            problems.append(f"timezoneId: must be a string, not {_json_type(zone)}")
+        elif zone not in _zones():
+            problems.append(f"timezoneId: {zone!r} is not an IANA time zone name")
+    return problems
+
+
+def _check_task_times(
+    body: dict[str, Any], kind: object, problems: list[str], out: dict[str, Any]
+) -> None:
+    """A task's ``triggerTime`` (required) and ``finishTime`` (a MEETING's only, not before the
+    trigger), into ``out`` as ``YYYY-MM-DDTHH:MM:SS``."""
+    times: dict[str, datetime] = {}
+    for key in ("triggerTime", "finishTime"):
+        if key not in body or (key == "finishTime" and body[key] is None and kind != "MEETING"):
+            continue
+        parsed = parse_datetime(body[key])
+        if parsed is None:
+            problems.append(f"{key}: {body[key]!r} is not a date-time (YYYY-MM-DDTHH:MM:SSZ)")
+        else:
+            times[key] = parsed
+            out[key] = parsed.strftime("%Y-%m-%dT%H:%M:%S")
+    if "triggerTime" not in body:
+        problems.append("triggerTime: required")
+    if kind == "MEETING" and "finishTime" not in body:
+        problems.append("finishTime: required for a MEETING")
+    if kind == "CALLBACK" and body.get("finishTime") is not None:
+        problems.append("finishTime: only for a MEETING")
+    if len(times) == 2 and times["finishTime"] < times["triggerTime"]:
+        problems.append("finishTime: before triggerTime")
+
+
+def _check_task_people(
+    body: dict[str, Any], lead: dict[str, Any], problems: list[str], out: dict[str, Any]
+) -> None:
+    """Whom a task is for and with: ``phoneId`` (a phone of the lead, with its number),
+    ``email``, ``userId``, ``teamIds``."""
+    if body.get("phoneId") is not None:
+        phone_id = _int_or_digits(body["phoneId"])
+        phone = next((p for p in lead["phones"] if p["id"] == phone_id), None)
+        if phone is None:
+            problems.append(f"phoneId: {body['phoneId']!r} is not a phone of lead {lead['id']}")
+        else:
+            out["phoneId"] = phone["id"]
+            out["phoneNumber"] = phone["number"]
+    if body.get("email") is not None:
+        if isinstance(body["email"], str):
+            out["email"] = body["email"]
+        else:
+            problems.append("email: must be a string")
+    if body.get("userId") is not None:
+        if isinstance(body["userId"], str) or _is_int(body["userId"]):
+            out["userId"] = body["userId"]
+        else:
+            problems.append("userId: must be a string")
+    if "teamIds" in body:
+        teams = body["teamIds"]
+        if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
+            problems.append("teamIds: must be a list of strings")
+        else:
+            out["teamIds"] = list(teams)
+
+
+def _check_task_put(
+    body: dict[str, Any],
+    lead: dict[str, Any],
+    task: dict[str, Any],
+    problems: list[str],
+    out: dict[str, Any],
+) -> None:
+    """What only a PUT of an existing task may carry: its ``id`` and ``leadId`` (the path's),
+    ``status`` and ``deleted``."""
+    if "id" in body and body["id"] != task["id"]:
+        problems.append(f"id: {body['id']!r} does not match the path ({task['id']})")
+    if "leadId" in body and _int_or_digits(body["leadId"]) != lead["id"]:
+        problems.append(f"leadId: {body['leadId']!r} does not match the path")
+    if "status" in body:
+        if body["status"] not in _TASK_STATUSES:
+            problems.append(f"status: {body['status']!r} is not OPEN, CANCELLED or DONE")
+        else:
+            out["status"] = body["status"]
+    if "deleted" in body:
+        if not isinstance(body["deleted"], bool):
+            problems.append("deleted: must be true or false")
+        else:
+            out["deleted"] = body["deleted"]
 
 
 # --------------------------------------------------------------------------- routing
@@ -528,18 +720,21 @@ class SandboxApp:
         return int(raw)
 
     def _project(self, request: Request) -> dict[str, Any]:
-        project_id = self._path_int(request, "projectId")
-        project = self.projects.get(project_id)
-        if project is None:
-            raise ApiFailure(404, f"Project {project_id} not found")
-        return project
+        return self._stored(self.projects, request, "projectId", "Project")
 
     def _lead(self, request: Request) -> dict[str, Any]:
-        lead_id = self._path_int(request, "leadId")
-        lead = self.leads.get(lead_id)
-        if lead is None:
-            raise ApiFailure(404, f"Lead {lead_id} not found")
-        return lead
+        return self._stored(self.leads, request, "leadId", "Lead")
+
+    def _stored(
+        self, table: dict[int, dict[str, Any]], request: Request, name: str, what: str
+    ) -> dict[str, Any]:
+        """The item of ``table`` whose id is the path parameter ``name``; 404 ``WHAT ID not
+        found`` when there is none."""
+        key = self._path_int(request, name)
+        found = table.get(key)
+        if found is None:
+            raise ApiFailure(404, f"{what} {key} not found")
+        return found
 
     @staticmethod
     def _query_one(request: Request, name: str) -> str | None:
@@ -600,41 +795,11 @@ class SandboxApp:
     def _check_phones(
         self, value: object, lead: dict[str, Any] | None, problems: list[str]
     ) -> None:
-        if not isinstance(value, list):
-            problems.append("phones: must be a list of {number, label, active}")
-            return
         own = {p["id"] for p in lead["phones"]} if lead else set()
         seen: set[int] = set()
-        for i, phone in enumerate(value):
-            at = f"phones[{i}]"
-            if not isinstance(phone, dict):
-                problems.append(f"{at}: must be an object {{number, label, active}}")
-                continue
-            for key in phone:
-                if key not in ("number", "label", "active", "id", "leadId"):
-                    problems.append(f"{at}.{_unknown_key(key, ('number', 'label', 'active'))}")
-            if "number" not in phone:
-                problems.append(f"{at}.number: required")
-            elif not _nonempty_str(phone["number"]):
-                problems.append(f"{at}.number: must be a non-empty string")
-            if "label" in phone and not isinstance(phone["label"], str):
-                problems.append(f"{at}.label: must be a string")
-            if "active" in phone and not isinstance(phone["active"], bool):
-                problems.append(f"{at}.active: must be true or false")
-            if "id" in phone:
-                if lead is None:
-                    problems.append(f"{at}.id: only when updating an existing phone of a lead")
-                elif not _is_int(phone["id"]) or phone["id"] not in own:
-                    problems.append(f"{at}.id: {phone['id']!r} is not a phone of lead {lead['id']}")
-                elif phone["id"] in seen:
-                    problems.append(f"{at}.id: phone {phone['id']} given twice")
-                else:
-                    seen.add(phone["id"])
-            if "leadId" in phone:
-                if lead is None:
-                    problems.append(f"{at}.leadId: only when updating an existing phone of a lead")
-                elif _int_or_digits(phone["leadId"]) != lead["id"]:
-                    problems.append(f"{at}.leadId: must be {lead['id']}")
+        for at, phone in _list_of(value, "phones", "{number, label, active}", problems):
+            _check_phone(at, phone, problems)
+            _check_phone_ids(at, phone, lead, own, seen, problems)
 
     @staticmethod
     def _check_dynamic(value: object, problems: list[str]) -> None:
@@ -650,29 +815,8 @@ class SandboxApp:
     def _check_lead_comments(
         self, value: object, lead: dict[str, Any] | None, problems: list[str]
     ) -> None:
-        if not isinstance(value, list):
-            problems.append("comments: must be a list of {authorId, dateTime, text}")
-            return
-        allowed = ("authorId", "dateTime", "text")
-        for i, comment in enumerate(value):
-            at = f"comments[{i}]"
-            if not isinstance(comment, dict):
-                problems.append(f"{at}: must be an object {{authorId, dateTime, text}}")
-                continue
-            for key in comment:
-                if key in allowed or (lead is not None and key in ("id", "authorName")):
-                    continue
-                problems.append(f"{at}.{_unknown_key(key, allowed)}")
-            if "authorId" in comment and not _nonempty_str(comment["authorId"]):
-                problems.append(f"{at}.authorId: must be a non-empty string")
-            if "dateTime" not in comment:
-                problems.append(f"{at}.dateTime: required")
-            elif parse_datetime(comment["dateTime"]) is None:
-                problems.append(f"{at}.dateTime: {comment['dateTime']!r} is not a date-time")
-            if "text" not in comment:
-                problems.append(f"{at}.text: required")
-            elif not _nonempty_str(comment["text"]):
-                problems.append(f"{at}.text: must be a non-empty string")
+        for at, comment in _list_of(value, "comments", "{authorId, dateTime, text}", problems):
+            _check_lead_comment(at, comment, lead is not None, problems)
             if "id" in comment and lead is not None:
                 cid = _int_or_digits(comment["id"])
                 stored = self.comments.get(cid) if cid is not None else None
@@ -681,33 +825,7 @@ class SandboxApp:
 
     def _validate_lead(self, body: dict[str, Any], lead: dict[str, Any] | None) -> None:
         """Check a create (``lead`` None) or update body; raise 400/404 naming the field."""
-        problems: list[str] = []
-        for key in body:
-            if key in _LEAD_WRITABLE:
-                continue
-            if key in _LEAD_READ_ONLY:
-                if lead is None:
-                    problems.append(f"{key}: read-only, not accepted when creating a lead")
-                elif key == "id" and _int_or_digits(body["id"]) != lead["id"]:
-                    problems.append(f"id: {body['id']!r} does not match the path ({lead['id']})")
-                continue
-            problems.append(_unknown_key(key, _LEAD_WRITABLE))
-        if lead is None:
-            for key in ("groupId", "name", "surname", "email", "timezoneId"):
-                if key not in body:
-                    problems.append(f"{key}: required")
-        for key in ("groupId", "statusId", "sourceId"):
-            if key in body and not _is_int(body[key]):
-                problems.append(f"{key}: must be an integer, not {_json_type(body[key])}")
-        for key in ("name", "surname", "email"):
-            if key in body and not _nonempty_str(body[key]):
-                problems.append(f"{key}: must be a non-empty string")
-        if "timezoneId" in body:
-            zone = body["timezoneId"]
-            if not isinstance(zone, str):
-                problems.append(f"timezoneId: must be a string, not {_json_type(zone)}")
-            elif zone not in _zones():
-                problems.append(f"timezoneId: {zone!r} is not an IANA time zone name")
+        problems = _lead_key_problems(body, lead) + _lead_value_problems(body)
         if "phones" in body:
             self._check_phones(body["phones"], lead, problems)
         if "dynamicData" in body:
@@ -716,9 +834,14 @@ class SandboxApp:
             self._check_lead_comments(body["comments"], lead, problems)
         if problems:
             raise _bad_request(problems)
+        self._check_lead_refs(body, lead)
+
+    def _check_lead_refs(self, body: dict[str, Any], lead: dict[str, Any] | None) -> None:
+        """The project (404 when unknown), and the status and source of that project (400)."""
         group = body["groupId"] if "groupId" in body else lead["groupId"]  # type: ignore[index]
         if group not in self.projects:
             raise ApiFailure(404, f"groupId: project {group} not found")
+        problems: list[str] = []
         for key, table, kind in (
             ("statusId", self.statuses, "status"),
             ("sourceId", self.sources, "source"),
@@ -819,15 +942,7 @@ class SandboxApp:
             self._validate_lead(body, lead)
             self.patches.append({"leadId": lead["id"], "body": copy.deepcopy(body)})
             old_key = (lead["groupId"], lead["statusId"])
-            for key in (
-                "groupId",
-                "statusId",
-                "sourceId",
-                "email",
-                "name",
-                "surname",
-                "timezoneId",
-            ):
+            for key in _LEAD_SCALARS:
                 if key in body:
                     lead[key] = body[key]
             if "phones" in body:
@@ -864,63 +979,10 @@ class SandboxApp:
             problems.append("type: required, CALLBACK or MEETING")
         elif kind not in _TASK_TYPES:
             problems.append(f"type: {kind!r} is not CALLBACK or MEETING")
-        times: dict[str, datetime] = {}
-        for key in ("triggerTime", "finishTime"):
-            if key not in body or (key == "finishTime" and body[key] is None and kind != "MEETING"):
-                continue
-            parsed = parse_datetime(body[key])
-            if parsed is None:
-                problems.append(f"{key}: {body[key]!r} is not a date-time (YYYY-MM-DDTHH:MM:SSZ)")
-            else:
-                times[key] = parsed
-                out[key] = parsed.strftime("%Y-%m-%dT%H:%M:%S")
-        if "triggerTime" not in body:
-            problems.append("triggerTime: required")
-        if kind == "MEETING" and "finishTime" not in body:
-            problems.append("finishTime: required for a MEETING")
-        if kind == "CALLBACK" and body.get("finishTime") is not None:
-            problems.append("finishTime: only for a MEETING")
-        if len(times) == 2 and times["finishTime"] < times["triggerTime"]:
-            problems.append("finishTime: before triggerTime")
-        if body.get("phoneId") is not None:
-            phone_id = _int_or_digits(body["phoneId"])
-            phone = next((p for p in lead["phones"] if p["id"] == phone_id), None)
-            if phone is None:
-                problems.append(f"phoneId: {body['phoneId']!r} is not a phone of lead {lead['id']}")
-            else:
-                out["phoneId"] = phone["id"]
-                out["phoneNumber"] = phone["number"]
-        if body.get("email") is not None:
-            if isinstance(body["email"], str):
-                out["email"] = body["email"]
-            else:
-                problems.append("email: must be a string")
-        if body.get("userId") is not None:
-            if isinstance(body["userId"], str) or _is_int(body["userId"]):
-                out["userId"] = body["userId"]
-            else:
-                problems.append("userId: must be a string")
-        if "teamIds" in body:
-            teams = body["teamIds"]
-            if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
-                problems.append("teamIds: must be a list of strings")
-            else:
-                out["teamIds"] = list(teams)
+        _check_task_times(body, kind, problems, out)
+        _check_task_people(body, lead, problems, out)
         if task is not None:
-            if "id" in body and body["id"] != task["id"]:
-                problems.append(f"id: {body['id']!r} does not match the path ({task['id']})")
-            if "leadId" in body and _int_or_digits(body["leadId"]) != lead["id"]:
-                problems.append(f"leadId: {body['leadId']!r} does not match the path")
-            if "status" in body:
-                if body["status"] not in _TASK_STATUSES:
-                    problems.append(f"status: {body['status']!r} is not OPEN, CANCELLED or DONE")
-                else:
-                    out["status"] = body["status"]
-            if "deleted" in body:
-                if not isinstance(body["deleted"], bool):
-                    problems.append("deleted: must be true or false")
-                else:
-                    out["deleted"] = body["deleted"]
+            _check_task_put(body, lead, task, problems, out)
         if problems:
             raise _bad_request(problems)
         out["type"] = kind

@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,19 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def objects(
+    items: list[Any], name: str, shape: str, problems: list[str]
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """The JSON objects of ``items`` as ``(key path, index, object)``; each item that is not an
+    object is named in ``problems`` (``NAME[i]: must be an object SHAPE``) and passed over."""
+    for i, item in enumerate(items):
+        at = f"{name}[{i}]"
+        if isinstance(item, dict):
+            yield at, i, item
+        else:
+            problems.append(f"{at}: must be an object{shape}")
+
+
 def _check_keys(obj: dict[str, Any], allowed: set[str], where: str, problems: list[str]) -> None:
     for key in obj:
         if key not in allowed:
@@ -219,6 +233,96 @@ def _check_color(color: object, where: str, problems: list[str]) -> None:
             problems.append(f"{where}.{part}: must be an integer 0-255")
 
 
+def _check_entry(
+    obj: object, keys: set[str], at: str, seen: set[int], what: str, problems: list[str]
+) -> bool:
+    """Check an ``{id, name, ...}`` object whose id must be unique among ``seen`` (added to
+    it); ``False`` when it is not such an object (nothing more can be checked)."""
+    if not _check_named(obj, at, problems) or not isinstance(obj, dict):
+        return False
+    _check_keys(obj, keys, at, problems)
+    if obj["id"] in seen:
+        problems.append(f"{at}.id: duplicate {what} {obj['id']}")
+    seen.add(obj["id"])
+    return True
+
+
+def _check_items(
+    project: dict[str, Any], at: str, seen: dict[str, set[int]], problems: list[str]
+) -> None:
+    """A project's ``statuses`` and ``sources``, filling in ``active`` (and a status's
+    ``color``); ids unique over all projects (``seen`` by kind)."""
+    for kind, keys in (("statuses", _STATUS_KEYS), ("sources", _SOURCE_KEYS)):
+        items = project.setdefault(kind, [])
+        if not isinstance(items, list):
+            problems.append(f"{at}.{kind}: must be a list")
+            project[kind] = []
+            continue
+        for j, item in enumerate(items):
+            item_at = f"{at}.{kind}[{j}]"
+            if not _check_entry(item, keys, item_at, seen[kind], "id", problems):
+                continue
+            item.setdefault("active", True)
+            if not isinstance(item["active"], bool):
+                problems.append(f"{item_at}.active: must be true or false")
+            if kind == "statuses":
+                item.setdefault("color", {"red": 158, "green": 158, "blue": 158})
+                _check_color(item["color"], f"{item_at}.color", problems)
+
+
+def _check_projects(data: dict[str, Any], problems: list[str]) -> None:
+    """``projects``: each filled in with its defaults (owner, schemaId, createDate, users)."""
+    projects = data.get("projects")
+    if not isinstance(projects, list):
+        problems.append("projects: required, a list of projects")
+        projects = []
+    seen_projects: set[int] = set()
+    seen_items: dict[str, set[int]] = {"statuses": set(), "sources": set()}
+    for i, project in enumerate(projects):
+        at = f"projects[{i}]"
+        if not _check_entry(project, _PROJECT_KEYS, at, seen_projects, "project id", problems):
+            continue
+        project.setdefault("owner", SANDBOX_USER_ID)
+        project.setdefault("schemaId", 100 + len(seen_projects))
+        project.setdefault("createDate", "2024-01-15T09:00:00.000Z")
+        project.setdefault("assignedUsers", [SANDBOX_USER_ID])
+        if not isinstance(project["owner"], str):
+            problems.append(f"{at}.owner: must be a string")
+        if not _is_int(project["schemaId"]):
+            problems.append(f"{at}.schemaId: must be an integer")
+        if not isinstance(project["createDate"], str):
+            problems.append(f"{at}.createDate: must be a string")
+        users = project["assignedUsers"]
+        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+            problems.append(f"{at}.assignedUsers: must be a list of strings")
+        _check_items(project, at, seen_items, problems)
+
+
+def _check_campaigns(data: dict[str, Any], problems: list[str]) -> None:
+    """``campaigns``: each completed from :func:`_default_campaign`."""
+    campaigns = data.setdefault("campaigns", [])
+    if not isinstance(campaigns, list):
+        problems.append("campaigns: must be a list of campaigns")
+        campaigns = data["campaigns"] = []
+    seen_campaigns: set[str] = set()
+    for at, i, campaign in objects(campaigns, "campaigns", "", problems):
+        _check_keys(campaign, _CAMPAIGN_KEYS, at, problems)
+        cid, name = campaign.get("id"), campaign.get("name")
+        if not isinstance(cid, str) or not _HEX24.fullmatch(cid):
+            problems.append(f"{at}.id: must be a string of 24 hex digits")
+        elif cid in seen_campaigns:
+            problems.append(f"{at}.id: duplicate campaign id {cid!r}")
+        else:
+            seen_campaigns.add(cid)
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{at}.name: must be a non-empty string")
+        full = _default_campaign(i, str(cid), str(name))
+        full.update(campaign)
+        campaigns[i] = full
+        if not _is_int(full["totalEntries"]) or full["totalEntries"] < 0:
+            problems.append(f"{at}.totalEntries: must be an integer >= 0")
+
+
 def validate_data(raw: object, where: str = "data") -> dict[str, Any]:
     """Check start data and fill in every optional field.
 
@@ -237,82 +341,8 @@ def validate_data(raw: object, where: str = "data") -> dict[str, Any]:
         raise ConfigError(f"{where}: sandbox data must be a JSON object with 'projects'")
     data = copy.deepcopy(raw)
     _check_keys(data, {"projects", "campaigns"}, "", problems)
-    projects = data.get("projects")
-    if not isinstance(projects, list):
-        problems.append("projects: required, a list of projects")
-        projects = []
-    seen_projects: set[int] = set()
-    seen_statuses: set[int] = set()
-    seen_sources: set[int] = set()
-    for i, project in enumerate(projects):
-        at = f"projects[{i}]"
-        if not _check_named(project, at, problems):
-            continue
-        _check_keys(project, _PROJECT_KEYS, at, problems)
-        if project["id"] in seen_projects:
-            problems.append(f"{at}.id: duplicate project id {project['id']}")
-        seen_projects.add(project["id"])
-        project.setdefault("owner", SANDBOX_USER_ID)
-        project.setdefault("schemaId", 100 + len(seen_projects))
-        project.setdefault("createDate", "2024-01-15T09:00:00.000Z")
-        project.setdefault("assignedUsers", [SANDBOX_USER_ID])
-        if not isinstance(project["owner"], str):
-            problems.append(f"{at}.owner: must be a string")
-        if not _is_int(project["schemaId"]):
-            problems.append(f"{at}.schemaId: must be an integer")
-        if not isinstance(project["createDate"], str):
-            problems.append(f"{at}.createDate: must be a string")
-        users = project["assignedUsers"]
-        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
-            problems.append(f"{at}.assignedUsers: must be a list of strings")
-        for kind, keys, seen in (
-            ("statuses", _STATUS_KEYS, seen_statuses),
-            ("sources", _SOURCE_KEYS, seen_sources),
-        ):
-            items = project.setdefault(kind, [])
-            if not isinstance(items, list):
-                problems.append(f"{at}.{kind}: must be a list")
-                project[kind] = []
-                continue
-            for j, item in enumerate(items):
-                item_at = f"{at}.{kind}[{j}]"
-                if not _check_named(item, item_at, problems):
-                    continue
-                _check_keys(item, keys, item_at, problems)
-                if item["id"] in seen:
-                    problems.append(f"{item_at}.id: duplicate id {item['id']}")
-                seen.add(item["id"])
-                item.setdefault("active", True)
-                if not isinstance(item["active"], bool):
-                    problems.append(f"{item_at}.active: must be true or false")
-                if kind == "statuses":
-                    item.setdefault("color", {"red": 158, "green": 158, "blue": 158})
-                    _check_color(item["color"], f"{item_at}.color", problems)
-    campaigns = data.setdefault("campaigns", [])
-    if not isinstance(campaigns, list):
-        problems.append("campaigns: must be a list of campaigns")
-        campaigns = data["campaigns"] = []
-    seen_campaigns: set[str] = set()
-    for i, campaign in enumerate(campaigns):
-        at = f"campaigns[{i}]"
-        if not isinstance(campaign, dict):
-            problems.append(f"{at}: must be an object")
-            continue
-        _check_keys(campaign, _CAMPAIGN_KEYS, at, problems)
-        cid, name = campaign.get("id"), campaign.get("name")
-        if not isinstance(cid, str) or not _HEX24.fullmatch(cid):
-            problems.append(f"{at}.id: must be a string of 24 hex digits")
-        elif cid in seen_campaigns:
-            problems.append(f"{at}.id: duplicate campaign id {cid!r}")
-        else:
-            seen_campaigns.add(cid)
-        if not isinstance(name, str) or not name.strip():
-            problems.append(f"{at}.name: must be a non-empty string")
-        full = _default_campaign(i, str(cid), str(name))
-        full.update(campaign)
-        campaigns[i] = full
-        if not _is_int(full["totalEntries"]) or full["totalEntries"] < 0:
-            problems.append(f"{at}.totalEntries: must be an integer >= 0")
+    _check_projects(data, problems)
+    _check_campaigns(data, problems)
     if problems:
         listing = "\n".join(f"  - {p.lstrip('.')}" for p in problems)
         n = len(problems)

@@ -167,15 +167,8 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _parse_rule(i: int, raw: object) -> FaultRule:
-    where = f"rules[{i}]"
-    if not isinstance(raw, dict):
-        raise FaultRuleError(f"{where}: must be an object")
-    unknown = sorted(set(raw) - _RULE_KEYS)
-    if unknown:
-        raise FaultRuleError(
-            f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_RULE_KEYS))})"
-        )
+def _parse_route(where: str, raw: dict[str, Any]) -> str:
+    """``route``: ``*`` or ``METHOD /template`` of :data:`ENDPOINTS` (the method in any case)."""
     route = raw.get("route")
     if not isinstance(route, str):
         raise FaultRuleError(f"{where}.route: required, 'METHOD /template' or '*'")
@@ -185,7 +178,11 @@ def _parse_rule(i: int, raw: object) -> FaultRule:
         raise FaultRuleError(
             f"{where}.route: {raw['route']!r} is not '*' nor one of: {', '.join(ENDPOINTS)}"
         )
-    rule = FaultRule(route=route)
+    return route
+
+
+def _parse_trigger(where: str, raw: dict[str, Any], rule: FaultRule) -> None:
+    """At most one of ``nth``, ``every``, ``after``; and ``times``."""
     triggers = [k for k in ("nth", "every", "after") if k in raw]
     if len(triggers) > 1:
         raise FaultRuleError(f"{where}: give at most one of nth, every, after (got {triggers})")
@@ -199,6 +196,36 @@ def _parse_rule(i: int, raw: object) -> FaultRule:
         if not _is_int(raw["times"]) or raw["times"] < 1:
             raise FaultRuleError(f"{where}.times: must be an integer >= 1")
         rule.times = raw["times"]
+
+
+def _parse_retry_after(where: str, ra: object) -> int | float | str:
+    """``retry_after``: seconds (>= 0) or an HTTP-date on one line."""
+    if isinstance(ra, int | float) and _is_number(ra):
+        if ra < 0:
+            raise FaultRuleError(f"{where}.retry_after: must be >= 0 seconds")
+        return ra
+    if isinstance(ra, str):
+        if not ra.strip() or any(c in ra for c in "\r\n"):
+            raise FaultRuleError(f"{where}.retry_after: a string must be non-empty and on one line")
+        return ra
+    raise FaultRuleError(f"{where}.retry_after: must be a number of seconds or an HTTP-date string")
+
+
+def _parse_status(where: str, raw: dict[str, Any], rule: FaultRule) -> None:
+    """The ``status`` action, with its optional ``retry_after`` and ``body``."""
+    status = raw["status"]
+    if not _is_int(status) or not 200 <= status <= 599:
+        raise FaultRuleError(f"{where}.status: must be an integer 200-599")
+    rule.status = status
+    if "retry_after" in raw:
+        rule.retry_after = _parse_retry_after(where, raw["retry_after"])
+    if "body" in raw:
+        rule.body = raw["body"]
+        rule.has_body = True
+
+
+def _parse_action(where: str, raw: dict[str, Any], rule: FaultRule) -> None:
+    """Exactly one of ``status``, ``delay_ms``, ``hold``, ``drop``."""
     actions = [k for k in ("status", "delay_ms", "hold", "drop") if k in raw]
     if len(actions) != 1:
         raise FaultRuleError(
@@ -210,28 +237,7 @@ def _parse_rule(i: int, raw: object) -> FaultRule:
         if extra:
             raise FaultRuleError(f"{where}.{extra[0]}: only allowed with status")
     if "status" in raw:
-        status = raw["status"]
-        if not _is_int(status) or not 200 <= status <= 599:
-            raise FaultRuleError(f"{where}.status: must be an integer 200-599")
-        rule.status = status
-        if "retry_after" in raw:
-            ra = raw["retry_after"]
-            if _is_number(ra):
-                if ra < 0:
-                    raise FaultRuleError(f"{where}.retry_after: must be >= 0 seconds")
-            elif isinstance(ra, str):
-                if not ra.strip() or any(c in ra for c in "\r\n"):
-                    raise FaultRuleError(
-                        f"{where}.retry_after: a string must be non-empty and on one line"
-                    )
-            else:
-                raise FaultRuleError(
-                    f"{where}.retry_after: must be a number of seconds or an HTTP-date string"
-                )
-            rule.retry_after = ra
-        if "body" in raw:
-            rule.body = raw["body"]
-            rule.has_body = True
+        _parse_status(where, raw, rule)
     elif "delay_ms" in raw:
         delay = raw["delay_ms"]
         if not _is_number(delay) or not 0 <= delay <= _MAX_DELAY_MS:
@@ -245,6 +251,20 @@ def _parse_rule(i: int, raw: object) -> FaultRule:
         if raw["drop"] not in ("before", "after"):
             raise FaultRuleError(f'{where}.drop: must be "before" or "after"')
         rule.drop = raw["drop"]
+
+
+def _parse_rule(i: int, raw: object) -> FaultRule:
+    where = f"rules[{i}]"
+    if not isinstance(raw, dict):
+        raise FaultRuleError(f"{where}: must be an object")
+    unknown = sorted(set(raw) - _RULE_KEYS)
+    if unknown:
+        raise FaultRuleError(
+            f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_RULE_KEYS))})"
+        )
+    rule = FaultRule(route=_parse_route(where, raw))
+    _parse_trigger(where, raw, rule)
+    _parse_action(where, raw, rule)
     return rule
 
 

@@ -200,6 +200,27 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(reply)
 
+    def _set_faults(self, path: str, body: bytes) -> Reply:
+        """``POST /_sandbox/faults``: replace the fault rules (400 naming a bad one)."""
+        try:
+            payload = json.loads(body.decode("utf-8")) if body.strip() else None
+            rules = parse_rules(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return error_reply(400, f"Invalid JSON: {exc}", path)
+        except FaultRuleError as exc:
+            return error_reply(400, str(exc), path)
+        self.server.app.set_rules(rules)
+        logger.info("sandbox fault rules set: %d rule(s)", len(rules))
+        return json_reply(200, {"rules": self.server.app.rules_json()})
+
+    def _wait_held(self, path: str, query: str) -> Reply:
+        """``GET /_sandbox/held``: wait until enough requests are held (400 on a bad query)."""
+        try:
+            count, timeout = _held_query(query)
+        except ValueError as exc:
+            return error_reply(400, str(exc), path)
+        return json_reply(200, {"held": self.server.app.wait_held(count, timeout)})
+
     def _serve_admin(self, method: str, path: str, query: str, body: bytes) -> None:
         app = self.server.app
         route = path.rstrip("/")
@@ -208,18 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/_sandbox/faults" and method == "GET":
             self._send(json_reply(200, {"rules": app.rules_json()}))
         elif route == "/_sandbox/faults" and method == "POST":
-            try:
-                payload = json.loads(body.decode("utf-8")) if body.strip() else None
-                rules = parse_rules(payload)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                self._send(error_reply(400, f"Invalid JSON: {exc}", path))
-                return
-            except FaultRuleError as exc:
-                self._send(error_reply(400, str(exc), path))
-                return
-            app.set_rules(rules)
-            logger.info("sandbox fault rules set: %d rule(s)", len(rules))
-            self._send(json_reply(200, {"rules": app.rules_json()}))
+            self._send(self._set_faults(path, body))
         elif route == "/_sandbox/faults" and method == "DELETE":
             app.set_rules([])
             self._send(json_reply(200, {"rules": []}))
@@ -227,12 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
             app.reset()
             self._send(json_reply(200, {}))
         elif route == "/_sandbox/held" and method == "GET":
-            try:
-                count, timeout = _held_query(query)
-            except ValueError as exc:
-                self._send(error_reply(400, str(exc), path))
-                return
-            self._send(json_reply(200, {"held": app.wait_held(count, timeout)}))
+            self._send(self._wait_held(path, query))
         elif route == "/_sandbox/release" and method == "POST":
             self._send(json_reply(200, {"released": app.release()}))
         elif route.startswith("/_sandbox/leads/") and method == "DELETE":
