@@ -6,6 +6,7 @@ time is fixed with ``VOIPTIME_TEST_NOW`` so past times and calling-window number
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,11 @@ def test_a_lost_task_answer_is_ambiguous_and_not_sent_again(sandbox: Any, tmp_pa
     first = go(sandbox, tmp_path, source, mapfile, "r1")
     assert first.code == 4, first.stderr
     (row,) = first.loaded()
-    assert row["action"] == "created" and "callback" in row["warnings"]
+    assert (row["action"], row["warnings"]) == (
+        "created",
+        f"callback: POST /leads/{row['lead_id']}/tasks: sent, but the connection dropped before "
+        "the answer",
+    )
     faults(sandbox)
     again = go(sandbox, tmp_path, source, mapfile, "r2")
     assert again.code == 4
@@ -370,7 +375,13 @@ def test_a_task_call_answered_404_marks_the_row_missing_and_the_run_goes_on(
     assert edited.code == 3, edited.stderr
     by_email = {row["key"]: row for row in edited.loaded()}
     assert by_email["ann@example.com"]["action"] == "missing"
-    assert "lead missing in the dialer" in by_email["ann@example.com"]["warnings"]
+    assert re.fullmatch(
+        rf"lead missing in the dialer: lead {ann['id']} \(PUT /leads/{ann['id']}/tasks/"
+        r"[0-9a-f]{24} answered 404 on [0-9-]{10} [0-9:]{5} UTC\); not sent\. Rerun with "
+        r"--recreate-missing to create it again \(a new lead id, enrolled in the campaign "
+        r"again\)",
+        by_email["ann@example.com"]["warnings"],
+    ), by_email["ann@example.com"]["warnings"]
     assert by_email["bob@example.com"]["action"] == "updated"
     s = edited.summary()
     assert (s["leads_updated"], s["leads_failed"], s["tasks_updated"]) == (1, 1, 1)

@@ -18,6 +18,7 @@ from clitools import (
     env_for,
     faults,
     import_args,
+    logged,
     run_cli,
     spring_id,
     state,
@@ -361,7 +362,20 @@ def test_429_with_retry_after_is_waited_out_without_duplicates(
     assert st["requests"]["POST /leads"] == 6  # 5 rows + the one refused with 429
     emails = [lead["email"] for lead in st["leads"]]
     assert len(emails) == 5 and len(set(emails)) == 5
-    assert "429" in ran.stderr and "retry 1 in 1.0 s" in ran.stderr
+    assert logged(ran.stderr) == ["WARNING: POST /leads: 429 Too Many Requests; retry 1 in 1.0 s"]
+    assert table(ran.stdout) == [
+        ["rows read", "5"],
+        ["rows valid", "5"],
+        ["rows rejected", "0"],
+        ["of them duplicates", "0"],
+        ["leads created", "5"],
+        ["leads updated", "0"],
+        ["leads unchanged", "0"],
+        ["leads failed", "0"],
+        ["of them missing in the dialer", "0"],
+        ["leads ambiguous", "0"],
+        ["campaign entries added", "5"],
+    ]
 
 
 def test_401_stops_the_run_with_exit_77(sandbox: Any, tmp_path: Path) -> None:
