@@ -10,19 +10,19 @@ How columns are matched:
 
 * **Headers** are compared after case-folding, stripping accents and dropping everything but
   letters and digits (``E-Mail``, ``e_mail`` and ``EMAIL`` are all ``email``) against synonym
-  tables in English, German, French, Spanish, Italian, Portuguese, Dutch, Polish and the
-  Nordic languages: first name (``First Name``, ``fname``, ``Given name``, ``Vorname``,
-  ``Prénom``), surname (``Last Name``, ``Surname``, ``Nachname``, ``Nom``, ``Apellido``), e-mail
-  (``E-mail``, ``Mail``, ``Courriel``), time zone (``TZ``, ``Time zone``, ``Zeitzone``), phones
-  with their label (mobile: ``Mobile``, ``Cell``, ``Handy``, ``Portable``, ``Móvil``; work:
-  ``Office``, ``Work``, ``Direct line``, ``Business phone``; home: ``Home phone``, ``Privat``;
-  main: ``Phone``, ``Tel``, ``Telefon``, ``Téléphone``), country (``Country``, ``Land``,
-  ``Pays``, ``Region``, ``Country code``, Outlook's and Dynamics 365's ``Country/Region``) and
-  notes (``Notes``, ``Comment``, ``Bemerkung``, ``Remarks``). A header that is not in a table
-  is tried again without a qualifier in front (``Contact First``, ``Work Email``, ``Business
-  Mobile``) or behind (``Email address``, ``Mobile No``, ``Phone 2``); such a match ranks below
-  an exact one. A bare ``Name`` is the first name, or the surname when another column is the
-  first name (``Vorname`` / ``Name``).
+  tables (etl/synonyms.yaml) in English, German, French, Spanish, Italian, Portuguese, Dutch,
+  Polish and the Nordic languages: first name (``First Name``, ``fname``, ``Given name``,
+  ``Vorname``, ``Prénom``), surname (``Last Name``, ``Surname``, ``Nachname``, ``Nom``,
+  ``Apellido``), e-mail (``E-mail``, ``Mail``, ``Courriel``), time zone (``TZ``, ``Time zone``,
+  ``Zeitzone``), phones with their label (mobile: ``Mobile``, ``Cell``, ``Handy``, ``Portable``,
+  ``Móvil``; work: ``Office``, ``Work``, ``Direct line``, ``Business phone``; home: ``Home phone``,
+  ``Privat``; main: ``Phone``, ``Tel``, ``Telefon``, ``Téléphone``), country (``Country``,
+  ``Land``, ``Pays``, ``Region``, ``Country code``, Outlook's and Dynamics 365's
+  ``Country/Region``) and notes (``Notes``, ``Comment``, ``Bemerkung``, ``Remarks``). A header that
+  is not in a table is tried again without a qualifier in front (``Contact First``, ``Work Email``,
+  ``Business Mobile``) or behind (``Email address``, ``Mobile No``, ``Phone 2``); such a match
+  ranks below an exact one. A bare ``Name`` is the first name, or the surname when another column
+  is the first name (``Vorname`` / ``Name``).
 * **Values** decide the rest: a country column becomes ``defaults.region_column`` only when at
   least 80 % of its sampled values are countries :func:`etl.normalize.normalize_region` knows;
   a column whose values are at least 80 % dates (``2024-03-10``, or Excel day numbers under a
@@ -77,63 +77,7 @@ log = logging.getLogger(__name__)
 VALUE_SHARE = 0.8
 
 # --- synonym tables -----------------------------------------------------------------------------
-# Written as people type them; compared after _norm(). A synonym belongs to one table only.
-
-_NAME = (
-    "First Name", "Firstname", "fname", "First", "Given name", "Given names", "Forename",
-    "Christian name", "Vorname", "Rufname", "Prénom", "Nombre", "Nombre de pila", "Nome",
-    "Primeiro nome", "Voornaam", "Imię", "Förnamn", "Fornavn", "Etunimi",
-)  # fmt: skip
-_SURNAME = (
-    "Last Name", "Lastname", "lname", "Last", "Surname", "Family name", "Nachname",
-    "Familienname", "Zuname", "Nom", "Nom de famille", "Apellido", "Apellidos", "Cognome",
-    "Sobrenome", "Achternaam", "Nazwisko", "Efternamn", "Etternavn", "Sukunimi",
-)  # fmt: skip
-_EMAIL = (
-    "Email", "E-mail", "Mail", "Email address", "E-Mail-Adresse", "Mailadresse", "Courriel",
-    "Adresse e-mail", "Adresse mail", "Mél", "Correo", "Correo electrónico",
-    "Posta elettronica", "Indirizzo email", "Endereço de email", "E-post", "Sähköposti",
-)  # fmt: skip
-_ZONE = (
-    "TZ", "Time zone", "Timezone ID", "Zone", "TZ name", "IANA zone", "Olson", "Zeitzone",
-    "Fuseau horaire", "Fuseau", "Zona horaria", "Huso horario", "Fuso orario", "Tijdzone",
-    "Strefa czasowa", "Tidszon",
-)  # fmt: skip
-_MOBILE = (
-    "Mobile", "Mobile phone", "Mob", "Cell", "Cellphone", "Cellular", "Handy", "Mobil",
-    "Mobiltelefon", "Mobilfunk", "Natel", "Portable", "Téléphone portable", "Tél portable",
-    "Téléphone mobile", "Móvil", "Teléfono móvil", "Celular", "Cellulare", "Mobiel",
-    "GSM", "Komórka", "Mobilnummer",
-)  # fmt: skip
-_WORK = (
-    "Office", "Office phone", "Work", "Work phone", "Direct line", "Direct", "Direct dial",
-    "DDI", "Business phone", "Company phone", "Telefon geschäftlich", "Geschäftlich",
-    "Telefon Büro", "Büro", "Bürotelefon", "Durchwahl", "Dienstlich",
-    "Téléphone professionnel", "Tél pro", "Téléphone bureau", "Bureau", "Teléfono trabajo",
-    "Teléfono oficina", "Oficina", "Ufficio", "Telefono ufficio", "Kantoor", "Werk",
-)  # fmt: skip
-_HOME = (
-    "Home", "Home phone", "Private phone", "Telefon privat", "Privat", "Téléphone domicile",
-    "Domicile", "Teléfono casa", "Casa", "Thuis",
-)  # fmt: skip
-_MAIN = (
-    "Phone", "Phone number", "Tel", "Telephone", "Tel no", "Contact number", "Landline",
-    "Telefon", "Telefonnummer", "Rufnummer", "Festnetz", "Tel-Nr", "Téléphone", "Tél",
-    "Numéro de téléphone", "Teléfono", "Telefono", "Telefone", "Telefoon", "Telefonnummer",
-)  # fmt: skip
-_REGION = (
-    "Country", "Country code", "Country ISO", "ISO country", "Land", "Ländercode", "Landcode",
-    "Pays", "Code pays", "País", "Paese", "Region", "Region code", "Nation",
-    # Outlook's and Dynamics 365's contact exports, by their language:
-    "Country/Region", "Country or region", "Land/Region", "Pays/Région", "País/Región",
-    "País o región", "Paese/Area geografica", "Land/regio",
-)  # fmt: skip
-_COMMENT = (
-    "Notes", "Note", "Comment", "Comments", "Remarks", "Remark", "Memo", "Bemerkung",
-    "Bemerkungen", "Notiz", "Notizen", "Kommentar", "Anmerkung", "Anmerkungen", "Commentaire",
-    "Commentaires", "Remarque", "Remarques", "Nota", "Notas", "Observaciones", "Comentario",
-    "Comentarios", "Opmerking", "Opmerkingen", "Uwagi",
-)  # fmt: skip
+# The tables of header synonyms, by role, are data: etl/synonyms.yaml.
 
 #: Qualifiers a header may carry before a synonym (``Contact First``, ``Work Email``).
 _PREFIXES = (
@@ -197,22 +141,13 @@ def _norm(header: str) -> str:
 
 
 def _table() -> dict[str, tuple[str, str | None]]:
-    """Normalised synonym → (role, phone label)."""
-    groups: list[tuple[str, str | None, Sequence[str]]] = [
-        ("name", None, _NAME),
-        ("surname", None, _SURNAME),
-        ("email", None, _EMAIL),
-        ("timezoneId", None, _ZONE),
-        ("phone", "mobile", _MOBILE),
-        ("phone", "work", _WORK),
-        ("phone", "home", _HOME),
-        ("phone", "main", _MAIN),
-        ("region", None, _REGION),
-        ("comment", None, _COMMENT),
-    ]
+    """Normalised synonym → (role, phone label), from etl/synonyms.yaml (a list of ``{role,
+    label (phones only), words}``)."""
+    text = importlib.resources.files("etl").joinpath("synonyms.yaml").read_text("utf-8")
     table: dict[str, tuple[str, str | None]] = {}
-    for role, label, words in groups:
-        for word in words:
+    for group in yaml.safe_load(text):
+        role, label = group["role"], group.get("label")
+        for word in group["words"]:
             key = _norm(word)
             if table.setdefault(key, (role, label)) != (role, label):
                 raise AssertionError(f"synonym {word!r} is in two tables")
