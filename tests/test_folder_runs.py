@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from clitools import env_for, logged, run_cli, state
+from clitools import env_for, logged, run_cli, state, table
 
 from etl.archive import archive_file, is_partial_name, select_ready
 from etl.pipeline import RunOptions, run
@@ -95,7 +95,24 @@ def test_three_good_files_archived_one_unreadable_left_with_its_report_exit_65(
     assert "c_bad.xlsx" in bad["error"] and bad["rows_read"] == 0
     assert summary["files"][1]["leads_created"] == 3
     assert summary["files"][1]["archived_to"] == str(day / "b.csv")
-    assert "c_bad.xlsx" in ran.stderr
+    assert logged(ran.stderr) == [
+        f"Error: {folder / 'c_bad.xlsx'}: this is a text (CSV) file although its name ends .xlsx; "
+        "rename it to end .csv and import it again (or open it in Excel and save it as .xlsx)"
+    ]
+    assert table(ran.stdout)[:11] == [
+        ["rows read", "6"],
+        ["rows valid", "6"],
+        ["rows rejected", "0"],
+        ["of them duplicates", "0"],
+        ["leads created", "6"],
+        ["leads updated", "0"],
+        ["leads unchanged", "0"],
+        ["leads failed", "0"],
+        ["of them missing in the dialer", "0"],
+        ["leads ambiguous", "0"],
+        ["campaign entries added", "6"],
+    ]
+    # the Files table after it folds each path to the terminal's width
     assert "Files" in ran.stdout and "archived" in ran.stdout
     assert len(state(sandbox)["leads"]) == 6
     # The next night the bad file is still there (fixed or not); the archived ones are not read.

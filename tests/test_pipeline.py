@@ -342,8 +342,6 @@ def test_every_unknown_name_is_reported_at_once(sandbox: Any, tmp_path: Path) ->
         "Error: Unknown campaign 'Autumn'. None of the 61 known campaigns is close; "
         "`voiptime-etl campaigns` lists them.\n"
     )
-    assert "Error: Unknown source 'Billboard'. Known sources: 'Web form', 'Referral'." in ran.stderr
-    assert "Error: Unknown campaign 'Autumn'." in ran.stderr
 
 
 def test_missing_columns_and_unknown_names_in_one_run(sandbox: Any, tmp_path: Path) -> None:
