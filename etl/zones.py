@@ -287,6 +287,50 @@ def _windows_ids() -> dict[str, str]:
     return {fold_text(win): zone for win, zone in mapping.items()}
 
 
+def _add_place(table: dict[str, list[str]], name: str | None, zone: str) -> None:
+    """File ``zone`` under the folded ``name`` (once; nothing for no name)."""
+    if name:
+        zones = table.setdefault(fold_text(name), [])
+        if zone not in zones:
+            zones.append(zone)
+
+
+def _city_names() -> dict[str, list[str]]:
+    """Folded city → zones: each zone's tz database city, then CLDR's English exemplar city."""
+    cities: dict[str, list[str]] = {}
+    by_folded, _links = _tz_names()
+    for name in by_folded.values():
+        if name.split("/", 1)[0] in _REGIONAL_AREAS:  # not US/Eastern: no city
+            _add_place(cities, name.rsplit("/", 1)[1].replace("_", " "), name)
+    for zone, names in babel.Locale("en").time_zones.items():
+        _add_place(cities, names.get("city"), zone)
+    return cities
+
+
+def _region_names() -> dict[str, list[str]]:
+    """Folded region → zones: CLDR's English metazone names without ``time`` (the best-known
+    zone first), then the Windows ids without ``standard time``."""
+    regions: dict[str, list[str]] = {}
+    metazones: dict[str, list[str]] = {}
+    for zone, meta in babel.core.get_global("meta_zones").items():
+        metazones.setdefault(meta, []).append(zone)
+    windows = babel.core.get_global("windows_zone_mapping")
+    windows_targets = set(windows.values())
+    english = babel.Locale("en")
+    for meta, zones in metazones.items():
+        names = english.meta_zones.get(meta, {}).get("long", {})
+        generic = names.get("generic") or names.get("standard") or ""
+        if generic.lower().endswith(" time"):
+            # the best-known zone of a metazone first: a common zone, then a Windows one
+            ranked = sorted(zones, key=lambda z: (z not in _COMMON_ZONES, z not in windows_targets))
+            for zone in ranked:
+                _add_place(regions, generic[: -len(" time")], zone)
+    for win, zone in windows.items():
+        if win.endswith(" Standard Time"):
+            _add_place(regions, win[: -len(" Standard Time")], zone)
+    return regions
+
+
 @functools.lru_cache(maxsize=1)
 def _place_names() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """Folded place name → ``(zones of cities, zones of region names)``, maintained data only.
@@ -300,37 +344,7 @@ def _place_names() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     * each Windows id without ``standard time`` (``Central America Standard Time`` → ``central
       america``; ``Eastern Standard Time (Mexico)`` → ``eastern (mexico)`` stays apart).
     """
-    english = babel.Locale("en")
-    cities: dict[str, list[str]] = {}
-    regions: dict[str, list[str]] = {}
-
-    def add(name: str | None, zone: str, table: dict[str, list[str]] = cities) -> None:
-        if name:
-            zones = table.setdefault(fold_text(name), [])
-            if zone not in zones:
-                zones.append(zone)
-
-    by_folded, links = _tz_names()
-    for name in by_folded.values():
-        if name.split("/", 1)[0] in _REGIONAL_AREAS:  # not US/Eastern: no city
-            add(name.rsplit("/", 1)[1].replace("_", " "), name)
-    for zone, names in english.time_zones.items():
-        add(names.get("city"), zone)
-    metazones: dict[str, list[str]] = {}
-    for zone, meta in babel.core.get_global("meta_zones").items():
-        metazones.setdefault(meta, []).append(zone)
-    windows_targets = set(babel.core.get_global("windows_zone_mapping").values())
-    for meta, zones in metazones.items():
-        names = english.meta_zones.get(meta, {}).get("long", {})
-        generic = names.get("generic") or names.get("standard") or ""
-        if generic.lower().endswith(" time"):
-            # the best-known zone of a metazone first: a common zone, then a Windows one
-            ranked = sorted(zones, key=lambda z: (z not in _COMMON_ZONES, z not in windows_targets))
-            for zone in ranked:
-                add(generic[: -len(" time")], zone, regions)
-    for win, zone in babel.core.get_global("windows_zone_mapping").items():
-        if win.endswith(" Standard Time"):
-            add(win[: -len(" Standard Time")], zone, regions)
+    cities, regions = _city_names(), _region_names()
     names = set(cities) | set(regions)
     return {n: (tuple(cities.get(n, ())), tuple(regions.get(n, ()))) for n in names}
 
