@@ -1088,36 +1088,30 @@ def projects_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) ->
     _listing(rows, ["id", "name", "contacts"], "Projects")
 
 
-@cli.command("sources")
-@click.argument("project")
-@_api_options
-def sources_cmd(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
-    """List the lead sources of a project (id or name).
+def _project_list_command(kind: str, example: str) -> None:
+    """Add the command ``KIND PROJECT`` that lists a project's lead ``KIND`` (``sources``,
+    ``statuses``): the client's ``list_KIND``."""
 
-    \b
-    Example:
-      voiptime-etl sources Demo
-    """
-    rows = _api_call(
-        api_url, api_key_file, debug, lambda c: c.list_sources(_project_id(c, project))
+    @cli.command(
+        kind,
+        help=f"List the lead {kind} of a project (id or name).\n\n"
+        f"\b\nExample:\n  voiptime-etl {kind} {example}",
     )
-    _listing(rows, ["id", "name", "active"], f"Sources of {project}")
+    @click.argument("project")
+    @_api_options
+    def command(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
+        def fetch(client: Any) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = getattr(client, f"list_{kind}")(
+                _project_id(client, project)
+            )
+            return rows
+
+        rows = _api_call(api_url, api_key_file, debug, fetch)
+        _listing(rows, ["id", "name", "active"], f"{kind.capitalize()} of {project}")
 
 
-@cli.command("statuses")
-@click.argument("project")
-@_api_options
-def statuses_cmd(project: str, api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
-    """List the lead statuses of a project (id or name).
-
-    \b
-    Example:
-      voiptime-etl statuses 1
-    """
-    rows = _api_call(
-        api_url, api_key_file, debug, lambda c: c.list_statuses(_project_id(c, project))
-    )
-    _listing(rows, ["id", "name", "active"], f"Statuses of {project}")
+_project_list_command("sources", "Demo")
+_project_list_command("statuses", "1")
 
 
 @cli.command("campaigns")
