@@ -72,9 +72,19 @@ _IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
 
 
 class RateLimiter:
-    """A token bucket shared by threads: at most ``per_second`` requests per second.
+    """A token bucket shared by every thread of a client: ``--rate-limit`` requests per second.
 
-    ``per_second`` of ``None`` or 0 means unlimited.
+    The bucket holds at most ``burst`` tokens and gains ``per_second`` tokens a second; each
+    request takes one. A thread that finds the bucket empty takes its token on credit and waits
+    until the bucket has refilled to it, so waiting threads are served in the order they asked,
+    each ``1 / per_second`` seconds after the one before. Over any span of ``T`` seconds at most
+    ``burst + per_second * T`` requests start (``burst`` 1: evenly spaced, never two at once).
+
+    Args:
+        per_second: tokens a second; ``None`` or 0 means unlimited.
+        burst: the bucket's size (>= 1).
+        clock: monotonic seconds (``time.monotonic``); tests inject their own.
+        sleep: waits that many seconds (``time.sleep``); tests inject one that returns at once.
     """
 
     def __init__(
@@ -82,23 +92,36 @@ class RateLimiter:
         per_second: float | None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        burst: int = 1,
     ) -> None:
         self.per_second = per_second or 0.0
+        self.burst = max(1, burst)
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._next = clock()
+        self._tokens = float(self.burst)
+        self._at = clock()
 
-    def acquire(self) -> None:
-        """Block until the next request may start."""
+    def reserve(self) -> float:
+        """Take a token; the seconds to wait before using it (0.0: at once)."""
         if self.per_second <= 0:
-            return
+            return 0.0
         with self._lock:
             now = self._clock()
-            start = max(now, self._next)
-            self._next = start + 1.0 / self.per_second
-        if start > now:
-            self._sleep(start - now)
+            refill = (now - self._at) * self.per_second
+            self._tokens = min(float(self.burst), self._tokens + refill) - 1.0
+            self._at = now
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.per_second
+
+    def acquire(self, cancel: threading.Event | None = None) -> bool:
+        """Block until the next request may start; ``False`` (at once) if ``cancel`` is set
+        while waiting, the token then spent."""
+        wait = self.reserve()
+        if wait > 0:
+            if cancel is not None and self._sleep is time.sleep:
+                return not cancel.wait(wait)
+            self._sleep(wait)  # an injected sleep (tests) is used as it is
+        return cancel is None or not cancel.is_set()
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
@@ -299,6 +322,13 @@ class VoiptimeClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._session_factory()
+            # What requests reads from the environment on every call (proxies for the API's
+            # host, honouring NO_PROXY; REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE), read once here: every
+            # call goes to that one host. About a fifth of the client's CPU per request otherwise.
+            found = session.merge_environment_settings(self.base_url, {}, None, None, None)
+            session.proxies.update(found["proxies"] or {})
+            session.verify = found["verify"]
+            session.trust_env = False
             session.headers.update(
                 {
                     "Api-Key": self._api_key,
@@ -324,10 +354,26 @@ class VoiptimeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def pace(self, cancel: threading.Event | None = None) -> bool:
+        """Wait for this thread's turn under the rate limit before the caller records what it
+        is about to send; the next request of this thread then starts without waiting again.
+        ``False`` when ``cancel`` was set while waiting: nothing is sent then.
+
+        The loader calls it before committing a ``sending`` row, so the row is committed just
+        before its POST leaves, not a token's wait earlier.
+        """
+        if not self.limiter.acquire(cancel):
+            return False
+        self._local.paced = True
+        return True
+
     def _send(
         self, method: str, path: str, body: Any = None, params: Any = None
     ) -> requests.Response:
-        self.limiter.acquire()
+        if getattr(self._local, "paced", False):
+            self._local.paced = False  # this thread took the token already (pace)
+        else:
+            self.limiter.acquire()
         with self._lock:
             self.request_count += 1
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")

@@ -7,7 +7,10 @@
   ambiguous from an earlier run (nothing, unless ``retry_ambiguous``), or another source's lead
   (nothing, see below);
 * sends the writes on ``concurrency`` worker threads, committing ``sending`` to the ledger before
-  each POST leaves and ``created`` with the id as soon as the answer arrives;
+  each POST leaves and ``created`` with the id as soon as the answer arrives (the ledger's group
+  commits share one fsync among the workers writing at the same moment); under ``--rate-limit``
+  a worker waits for its turn (the client's token bucket, shared by all workers) *before* it
+  commits ``sending``, so a row is never recorded as sent while it waits;
 * pushes the batch's lead ids into the campaign with one ``generate`` call (docs/api.md #13) per at
   most :data:`ENROL_BATCH` ids; a call refused for a bad id is split in halves until the bad id is
   found, and the rest are enrolled.
@@ -48,10 +51,11 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from etl.cancel import Cancel
 from etl.client import VoiptimeClient
@@ -155,6 +159,14 @@ class Outcome:
     extras_ambiguous: bool = False
 
 
+class _Started(NamedTuple):
+    """A batch handed to the workers: its rows, what the ledger knew of them, their futures."""
+
+    rows: Sequence[LeadRow]
+    known: dict[str, LedgerEntry]
+    futures: list[Future[Outcome]]
+
+
 @dataclass
 class LoadStats:
     """Counts of a run's loading, in leads (the summary's ``leads_*`` fields).
@@ -244,6 +256,7 @@ class Loader:
         self._enrol_unknown: set[int] = set()
         self._mismatched: set[int] = set()
         self._campaign_known: bool | None = None
+        self._grace_ends: float | None = None
 
     def close(self) -> None:
         """Stop the workers; after a cancel, do not wait for abandoned requests."""
@@ -265,13 +278,44 @@ class Loader:
 
     def load_batch(self, rows: Sequence[LeadRow]) -> list[Outcome]:
         """Create or update the rows' leads and enrol them; one :class:`Outcome` per row."""
+        return self._finish(self._start(rows))
+
+    def load_batches(self, batches: Iterable[Sequence[LeadRow]]) -> Iterator[list[Outcome]]:
+        """:meth:`load_batch` of each batch in turn, the outcomes yielded in the same order, but
+        a batch's rows are handed to the workers before the previous batch is enrolled: the
+        workers send them while that batch's ``generate`` call and count checks run, so they
+        never wait for an enrolment or for the last answers of a batch. No new batch starts
+        once the loader is stopped."""
+        started: _Started | None = None
+        for rows in batches:
+            if self.stopped:
+                break
+            upcoming = self._start(rows)
+            if started is not None:
+                yield self._finish(started)
+            started = upcoming
+        if started is not None:
+            yield self._finish(started)
+
+    def _start(self, rows: Sequence[LeadRow]) -> _Started:
+        """Look the rows up in the ledger and hand them to the workers."""
         known = self.ledger.lookup(self.project_id, [r.key for r in rows])
         futures = [self._pool.submit(self._one, r, known.get(r.key)) for r in rows]
+        return _Started(rows, known, futures)
+
+    def _finish(self, started: _Started) -> list[Outcome]:
+        """Wait for a started batch's rows (after a cancel, at most ``grace`` seconds from the
+        first wait that saw it), then enrol its leads; one :class:`Outcome` per row."""
+        rows, known, futures = started
         pending = set(futures)
         while pending and not self.cancel.is_set():
             _, pending = wait(pending, timeout=0.1)
         if pending:  # cancelled: let requests in flight finish for a while, then abandon them
-            _, pending = wait(pending, timeout=self.grace)
+            with self._lock:
+                if self._grace_ends is None:
+                    self._grace_ends = time.monotonic() + self.grace
+                left = self._grace_ends - time.monotonic()
+            _, pending = wait(pending, timeout=max(0.0, left))
         outcomes = []
         for row, future in zip(rows, futures, strict=True):
             if future in pending or future.cancelled():
@@ -342,6 +386,8 @@ class Loader:
             out.extras = [f"{slot} would be created" for slot, _ in row.tasks]
             return out
         assert self.client is not None
+        if not self.client.pace(self.cancel):  # --rate-limit: the turn first, then the record
+            return Outcome(row, "failed", message="not sent: the run was interrupted")
         self.ledger.mark_sending(
             self.project_id, row.key, row.payload, self.campaign_id, *row.source, note
         )
@@ -541,6 +587,11 @@ class Loader:
                     )
                 remote_id: str | None = stage.remote_id
             else:
+                if not self.client.pace(self.cancel):
+                    why = f"{slot} not sent: the run was interrupted"
+                    out.message = "; ".join(m for m in (out.message, why) if m)
+                    out.extras.append(f"{slot} failed")
+                    return
                 self.ledger.stage_sending(self.project_id, row.key, slot, kept)
                 if kind == "task":
                     answer = self.client.create_task(lead_id, body)
@@ -673,7 +724,8 @@ class Loader:
         enrolled: list[int] = []
         unknown: list[int] = []
         # once a run: not again after a refusal, nor after an unknown outcome in this run
-        lead_ids = [i for i in lead_ids if i not in self._enrol_refused | self._enrol_unknown]
+        skip = self._enrol_refused | self._enrol_unknown
+        lead_ids = [i for i in lead_ids if i not in skip]
         for start in range(0, len(lead_ids), ENROL_BATCH):
             if self.stopped:
                 break

@@ -960,16 +960,15 @@ class _Run:
                 )
             )
         refused = 0
-        for start in range(0, len(rows), self.o.batch_rows):
-            if self.loader.stopped:
-                break
-            batch = rows[start : start + self.o.batch_rows]
-            started = time.monotonic()
-            outcomes = self.loader.load_batch(batch)
-            self.stats.timings["load"] += time.monotonic() - started
+        size = self.o.batch_rows
+        batches = [rows[start : start + size] for start in range(0, len(rows), size)]
+        started = time.monotonic()
+        # the next batch is sent while one is enrolled and recorded (Loader.load_batches)
+        for outcomes in self.loader.load_batches(batches):
             for out in outcomes:
                 refused += self._record(out, frame, notes)
-            self.progress("loaded", len(batch))
+            self.progress("loaded", len(outcomes))
+        self.stats.timings["load"] += time.monotonic() - started
         return refused
 
     def _record(self, out: Outcome, frame: pd.DataFrame, notes: dict[int, tuple[str, str]]) -> int:

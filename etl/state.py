@@ -46,7 +46,12 @@ The ``baselines`` table keeps, per project and per campaign, the server's count 
 the server's growth beyond the ledger's tells how many ambiguous sends probably reached it.
 
 SQLite in WAL mode with ``synchronous=FULL``: a commit survives a crash of the process or the
-machine. A lock file beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it.
+machine. Writes are *group commits*: the writes that the loader's threads ask for at the same
+moment share one transaction and one fsync (:meth:`Ledger._group`), and each call still returns
+only once its own write is committed, so a ``sending`` row is on disk before its POST leaves. Every
+write a lead needs is a look-up by primary key or by an index (``leads.lead_id``,
+``enrolments.lead_id``): none grows with the number of rows the ledger holds. A lock file
+beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it.
 The ledger holds payloads (lead fields) but never the API key.
 """
 
@@ -217,6 +222,32 @@ ALTER TABLE leads ADD COLUMN phone_id INTEGER
 """,
     ),
 ]
+
+
+#: Indexes that keep every per-lead statement a look-up, whatever the ledger holds (created after
+#: the migrations, which rebuild ``leads``; an index adds no data, so no schema version).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS leads_lead_id ON leads (lead_id);
+CREATE INDEX IF NOT EXISTS enrolments_lead_id ON enrolments (lead_id);
+"""
+
+
+class _Job:
+    """One thread's write waiting for a group commit: ``work`` runs on the connection inside the
+    group's transaction; ``result`` or ``error`` is set when the group is committed (or, when
+    not ``durable``, as soon as the group's writes are done, before the COMMIT's fsync)."""
+
+    __slots__ = ("done", "durable", "error", "lead", "result", "wake", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any], durable: bool) -> None:
+        self.work = work
+        self.durable = durable
+        self.done = False
+        self.lead = False
+        self.wake = threading.Lock()  # held until the job is done or its thread is to lead
+        self.wake.acquire()
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -426,6 +457,12 @@ class Ledger:
         self._on_created = on_created
         self._unbound_url: str | None = None
         self._pinned_column: bool | None = None
+        # group commit: writes queued by threads while another thread commits (see _group)
+        self._queue: list[_Job] = []
+        self._leading = False
+        self._turn = threading.Lock()
+        #: Transactions committed by this process (one fsync each): for tests and the benchmark.
+        self.commits = 0
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -464,6 +501,7 @@ class Ledger:
             version = cls._check_version(conn, path, create=True)
             conn.executescript(_SCHEMA)
             cls._migrate(conn, path, version)
+            conn.executescript(_INDEXES)
             # A 'sending' row left by a run that died with the request in flight: outcome unknown.
             stale = conn.execute(
                 "UPDATE leads SET status='ambiguous' WHERE status='sending'"
@@ -862,18 +900,101 @@ class Ledger:
 
     # --- writing (each call one committed transaction) -----------------------------------------
 
-    def _transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    def _group(self, work: Callable[[sqlite3.Connection], Any], durable: bool = True) -> Any:
+        """Run ``work`` in a transaction shared with the writes other threads ask for meanwhile,
+        and return its result once that transaction is committed (one fsync for all of them).
+
+        Group commit, leader and followers: the first thread to find no commit under way takes
+        every queued write, runs each in one ``BEGIN IMMEDIATE`` … ``COMMIT`` and wakes the
+        others; writes queued during that commit wait for it, then the next of their threads
+        commits them all together. When one write fails, the group is rolled back and each
+        write is run again in a transaction of its own, so a failure is only its own caller's.
+
+        With ``durable=False`` the call returns as soon as the group's writes are done, while
+        its COMMIT is still writing (a later durable write of any thread waits for it, since
+        groups commit in order). For writes whose loss in a crash is harmless: a ``created``
+        row not yet on disk leaves ``sending``, which the next run reports as ambiguous.
+
+        Raises:
+            OutputError: the write or its commit failed (exit 74).
+            RuntimeError: the ledger is read-only or closed.
+        """
+        job = _Job(work, durable)
+        with self._turn:
+            self._queue.append(job)
+            job.lead = not self._leading
+            self._leading = True
+        if not job.lead:
+            job.wake.acquire()  # until done, or until the leader hands over to this thread
+        if not job.done:
+            with self._turn:
+                jobs, self._queue = self._queue, []
+            try:
+                self._commit(jobs)
+            finally:
+                self._release(jobs)
+                with self._turn:
+                    if self._queue:  # writes queued meanwhile: their first thread leads next
+                        self._queue[0].lead = True
+                        self._queue[0].wake.release()
+                    else:
+                        self._leading = False
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _release(self, jobs: list[_Job]) -> None:
+        """Wake the threads waiting for ``jobs`` (each once; the leader's own is not waiting)."""
+        with self._turn:
+            for job in jobs:
+                if not job.done:
+                    job.done = True
+                    if not job.lead:
+                        job.wake.release()
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        """Commit ``jobs`` in one transaction (each alone when one of them fails)."""
         with self._mutex:
             if self._conn is None or self.readonly:
-                raise RuntimeError("ledger is read-only")
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                for sql, args in statements:
-                    self._conn.execute(sql, args)
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                _rollback(self._conn)
-                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+                for job in jobs:
+                    job.error = RuntimeError("ledger is read-only")
+                return
+            if len(jobs) > 1 and self._run(self._conn, jobs) is None:
+                return
+            for job in jobs:
+                if not job.done:
+                    self._run(self._conn, [job])
+
+    def _run(self, conn: sqlite3.Connection, jobs: list[_Job]) -> Exception | None:
+        """One transaction of ``jobs``; the error (also set on the jobs) or ``None``."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [job.work(conn) for job in jobs]
+            for job, result in zip(jobs, results, strict=True):
+                job.result, job.error = result, None
+            self._release([job for job in jobs if not job.durable])
+            conn.execute("COMMIT")
+        except Exception as exc:
+            _rollback(conn)
+            error = (
+                OutputError(str(self.path), f"state file cannot be written: {exc}")
+                if isinstance(exc, sqlite3.Error)
+                else exc
+            )
+            if any(job.done for job in jobs):
+                log.error("%s: a commit failed after its writes were done: %s", self.path, exc)
+            for job in jobs:
+                job.error = error
+            return error
+        self.commits += 1
+        return None
+
+    def _transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            for sql, args in statements:
+                conn.execute(sql, args)
+
+        self._group(work)
 
     def start_run(self, command: str, sources: Sequence[str], started_at: str) -> int:
         """Record that a run started (``finished_at`` and ``exit_code`` stay empty until
@@ -1018,25 +1139,15 @@ class Ledger:
         return list(reversed(self.report(len(found)).settlements))
 
     def _write(self, sql: str, args: Sequence[Any] = ()) -> None:
-        with self._mutex:
-            if self._conn is None or self.readonly:
-                raise RuntimeError("ledger is read-only")
-            try:
-                self._conn.execute(sql, args)
-            except sqlite3.Error as exc:
-                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+        self._transaction([(sql, args)])
 
     def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._mutex:
-            if self._conn is None or self.readonly:
-                raise RuntimeError("ledger is read-only")
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(sql, rows)
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                _rollback(self._conn)
-                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+        many = list(rows)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(sql, many)
+
+        self._group(work)
 
     def mark_sending(
         self,
@@ -1088,46 +1199,38 @@ class Ledger:
         Returns:
             ``None`` when recorded; else who holds the id (``key 'x' (file.csv row 3)``).
         """
-        with self._mutex:
-            if self._conn is None or self.readonly:
-                raise RuntimeError("ledger is read-only")
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                holder = self._conn.execute(
-                    "SELECT project, key, source_file, source_row FROM leads WHERE lead_id=? "
-                    "AND status IN ('created', 'missing') AND NOT (project=? AND key=?) LIMIT 1",
-                    (lead_id, project, key),
-                ).fetchone()
-                if holder is None:
-                    self._conn.execute(
-                        "UPDATE leads SET status='created', lead_id=?, phone_id=?, note='', "
-                        "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
-                        "WHERE project=? AND key=?",
-                        (lead_id, phone_id, project, key),
-                    )
-                    self._conn.executemany(
-                        _STAGE_UPSERT,
-                        [(project, key, slot, "done", rid, _dump(p)) for slot, rid, p in notes],
-                    )
-                    who = None
-                else:
-                    where = f" ({holder[2]} row {holder[3]})" if holder[2] else ""
-                    project_part = f" of project {holder[0]}" if holder[0] != project else ""
-                    who = f"key {holder[1]!r}{project_part}{where}"
-                    self._conn.execute(
-                        "UPDATE leads SET status='ambiguous', note=?, "
-                        "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
-                        "WHERE project=? AND key=?",
-                        (
-                            f"the API answered lead id {lead_id}, already the lead of {who}",
-                            project,
-                            key,
-                        ),
-                    )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                _rollback(self._conn)
-                raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
+
+        def work(conn: sqlite3.Connection) -> str | None:
+            holder = conn.execute(
+                "SELECT project, key, source_file, source_row FROM leads WHERE lead_id=? "
+                "AND status IN ('created', 'missing') AND NOT (project=? AND key=?) LIMIT 1",
+                (lead_id, project, key),
+            ).fetchone()
+            if holder is None:
+                conn.execute(
+                    "UPDATE leads SET status='created', lead_id=?, phone_id=?, note='', "
+                    "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                    "WHERE project=? AND key=?",
+                    (lead_id, phone_id, project, key),
+                )
+                conn.executemany(
+                    _STAGE_UPSERT,
+                    [(project, key, slot, "done", rid, _dump(p)) for slot, rid, p in notes],
+                )
+                return None
+            where = f" ({holder[2]} row {holder[3]})" if holder[2] else ""
+            project_part = f" of project {holder[0]}" if holder[0] != project else ""
+            who = f"key {holder[1]!r}{project_part}{where}"
+            conn.execute(
+                "UPDATE leads SET status='ambiguous', note=?, "
+                "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                "WHERE project=? AND key=?",
+                (f"the API answered lead id {lead_id}, already the lead of {who}", project, key),
+            )
+            return who
+
+        # returns once written, before the fsync, unless a crash-test hook needs it on disk
+        who: str | None = self._group(work, durable=self.crash_after_created is not None)
         if who is not None:
             return who
         if self._on_created is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import threading
 from typing import Any
 
 import pytest
@@ -344,3 +345,67 @@ def test_rate_limiter_spaces_requests() -> None:
 def test_key_is_not_in_repr() -> None:
     client = VoiptimeClient("http://127.0.0.1:1/api", "s3cret-key-value")
     assert "s3cret" not in repr(client)
+
+
+class FakeClock:
+    """A clock that moves only when told; ``sleep`` records each wait and moves nothing."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def test_token_bucket_gives_a_burst_then_one_token_per_interval_and_refills_to_its_size() -> None:
+    clock = FakeClock()
+    bucket = RateLimiter(2, clock=clock, sleep=clock.sleep, burst=3)
+    assert [bucket.reserve() for _ in range(5)] == [0.0, 0.0, 0.0, 0.5, 1.0]
+    clock.now += 1.5  # the two on credit are paid, and one token more
+    assert [bucket.reserve() for _ in range(2)] == [0.0, 0.5]
+    clock.now += 60  # a long pause refills no more than the bucket holds
+    assert [bucket.reserve() for _ in range(4)] == [0.0, 0.0, 0.0, 0.5]
+
+
+def test_token_bucket_is_shared_by_threads_each_turn_given_once() -> None:
+    clock = FakeClock()
+    bucket = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    lock = threading.Lock()
+    waits: list[float] = []
+
+    def worker() -> None:
+        for _ in range(5):
+            wait = bucket.reserve()
+            with lock:
+                waits.append(wait)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(waits) == [i * 0.25 for i in range(40)]
+
+
+def test_a_cancelled_wait_for_a_token_returns_false_at_once() -> None:
+    clock = FakeClock()
+    bucket = RateLimiter(1 / 3600, clock=clock)  # waits on the event, not a sleep
+    cancel = threading.Event()
+    assert bucket.acquire(cancel) is True  # the bucket's one token
+    cancel.set()
+    assert bucket.acquire(cancel) is False  # would wait an hour: cancelled instead
+
+
+def test_pace_takes_the_token_of_the_threads_next_request(sandbox: Any) -> None:
+    clock = FakeClock()
+    c = VoiptimeClient(sandbox.url, "sandbox-key", rate_limit=4)
+    c.limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    with c:
+        assert c.pace() is True
+        c.list_projects()  # its token was taken by pace: no second one
+        c.list_projects()
+    assert clock.slept == [0.25]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import C01, env_for, faults, run_cli, spring_id, state
+from clitools import C01, env_for, faults, release, run_cli, spring_id, state, wait_held
 from clitools import import_args as imp
 
-from etl.client import VoiptimeClient
+from etl.client import RateLimiter, VoiptimeClient
 from etl.config import RetryPolicy
 from etl.load import LeadRow, Loader, changed_fields
 from etl.state import Ledger
@@ -289,3 +291,76 @@ def test_a_row_the_server_refuses_is_rejected_and_the_run_goes_on(
     again = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2")
     assert again.code == 0
     assert (again.summary()["leads_created"], again.summary()["leads_unchanged"]) == (1, 4)
+
+
+def test_the_next_batch_is_sent_while_the_last_one_is_enrolled(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    campaign = spring_id(sandbox)
+    generate = "POST /campaigns/{campaignId}/entries/actions/generate"
+    faults(sandbox, {"route": generate, "hold": True, "times": 1})
+    batches = [rows(12)[:6], rows(12)[6:]]
+    got: list[list[Any]] = []
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        loader = Loader(c, ledger, 1, campaign, concurrency=3)
+        worker = threading.Thread(target=lambda: got.extend(loader.load_batches(batches)))
+        worker.start()
+        try:
+            wait_held(sandbox, 1)  # the first batch's generate call is held by the sandbox...
+            deadline = time.monotonic() + 60
+            while state(sandbox)["requests"].get("POST /leads", 0) < 12:  # ...not the leads
+                assert time.monotonic() < deadline, state(sandbox)["requests"]
+                time.sleep(0.01)
+            assert got == []  # the first batch's outcomes wait for its enrolment
+        finally:
+            release(sandbox)
+            worker.join(60)
+        loader.close()
+        assert ledger.counts() == {"created": 12, "enrol_done": 12}
+    assert [[o.row.source_row for o in batch] for batch in got] == [
+        list(range(2, 8)),
+        list(range(8, 14)),
+    ]
+    assert {(o.action, o.campaign_id) for batch in got for o in batch} == {("created", campaign)}
+    st = state(sandbox)
+    assert st["requests"][generate] == 2
+    assert sorted(st["campaign_entries"][campaign]) == sorted(o.lead_id for b in got for o in b)
+
+
+def test_rate_limit_is_one_bucket_for_all_workers_one_token_a_post(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    slept: list[float] = []
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        c.limiter = RateLimiter(4, clock=lambda: 100.0, sleep=slept.append)
+        loader = Loader(c, ledger, 1, None, concurrency=4)
+        out = loader.load_batch(rows(8))
+        loader.close()
+    assert [o.action for o in out] == ["created"] * 8
+    assert sorted(slept) == [0.25 * i for i in range(1, 8)]  # 8 POSTs, the first at once
+
+
+def test_a_worker_waiting_for_its_turn_records_nothing_and_a_cancel_ends_the_wait(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    cancel = threading.Event()
+    got: list[Any] = []
+    with client(sandbox) as c, Ledger.open(tmp_path / "s.sqlite") as ledger:
+        c.limiter = RateLimiter(0.001)  # the second POST's turn is 1,000 s away
+        loader = Loader(c, ledger, 1, None, concurrency=1, cancel=cancel)
+        worker = threading.Thread(target=lambda: got.extend(loader.load_batch(rows(2))))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while c.limiter._tokens >= 0:  # until the second row has taken its turn on credit
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert ledger.counts() == {"created": 1}  # the waiting row is not recorded as sending
+        cancel.set()
+        worker.join(60)
+        loader.close()
+        assert ledger.counts() == {"created": 1}
+    assert [(o.action, o.message) for o in got] == [
+        ("created", ""),
+        ("failed", "not sent: the run was interrupted"),
+    ]
+    assert state(sandbox)["requests"]["POST /leads"] == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -384,3 +386,111 @@ def test_a_run_that_sent_nothing_binds_no_api(sandbox: Any, tmp_path: Path) -> N
     assert typo.code == 75
     ok = run_cli(imp(tmp_path), env_for(sandbox), tmp_path / "r2", subprocess_mode=False)
     assert ok.code == 0, ok.stderr
+
+
+def _leading(ledger: Ledger) -> None:
+    """Wait until one thread leads a commit (blocked by another connection's write lock) and
+    has taken every write queued so far."""
+    deadline = time.monotonic() + 60
+    while not (ledger._leading and not ledger._queue):
+        assert time.monotonic() < deadline, "no commit under way"
+        time.sleep(0.005)
+
+
+def _queued(ledger: Ledger, count: int) -> None:
+    """Wait (for a state, not a duration) until ``count`` writes wait for the group commit."""
+    deadline = time.monotonic() + 60
+    while len(ledger._queue) < count:
+        assert time.monotonic() < deadline, f"{len(ledger._queue)} of {count} writes queued"
+        time.sleep(0.005)
+
+
+def test_writes_of_many_threads_share_one_commit_and_each_returns_once_committed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    with Ledger.open(path) as ledger:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock: the first commit waits for it
+        first = threading.Thread(
+            target=ledger.mark_sending, args=(1, "k0", PAYLOAD, None, "a.csv", 2)
+        )
+        first.start()
+        _leading(ledger)
+        rest = [
+            threading.Thread(
+                target=ledger.mark_sending, args=(1, f"k{i}", PAYLOAD, None, "a.csv", i + 2)
+            )
+            for i in range(1, 11)
+        ]
+        for t in rest:
+            t.start()
+        _queued(ledger, 10)  # all ten wait behind the first commit
+        before = ledger.commits
+        other.execute("COMMIT")
+        other.close()
+        for t in [first, *rest]:
+            t.join(60)
+        assert ledger.commits - before == 2  # the first write alone, then the ten together
+        assert ledger.counts() == {"sending": 11}
+        assert sorted(ledger.lookup(1, [f"k{i}" for i in range(11)])) == sorted(
+            f"k{i}" for i in range(11)
+        )
+
+
+def test_a_write_that_fails_in_a_group_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    errors: list[BaseException] = []
+
+    def send(project: Any, key: str) -> None:
+        try:
+            ledger.mark_sending(project, key, PAYLOAD, None, "a.csv", 2)
+        except OutputError as exc:
+            errors.append(exc)
+
+    with Ledger.open(path) as ledger:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        threads = [threading.Thread(target=send, args=(1, "first"))]
+        threads[0].start()
+        _leading(ledger)
+        threads += [
+            threading.Thread(target=send, args=(None if i == 2 else 1, f"k{i}")) for i in range(4)
+        ]
+        for t in threads[1:]:
+            t.start()
+        _queued(ledger, 4)
+        other.execute("COMMIT")
+        other.close()
+        for t in threads:
+            t.join(60)
+        assert [str(e) for e in errors] == [
+            f"{path}: state file cannot be written: NOT NULL constraint failed: leads.project"
+        ]
+        assert ledger.counts() == {"sending": 4}  # first, k0, k1, k3
+
+
+def test_per_lead_statements_are_index_lookups(tmp_path: Path) -> None:
+    """Nothing a lead's writes or reads do grows with the rows the ledger holds."""
+    Ledger.open(tmp_path / "s.sqlite").close()
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    plans = {
+        sql: " ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql, args))
+        for sql, args in [
+            (
+                "SELECT project, key FROM leads WHERE lead_id=? AND status IN "
+                "('created', 'missing') AND NOT (project=? AND key=?) LIMIT 1",
+                (1, 1, "k"),
+            ),
+            ("SELECT campaign_id, lead_id, status FROM enrolments WHERE lead_id IN (?, ?)", (1, 2)),
+            ("UPDATE leads SET status='created' WHERE project=? AND key=?", (1, "k")),
+            ("UPDATE enrolments SET status='done' WHERE campaign_id=? AND lead_id=?", ("c", 1)),
+        ]
+    }
+    db.close()
+    assert list(plans.values()) == [
+        "SEARCH leads USING INDEX leads_lead_id (lead_id=?)",
+        "SEARCH enrolments USING INDEX enrolments_lead_id (lead_id=?)",
+        "SEARCH leads USING INDEX sqlite_autoindex_leads_1 (project=? AND key=?)",
+        "SEARCH enrolments USING INDEX sqlite_autoindex_enrolments_1 (campaign_id=? AND lead_id=?)",
+    ]
