@@ -570,37 +570,19 @@ class Loader:
             out.extras.append(f"{slot} would be {verb}")
             return
         assert self.client is not None and lead_id is not None
+        if not edit and not self.client.pace(self.cancel):  # --rate-limit: turn, then record
+            why = f"{slot} not sent: the run was interrupted"
+            out.message = "; ".join(m for m in (out.message, why) if m)
+            out.extras.append(f"{slot} failed")
+            return
         try:
             if edit:
                 assert stage is not None and stage.remote_id is not None
-                if kind == "task":
-                    self.client.update_task(
-                        lead_id, stage.remote_id, {**body, "id": stage.remote_id, "leadId": lead_id}
-                    )
-                else:
-                    self.client.update_comment(
-                        lead_id,
-                        stage.remote_id,
-                        body["text"],
-                        body.get("authorId"),
-                        body["dateTime"],
-                    )
+                self._edit_extra(kind, lead_id, stage.remote_id, body)
                 remote_id: str | None = stage.remote_id
             else:
-                if not self.client.pace(self.cancel):
-                    why = f"{slot} not sent: the run was interrupted"
-                    out.message = "; ".join(m for m in (out.message, why) if m)
-                    out.extras.append(f"{slot} failed")
-                    return
                 self.ledger.stage_sending(self.project_id, row.key, slot, kept)
-                if kind == "task":
-                    answer = self.client.create_task(lead_id, body)
-                    remote_id = str(answer["id"])
-                else:
-                    answer = self.client.add_comment(
-                        lead_id, body["text"], body.get("authorId"), body["dateTime"]
-                    )
-                    remote_id = self._comment_id(lead_id, body, answer)
+                remote_id = self._create_extra(kind, lead_id, body)
         except AmbiguousApiError as exc:
             if not edit:
                 self.ledger.stage_ambiguous(self.project_id, row.key, slot)
@@ -629,6 +611,29 @@ class Loader:
         what = f"{kind}s_{verb}"
         with self._lock:
             setattr(self.stats, what, getattr(self.stats, what) + 1)
+
+    def _edit_extra(self, kind: str, lead_id: int, remote_id: str, body: dict[str, Any]) -> None:
+        """PUT a task or note the API already has (its id ``remote_id``)."""
+        assert self.client is not None
+        if kind == "task":
+            self.client.update_task(
+                lead_id, remote_id, {**body, "id": remote_id, "leadId": lead_id}
+            )
+        else:
+            self.client.update_comment(
+                lead_id, remote_id, body["text"], body.get("authorId"), body["dateTime"]
+            )
+
+    def _create_extra(self, kind: str, lead_id: int, body: dict[str, Any]) -> str | None:
+        """POST a task or note; the id the API gave it (``None`` when a note's cannot be
+        found)."""
+        assert self.client is not None
+        if kind == "task":
+            return str(self.client.create_task(lead_id, body)["id"])
+        answer = self.client.add_comment(
+            lead_id, body["text"], body.get("authorId"), body["dateTime"]
+        )
+        return self._comment_id(lead_id, body, answer)
 
     def _comment_id(self, lead_id: int, note: dict[str, Any], answer: Any) -> str | None:
         """The id of a comment just created: from the answer when it has one (the sandbox's

@@ -1,7 +1,7 @@
 """Measure the importer on lists shaped like real ones, and print one table (``make bench``).
 
-Everything is measured in this one run, each figure from a child process (``python -m etl``) so
-its CPU time and peak memory are its own:
+Everything is measured in this one run, each figure from a child process so its CPU time and
+peak memory are its own:
 
 1. ``validate`` of the 100,000- and 1,000,000-row CSVs of ``scripts/make_bench_data.py`` (every
    phone distinct): rows/s end to end (read, map, normalise, validate, reports) and peak RSS.
@@ -9,12 +9,18 @@ its CPU time and peak memory are its own:
    the same 1M-row file with a schema that checks what ours does where it can (required names,
    e-mail format, a phone pattern, dates): rows/s and our ratio to it.
 3. ``validate`` of the 100,000-row XLSX: rows/s.
-4. ``import`` into an in-process sandbox answering after ``--latency-ms 50``, at
-   ``--concurrency`` 1, 16 and 32: leads/s over the load stage next to the bound
-   (concurrency / latency), and the client's CPU milliseconds per lead at 0 ms latency.
+4. ``import`` (``scripts/bench_load.py``: the CLI in a child process, its load stage timed) into
+   a sandbox in this process answering after ``--latency-ms 50``, at ``--concurrency`` 1, 16 and
+   32: leads/s over the load stage next to the bound (concurrency / latency), and the client's
+   CPU milliseconds per lead while loading.
+5. The ledger's cost: the same import at 0 ms latency, concurrency 16, with the ledger and
+   with its per-lead work made a no-op (``bench_load.py --no-ledger``, a benchmark-only switch).
+
+The data is written once into ``.bench-data/`` (git-ignored), in a folder named after the
+generator's version and the row counts, and reused by later runs.
 
 Usage: ``python scripts/bench_pipeline.py [--rows N] [--small-rows N] [--xlsx-rows N]
-[--load-leads N] [--keep DIR]``
+[--load-leads N] [--data DIR]``
 """
 
 from __future__ import annotations
@@ -93,30 +99,85 @@ def etl(args: list[str], env: dict[str, str]) -> dict[str, float]:
     return child([sys.executable, "-m", "etl", *args], env)
 
 
+def load(
+    source: Path,
+    mapping: Path,
+    folder: Path,
+    env: dict[str, str],
+    latency: int,
+    concurrency: int,
+    ledger: bool,
+) -> dict[str, float]:
+    """One import into a fresh sandbox (in this process) with ``latency_ms``; the load stage's
+    leads/s and the client's CPU ms per lead (while loading, and over the whole process)."""
+    name = f"i-{latency}-{concurrency}-{'ledger' if ledger else 'none'}"
+    with SandboxServer(latency_ms=latency) as sandbox:
+        sandbox.start()
+        env_api = {**env, "VOIPTIME_API_URL": sandbox.url, "VOIPTIME_API_KEY": DEFAULT_API_KEY}
+        found = folder / f"{name}.json"
+        child(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "bench_load.py"),
+                *([] if ledger else ["--no-ledger"]),
+                "--",
+                str(source),
+                "--mapping",
+                str(mapping),
+                "--report-dir",
+                str(folder / name),
+                "--state",
+                str(folder / f"{name}.sqlite"),
+                "--concurrency",
+                str(concurrency),
+                "-q",
+            ],
+            env_api,
+            stdout=found,
+        )
+    got = json.loads(found.read_text(encoding="utf-8").strip().splitlines()[-1])
+    leads = max(int(got["leads"]), 1)
+    return {
+        "leads": leads,
+        "rate": leads / got["load_s"],
+        "cpu_ms": 1000 * got["load_cpu_s"] / leads,
+        "cpu_all_ms": 1000 * got["cpu_s"] / leads,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small-rows", type=int, default=100_000)
     parser.add_argument("--xlsx-rows", type=int, default=100_000)
-    parser.add_argument("--load-leads", type=int, default=2_000)
-    parser.add_argument("--keep", type=Path, help="write the data here and keep it")
+    parser.add_argument("--load-leads", type=int, default=4_000)
+    parser.add_argument("--data", type=Path, default=ROOT / ".bench-data", help="data cache")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOIPTIME_")}
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="voiptime-bench-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    data = args.data / (
+        f"v{make_bench_data.VERSION}-{args.rows}-{args.small_rows}-{args.xlsx_rows}-"
+        f"{args.load_leads}"
+    )
+    data.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="voiptime-bench-"))
     rows: list[tuple[str, str, str]] = []
     try:
         mapping = folder / "bench.yaml"
         mapping.write_text(make_bench_data.MAPPING, encoding="utf-8")
-        big, small, book = folder / "big.csv", folder / "small.csv", folder / "book.xlsx"
+        big, small, book = data / "big.csv", data / "small.csv", data / "book.xlsx"
+        leads = data / "leads.csv"
         started = time.perf_counter()
-        if not big.exists():
-            make_bench_data.write_csv(big, args.rows)
-        if not small.exists():
-            make_bench_data.write_csv(small, args.small_rows, seed=5)
-        if not book.exists():
-            make_bench_data.write_xlsx(book, args.xlsx_rows, seed=6)
-        print(f"data written in {time.perf_counter() - started:.0f} s ({folder})", flush=True)
+        for path, write in (
+            (big, lambda p: make_bench_data.write_csv(p, args.rows)),
+            (small, lambda p: make_bench_data.write_csv(p, args.small_rows, seed=5)),
+            (book, lambda p: make_bench_data.write_xlsx(p, args.xlsx_rows, seed=6)),
+            (leads, lambda p: make_bench_data.write_csv(p, args.load_leads, seed=9)),
+        ):
+            if not path.exists():  # written under a temporary name: a stopped run leaves none
+                part = path.with_name("part-" + path.name)
+                write(part)
+                part.replace(path)
+        print(f"data ready in {time.perf_counter() - started:.0f} s ({data})", flush=True)
 
         def validate(path: Path, count: int, label: str) -> dict[str, float]:
             out = etl(
@@ -148,7 +209,7 @@ def main() -> int:
         big_run = validate(big, args.rows, f"validate CSV {args.rows:,} rows")
         rows.append(
             (
-                "  peak RSS 1M / 100k",
+                f"  peak RSS {args.rows:,} / {args.small_rows:,} rows",
                 f"{big_run['rss'] / small_run['rss']:.2f}x",
                 "target <= 1.3x and <= 400 MB",
             )
@@ -190,62 +251,59 @@ def main() -> int:
         print(*rows[-1], flush=True)
         validate(book, args.xlsx_rows, f"validate XLSX {args.xlsx_rows:,} rows")
 
-        leads = folder / "leads.csv"
-        make_bench_data.write_csv(leads, args.load_leads, seed=9)
-        for latency, concurrency in ((50, 1), (50, 16), (50, 32), (0, 16)):
-            count = args.load_leads if concurrency > 1 else max(100, args.load_leads // 10)
-            part = folder / f"leads-{count}.csv"
-            if not part.exists():
-                make_bench_data.write_csv(part, count, seed=9)
-            with SandboxServer(latency_ms=latency) as sandbox:
-                sandbox.start()
-                env_api = {
-                    **env,
-                    "VOIPTIME_API_URL": sandbox.url,
-                    "VOIPTIME_API_KEY": DEFAULT_API_KEY,
-                }
-                report = folder / f"i-{latency}-{concurrency}"
-                out = etl(
-                    [
-                        "import",
-                        str(part),
-                        "--mapping",
-                        str(mapping),
-                        "--report-dir",
-                        str(report),
-                        "--state",
-                        str(folder / f"s-{latency}-{concurrency}.sqlite"),
-                        "--concurrency",
-                        str(concurrency),
-                    ],
-                    env_api,
-                )
-            summary = json.loads((report / "summary.json").read_text())
-            sent = summary["leads_created"]
-            load_s = summary["timings"]["load_seconds"] or out["wall"]
-            rate = sent / load_s
+        few = data / "leads-few.csv"  # concurrency 1: 20 leads/s at best
+        if not few.exists():
+            make_bench_data.write_csv(few, max(100, args.load_leads // 20), seed=9)
+        loads = {}
+        for latency, concurrency, ledger in (
+            (50, 1, True),
+            (50, 16, True),
+            (50, 32, True),
+            (0, 16, True),
+            (0, 16, False),
+        ):
+            loads[latency, concurrency, ledger] = run = load(
+                few if concurrency == 1 else leads,
+                mapping,
+                folder,
+                env,
+                latency,
+                concurrency,
+                ledger,
+            )
             if latency:
                 bound = concurrency / (latency / 1000)
                 rows.append(
                     (
                         f"import at {latency} ms, concurrency {concurrency}",
-                        f"{rate:,.0f} leads/s",
-                        f"bound {bound:,.0f}/s: {100 * rate / bound:.0f}% ({sent:,} leads)",
+                        f"{run['rate']:,.0f} leads/s",
+                        f"bound {bound:,.0f}/s: {100 * run['rate'] / bound:.1f}% "
+                        f"({run['leads']:,} leads; client CPU {run['cpu_ms']:.2f} ms/lead)",
                     )
                 )
-            else:
-                rows.append(
-                    (
-                        f"import at 0 ms, concurrency {concurrency}",
-                        f"{rate:,.0f} leads/s",
-                        f"client CPU {1000 * out['cpu'] / max(sent, 1):.2f} ms/lead "
-                        "(whole process: read, validate, send, reports)",
-                    )
-                )
-            print(*rows[-1], flush=True)
+                print(*rows[-1], flush=True)
+        with_ledger, without = loads[0, 16, True], loads[0, 16, False]
+        rows.append(
+            (
+                "import at 0 ms, concurrency 16",
+                f"{with_ledger['rate']:,.0f} leads/s",
+                f"client CPU {with_ledger['cpu_ms']:.2f} ms/lead while loading "
+                f"(whole process {with_ledger['cpu_all_ms']:.2f}: read, validate, send, reports)",
+            )
+        )
+        rows.append(
+            (
+                "  same, ledger's per-lead work off",
+                f"{without['rate']:,.0f} leads/s",
+                f"ledger cost {100 * (1 - with_ledger['rate'] / without['rate']):.1f}% of the "
+                f"rate, {with_ledger['cpu_ms'] - without['cpu_ms']:.2f} ms CPU/lead "
+                "(target <= 10%)",
+            )
+        )
+        print(*rows[-2], flush=True)
+        print(*rows[-1], flush=True)
     finally:
-        if args.keep is None:
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
     width = max(len(r[0]) for r in rows)
     print()
     print(f"{'measure':<{width}} | {'figure':>16} | notes")
