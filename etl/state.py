@@ -1229,8 +1229,8 @@ class Ledger:
             )
             return who
 
-        # returns once written, before the fsync, unless a crash-test hook needs it on disk
-        who: str | None = self._group(work, durable=self.crash_after_created is not None)
+        # returns once written, before the fsync, unless on_created needs it on disk
+        who: str | None = self._group(work, durable=self._on_created is not None)
         if who is not None:
             return who
         if self._on_created is not None:
