@@ -874,47 +874,13 @@ def decide_encoding(sample: bytes) -> EncodingGuess:
     from charset_normalizer.cd import coherence_ratio
 
     matches = from_bytes(sample)
-    names = set(_FAMILY_OF)
-    for match in matches:
-        for name in (match.encoding, *match.could_be_from_charset):
-            try:
-                name = codecs.lookup(name).name
-            except LookupError:
-                continue
-            if name in names or _latin_code_page(name):
-                continue  # Latin code pages outside the families only add look-alike readings
-            names.add(name)
     best = matches.best()
     if best is not None and best.encoding.startswith(("utf_16", "utf_32")):
         return EncodingGuess(codecs.lookup(best.encoding).name, "charset-normalizer")
     focus = b"\n".join(
         islice((line for line in sample.splitlines() if max(line, default=0) > 127), _SCORE_LINES)
     )
-    # decoding text → (implausible words, words, codecs)
-    groups: dict[tuple[str, ...], tuple[int, Counter[str], list[str]]] = {}
-    for name in sorted(names, key=_codec_rank):
-        try:
-            text = focus.decode(name)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        words = Counter(  # words with a non-ASCII character; '€' alone says little
-            w for w in _WORD.findall(text) if len(w) > 1 and not w.isascii()
-        )
-        key = tuple(words)
-        if key in groups:
-            groups[key][2].append(name)
-            continue
-        dirt = sum(n for w, n in words.items() if not _plausible_word(w))
-        groups[key] = (dirt, words, [name])
-    # the whole sample must decode too; checked from the most plausible reading on, and only
-    # as far as the candidates reach (decoding 8 MB once per code page would take seconds)
-    leaders: list[tuple[int, Counter[str], list[str]]] = []
-    for dirt, words, members in sorted(groups.values(), key=lambda g: g[0]):
-        if leaders and dirt > leaders[0][0] + sum(words.values()) // 100:
-            break
-        good = [m for m in members if _decodes(sample, m)]
-        if good:
-            leaders.append((dirt, words, good))
+    leaders = _leaders(sample, _readings(focus, _code_pages(matches)))
     if not leaders:
         return EncodingGuess(None, "no code page decodes it")
     leaders.sort(key=lambda w: _codec_rank(w[2][0]))
@@ -941,6 +907,61 @@ def decide_encoding(sample: bytes) -> EncodingGuess:
         f"{len(leaders)} code pages read it plausibly",
         tuple((members[0], _sample_words(words, leaders)) for _, words, members in leaders[:4]),
     )
+
+
+_Reading = tuple[int, Counter[str], list[str]]  # (implausible words, words, codecs)
+
+
+def _code_pages(matches: Any) -> set[str]:
+    """The code pages to try: every one of :data:`ENCODING_FAMILIES`, and charset-normalizer's
+    candidates but the Latin code pages outside the families (they only add look-alike
+    readings)."""
+    names = set(_FAMILY_OF)
+    for match in matches:
+        for name in (match.encoding, *match.could_be_from_charset):
+            try:
+                name = codecs.lookup(name).name
+            except LookupError:
+                continue
+            if name in names or _latin_code_page(name):
+                continue
+            names.add(name)
+    return names
+
+
+def _readings(focus: bytes, names: set[str]) -> dict[tuple[str, ...], _Reading]:
+    """Each distinct decoding of ``focus`` (its non-ASCII words in order) → its reading; code
+    pages that decode it alike share one."""
+    groups: dict[tuple[str, ...], _Reading] = {}
+    for name in sorted(names, key=_codec_rank):
+        try:
+            text = focus.decode(name)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        words = Counter(  # words with a non-ASCII character; '€' alone says little
+            w for w in _WORD.findall(text) if len(w) > 1 and not w.isascii()
+        )
+        key = tuple(words)
+        if key in groups:
+            groups[key][2].append(name)
+            continue
+        dirt = sum(n for w, n in words.items() if not _plausible_word(w))
+        groups[key] = (dirt, words, [name])
+    return groups
+
+
+def _leaders(sample: bytes, groups: dict[tuple[str, ...], _Reading]) -> list[_Reading]:
+    """The most plausible readings (within 1% of the words of the best), each with the code
+    pages that also decode the whole sample. Checked from the most plausible reading on, and
+    only as far as the candidates reach (decoding 8 MB once per code page would take seconds)."""
+    leaders: list[_Reading] = []
+    for dirt, words, members in sorted(groups.values(), key=lambda g: g[0]):
+        if leaders and dirt > leaders[0][0] + sum(words.values()) // 100:
+            break
+        good = [m for m in members if _decodes(sample, m)]
+        if good:
+            leaders.append((dirt, words, good))
+    return leaders
 
 
 def _pick(
@@ -1009,42 +1030,60 @@ def _sample_words(
     return tuple(mine[i] for i in order[:5])
 
 
-def _plausible_word(word: str) -> bool:
-    """Whether a word with non-ASCII characters looks like a word of some language (see
-    :func:`decide_encoding`); a run of symbols alone (``–``, ``€``) counts as plausible."""
-    letters = high = 0
-    scripts: set[str] = set()
+@dataclass
+class _WordShape:
+    """What :func:`_plausible_word` looks at in a word."""
+
+    letters: int = 0
+    high: int = 0  # non-ASCII letters and marks
+    scripts: set[str] = field(default_factory=set)
+    symbols: bool = False
+    capital_inside: bool = False
+
+
+def _word_shape(word: str) -> _WordShape | None:
+    """The letters, scripts and symbols of a word; ``None`` when one character alone makes it
+    implausible (an accent on nothing, a control character)."""
+    shape = _WordShape()
     lower_before: bool | None = False
-    symbols = capital_inside = False
     for ch in word:
         cat = unicodedata.category(ch)
         if cat[0] == "L":
-            letters += 1
+            shape.letters += 1
             if ord(ch) > 127:
-                high += 1
-            scripts.add(_script(ch))
-            if cat == "Lu" and ord(ch) > 127 and (lower_before or letters > 1):
-                capital_inside = True
+                shape.high += 1
+            shape.scripts.add(_script(ch))
+            if cat == "Lu" and ord(ch) > 127 and (lower_before or shape.letters > 1):
+                shape.capital_inside = True
             lower_before = cat == "Ll"
         elif cat[0] == "M":
-            if not letters:
-                return False  # an accent on nothing
-            high += 1
+            if not shape.letters:
+                return None  # an accent on nothing
+            shape.high += 1
             if _script(ch) != "COMBINING":
-                scripts.add(_script(ch))  # an Arabic or Hebrew vowel sign on a Latin letter
+                shape.scripts.add(_script(ch))  # an Arabic or Hebrew vowel sign on a Latin letter
         elif cat in ("Cc", "Co", "Cn", "Cs"):
-            return False
-        elif ch in _JOINERS and lower_before is not None and letters:
+            return None
+        elif ch in _JOINERS and lower_before is not None and shape.letters:
             lower_before = None  # O’Brien, Anne–Marie: an apostrophe or dash between letters
         else:
-            symbols = True
-    if symbols and letters:
+            shape.symbols = True
+    return shape
+
+
+def _plausible_word(word: str) -> bool:
+    """Whether a word with non-ASCII characters looks like a word of some language (see
+    :func:`decide_encoding`); a run of symbols alone (``–``, ``€``) counts as plausible."""
+    shape = _word_shape(word)
+    if shape is None:
         return False
-    if capital_inside and any(ch.islower() for ch in word):
+    if shape.symbols and shape.letters:
+        return False
+    if shape.capital_inside and any(ch.islower() for ch in word):
         return False  # ZŁrich, иВАН: an accented capital inside a word that is not all capitals
-    if len(scripts) > 1:
+    if len(shape.scripts) > 1:
         return False
-    return not (scripts == {"LATIN"} and letters >= 3 and high >= letters)
+    return not (shape.scripts == {"LATIN"} and shape.letters >= 3 and shape.high >= shape.letters)
 
 
 @lru_cache(maxsize=256)
