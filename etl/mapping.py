@@ -581,96 +581,21 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     project = _ref(data, "project", problems)
     if "project" not in data:
         problems.append("project: required (a project id or name)")
-    status_column = source_column = None
-    if isinstance(data.get("status"), AbcMapping):
-        status_column = _column_spec(data["status"], "status", problems, typed=False)
-    if isinstance(data.get("source"), AbcMapping):
-        source_column = _column_spec(data["source"], "source", problems, typed=False)
+    status_column = _per_row_column(data, "status", problems)
+    source_column = _per_row_column(data, "source", problems)
     status = None if isinstance(data.get("status"), AbcMapping) else _ref(data, "status", problems)
     source = None if isinstance(data.get("source"), AbcMapping) else _ref(data, "source", problems)
     campaign = _ref(data, "campaign", problems)
 
     read = _parse_read(data.get("read"), problems)
     defaults = _parse_defaults(data.get("defaults"), problems)
-
-    fields: dict[str, ColumnSpec] = {}
-    raw_fields = data.get("fields")
-    if not isinstance(raw_fields, AbcMapping):
-        problems.append(
-            f"fields: required, a mapping of lead field to column, got {_describe(raw_fields)}"
-        )
-        raw_fields = {}
-    for name, value in raw_fields.items():
-        if name not in LEAD_FIELDS:
-            problems.append(
-                f"fields.{name}: unknown lead field{_did_you_mean(name, LEAD_FIELDS)} "
-                f"(lead fields: {', '.join(LEAD_FIELDS)}; "
-                "put custom fields under dynamicData)"
-            )
-            continue
-        spec = _column_spec(value, f"fields.{name}", problems, typed=False)
-        if spec:
-            fields[name] = spec
-    for name in REQUIRED_FIELDS:
-        if name not in raw_fields:
-            problems.append(f"fields.{name}: required (the API needs a lead's {name})")
-
-    phones: list[PhoneSpec] = []
-    phone_keys = ("column", "label", "extension")
-    for where, column, item in _column_items(data, "phones", phone_keys, "label", problems):
-        label, extension = item.get("label", "main"), item.get("extension")
-        if not isinstance(label, str) or not label.strip():
-            problems.append(f"{where}.label: expected text, got {_describe(label)}")
-            continue
-        if extension is not None and (not isinstance(extension, str) or not extension.strip()):
-            problems.append(
-                f"{where}.extension: expected a dynamicData field name, got {_describe(extension)}"
-            )
-            continue
-        phones.append(PhoneSpec(column, label.strip(), extension.strip() if extension else None))
-
-    dynamic: dict[str, ColumnSpec] = {}
-    raw_dynamic = data.get("dynamicData") or {}
-    if not isinstance(raw_dynamic, AbcMapping):
-        problems.append(
-            "dynamicData: expected a mapping of custom field to column, "
-            f"got {_describe(raw_dynamic)}"
-        )
-        raw_dynamic = {}
-    for name, value in raw_dynamic.items():
-        if not isinstance(name, str) or not name.strip():
-            problems.append(f"dynamicData.{name}: the custom field name must be text")
-            continue
-        spec = _column_spec(value, f"dynamicData.{name}", problems, typed=True)
-        if spec:
-            dynamic[name] = spec
-
-    comments: list[CommentSpec] = []
-    for where, column, item in _column_items(
-        data, "comments", ("column", "author", "date"), "author", problems
-    ):
-        author, date = item.get("author"), item.get("date")
-        if author is not None and (isinstance(author, bool) or not isinstance(author, (str, int))):
-            problems.append(f"{where}.author: expected an authorId (text), got {_describe(author)}")
-            continue
-        if date is not None and (not isinstance(date, str) or not date.strip()):
-            problems.append(f"{where}.date: expected a column header, got {_describe(date)}")
-            continue
-        comments.append(CommentSpec(column, author, date.strip() if date else None))
-
+    fields = _parse_fields(data.get("fields"), problems)
+    phones = _parse_phones(data, problems)
+    dynamic = _parse_dynamic(data.get("dynamicData") or {}, problems)
+    comments = _parse_comments(data, problems)
     callback = _parse_task(data.get("callback"), "callback", problems)
     meeting = _parse_task(data.get("meeting"), "meeting", problems)
-    calling_window = data.get("calling_window")
-    if calling_window is not None:
-        m = _WINDOW.fullmatch(str(calling_window))
-        if not m or int(m[1]) > 23 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59:
-            problems.append(
-                f"calling_window: {calling_window!r} is not a calling window; write it as "
-                "08:00-21:00 (local time, HH:MM-HH:MM)"
-            )
-            calling_window = None
-        else:
-            calling_window = str(calling_window).strip()
+    calling_window = _parse_window(data.get("calling_window"), problems)
 
     for i, phone in enumerate(phones):
         if phone.extension and phone.extension in dynamic:
@@ -705,6 +630,116 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
     return mapping
 
 
+def _per_row_column(
+    data: AbcMapping[str, Any], kind: str, problems: list[str]
+) -> ColumnSpec | None:
+    """``status``/``source`` written as ``{column, map}``: a per-row column, else ``None``."""
+    if isinstance(data.get(kind), AbcMapping):
+        return _column_spec(data[kind], kind, problems, typed=False)
+    return None
+
+
+def _parse_fields(raw_fields: Any, problems: list[str]) -> dict[str, ColumnSpec]:
+    """``fields``: lead field → column (``name``, ``surname``, ``email`` required)."""
+    fields: dict[str, ColumnSpec] = {}
+    if not isinstance(raw_fields, AbcMapping):
+        problems.append(
+            f"fields: required, a mapping of lead field to column, got {_describe(raw_fields)}"
+        )
+        raw_fields = {}
+    for name, value in raw_fields.items():
+        if name not in LEAD_FIELDS:
+            problems.append(
+                f"fields.{name}: unknown lead field{_did_you_mean(name, LEAD_FIELDS)} "
+                f"(lead fields: {', '.join(LEAD_FIELDS)}; "
+                "put custom fields under dynamicData)"
+            )
+            continue
+        spec = _column_spec(value, f"fields.{name}", problems, typed=False)
+        if spec:
+            fields[name] = spec
+    for name in REQUIRED_FIELDS:
+        if name not in raw_fields:
+            problems.append(f"fields.{name}: required (the API needs a lead's {name})")
+    return fields
+
+
+def _parse_phones(data: AbcMapping[str, Any], problems: list[str]) -> list[PhoneSpec]:
+    """``phones``: a list of ``{column, label, extension}`` (a bare text entry is a column)."""
+    phones: list[PhoneSpec] = []
+    phone_keys = ("column", "label", "extension")
+    for where, column, item in _column_items(data, "phones", phone_keys, "label", problems):
+        label, extension = item.get("label", "main"), item.get("extension")
+        if not isinstance(label, str) or not label.strip():
+            problems.append(f"{where}.label: expected text, got {_describe(label)}")
+            continue
+        if extension is not None and (not isinstance(extension, str) or not extension.strip()):
+            problems.append(
+                f"{where}.extension: expected a dynamicData field name, got {_describe(extension)}"
+            )
+            continue
+        phones.append(PhoneSpec(column, label.strip(), extension.strip() if extension else None))
+    return phones
+
+
+def _parse_dynamic(raw_dynamic: Any, problems: list[str]) -> dict[str, ColumnSpec]:
+    """``dynamicData``: custom field → column (or ``{column, type, map}``)."""
+    dynamic: dict[str, ColumnSpec] = {}
+    if not isinstance(raw_dynamic, AbcMapping):
+        problems.append(
+            "dynamicData: expected a mapping of custom field to column, "
+            f"got {_describe(raw_dynamic)}"
+        )
+        raw_dynamic = {}
+    for name, value in raw_dynamic.items():
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"dynamicData.{name}: the custom field name must be text")
+            continue
+        spec = _column_spec(value, f"dynamicData.{name}", problems, typed=True)
+        if spec:
+            dynamic[name] = spec
+    return dynamic
+
+
+def _parse_comments(data: AbcMapping[str, Any], problems: list[str]) -> list[CommentSpec]:
+    """``comments``: a list of ``{column, author, date}`` (a bare text entry is a column)."""
+    comments: list[CommentSpec] = []
+    for where, column, item in _column_items(
+        data, "comments", ("column", "author", "date"), "author", problems
+    ):
+        author, date = item.get("author"), item.get("date")
+        if author is not None and (isinstance(author, bool) or not isinstance(author, (str, int))):
+            problems.append(f"{where}.author: expected an authorId (text), got {_describe(author)}")
+            continue
+        if date is not None and (not isinstance(date, str) or not date.strip()):
+            problems.append(f"{where}.date: expected a column header, got {_describe(date)}")
+            continue
+        comments.append(CommentSpec(column, author, date.strip() if date else None))
+    return comments
+
+
+def _parse_window(calling_window: Any, problems: list[str]) -> str | None:
+    """``calling_window``: ``HH:MM-HH:MM`` (its shape only), trimmed, or ``None``."""
+    if calling_window is None:
+        return None
+    m = _WINDOW.fullmatch(str(calling_window))
+    if not m or int(m[1]) > 23 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59:
+        problems.append(
+            f"calling_window: {calling_window!r} is not a calling window; write it as "
+            "08:00-21:00 (local time, HH:MM-HH:MM)"
+        )
+        return None
+    return str(calling_window).strip()
+
+
+def _zone(value: Any) -> tuple[str | None, str]:
+    """A zone the mapping names: ``(canonical IANA name, "")`` or ``(None, why not)``."""
+    canonical = canonical_zone(value) if isinstance(value, str) else None
+    if isinstance(canonical, str):
+        return canonical, ""
+    return None, canonical.reason if isinstance(canonical, Invalid) else "expected an IANA zone"
+
+
 #: ``HH:MM-HH:MM`` (etl/calls.py reads it; here only its shape is checked).
 _WINDOW = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*")
 
@@ -728,37 +763,18 @@ def _parse_task(raw: Any, slot: str, problems: list[str]) -> TaskSpec | None:
     for k in raw:
         if k not in allowed:
             problems.append(_unknown_key(f"{slot}.{k}", k, allowed))
-    cols: dict[str, str | None] = {}
-    for name in ("column", "start", "end", "timezone_column"):
-        if name not in allowed:
-            continue
-        value = raw.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if value is None and name != "timezone_column":
-            problems.append(f"{slot}.{name}: required, the column header (text)")
-        elif value is not None and (not isinstance(value, str) or not value.strip()):
-            problems.append(f"{slot}.{name}: expected a column header, got {_describe(value)}")
-        cols[name] = value.strip() if isinstance(value, str) else None
+    cols = _task_columns(raw, slot, allowed, problems)
     zone = raw.get("timezone", "lead")
     if zone != "lead":
-        canonical = canonical_zone(zone) if isinstance(zone, str) else None
-        if not isinstance(canonical, str):
-            why = canonical.reason if isinstance(canonical, Invalid) else "expected an IANA zone"
+        canonical, why = _zone(zone)
+        if canonical is None:
             problems.append(f"{slot}.timezone: 'lead' or an IANA zone; {why}")
         else:
             zone = canonical
     user = raw.get("user")
     if user is not None and (isinstance(user, bool) or not isinstance(user, (str, int))):
         problems.append(f"{slot}.user: expected a userId, got {_describe(user)}")
-    teams = raw.get("teams", [])
-    if isinstance(teams, (str, int)) and not isinstance(teams, bool):
-        teams = [teams]
-    if not isinstance(teams, list) or any(
-        isinstance(t, bool) or not isinstance(t, (str, int)) for t in teams
-    ):
-        problems.append(f"{slot}.teams: expected a list of team ids, got {_describe(teams)}")
-        teams = []
+    teams = _task_teams(raw.get("teams", []), slot, problems)
     past = raw.get("past", "reject")
     if past not in PAST_POLICIES:
         problems.append(f"{slot}.past: {past!r} is not one of {', '.join(PAST_POLICIES)}")
@@ -774,6 +790,37 @@ def _parse_task(raw: Any, slot: str, problems: list[str]) -> TaskSpec | None:
         teams=tuple(str(t) for t in teams),
         past=str(past),
     )
+
+
+def _task_columns(
+    raw: AbcMapping[str, Any], slot: str, allowed: Sequence[str], problems: list[str]
+) -> dict[str, str | None]:
+    """A task's column headers (``column``/``start``, ``end``, ``timezone_column``), trimmed."""
+    cols: dict[str, str | None] = {}
+    for name in ("column", "start", "end", "timezone_column"):
+        if name not in allowed:
+            continue
+        value = raw.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if value is None and name != "timezone_column":
+            problems.append(f"{slot}.{name}: required, the column header (text)")
+        elif value is not None and (not isinstance(value, str) or not value.strip()):
+            problems.append(f"{slot}.{name}: expected a column header, got {_describe(value)}")
+        cols[name] = value.strip() if isinstance(value, str) else None
+    return cols
+
+
+def _task_teams(teams: Any, slot: str, problems: list[str]) -> list[Any]:
+    """A task's ``teams``: a team id or a list of them (an unusable value is a problem)."""
+    if isinstance(teams, (str, int)) and not isinstance(teams, bool):
+        teams = [teams]
+    if not isinstance(teams, list) or any(
+        isinstance(t, bool) or not isinstance(t, (str, int)) for t in teams
+    ):
+        problems.append(f"{slot}.teams: expected a list of team ids, got {_describe(teams)}")
+        return []
+    return teams
 
 
 def _column_items(
@@ -862,6 +909,18 @@ def _parse_read(raw: Any, problems: list[str]) -> ReadOptions:
     )
 
 
+def _default_region(region: Any, problems: list[str]) -> str | None:
+    """``defaults.region``: an ISO 3166 alpha-2 code libphonenumber knows, upper-cased."""
+    if region is None:
+        return None
+    if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        problems.append(
+            f"defaults.region: {region!r} is not an ISO 3166 region code (e.g. US, GB, DE)"
+        )
+        return None
+    return region.upper()
+
+
 def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
     if raw is None:
         return Defaults()
@@ -871,15 +930,7 @@ def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
     for k in raw:
         if k not in _DEFAULT_KEYS:
             problems.append(_unknown_key(f"defaults.{k}", k, _DEFAULT_KEYS))
-    region = raw.get("region")
-    if region is not None:
-        if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            problems.append(
-                f"defaults.region: {region!r} is not an ISO 3166 region code (e.g. US, GB, DE)"
-            )
-            region = None
-        else:
-            region = region.upper()
+    region = _default_region(raw.get("region"), problems)
     region_column = raw.get("region_column")
     if region_column is not None and (
         not isinstance(region_column, str) or not region_column.strip()
@@ -890,13 +941,9 @@ def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
         region_column = None
     timezone = raw.get("timezone")
     if timezone is not None:
-        canonical = canonical_zone(timezone) if isinstance(timezone, str) else None
-        if not isinstance(canonical, str):
-            why = canonical.reason if isinstance(canonical, Invalid) else "expected an IANA zone"
+        timezone, why = _zone(timezone)
+        if timezone is None:
             problems.append(f"defaults.timezone: {why}")
-            timezone = None
-        else:
-            timezone = canonical
     policy = raw.get("ambiguous_timezone", "reject")
     if policy not in AMBIGUOUS_ZONE_POLICIES:
         problems.append(
@@ -906,34 +953,38 @@ def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
         policy = "reject"
     elif policy == "default" and timezone is None and "timezone" not in raw:
         problems.append("defaults.ambiguous_timezone: 'default' needs defaults.timezone")
-    by_country: list[tuple[str, str]] = []
-    raw_by_country = raw.get("timezone_by_country")
-    if raw_by_country is not None:
-        if not isinstance(raw_by_country, AbcMapping) or not raw_by_country:
-            problems.append(
-                "defaults.timezone_by_country: expected a mapping of ISO region → IANA zone, "
-                f"e.g. {{DE: Europe/Berlin}}, got {_describe(raw_by_country)}"
-            )
-            raw_by_country = {}
-        for country, zone in raw_by_country.items():
-            where = f"defaults.timezone_by_country.{country}"
-            code = str(country).strip().upper()
-            if code not in phonenumbers.SUPPORTED_REGIONS:
-                problems.append(f"{where}: {country!r} is not an ISO 3166 region code (e.g. DE)")
-                continue
-            canonical = canonical_zone(zone) if isinstance(zone, str) else None
-            if not isinstance(canonical, str):
-                why = "expected an IANA zone"
-                problems.append(f"{where}: {getattr(canonical, 'reason', why)}")
-                continue
-            by_country.append((code, canonical))
     return Defaults(
         region=region,
         region_column=region_column.strip() if region_column else None,
         timezone=timezone,
         ambiguous_timezone=policy,
-        timezone_by_country=tuple(by_country),
+        timezone_by_country=_zones_by_country(raw.get("timezone_by_country"), problems),
     )
+
+
+def _zones_by_country(raw: Any, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    """``defaults.timezone_by_country``: ``(ISO region, canonical IANA zone)`` pairs."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, AbcMapping) or not raw:
+        problems.append(
+            "defaults.timezone_by_country: expected a mapping of ISO region → IANA zone, "
+            f"e.g. {{DE: Europe/Berlin}}, got {_describe(raw)}"
+        )
+        return ()
+    by_country: list[tuple[str, str]] = []
+    for country, zone in raw.items():
+        where = f"defaults.timezone_by_country.{country}"
+        code = str(country).strip().upper()
+        if code not in phonenumbers.SUPPORTED_REGIONS:
+            problems.append(f"{where}: {country!r} is not an ISO 3166 region code (e.g. DE)")
+            continue
+        canonical, why = _zone(zone)
+        if canonical is None:
+            problems.append(f"{where}: {why}")
+            continue
+        by_country.append((code, canonical))
+    return tuple(by_country)
 
 
 def _parse_key(

@@ -11,7 +11,7 @@ import pytest
 import requests
 from clitools import faults, release, state
 
-from etl.client import RateLimiter, VoiptimeClient, classify, parse_retry_after
+from etl.client import RateLimiter, VoiptimeClient, api_time, classify, parse_retry_after
 from etl.config import RetryPolicy
 from etl.errors import (
     AmbiguousApiError,
@@ -409,3 +409,11 @@ def test_pace_takes_the_token_of_the_threads_next_request(sandbox: Any) -> None:
         c.list_projects()  # its token was taken by pace: no second one
         c.list_projects()
     assert clock.slept == [0.25]
+
+
+def test_a_payload_date_time_is_sent_as_written_and_a_datetime_formatted_once() -> None:
+    assert api_time("2026-03-10T14:30:00Z") == "2026-03-10T14:30:00Z"
+    paris = dt.timezone(dt.timedelta(hours=1))
+    assert api_time(dt.datetime(2026, 3, 10, 15, 30, 5, 999, tzinfo=paris)) == (
+        "2026-03-10T14:30:05Z"
+    )
