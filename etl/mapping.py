@@ -505,12 +505,8 @@ def _column_spec(value: Any, where: str, problems: list[str], typed: bool) -> Co
         return ColumnSpec(value.strip())
     if isinstance(value, AbcMapping):
         allowed = ("column", "type", "map") if typed else ("column", "map")
-        for k in value:
-            if k not in allowed:
-                problems.append(_unknown_key(f"{where}.{k}", k, allowed))
-        column = value.get("column")
-        if not isinstance(column, str) or not column.strip():
-            problems.append(f"{where}.column: required, the column header (text)")
+        column = _spec_column(value, where, allowed, problems)
+        if column is None:
             return None
         vtype = value.get("type", "text")
         if vtype not in VALUE_TYPES:
@@ -847,26 +843,47 @@ def _column_items(
         if not isinstance(item, AbcMapping):
             problems.append(f"{where}: expected {shape}, got {_describe(item)}")
             continue
-        for k in item:
-            if k not in allowed:
-                problems.append(_unknown_key(f"{where}.{k}", k, allowed))
-        column = item.get("column")
-        if not isinstance(column, str) or not column.strip():
-            problems.append(f"{where}.column: required, the column header (text)")
-            continue
-        out.append((where, column.strip(), item))
+        column = _spec_column(item, where, allowed, problems)
+        if column is not None:
+            out.append((where, column, item))
     return out
 
 
+def _spec_column(
+    spec: AbcMapping[str, Any], where: str, allowed: Sequence[str], problems: list[str]
+) -> str | None:
+    """The trimmed ``column`` of a ``{column, …}`` spec, or ``None`` (a problem added); each key
+    not in ``allowed`` is a problem too."""
+    for k in spec:
+        if k not in allowed:
+            problems.append(_unknown_key(f"{where}.{k}", k, allowed))
+    column = spec.get("column")
+    if not isinstance(column, str) or not column.strip():
+        problems.append(f"{where}.column: required, the column header (text)")
+        return None
+    return column.strip()
+
+
+def _section(
+    raw: Any, name: str, keys: Sequence[str], problems: list[str]
+) -> AbcMapping[str, Any] | None:
+    """A section of the mapping (``read``, ``defaults``), or ``None`` when it is absent or not a
+    mapping (a problem then); each key it does not know is a problem."""
+    if raw is None:
+        return None
+    if not isinstance(raw, AbcMapping):
+        problems.append(f"{name}: expected a mapping, got {_describe(raw)}")
+        return None
+    for k in raw:
+        if k not in keys:
+            problems.append(_unknown_key(f"{name}.{k}", k, keys))
+    return raw
+
+
 def _parse_read(raw: Any, problems: list[str]) -> ReadOptions:
+    raw = _section(raw, "read", _READ_KEYS, problems)
     if raw is None:
         return ReadOptions()
-    if not isinstance(raw, AbcMapping):
-        problems.append(f"read: expected a mapping, got {_describe(raw)}")
-        return ReadOptions()
-    for k in raw:
-        if k not in _READ_KEYS:
-            problems.append(_unknown_key(f"read.{k}", k, _READ_KEYS))
     sheet = raw.get("sheet")
     if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, (str, int))):
         problems.append(
@@ -922,14 +939,9 @@ def _default_region(region: Any, problems: list[str]) -> str | None:
 
 
 def _parse_defaults(raw: Any, problems: list[str]) -> Defaults:
+    raw = _section(raw, "defaults", _DEFAULT_KEYS, problems)
     if raw is None:
         return Defaults()
-    if not isinstance(raw, AbcMapping):
-        problems.append(f"defaults: expected a mapping, got {_describe(raw)}")
-        return Defaults()
-    for k in raw:
-        if k not in _DEFAULT_KEYS:
-            problems.append(_unknown_key(f"defaults.{k}", k, _DEFAULT_KEYS))
     region = _default_region(raw.get("region"), problems)
     region_column = raw.get("region_column")
     if region_column is not None and (
