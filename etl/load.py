@@ -871,30 +871,29 @@ def other_source(row: LeadRow, entry: LedgerEntry) -> Outcome | None:
     kept = f"{entry.source_file} row {entry.source_row}"
     fields = sorted(changed_fields(entry.payload, row.payload)) or ["comments"]
     lead = f"lead {entry.lead_id}"
+
+    source = (entry.source_file, entry.source_row)
+
+    def refused(action: str, message: str) -> Outcome:
+        return Outcome(row, action, entry.lead_id, kept=source, message=message)
+
     if row.origin is not None and _same_file(row.origin[0], entry.source_file):
-        return Outcome(
-            row,
+        return refused(
             "duplicate",
-            entry.lead_id,
-            kept=(entry.source_file, entry.source_row),
-            message=f"duplicate of {kept}, whose values {lead} holds: a rejects file never "
-            "updates a lead from another row; give this row its own key to load it as a new "
-            "lead, or rerun with --overwrite to replace the lead's values with it",
+            f"duplicate of {kept}, whose values {lead} holds: a rejects file never updates a "
+            "lead from another row; give this row its own key to load it as a new lead, or "
+            "rerun with --overwrite to replace the lead's values with it",
         )
     if not entry.source_pinned and not os.path.exists(entry.source_file):
         # the other file is gone (archived, say): it cannot change the lead back, so this
         # row takes over, as tonight's export does from last night's
         return None
     why = "the values pinned with --overwrite" if entry.source_pinned else "its values"
-    return Outcome(
-        row,
+    return refused(
         "conflict",
-        entry.lead_id,
-        kept=(entry.source_file, entry.source_row),
-        message=f"conflict: {lead} keeps {why} from {kept}; this row "
-        f"({row.source[0]} row {row.source[1]}) has other {', '.join(fields)} and was not "
-        "sent; fix one of the two files, or rerun with --overwrite to make this row the "
-        "lead's source",
+        f"conflict: {lead} keeps {why} from {kept}; this row ({row.source[0]} row "
+        f"{row.source[1]}) has other {', '.join(fields)} and was not sent; fix one of the two "
+        "files, or rerun with --overwrite to make this row the lead's source",
     )
 
 

@@ -816,6 +816,13 @@ class Ledger:
             self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
         )
 
+    def _rows_in_state(self, status: str, columns: str) -> list[tuple[Any, ...]]:
+        """``columns`` of the leads rows in ``status``, oldest change first."""
+        return self._query(
+            f"SELECT {columns} FROM leads WHERE status=? ORDER BY updated_at, project, key",
+            (status,),
+        )
+
     def report(self, last_runs: int = 10) -> LedgerReport:
         """What the ledger holds: leads per project and state (every state found, so states
         added later show up too), enrolments per state, the ambiguous and the missing rows with
@@ -835,18 +842,16 @@ class Ledger:
         )
         ambiguous = tuple(
             AmbiguousRow(*row)
-            for row in self._query(
-                "SELECT project, key, source_file, source_row, updated_at FROM leads "
-                "WHERE status='ambiguous' ORDER BY updated_at, project, key"
+            for row in self._rows_in_state(
+                "ambiguous", "project, key, source_file, source_row, updated_at"
             )
         )
         missing: tuple[MissingRow, ...] = ()
         if any(c[1] == "note" for c in self._query("PRAGMA table_info(leads)")):  # schema 4+
             missing = tuple(
                 MissingRow(*row)
-                for row in self._query(
-                    "SELECT project, key, lead_id, source_file, source_row, updated_at, note "
-                    "FROM leads WHERE status='missing' ORDER BY updated_at, project, key"
+                for row in self._rows_in_state(
+                    "missing", "project, key, lead_id, source_file, source_row, updated_at, note"
                 )
             )
         runs: tuple[RunRecord, ...] = ()
