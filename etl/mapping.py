@@ -399,7 +399,8 @@ def _yaml11_surprises(root: yaml.Node | None) -> list[tuple[str, str, Any, int]]
     def walk(node: yaml.Node, where: str) -> None:
         if isinstance(node, yaml.ScalarNode):
             if node.style is None and node.tag == "tag:yaml.org,2002:str":
-                tag = old.resolve(yaml.ScalarNode, node.value, (True, False))
+                # types-PyYAML leaves BaseResolver.resolve unannotated
+                tag = old.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
                 if tag != "tag:yaml.org,2002:str":
                     try:
                         value = old.construct_object(yaml.ScalarNode(tag, node.value))
