@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.mapping import load_mapping, resolve_columns
+from etl.calls import call_context
+from etl.extract import Chunk
+from etl.mapping import References, load_mapping, resolve_columns
 from etl.pipeline import RunOptions, check_chunk, run
+from etl.plan import FilePlan, Plan
 
 MAPPING = """\
 project: 1
@@ -102,14 +105,17 @@ def test_check_chunk_is_a_pure_function_whose_result_pickles(tmp_path):
     frame = pd.read_csv(source, dtype=str, keep_default_na=False)
     frame.index = pd.RangeIndex(2, 2 + len(frame))
     columns = resolve_columns(mapping, list(frame.columns), str(source))
-    first = check_chunk(mapping, columns, frame, require_phone=True, source_file="leads.csv")
+    plan = Plan(
+        mapping=mapping,
+        files={source: FilePlan(source, columns)},
+        calls=call_context(None, "Europe/London", dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)),
+        refs=References(1, campaign_id="c" * 24),  # a campaign: each lead needs a phone
+    )
+    first = check_chunk(plan, source, Chunk(frame))
     again = pickle.loads(pickle.dumps(first))
     assert again.valid.equals(first.valid)
     assert again.issues == first.issues
-    assert (
-        first.issues
-        == check_chunk(mapping, columns, frame, require_phone=True, source_file="leads.csv").issues
-    )
+    assert first.issues == check_chunk(plan, source, Chunk(frame)).issues
     # row 2 (i = 0) breaks every rule; every fifth row from i = 3 has the zone "EST"; every
     # fifth from i = 0 is in GB, where a US mobile written without +1 is not valid
     est = {i + 2 for i in range(3, 40, 5)}

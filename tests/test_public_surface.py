@@ -27,6 +27,8 @@ MODULES = [
     "etl.payload",
     "etl.pipeline",
     "etl.cancel",
+    "etl.check",
+    "etl.plan",
     "etl.references",
     "etl.summary",
     "etl.archive",

@@ -1,0 +1,218 @@
+"""The second stage of a run: one chunk checked against the :class:`~etl.plan.Plan`.
+
+:func:`check_chunk` maps, normalises and validates a chunk of one input file and returns a frozen
+:class:`ChunkVerdict`: the valid rows, every issue of every other row, warnings. It is a pure
+function of the plan and the chunk, so the ``--max-reject-rate`` pass and the real pass share it
+and a :class:`ChunkPool` runs it in worker processes. Duplicate keys span chunks and files, so
+the caller finds them with :func:`find_duplicates` in file order.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from collections.abc import Mapping as AbcMapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from etl.extract import Chunk, RowProblem, rejects_origins, unescape_rejects
+from etl.mapping import apply_mapping
+from etl.plan import Plan
+from etl.validate import Issue, KeyTracker, validate_chunk
+
+__all__ = ["ChunkPool", "ChunkVerdict", "Duplicates", "check_chunk", "find_duplicates"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkVerdict:
+    """One chunk of one file, checked.
+
+    Attributes:
+        source_file: the file, as given.
+        frame: the chunk's text cells, index = source row (rows the reader refused but could
+            split into the header's fields included), for the rejects' cells.
+        problems: rows the reader could not split (rejected as they are).
+        valid: normalised rows that passed (:func:`etl.validate.validate_chunk`'s columns),
+            index = source row; no column when ``frame`` is empty.
+        rejected: the normalised rows that failed, for duplicate checks of their keys.
+        issues: every reason of every rejected row (a row the reader refused with a formula
+            without a saved value among them).
+        warnings: source row → messages, for valid rows that load but deserve a look.
+        origins: for a rejects file, source row → the ``(file, row)`` it was first read from.
+    """
+
+    source_file: str
+    frame: pd.DataFrame
+    problems: tuple[RowProblem, ...] = ()
+    valid: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rejected: pd.DataFrame | None = None
+    issues: tuple[Issue, ...] = ()
+    warnings: AbcMapping[int, tuple[str, ...]] = field(default_factory=dict)
+    origins: AbcMapping[int, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def rows_read(self) -> int:
+        """Rows of the chunk (those the reader could not split included)."""
+        return len(self.frame) + len(self.problems)
+
+
+def check_chunk(plan: Plan, source: Path, chunk: Chunk) -> ChunkVerdict:
+    """Map, normalise and validate one chunk of ``source`` (a file of ``plan.files``): a pure
+    function of its arguments, so it runs as well in a worker process (they and the verdict
+    pickle).
+
+    Rows the reader refused but could split (an Excel formula without a saved value) are
+    checked too, so every reason is found; they never load, unless the formula is only in
+    columns whose field may be left out (``FilePlan.formula_optional``): then they load without
+    it and with a warning.
+    """
+    file = plan.files[source]
+    name = str(source)
+    origins: dict[int, tuple[str, int]] = {}
+    if file.rejects_file:
+        chunk, origins = unescape_rejects(chunk), rejects_origins(chunk)
+    chunk, forced, notes = _fold_problems(chunk, file.formula_optional)
+    if chunk.frame.empty:
+        return ChunkVerdict(name, chunk.frame, tuple(chunk.problems), origins=origins)
+    mapped = apply_mapping(plan.mapping, chunk.frame, dict(file.columns))
+    result = validate_chunk(
+        mapped,
+        plan.mapping,
+        require_phone=plan.require_phone,
+        source_file=name,
+        date_orders=dict(plan.date_orders),
+        calls=plan.calls,
+        choices=plan.refs.choices,
+    )
+    valid, rejected, issues = result.valid, result.rejected, list(result.issues)
+    if forced:
+        moved = valid.index.isin(list(forced))
+        parts = [p for p in (rejected, valid[moved]) if p is not None]
+        rejected = pd.concat(parts) if parts else None
+        valid = valid[~moved]
+        issues += [
+            Issue(name, row, "row", "", "invalid", "", message) for row, message in forced.items()
+        ]
+    warnings = dict(result.warnings)
+    for row, messages in notes.items():
+        if messages and row in valid.index:
+            warnings[row] = (*messages, *warnings.get(row, ()))
+    return ChunkVerdict(
+        name, chunk.frame, tuple(chunk.problems), valid, rejected, tuple(issues), warnings, origins
+    )
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """A verdict's rows against the keys of the rows before it (in the run's file order).
+
+    Attributes:
+        keys: the key of each valid row, index = source row.
+        issues: one ``key`` issue per row whose key came before (or is empty).
+        by_row: every issue of the chunk (the verdict's and these), by source row: the rows
+            rejected, in the order their reasons were found.
+    """
+
+    keys: pd.Series
+    issues: tuple[Issue, ...]
+    by_row: AbcMapping[int, tuple[Issue, ...]]
+
+
+def find_duplicates(verdict: ChunkVerdict, keys: KeyTracker) -> Duplicates:
+    """Check a verdict's keys against ``keys`` (and remember its valid rows' keys there)."""
+    row_keys, dupes = keys.check(verdict.valid, verdict.source_file)
+    if verdict.rejected is not None and not verdict.rejected.empty:
+        dupes += keys.peek(verdict.rejected, verdict.source_file)
+    by_row: dict[int, list[Issue]] = {}
+    for issue in [*verdict.issues, *dupes]:
+        by_row.setdefault(issue.source_row, []).append(issue)
+    return Duplicates(row_keys, tuple(dupes), {r: tuple(i) for r, i in by_row.items()})
+
+
+class ChunkPool:
+    """Worker processes checking chunks (:func:`check_chunk`) ahead of the process that keeps
+    reading, finds duplicates, loads and writes the reports in file order; at most two chunks
+    per worker ahead, so memory stays bounded by a few chunks.
+
+    Args:
+        workers: processes, started from a fork server (a clean process: safe while this one
+            runs threads).
+    """
+
+    def __init__(self, workers: int) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["etl.check"])
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def verdicts(self, plan: Plan, source: Path, chunks: Iterable[Chunk]) -> Iterator[ChunkVerdict]:
+        """The verdict of each chunk, in order."""
+        window: deque[Future[ChunkVerdict]] = deque()
+        for chunk in chunks:
+            window.append(self._executor.submit(check_chunk, plan, source, chunk))
+            if len(window) > 2 * self.workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+    def close(self) -> None:
+        """Stop the workers (chunks not started are dropped)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _fold_problems(
+    chunk: Chunk, optional: AbcMapping[str, str | None]
+) -> tuple[Chunk, dict[int, str], dict[int, list[str]]]:
+    """Put rows the reader refused but could split into the header's fields (a formula without
+    a saved value) back into the frame, so their other faults are found too.
+
+    Args:
+        optional: headers whose formula without a saved value is left out (the cell stays
+            empty) rather than refusing the row: header → the field it feeds for the warning,
+            or ``None`` for a column the mapping does not use (left out without a word).
+
+    Returns:
+        The new chunk (ragged rows stay problems), the reasons of rows that must not load (a
+        formula in a column a required field, a phone or the key needs), and the warnings of
+        rows that load without their optional columns' formulas.
+    """
+    width = len(chunk.frame.columns)
+    whole = [p for p in chunk.problems if len(p.values) == width]
+    if not whole:
+        return chunk, {}, {}
+    extra = pd.DataFrame(
+        [list(p.values) for p in whole],
+        index=pd.Index([p.row for p in whole], name=chunk.frame.index.name),
+        columns=chunk.frame.columns,
+        dtype=object,
+    )
+    frame = pd.concat([chunk.frame, extra]).sort_index()
+    rest = [p for p in chunk.problems if len(p.values) != width]
+    forced: dict[int, str] = {}
+    notes: dict[int, list[str]] = {}
+    for p in whole:
+        if p.formula_columns and all(c in optional for c in p.formula_columns):
+            notes[p.row] = [
+                f"{optional[c]} ({c}): a formula without a saved value, left out (the file "
+                "was saved by a program that does not compute formulas: open and save it in "
+                "Excel to keep the result)"
+                for c in p.formula_columns
+                if optional[c] is not None
+            ]
+        else:  # name only the columns the mapping uses (one part per column, in order)
+            parts = p.message.split("; ")
+            if len(parts) == len(p.formula_columns):
+                parts = [
+                    m
+                    for m, c in zip(parts, p.formula_columns, strict=True)
+                    if c not in optional or optional[c] is not None
+                ]
+            forced[p.row] = "; ".join(parts)
+    return Chunk(frame=frame, problems=rest), forced, notes

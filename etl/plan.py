@@ -1,0 +1,351 @@
+"""The first stage of a run: what it will do, checked before a row is checked or sent.
+
+:func:`read_setup` reads the mapping file and the run's calling window; :func:`prepare` then
+matches every mapped column to every file's headers, resolves the project, status, source and
+campaign names to ids (read-only GETs) and reads the order of year-last dates over the whole
+input. The result is a frozen :class:`Plan`, or one error listing every problem found
+(:func:`every_problem` for a mapping that is itself broken). A :class:`Plan` pickles, so worker
+processes check chunks with it (:func:`etl.check.check_chunk`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etl.calls import CallContext, call_context
+from etl.client import VoiptimeClient
+from etl.errors import ConfigError, ConfigErrorGroup, EtlError, InputError, MappingError
+from etl.extract import SourceReader, original_headers, unescape_rejects
+from etl.mapping import Mapping, References, load_mapping, resolve_columns
+from etl.normalize import DateOrder
+from etl.references import find_references, offline_references, resolve_references
+from etl.report import is_rejects_file
+from etl.validate import date_orders
+
+__all__ = [
+    "FilePlan",
+    "Plan",
+    "Setup",
+    "every_problem",
+    "prepare",
+    "read_setup",
+]
+
+#: Called for an input file a folder run leaves out (its columns do not fit the mapping).
+FileFailed = Callable[[Path, EtlError], None]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The mapping file as read, before any input is opened.
+
+    Attributes:
+        mapping: the checked mapping, or, when ``broken`` is set, what of it did parse.
+        text: the mapping file's text (for report.html).
+        calls: the run's time and calling window (callbacks, meetings, note times).
+        broken: the mapping's own problems (structure, values), when it has any: nothing is
+            read or sent, and :func:`every_problem` adds the columns and names to them.
+    """
+
+    mapping: Mapping
+    text: str
+    calls: CallContext
+    broken: MappingError | None = None
+
+
+def read_setup(
+    path: Path, calling_window: str | None, operator_timezone: str | None, now: dt.datetime
+) -> Setup:
+    """Read the mapping file and the calling window (``--calling-window``, else the mapping's).
+
+    Raises:
+        MappingError: the file is not YAML or not a mapping of keys (exit 78); a mapping with
+            other problems is returned with them in ``broken``.
+        ConfigError: the calling window or the operator's zone cannot be read (exit 78).
+    """
+    broken: MappingError | None = None
+    try:
+        mapping = load_mapping(path)
+    except MappingError as exc:
+        if not isinstance(exc.partial, Mapping):  # not YAML, not a mapping of keys
+            raise
+        # Check the columns and names of what did parse too, so the one message lists every
+        # problem; nothing is read or sent.
+        mapping, broken = exc.partial, exc
+    text = Path(path).read_text(encoding="utf-8-sig")
+    calls = call_context(calling_window or mapping.calling_window, operator_timezone, now)
+    return Setup(mapping, text, calls, broken)
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """How one input file feeds the mapping.
+
+    Attributes:
+        path: the file, as given.
+        columns: the mapping's column name → the file's header (:func:`resolve_columns`).
+        formula_optional: headers whose formula without a saved value leaves a field out with a
+            warning (→ the field) or silently (→ ``None``) instead of refusing the row.
+        rejects_file: one of our own rejects files (cells unescaped, rows traced to their
+            first file by ``_source_file``/``_source_row``).
+    """
+
+    path: Path
+    columns: AbcMapping[str, str]
+    formula_optional: AbcMapping[str, str | None] = field(default_factory=dict)
+    rejects_file: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run does, decided before a row is checked.
+
+    Attributes:
+        mapping: the checked mapping.
+        files: each readable input file's :class:`FilePlan`, in run order.
+        calls: the run's time and calling window.
+        refs: the ids the mapping's names resolve to (offline: only what it gives as ids).
+        date_orders: the day/month order of each ``type: date`` field, read from every file.
+        listed: the project and campaign as the API lists them (``contacts``,
+            ``totalEntries``), by kind; empty offline.
+        headers: the run's columns for rejects.csv (every file's, first spelling wins).
+    """
+
+    mapping: Mapping
+    files: AbcMapping[Path, FilePlan]
+    calls: CallContext
+    refs: References = References(None)
+    date_orders: AbcMapping[str, DateOrder] = field(default_factory=dict)
+    listed: AbcMapping[str, dict[str, Any]] = field(default_factory=dict)
+    headers: tuple[str, ...] = ()
+
+    @property
+    def campaign_id(self) -> str | None:
+        """The campaign leads are enrolled in, or ``None``."""
+        return self.refs.campaign_id
+
+    @property
+    def require_phone(self) -> bool:
+        """A campaign is set, so each lead needs a phone (:func:`etl.validate.build_schema`)."""
+        return self.refs.campaign_id is not None
+
+
+Readers = list[tuple[Path, SourceReader]]
+
+
+def prepare(
+    setup: Setup,
+    readers: Readers,
+    client: VoiptimeClient | None,
+    *,
+    command: str,
+    campaign: int | str | None,
+    folder_run: bool,
+    chunk_rows: int,
+    file_failed: FileFailed,
+) -> Plan:
+    """Match the columns, resolve the names and read the date orders: the run's :class:`Plan`.
+
+    Args:
+        setup: the mapping as read (without ``broken``: see :func:`every_problem`).
+        readers: the opened input files; a folder run removes (and closes) a file whose columns
+            do not fit, after telling ``file_failed``, and goes on with the others.
+        client: the API client, or ``None`` offline (``validate`` only).
+        command: ``import`` or ``validate``.
+        campaign: ``--campaign`` (id or name), else the mapping's campaign is used.
+        folder_run: an ``import`` with ``--archive-dir``.
+        chunk_rows: rows read at a time by the date-order pass.
+        file_failed: told of each file a folder run leaves out.
+
+    Raises:
+        MappingError: missing columns and unknown names, all of them, one line each.
+        ConfigError: unknown names with another configuration error (no API key for import).
+        ApiError: the API could not list the names.
+    """
+    mapping = setup.mapping
+    wanted = campaign if campaign is not None else mapping.campaign
+    listed: dict[str, dict[str, Any]] = {}
+    try:
+        files = _match_columns(mapping, readers, wanted, folder_run, file_failed)
+    except MappingError as columns:
+        unknown = _unknown_names(client, mapping, campaign) if client is not None else []
+        if unknown:
+            raise MappingError(columns.path, columns.problems + unknown) from None
+        try:
+            _resolve(client, mapping, wanted, command, listed)
+        except ConfigError as names:
+            raise ConfigErrorGroup([columns, names]) from None
+        raise
+    refs = _resolve(client, mapping, wanted, command, listed)
+    return Plan(
+        mapping=mapping,
+        files=files,
+        refs=refs,
+        calls=setup.calls,
+        date_orders=_date_orders(mapping, files, readers, chunk_rows),
+        listed=listed,
+        headers=tuple(_union_headers(r for _, r in readers)),
+    )
+
+
+def every_problem(
+    broken: MappingError,
+    mapping: Mapping,
+    readers: Readers,
+    client: VoiptimeClient | None,
+    *,
+    campaign: int | str | None,
+    folder_run: bool,
+    file_failed: FileFailed,
+) -> MappingError:
+    """A mapping with problems of its own (``broken``, ``mapping`` what of it did parse): those,
+    every missing column and every unknown name, as one :class:`MappingError` to raise. Names
+    whose own key has a problem are left out (the problem says it already). ``readers``,
+    ``folder_run`` and ``file_failed`` as for :func:`prepare`."""
+    problems = list(broken.problems)
+    wanted = campaign if campaign is not None else mapping.campaign
+    try:
+        _match_columns(mapping, readers, wanted, folder_run, file_failed)
+    except MappingError as columns:
+        problems += columns.problems
+    keys = {re.split(r"[.\[: ]", p, maxsplit=1)[0] for p in broken.problems}
+    mapping = dataclasses.replace(
+        mapping,
+        status=None if "status" in keys else mapping.status,
+        source=None if "source" in keys else mapping.source,
+        campaign=None if "campaign" in keys else mapping.campaign,
+    )
+    if client is not None and mapping.project != "" and "project" not in keys:
+        try:
+            problems += _unknown_names(client, mapping, campaign)
+        except EtlError as exc:  # the API itself failed: say so, after the problems
+            problems.append(f"(names not checked: {exc})")
+    return MappingError(broken.path, problems)
+
+
+def _match_columns(
+    mapping: Mapping,
+    readers: Readers,
+    campaign: int | str | None,
+    folder_run: bool,
+    file_failed: FileFailed,
+) -> dict[Path, FilePlan]:
+    """Every mapped column must be in every file: all problems of all files at once."""
+    problems: list[str] = []
+    files: dict[Path, FilePlan] = {}
+    for path, reader in list(readers):
+        try:
+            where = f"{path} (header read on row {reader.header_row})"
+            columns = resolve_columns(mapping, original_headers(reader), where)
+        except MappingError as exc:
+            if folder_run:  # a folder run goes on with the other files; this one stays
+                file_failed(path, exc)
+                readers.remove((path, reader))
+                reader.close()
+                continue
+            problems += exc.problems
+            continue
+        optional = _formula_optional(mapping, reader.headers, columns)
+        files[path] = FilePlan(path, columns, optional, is_rejects_file(reader.headers))
+    if campaign is not None and not mapping.phones:
+        problems.append("phones: a campaign is set, so each lead needs a phone; map a phone column")
+    if problems:
+        raise MappingError(mapping.path, problems)
+    return files
+
+
+def _resolve(
+    client: VoiptimeClient | None,
+    mapping: Mapping,
+    campaign: int | str | None,
+    command: str,
+    listed: dict[str, dict[str, Any]],
+) -> References:
+    """The mapping's names as ids (``listed`` filled with what the API listed for each)."""
+    if client is not None:
+        return resolve_references(client, mapping, campaign, listed)
+    if command == "import":
+        raise ConfigError(
+            "No API key: set VOIPTIME_API_KEY or pass --api-key-file (import needs one; "
+            "validate runs offline without it)."
+        )
+    return offline_references(mapping, campaign)
+
+
+def _unknown_names(
+    client: VoiptimeClient, mapping: Mapping, campaign: int | str | None
+) -> list[str]:
+    """The mapping's unknown project, status, source and campaign, one line each with the key
+    (or ``--campaign``) that names them. API errors propagate."""
+    wanted = campaign if campaign is not None else mapping.campaign
+    _, unknown = find_references(client, mapping, wanted)
+    return [
+        f"{'--campaign' if err.kind == 'campaign' and campaign else err.kind}: {err}"
+        for err in unknown
+    ]
+
+
+def _date_orders(
+    mapping: Mapping, files: AbcMapping[Path, FilePlan], readers: Readers, chunk_rows: int
+) -> dict[str, DateOrder]:
+    """A first pass over the date columns only (when the mapping has ``type: date``
+    fields): each column's order of year-last dates, decided over every file of the run
+    (:func:`etl.validate.date_orders`). Costs one more read of the files that have them."""
+    dates = {n: s.column for n, s in mapping.dynamic.items() if s.type == "date"}
+    if not dates:
+        return {}
+
+    def cells() -> Iterator[tuple[str, str, int, object]]:
+        for path, reader in readers:
+            columns = files[path].columns
+            try:
+                for chunk in reader.chunks(chunk_rows):
+                    if files[path].rejects_file:
+                        chunk = unescape_rejects(chunk)
+                    for name, column in dates.items():
+                        values = chunk.frame[columns[column]]
+                        for row, cell in values.items():
+                            yield name, str(path), int(row), cell
+            except InputError:
+                continue  # reported by the real pass
+
+    return date_orders(mapping, cells())
+
+
+def _formula_optional(
+    mapping: Mapping, headers: Sequence[str], columns: AbcMapping[str, str]
+) -> dict[str, str | None]:
+    """The headers whose formula without a saved value leaves that field out (with a warning)
+    instead of refusing the row: columns only of comments or of ``dynamicData`` fields that are
+    not part of the key (→ the field, for the warning), and columns the mapping does not use
+    (→ ``None``). A column of a lead field, a phone, the region or the key is not among them."""
+    needed: set[str] = set()
+    labels: dict[str, str] = {}
+    for where, column in mapping.columns():
+        header = columns.get(column, column)
+        dynamic = where.split(".", 1)[1] if where.startswith("dynamicData.") else None
+        if where.startswith("comments[") or (dynamic is not None and dynamic not in mapping.key):
+            labels.setdefault(header, where.removesuffix(".column"))
+        else:
+            needed.add(header)
+    return {h: labels.get(h) for h in headers if h not in needed}
+
+
+def _union_headers(readers: Any) -> list[str]:
+    """The run's columns for rejects.csv: every file's headers, first spelling wins among those
+    that match after trimming and case-folding (as the mapping matches them)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for reader in readers:
+        for h in original_headers(reader):
+            if h.strip().casefold() not in seen:
+                seen.add(h.strip().casefold())
+                out.append(h)
+    return out

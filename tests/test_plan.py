@@ -1,0 +1,94 @@
+"""The first stage: prepare() → a frozen Plan that pickles, or one error listing every problem."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import pickle
+from pathlib import Path
+
+import pytest
+from clitools import LIST_MAPPING, SPRING, write_list
+
+from etl.client import VoiptimeClient
+from etl.errors import MappingError
+from etl.extract import open_source
+from etl.plan import FilePlan, Plan, prepare, read_setup
+
+NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def _prepare(mapping: Path, sources: list[Path], client=None, campaign=None) -> Plan:
+    setup = read_setup(mapping, None, "Europe/London", NOW)
+    readers = [(p, open_source(p)) for p in sources]
+    try:
+        return prepare(
+            setup,
+            readers,
+            client,
+            command="validate",
+            campaign=campaign,
+            folder_run=False,
+            chunk_rows=100,
+            file_failed=lambda path, exc: None,
+        )
+    finally:
+        for _, reader in readers:
+            reader.close()
+
+
+def test_offline_plan_matches_columns_per_file_and_pickles(tmp_path):
+    first = write_list(tmp_path / "a.csv", 2)
+    second = tmp_path / "b.csv"
+    second.write_text("EMAIL,first,last,phone,zone,Extra\n", encoding="utf-8")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(LIST_MAPPING.replace("project: Demo", "project: 7"), encoding="utf-8")
+    plan = _prepare(mapping, [first, second], campaign=None)
+    assert list(plan.files) == [first, second]
+    assert plan.files[first] == FilePlan(
+        first,
+        {"First": "First", "Last": "Last", "Email": "Email", "Zone": "Zone", "Phone": "Phone"},
+        {},
+        False,
+    )
+    assert dict(plan.files[second].columns)["Email"] == "EMAIL"
+    assert plan.files[second].formula_optional == {"Extra": None}
+    # offline: the project's id as the mapping gives it; the campaign named, not resolved
+    assert (plan.refs.project_id, plan.campaign_id, plan.require_phone) == (7, SPRING, True)
+    assert plan.headers == ("First", "Last", "Email", "Phone", "Zone", "Extra")
+    again = pickle.loads(pickle.dumps(plan))
+    assert (again.files, again.refs, again.headers) == (plan.files, plan.refs, plan.headers)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.refs = plan.refs  # type: ignore[misc]
+
+
+def test_every_missing_column_of_every_file_is_one_error(tmp_path):
+    first = tmp_path / "a.csv"
+    first.write_text("First,Last,Email\n", encoding="utf-8")
+    second = tmp_path / "b.csv"
+    second.write_text("First,Email,Phone\n", encoding="utf-8")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(LIST_MAPPING.replace("project: Demo", "project: 7"), encoding="utf-8")
+    with pytest.raises(MappingError) as raised:
+        _prepare(mapping, [first, second])
+    problems = raised.value.problems
+    assert len(problems) == 4
+    assert [p.split(":")[0] for p in problems] == [
+        "fields.timezoneId",
+        "phones[0].column",
+        "fields.surname",
+        "fields.timezoneId",
+    ]
+    assert str(first) in problems[0] and str(second) in problems[3]
+
+
+def test_online_plan_resolves_names_once(tmp_path, sandbox):
+    source = write_list(tmp_path / "a.csv", 1)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(LIST_MAPPING, encoding="utf-8")
+    with VoiptimeClient(sandbox.url, "sandbox-key") as client:
+        plan = _prepare(mapping, [source], client)
+    assert plan.refs.project_id == plan.listed["project"]["id"]
+    assert plan.campaign_id == plan.listed["campaign"]["id"]
+    assert plan.refs.campaign_name == SPRING
+    assert plan.listed["campaign"]["totalEntries"] == 0
