@@ -219,6 +219,38 @@ class RunReport:
     def __init__(self, writer: ReportWriter) -> None:
         self.writer = writer
 
+    @classmethod
+    def open(cls, folder: Path, plan: Plan | None, readers: Readers) -> RunReport:
+        """The report folder, its CSVs open: rejects.csv with every file's columns (none when
+        no input could be read: the folder then says which file failed and why)."""
+        if plan is None:
+            return cls(ReportWriter(folder, []))
+        fields = plan.mapping.fields
+        writer = ReportWriter(
+            folder,
+            list(plan.headers),
+            xlsx=any(p.suffix.lower() in EXCEL_SUFFIXES for p, _ in readers),
+            lead_columns=[
+                spec.column if (spec := fields.get(f)) else "" for f in ("name", "surname", "email")
+            ],
+        )
+        return cls(writer)
+
+    def errors_by_field(self) -> dict[str, int]:
+        """Rows rejected per field so far, by field name."""
+        return dict(sorted(self.writer.errors_by_field.items()))
+
+    def finish(self, summary: RunSummary, mapping_text: str) -> RunSummary:
+        """Close the CSVs, write rejects.xlsx, summary.json and report.html; returns the
+        summary with the rejects per field.
+
+        Raises:
+            OutputError: a file could not be written (exit 74); the others are.
+        """
+        summary = dataclasses.replace(summary, errors_by_field=self.errors_by_field())
+        self.writer.finish(summary.to_json(), mapping_text)
+        return summary
+
     def rejects(self, verdict: ChunkVerdict, dupes: Duplicates | None) -> None:
         """The rows of a verdict that do not load, with every reason, in row order (the rows
         the reader could not split as they are; all of them when the chunk had no other)."""
@@ -331,7 +363,7 @@ class _Run:
             readers = self._open_sources(setup.mapping, self._ready_sources(list(self.o.sources)))
             plan = self._prepare(setup, readers)
             self._check_ledger(plan)
-            self.report = report = self._open_report(plan, readers)
+            self.report = report = RunReport.open(self.o.report_dir, plan, readers)
             gate = self._reject_rate(plan, readers)
             self.loader = self._loader(plan) if not gate else None
             self._check_files(plan, readers, report)
@@ -380,7 +412,7 @@ class _Run:
         if not readers and self.stats.file_errors:
             # No input is readable: no request is made. The report folder still says
             # which file failed and why (a nightly run's record), with no counts.
-            self.report = RunReport(ReportWriter(self.o.report_dir, []))
+            self.report = RunReport.open(self.o.report_dir, None, readers)
             raise _NoInput
         plan = prepare(
             setup,
@@ -409,19 +441,6 @@ class _Run:
             self.stats.warnings.append(warning)
         if not self.o.dry_run:
             record_baselines(self.ledger, project, plan.listed.get("campaign"))
-
-    def _open_report(self, plan: Plan, readers: Readers) -> RunReport:
-        """The report folder, its CSVs open (rejects.csv with every file's columns)."""
-        fields = plan.mapping.fields
-        writer = ReportWriter(
-            self.o.report_dir,
-            list(plan.headers),
-            xlsx=any(p.suffix.lower() in EXCEL_SUFFIXES for p, _ in readers),
-            lead_columns=[
-                spec.column if (spec := fields.get(f)) else "" for f in ("name", "surname", "email")
-            ],
-        )
-        return RunReport(writer)
 
     def _loader(self, plan: Plan) -> Loader | None:
         """``import``: the loader of the plan's project and campaign (none for validate)."""
@@ -862,15 +881,13 @@ class _Run:
             # Stopped by the configuration before any input was opened (a bad mapping or name,
             # no or a refused key, the lock): no report folder, the message is the whole story.
             return RunResult(summary, stats.error, stats.file_errors, False)
-        summary = dataclasses.replace(
-            summary, errors_by_field=dict(sorted(report.writer.errors_by_field.items()))
-        )
+        errors = report.errors_by_field()
         try:
-            report.writer.finish(summary.to_json(), self.mapping_text)
+            summary = report.finish(summary, self.mapping_text)
         except EtlError as exc:
             stats.error = stats.error or exc
             exit_code = combine_exit_codes([*stats.codes, exc.exit_code])
-            summary = dataclasses.replace(summary, exit_code=exit_code)
+            summary = dataclasses.replace(summary, errors_by_field=errors, exit_code=exit_code)
         if self.o.keep_reports is not None:
             prune_reports(Path(self.o.report_dir).parent, self.o.keep_reports)
         return RunResult(summary, stats.error, stats.file_errors)

@@ -175,7 +175,7 @@ def prepare(
     try:
         files = _match_columns(mapping, readers, wanted, folder_run, file_failed)
     except MappingError as columns:
-        unknown = _unknown_names(client, mapping, campaign) if client is not None else []
+        unknown = _unknown_names(client, mapping, wanted, bool(campaign)) if client else []
         if unknown:
             raise MappingError(columns.path, columns.problems + unknown) from None
         try:
@@ -224,7 +224,8 @@ def every_problem(
     )
     if client is not None and mapping.project != "" and "project" not in keys:
         try:
-            problems += _unknown_names(client, mapping, campaign)
+            named = campaign if campaign is not None else mapping.campaign
+            problems += _unknown_names(client, mapping, named, bool(campaign))
         except EtlError as exc:  # the API itself failed: say so, after the problems
             problems.append(f"(names not checked: {exc})")
     return MappingError(broken.path, problems)
@@ -280,14 +281,13 @@ def _resolve(
 
 
 def _unknown_names(
-    client: VoiptimeClient, mapping: Mapping, campaign: int | str | None
+    client: VoiptimeClient, mapping: Mapping, campaign: int | str | None, by_option: bool
 ) -> list[str]:
-    """The mapping's unknown project, status, source and campaign, one line each with the key
-    (or ``--campaign``) that names them. API errors propagate."""
-    wanted = campaign if campaign is not None else mapping.campaign
-    _, unknown = find_references(client, mapping, wanted)
+    """The mapping's unknown project, status, source and ``campaign``, one line each with the
+    key (or ``--campaign``, when ``by_option``) that names them. API errors propagate."""
+    _, unknown = find_references(client, mapping, campaign)
     return [
-        f"{'--campaign' if err.kind == 'campaign' and campaign else err.kind}: {err}"
+        f"{'--campaign' if err.kind == 'campaign' and by_option else err.kind}: {err}"
         for err in unknown
     ]
 
