@@ -73,7 +73,7 @@ from etl.mapping import References
 from etl.normalize import reason_kind
 from etl.payload import lead_payload, note_slots, task_bodies
 from etl.phonefast import regions_many
-from etl.plan import Plan, Readers, Setup, every_problem, prepare, read_setup
+from etl.plan import Plan, Readers, Scope, Setup, every_problem, prepare, read_setup
 from etl.report import ReportWriter, prune_reports
 from etl.state import Ledger
 from etl.summary import RunStats, RunSummary, file_entry
@@ -399,31 +399,17 @@ class _Run:
 
     def _prepare(self, setup: Setup, readers: Readers) -> Plan:
         """The :class:`Plan`, or the one error listing every problem of the configuration."""
+        scope = Scope(
+            self.o.command, self.o.campaign, self.folder_run, self.o.chunk_rows, self._file_failed
+        )
         if setup.broken is not None:
-            raise every_problem(
-                setup.broken,
-                setup.mapping,
-                readers,
-                self.client,
-                campaign=self.o.campaign,
-                folder_run=self.folder_run,
-                file_failed=self._file_failed,
-            )
+            raise every_problem(setup.broken, setup.mapping, readers, self.client, scope)
         if not readers and self.stats.file_errors:
             # No input is readable: no request is made. The report folder still says
             # which file failed and why (a nightly run's record), with no counts.
             self.report = RunReport.open(self.o.report_dir, None, readers)
             raise _NoInput
-        plan = prepare(
-            setup,
-            readers,
-            self.client,
-            command=self.o.command,
-            campaign=self.o.campaign,
-            folder_run=self.folder_run,
-            chunk_rows=self.o.chunk_rows,
-            file_failed=self._file_failed,
-        )
+        plan = prepare(setup, readers, self.client, scope)
         self.refs = plan.refs
         return plan
 

@@ -32,6 +32,7 @@ from etl.validate import date_orders
 __all__ = [
     "FilePlan",
     "Plan",
+    "Scope",
     "Setup",
     "every_problem",
     "prepare",
@@ -140,40 +141,47 @@ class Plan:
 Readers = list[tuple[Path, SourceReader]]
 
 
-def prepare(
-    setup: Setup,
-    readers: Readers,
-    client: VoiptimeClient | None,
-    *,
-    command: str,
-    campaign: int | str | None,
-    folder_run: bool,
-    chunk_rows: int,
-    file_failed: FileFailed,
-) -> Plan:
+@dataclass(frozen=True)
+class Scope:
+    """How the run was asked for, as far as the first stage needs it.
+
+    Attributes:
+        command: ``import`` or ``validate``.
+        campaign: ``--campaign`` (id or name), else the mapping's campaign is used.
+        folder_run: an ``import`` with ``--archive-dir``: a file whose columns do not fit is
+            left out (and told to ``file_failed``), the others go on.
+        chunk_rows: rows read at a time by the date-order pass.
+        file_failed: told of each file a folder run leaves out.
+    """
+
+    command: str
+    campaign: int | str | None
+    folder_run: bool
+    chunk_rows: int
+    file_failed: FileFailed
+
+
+def prepare(setup: Setup, readers: Readers, client: VoiptimeClient | None, scope: Scope) -> Plan:
     """Match the columns, resolve the names and read the date orders: the run's :class:`Plan`.
 
     Args:
         setup: the mapping as read (without ``broken``: see :func:`every_problem`).
         readers: the opened input files; a folder run removes (and closes) a file whose columns
-            do not fit, after telling ``file_failed``, and goes on with the others.
+            do not fit, after telling ``scope.file_failed``, and goes on with the others.
         client: the API client, or ``None`` offline (``validate`` only).
-        command: ``import`` or ``validate``.
-        campaign: ``--campaign`` (id or name), else the mapping's campaign is used.
-        folder_run: an ``import`` with ``--archive-dir``.
-        chunk_rows: rows read at a time by the date-order pass.
-        file_failed: told of each file a folder run leaves out.
+        scope: the run's command, ``--campaign`` and the rest (:class:`Scope`).
 
     Raises:
         MappingError: missing columns and unknown names, all of them, one line each.
         ConfigError: unknown names with another configuration error (no API key for import).
         ApiError: the API could not list the names.
     """
+    command, campaign = scope.command, scope.campaign
     mapping = setup.mapping
     wanted = campaign if campaign is not None else mapping.campaign
     listed: dict[str, dict[str, Any]] = {}
     try:
-        files = _match_columns(mapping, readers, wanted, folder_run, file_failed)
+        files = _match_columns(mapping, readers, wanted, scope)
     except MappingError as columns:
         unknown = _unknown_names(client, mapping, wanted, bool(campaign)) if client else []
         if unknown:
@@ -189,7 +197,7 @@ def prepare(
         files=files,
         refs=refs,
         calls=setup.calls,
-        date_orders=_date_orders(mapping, files, readers, chunk_rows),
+        date_orders=_date_orders(mapping, files, readers, scope.chunk_rows),
         listed=listed,
         headers=tuple(_union_headers(r for _, r in readers)),
     )
@@ -200,19 +208,17 @@ def every_problem(
     mapping: Mapping,
     readers: Readers,
     client: VoiptimeClient | None,
-    *,
-    campaign: int | str | None,
-    folder_run: bool,
-    file_failed: FileFailed,
+    scope: Scope,
 ) -> MappingError:
     """A mapping with problems of its own (``broken``, ``mapping`` what of it did parse): those,
     every missing column and every unknown name, as one :class:`MappingError` to raise. Names
     whose own key has a problem are left out (the problem says it already). ``readers``,
-    ``folder_run`` and ``file_failed`` as for :func:`prepare`."""
+    ``client`` and ``scope`` as for :func:`prepare`."""
+    campaign = scope.campaign
     problems = list(broken.problems)
     wanted = campaign if campaign is not None else mapping.campaign
     try:
-        _match_columns(mapping, readers, wanted, folder_run, file_failed)
+        _match_columns(mapping, readers, wanted, scope)
     except MappingError as columns:
         problems += columns.problems
     keys = {re.split(r"[.\[: ]", p, maxsplit=1)[0] for p in broken.problems}
@@ -232,11 +238,7 @@ def every_problem(
 
 
 def _match_columns(
-    mapping: Mapping,
-    readers: Readers,
-    campaign: int | str | None,
-    folder_run: bool,
-    file_failed: FileFailed,
+    mapping: Mapping, readers: Readers, campaign: int | str | None, scope: Scope
 ) -> dict[Path, FilePlan]:
     """Every mapped column must be in every file: all problems of all files at once."""
     problems: list[str] = []
@@ -246,8 +248,8 @@ def _match_columns(
             where = f"{path} (header read on row {reader.header_row})"
             columns = resolve_columns(mapping, original_headers(reader), where)
         except MappingError as exc:
-            if folder_run:  # a folder run goes on with the other files; this one stays
-                file_failed(path, exc)
+            if scope.folder_run:  # a folder run goes on with the other files; this one stays
+                scope.file_failed(path, exc)
                 readers.remove((path, reader))
                 reader.close()
                 continue

@@ -13,7 +13,7 @@ from clitools import LIST_MAPPING, SPRING, write_list
 from etl.client import VoiptimeClient
 from etl.errors import MappingError
 from etl.extract import open_source
-from etl.plan import FilePlan, Plan, prepare, read_setup
+from etl.plan import FilePlan, Plan, Scope, prepare, read_setup
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -22,16 +22,8 @@ def _prepare(mapping: Path, sources: list[Path], client=None, campaign=None) -> 
     setup = read_setup(mapping, None, "Europe/London", NOW)
     readers = [(p, open_source(p)) for p in sources]
     try:
-        return prepare(
-            setup,
-            readers,
-            client,
-            command="validate",
-            campaign=campaign,
-            folder_run=False,
-            chunk_rows=100,
-            file_failed=lambda path, exc: None,
-        )
+        scope = Scope("validate", campaign, False, 100, lambda path, exc: None)
+        return prepare(setup, readers, client, scope)
     finally:
         for _, reader in readers:
             reader.close()
