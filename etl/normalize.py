@@ -257,6 +257,22 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
         lost (scientific notation, what Excel leaves in a CSV), too short, too long, not valid for
         the region.
     """
+    text = _phone_text(value)
+    if isinstance(text, Invalid):
+        return text
+    parsed = _parse_number(text, region)
+    if isinstance(parsed, Invalid):
+        return parsed
+    number, text = parsed
+    if not phonenumbers.is_valid_number(number):
+        return _invalid_number(number, text, region)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return PhoneResult(e164, phonenumbers.region_code_for_number(number), number.extension or None)
+
+
+def _phone_text(value: str) -> str | Invalid:
+    """The text of a phone cell to parse (visible characters, no ``tel:``), or why there is no
+    number in it (empty, scientific notation, no digits)."""
     text = clean(value)
     if text is None:
         return Invalid("", "empty")
@@ -271,6 +287,13 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
         return Invalid(text, "not a phone number (no digits)")
     if text.lower().startswith("tel:"):
         text = text[4:]
+    return text
+
+
+def _parse_number(text: str, region: str | None) -> tuple[phonenumbers.PhoneNumber, str] | Invalid:
+    """libphonenumber's reading of ``text`` (valid or not) and the text it read (``00…`` read
+    as ``+…`` when there is no region), the current form of an old number when there is one;
+    or why it cannot be read at all."""
     try:
         compact = re.sub(r"[\s().-]", "", text)
         if not region and compact.startswith("00") and not compact.startswith("000"):
@@ -289,33 +312,40 @@ def parse_phone(value: str, region: str | None) -> PhoneResult | Invalid:
                     number = current
                     break
     except phonenumbers.NumberParseException as exc:
-        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            if not region and not text.lstrip("( ").startswith(("+", "\uff0b")):
-                return Invalid(text, "no country code and no region: write it as +<country>…")
-            return Invalid(text, "unknown country code")
-        if exc.error_type in (
-            phonenumbers.NumberParseException.TOO_SHORT_NSN,
-            phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD,
-        ):
-            return Invalid(text, "too short")
-        if exc.error_type == phonenumbers.NumberParseException.TOO_LONG:
-            return Invalid(text, "too long")
-        return Invalid(text, "not a phone number")
-    if not phonenumbers.is_valid_number(number):
-        possible = phonenumbers.is_possible_number_with_reason(number)
-        reason = _REASONS.get(possible)
-        cc_region = phonenumbers.region_code_for_country_code(number.country_code or 0)
-        where = (
-            phonenumbers.region_code_for_number(number)
-            or (cc_region if cc_region != "ZZ" else None)
-            or region
-            or "its country"
-        )
-        if reason:
-            return Invalid(text, f"{reason} for {where}")
-        return Invalid(text, f"not a valid number for {where}")
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return PhoneResult(e164, phonenumbers.region_code_for_number(number), number.extension or None)
+        return _unreadable(exc, text, region)
+    return number, text
+
+
+def _unreadable(exc: phonenumbers.NumberParseException, text: str, region: str | None) -> Invalid:
+    """Why libphonenumber could not read ``text`` at all."""
+    if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+        if not region and not text.lstrip("( ").startswith(("+", "\uff0b")):
+            return Invalid(text, "no country code and no region: write it as +<country>…")
+        return Invalid(text, "unknown country code")
+    if exc.error_type in (
+        phonenumbers.NumberParseException.TOO_SHORT_NSN,
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD,
+    ):
+        return Invalid(text, "too short")
+    if exc.error_type == phonenumbers.NumberParseException.TOO_LONG:
+        return Invalid(text, "too long")
+    return Invalid(text, "not a phone number")
+
+
+def _invalid_number(number: phonenumbers.PhoneNumber, text: str, region: str | None) -> Invalid:
+    """Why a number libphonenumber read is not valid (too short, too long... for where)."""
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    reason = _REASONS.get(possible)
+    cc_region = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    where = (
+        phonenumbers.region_code_for_number(number)
+        or (cc_region if cc_region != "ZZ" else None)
+        or region
+        or "its country"
+    )
+    if reason:
+        return Invalid(text, f"{reason} for {where}")
+    return Invalid(text, f"not a valid number for {where}")
 
 
 @functools.lru_cache(maxsize=65536)
