@@ -34,7 +34,7 @@ bench: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/ruff check etl tests scripts
 	$(VENV)/bin/ruff format --check etl tests scripts
-	$(VENV)/bin/mypy etl
+	$(VENV)/bin/mypy --strict etl
 
 # The newest versions pyproject.toml's ranges allow, in a scratch venv; the lock file is replaced
 # only when the whole suite passes with them. Commit requirements.lock afterwards.
