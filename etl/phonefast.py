@@ -36,6 +36,7 @@ import re._constants as sre_c  # type: ignore[import-not-found]
 import re._parser as sre_parse  # type: ignore[import-not-found]
 import threading
 from collections.abc import Iterable, Sequence
+from collections.abc import Mapping as AbcMapping
 from typing import Any
 
 import numpy as np
@@ -372,7 +373,9 @@ def parse_many(cells: Sequence[str | None], regions: Sequence[str | None]) -> li
 
 def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[Any]:
     """:func:`parse_many`, with whether each number's type is geographical: ``(result, geo)``."""
-    if len(_KNOWN) > _KNOWN_MAX:
+    if len(_KNOWN) > _KNOWN_MAX:  # a new generation; the last one still answers
+        _KNOWN_OLD.clear()
+        _KNOWN_OLD.update(_KNOWN)
         _KNOWN.clear()
     out: list[Any] = [None] * len(cells)
     # 1. the country code, and the rules (default region, main region of the code) that apply
@@ -405,7 +408,22 @@ def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[A
         if home.idd is not None:
             match = home.idd.match(digits)
             if match and digits[match.end() : match.end() + 1] != "0":
-                continue  # an international prefix: the slow path reads it
+                # the region's international prefix (``0044 …`` in GB): parse() strips it and
+                # reads the rest as after a ``+`` (_maybe_strip_i18n_prefix_and_normalize)
+                rest = digits[match.end() :]
+                if len(rest) <= 2:
+                    continue  # TOO_SHORT_AFTER_IDD: the slow path gives the reason
+                cc = _CC.get(rest[:1]) or _CC.get(rest[:2]) or _CC.get(rest[:3])
+                if cc is None:
+                    continue
+                main = _main_region(cc)
+                if main is None or main.rewrites:
+                    continue
+                national = rest[len(str(cc)) :]
+                if len(national) < 2:
+                    continue
+                pending.setdefault(cc, []).append((i, rest, national, 0, main, main))
+                continue
         main = _main_region(home.cc)
         if main is None or main.rewrites:
             continue
@@ -504,13 +522,15 @@ def _decide(
 
 
 def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
-    """:func:`etl.normalize.zones_for_number` of valid E.164 numbers, answered once per prefix.
+    """:func:`etl.normalize.zones_for_number` of valid E.164 numbers, answered once per key.
 
-    ``zones_for_number`` parses the number again and ``time_zones_for_number`` then looks it up
-    by the first ``phonenumbers.timezone.TIMEZONE_LONGEST_PREFIX`` digits of its E.164 form once
-    its type is known to be geographical or not (the North American widening reads the area
-    code, inside that prefix). So the answer for the first number with a given (prefix,
-    geographical) is the answer for all of them.
+    ``zones_for_number`` parses the number again and calls ``time_zones_for_number``: for a
+    geographical number type that returns the entry of ``phonenumbers.timezone.TIMEZONE_DATA``
+    under the longest prefix of the E.164 digits it holds (``time_zones_for_geographical_number``),
+    for another type the country's zones, read from the first
+    ``TIMEZONE_LONGEST_PREFIX`` digits at most; the North American widening reads the area code.
+    So the answer for the first number with a given key is the answer for all of them: (table
+    prefix, area code) for a geographical number, (first digits) for another.
     """
     width = 1 + int(phone_timezone.TIMEZONE_LONGEST_PREFIX)  # type: ignore[attr-defined]
     parsed = _parse_e164(e164s)
@@ -519,7 +539,12 @@ def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
         if found is None:
             out.append(zones_for_number(e164))
             continue
-        key = (found[0].e164[:width], found[1])
+        key: tuple[str | None, ...]
+        if found[1]:
+            area = e164[2:5] if e164.startswith("+1") else ""
+            key = (_table_prefix(e164, width), area)
+        else:
+            key = (e164[:width],)
         zones = _ZONES.get(key)
         if zones is None:
             zones = _ZONES[key] = zones_for_number(e164)
@@ -527,8 +552,24 @@ def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
     return out
 
 
-def regions_many(e164s: Sequence[str]) -> list[str]:
-    """:func:`etl.normalize.region_of` of E.164 numbers, many at once."""
+def _table_prefix(e164: str, width: int) -> str | None:
+    """The key ``time_zones_for_geographical_number`` reads for ``e164`` (``None``: none)."""
+    for end in range(width, 1, -1):
+        if e164[1:end] in _TZ_DATA:
+            return e164[1:end]
+    return None
+
+
+def regions_many(e164s: Sequence[str], known: AbcMapping[str, str] | None = None) -> list[str]:
+    """:func:`etl.normalize.region_of` of E.164 numbers, many at once.
+
+    ``known``: E.164 → region already worked out (a checked chunk's
+    :attr:`etl.validate.ValidatedChunk.regions`); the others are parsed here.
+    """
+    if known:
+        missing = [e for e in e164s if e not in known]
+        found = dict(zip(missing, regions_many(missing), strict=True)) if missing else {}
+        return [known[e] if e in known else found[e] for e in e164s]
     return [
         (found.region or "ZZ") if found is not None else region_of(e164)
         for e164, found in zip(
@@ -539,7 +580,7 @@ def regions_many(e164s: Sequence[str]) -> list[str]:
 
 def _parse_e164(e164s: Sequence[str]) -> list[Any]:
     """``_parse`` of E.164 numbers, from the numbers parsed lately where it knows them."""
-    known = [_KNOWN.get(e) for e in e164s]
+    known = [_KNOWN.get(e) or _KNOWN_OLD.get(e) for e in e164s]
     missing = [i for i, found in enumerate(known) if found is None]
     if missing:
         parsed = _parse([e164s[i] for i in missing], [None] * len(missing))
@@ -549,9 +590,13 @@ def _parse_e164(e164s: Sequence[str]) -> list[Any]:
 
 
 #: E.164 → (PhoneResult, geographical) of numbers parsed lately whose E.164 form parses to the
-#: same number; bounded (cleared when full), so memory does not grow with the run.
+#: same number, in two generations of at most ``_KNOWN_MAX`` (when the new one is full it
+#: becomes the old one), so memory does not grow with the run and the numbers of the last
+#: ``_KNOWN_MAX`` parsed are always there (a chunk's numbers, between its parse and its zones).
 _KNOWN: dict[str, tuple[Any, bool]] = {}
-_KNOWN_MAX = 100_000
+_KNOWN_OLD: dict[str, tuple[Any, bool]] = {}
+_KNOWN_MAX = 60_000
 
 
-_ZONES: dict[tuple[str, bool], tuple[str, ...]] = {}
+_ZONES: dict[tuple[str | None, ...], tuple[str, ...]] = {}
+_TZ_DATA = phone_timezone.TIMEZONE_DATA  # type: ignore[attr-defined]
