@@ -46,6 +46,9 @@ class ChunkVerdict:
             without a saved value among them).
         warnings: source row → messages, for valid rows that load but deserve a look.
         origins: for a rejects file, source row → the ``(file, row)`` it was first read from.
+        regions: E.164 → region of the valid rows' numbers, worked out where the chunk was
+            checked (:attr:`etl.validate.ValidatedChunk.regions`), so the run's counts need
+            not parse them again.
     """
 
     source_file: str
@@ -56,6 +59,7 @@ class ChunkVerdict:
     issues: tuple[Issue, ...] = ()
     warnings: AbcMapping[int, tuple[str, ...]] = field(default_factory=dict)
     origins: AbcMapping[int, tuple[str, int]] = field(default_factory=dict)
+    regions: AbcMapping[str, str] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
@@ -105,7 +109,15 @@ def check_chunk(plan: Plan, source: Path, chunk: Chunk) -> ChunkVerdict:
         if messages and row in valid.index:
             warnings[row] = (*messages, *warnings.get(row, ()))
     return ChunkVerdict(
-        name, chunk.frame, tuple(chunk.problems), valid, rejected, tuple(issues), warnings, origins
+        name,
+        chunk.frame,
+        tuple(chunk.problems),
+        valid,
+        rejected,
+        tuple(issues),
+        warnings,
+        origins,
+        result.regions,
     )
 
 

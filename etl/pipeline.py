@@ -574,7 +574,7 @@ class _Run:
             for cells in zip(*(valid[c] for c in phone_cols), strict=True)
             for n in {n for cell in cells if isinstance(cell, tuple) for n in cell}
         ]
-        self.stats.phone_regions.update(regions_many(sent))
+        self.stats.phone_regions.update(regions_many(sent, known=verdict.regions))
         for row, messages in verdict.warnings.items():
             if row not in dupe_rows:
                 self.stats.rows_warned += 1

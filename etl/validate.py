@@ -119,12 +119,16 @@ class ValidatedChunk:
         warnings: source row → messages, for valid rows that load but deserve a look (an
             extension dropped, a zone column that disagrees with the phone).
         rejected: the normalised rows that failed (for duplicate checks of their keys).
+        regions: E.164 → region (``ZZ`` when none) of every number of the valid rows, as
+            :func:`etl.normalize.region_of` gives it, worked out where the chunk was checked
+            (a worker process's parse cache answers it; the main process would parse again).
     """
 
     valid: pd.DataFrame
     issues: list[Issue] = field(default_factory=list)
     warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
     rejected: pd.DataFrame | None = None
+    regions: dict[str, str] = field(default_factory=dict)
 
     @property
     def rejected_rows(self) -> set[int]:
@@ -204,7 +208,7 @@ def normalize_frame(
 
     default_region = mapping.defaults.region
     raw_regions = list(mapped[col.REGION]) if col.REGION in mapped else [None] * len(mapped)
-    countries = [parse_country(v) for v in raw_regions]
+    countries = _distinct(raw_regions, parse_country)
     # a country cell that names no country: its national numbers are refused, never read in
     # the default region (``odd`` holds the cell and why, for the phone's reason)
     odd = [
@@ -236,7 +240,7 @@ def normalize_frame(
                     )
 
     raw_zones = mapped["timezoneId"] if "timezoneId" in mapped else [None] * len(mapped)
-    zones: list[Any] = [canonical_zone(v) for v in raw_zones]
+    zones: list[Any] = _distinct(raw_zones, canonical_zone)
     sources: list[str | None] = ["column" if z is not None else None for z in zones]
     row_phones = _row_phones(out, phone_cols)
     numbers = list(dict.fromkeys(n for phones in row_phones.values() for n in phones))
@@ -364,7 +368,22 @@ def _task_columns(
 
 def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
     """``fn`` over each cell, as an object Series that keeps ``None`` (``map`` makes NaN)."""
-    return pd.Series([fn(v) for v in series], index=series.index, dtype=object)
+    return pd.Series(_distinct(series, fn), index=series.index, dtype=object)
+
+
+def _distinct(cells: Iterable[Any], fn: Callable[[Any], Any]) -> list[Any]:
+    """``[fn(v) for v in cells]``, calling ``fn`` (a pure function of the cell) once per
+    distinct text: names, zones, dates, countries and company names repeat down a column.
+
+    Only text cells are pooled (``1`` and ``1.0`` are equal keys but not equal cells);
+    anything else, ``None`` and NaN included, is passed one by one, as it is.
+    """
+    values = cells if isinstance(cells, list) else list(cells)
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    if not all(type(u) is str for u in uniques):
+        return [fn(v) for v in values]
+    answers = [fn(v) for v in uniques]
+    return [answers[c] if c >= 0 else fn(v) for c, v in zip(codes.tolist(), values, strict=True)]
 
 
 def _row_phones(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, tuple[str, ...]]:
@@ -487,7 +506,19 @@ def validate_chunk(
     valid = norm.loc[[row not in bad for row in norm.index]]
     rejected = norm.loc[[row in bad for row in norm.index]]
     warnings = {int(row): w for row, w in valid[col.WARNINGS].items() if w}
-    return ValidatedChunk(valid=valid, issues=issues, warnings=warnings, rejected=rejected)
+    numbers = list(
+        dict.fromkeys(
+            n
+            for c in col.phone_columns(valid.columns)
+            for v in valid[c]
+            if isinstance(v, tuple)
+            for n in v
+        )
+    )
+    regions = dict(zip(numbers, regions_many(numbers), strict=True))
+    return ValidatedChunk(
+        valid=valid, issues=issues, warnings=warnings, rejected=rejected, regions=regions
+    )
 
 
 def _issues_from(
@@ -594,8 +625,16 @@ def date_orders(
         every year-last value reads both ways (they are then refused as ambiguous).
     """
     seen: dict[str, dict[str, str]] = {name: {} for name, spec in mapping.dynamic.items()}
+    readings: dict[str, str | None] = {}  # text cell → its reading (dates repeat)
     for name, source, row, cell in cells:
-        reading = date_reading(clean(cell))
+        if type(cell) is str:
+            reading = readings.get(cell, "")
+            if reading == "":
+                if len(readings) >= 100_000:  # bounded, whatever the file holds
+                    readings.clear()
+                reading = readings[cell] = date_reading(clean(cell))
+        else:
+            reading = date_reading(clean(cell))
         if reading in (DAY_FIRST, MONTH_FIRST) and name in seen:
             seen[name].setdefault(reading, f"{clean(cell)!r} in {source} row {row}")
     return {
@@ -610,6 +649,15 @@ def _text(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     return str(value)
+
+
+def _first_number(cells: tuple[Any, ...]) -> str:
+    """A row's key phone: the first number of its first phone cell that holds numbers (a
+    tuple), ``""`` when that cell is empty or no cell holds any."""
+    for value in cells:
+        if isinstance(value, tuple):
+            return value[0] if value else ""
+    return ""
 
 
 class KeyTracker:
@@ -677,6 +725,31 @@ class KeyTracker:
                 parts.append(_text(row.get(col.dynamic(name))))
         return "|".join(parts)
 
+    def keys_of(self, frame: pd.DataFrame) -> list[str]:
+        """:meth:`key_of` of every row of ``frame``, read column by column (no row dicts)."""
+        parts: list[list[str]] = []
+        for name in self.key_fields:
+            if name == "phone":
+                phone_cols = col.phone_columns(frame.columns)
+                parts.append(
+                    [
+                        _first_number(cells)
+                        for cells in zip(*(frame[c] for c in phone_cols), strict=True)
+                    ]
+                    if phone_cols
+                    else [""] * len(frame)
+                )
+            else:
+                column = name if name in ("name", "surname", "email") else col.dynamic(name)
+                if column not in frame.columns:
+                    parts.append([""] * len(frame))
+                    continue
+                texts = [_text(v) for v in frame[column]]
+                parts.append(
+                    [t.casefold() for t in texts] if name in ("name", "surname") else texts
+                )
+        return ["|".join(row) for row in zip(*parts, strict=True)] if parts else [""] * len(frame)
+
     def check(
         self,
         valid: pd.DataFrame,
@@ -690,9 +763,12 @@ class KeyTracker:
             ``(keys, issues)``: a str Series of keys indexed like ``valid``, and one ``key``
             issue per duplicate row.
         """
-        key_of = key_of or self.key_of
-        records = valid.to_dict("records")
-        keys = pd.Series([key_of(r) for r in records], index=valid.index, dtype=object)
+        if key_of is None:
+            keys = pd.Series(self.keys_of(valid), index=valid.index, dtype=object)
+        else:
+            keys = pd.Series(
+                [key_of(r) for r in valid.to_dict("records")], index=valid.index, dtype=object
+            )
         issues = []
         seen = self._known(list(set(keys)))
         new: list[tuple[str, str, int]] = []

@@ -68,6 +68,8 @@ def clean(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         value = str(value)
+    if value[:1].isalnum() and value[-1:].isalnum():
+        return value  # no whitespace or zero-width character is alphanumeric: nothing to trim
     # \s covers Unicode whitespace, including U+00A0 and U+3000; add the zero-width ones, in any
     # interleaving (so that cleaning twice changes nothing).
     text = _EDGE.sub("", value)
