@@ -434,20 +434,34 @@ def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[A
         if country is None:
             continue
         asked: dict[str, None] = {}
+        # the usual case decided at once: no national prefix to strip (and, written without
+        # +, not starting with the country code): parse() keeps the digits as they are
+        direct: list[str | None] = []
         for _, digits, national, kind, home, main in items:
-            for s in _plan(digits, national, kind, home, main):
-                asked[s] = None
+            nsn = None
+            if kind == 0:
+                nsn = national if _strip_end(main, national) is None else None
+            elif not digits.startswith(home.cc_text) and _strip_end(home, digits) is None:
+                nsn = digits
+            direct.append(nsn)
+            if nsn is not None:
+                asked[nsn] = None
+            else:
+                for s in _plan(digits, national, kind, home, main):
+                    asked[s] = None
         suffixes = list(asked)
         label_of = dict(zip(suffixes, country.labels(suffixes), strict=True))
-        for i, digits, national, kind, home, main in items:
-            nsn = _decide(digits, national, kind, home, main, country, label_of)
+        for (i, digits, national, kind, home, main), nsn in zip(items, direct, strict=True):
+            plain = nsn is not None and (kind == 0 or home is main)
+            if nsn is None:
+                nsn = _decide(digits, national, kind, home, main, country, label_of)
             if len(nsn) < 2 or len(nsn) > 17:
                 continue
             region, valid, geo = country.answer(label_of[nsn], nsn)
             if valid:
                 result = PhoneResult(f"+{cc}{nsn}", region, None)
                 out[i] = (result, geo)
-                if _strip_end(main, nsn) is None:
+                if plain or _strip_end(main, nsn) is None:
                     # parse(e164) reads the same digits again (no national prefix to strip), so
                     # zones_many and regions_many may answer this number without parsing it
                     _KNOWN[result.e164] = (result, geo)
