@@ -32,8 +32,8 @@ every region the metadata knows.
 from __future__ import annotations
 
 import re
-import re._constants as sre_c  # type: ignore[import-not-found]
-import re._parser as sre_parse  # type: ignore[import-not-found]
+import re._constants as sre_c
+import re._parser as sre_parse
 import threading
 from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as AbcMapping
@@ -371,6 +371,11 @@ def parse_many(cells: Sequence[str | None], regions: Sequence[str | None]) -> li
     return [None if found is None else found[0] for found in _parse(cells, regions)]
 
 
+#: A number on its way: (index, digits, national digits, 0 written with +/IDD or 1 national,
+#: the rules it is parsed with, the main region of its country code).
+_Item = tuple[int, str, str, int, "_Region", "_Region"]
+
+
 def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[Any]:
     """:func:`parse_many`, with whether each number's type is geographical: ``(result, geo)``."""
     if len(_KNOWN) > _KNOWN_MAX:  # a new generation; the last one still answers
@@ -379,93 +384,91 @@ def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[A
         _KNOWN.clear()
     out: list[Any] = [None] * len(cells)
     # 1. the country code, and the rules (default region, main region of the code) that apply
-    pending: dict[int, list[tuple[int, str, str, int, _Region, _Region]]] = {}
+    pending: dict[int, list[_Item]] = {}
     for i, (cell, region_code) in enumerate(zip(cells, regions, strict=True)):
         if not cell or not SIMPLE.fullmatch(cell):
             continue
         digits = cell.translate(_DROP)
         if len(digits) < 3 or len(digits) > 20:
             continue
-        if cell[0] == "+":
-            if digits[0] == "0":
-                continue
-            cc = _CC.get(digits[:1]) or _CC.get(digits[:2]) or _CC.get(digits[:3])
-            if cc is None:
-                continue
-            main = _main_region(cc)
-            if main is None or main.rewrites:
-                continue
-            national = digits[len(str(cc)) :]
-            if len(national) < 2:
-                continue
-            pending.setdefault(cc, []).append((i, digits, national, 0, main, main))
-            continue
-        if not region_code:
-            continue
-        home = _region(region_code)
-        if home is None or home.rewrites:
-            continue
-        if home.idd is not None:
-            match = home.idd.match(digits)
-            if match and digits[match.end() : match.end() + 1] != "0":
-                # the region's international prefix (``0044 …`` in GB): parse() strips it and
-                # reads the rest as after a ``+`` (_maybe_strip_i18n_prefix_and_normalize)
-                rest = digits[match.end() :]
-                if len(rest) <= 2:
-                    continue  # TOO_SHORT_AFTER_IDD: the slow path gives the reason
-                cc = _CC.get(rest[:1]) or _CC.get(rest[:2]) or _CC.get(rest[:3])
-                if cc is None:
-                    continue
-                main = _main_region(cc)
-                if main is None or main.rewrites:
-                    continue
-                national = rest[len(str(cc)) :]
-                if len(national) < 2:
-                    continue
-                pending.setdefault(cc, []).append((i, rest, national, 0, main, main))
-                continue
-        main = _main_region(home.cc)
-        if main is None or main.rewrites:
-            continue
-        pending.setdefault(home.cc, []).append((i, digits, digits, 1, home, main))
+        item = _international(i, digits) if cell[0] == "+" else _national(i, digits, region_code)
+        if item is not None:
+            pending.setdefault(item[5].cc, []).append(item)
     # 2. per country code, the pattern matches of every string a step of parse() tests, at once
     for cc, items in pending.items():
         country = _country(cc)
-        if country is None:
-            continue
-        asked: dict[str, None] = {}
-        # the usual case decided at once: no national prefix to strip (and, written without
-        # +, not starting with the country code): parse() keeps the digits as they are
-        direct: list[str | None] = []
-        for _, digits, national, kind, home, main in items:
-            nsn = None
-            if kind == 0:
-                nsn = national if _strip_end(main, national) is None else None
-            elif not digits.startswith(home.cc_text) and _strip_end(home, digits) is None:
-                nsn = digits
-            direct.append(nsn)
-            if nsn is not None:
-                asked[nsn] = None
-            else:
-                for s in _plan(digits, national, kind, home, main):
-                    asked[s] = None
-        suffixes = list(asked)
-        label_of = dict(zip(suffixes, country.labels(suffixes), strict=True))
-        for (i, digits, national, kind, home, main), nsn in zip(items, direct, strict=True):
-            plain = nsn is not None and (kind == 0 or home is main)
-            if nsn is None:
-                nsn = _decide(digits, national, kind, home, main, country, label_of)
-            if len(nsn) < 2 or len(nsn) > 17:
-                continue
-            region, valid, geo = country.answer(label_of[nsn], nsn)
-            if valid:
-                result = PhoneResult(f"+{cc}{nsn}", region, None)
-                out[i] = (result, geo)
-                if plain or _strip_end(main, nsn) is None:
-                    # parse(e164) reads the same digits again (no national prefix to strip), so
-                    # zones_many and regions_many may answer this number without parsing it
-                    _KNOWN[result.e164] = (result, geo)
+        if country is not None:
+            _settle(country, items, out)
     return out
+
+
+def _international(i: int, digits: str) -> _Item | None:
+    """A number written after ``+`` (or the default region's international prefix)."""
+    if digits[0] == "0":
+        return None
+    cc = _CC.get(digits[:1]) or _CC.get(digits[:2]) or _CC.get(digits[:3])
+    if cc is None:
+        return None
+    main = _main_region(cc)
+    if main is None or main.rewrites:
+        return None
+    national = digits[len(str(cc)) :]
+    if len(national) < 2:
+        return None
+    return (i, digits, national, 0, main, main)
+
+
+def _national(i: int, digits: str, region_code: str | None) -> _Item | None:
+    """A number written without ``+``, read in its row's region."""
+    if not region_code:
+        return None
+    home = _region(region_code)
+    if home is None or home.rewrites:
+        return None
+    match = home.idd.match(digits) if home.idd is not None else None
+    if match and digits[match.end() : match.end() + 1] != "0":
+        # the region's international prefix (``0044 …`` in GB): parse() strips it and reads the
+        # rest as after a ``+`` (_maybe_strip_i18n_prefix_and_normalize); two digits or fewer
+        # after it is TOO_SHORT_AFTER_IDD, whose reason the slow path gives
+        rest = digits[match.end() :]
+        return _international(i, rest) if len(rest) > 2 else None
+    main = _main_region(home.cc)
+    if main is None or main.rewrites:
+        return None
+    return (i, digits, digits, 1, home, main)
+
+
+def _settle(country: _Country, items: list[_Item], out: list[Any]) -> None:
+    """The answers of one country code's numbers into ``out`` (valid ones only)."""
+    asked: dict[str, None] = {}
+    # the usual case decided at once: no national prefix to strip (and, written without +,
+    # not starting with the country code): parse() keeps the digits as they are
+    direct: list[str | None] = []
+    for _, digits, national, kind, home, main in items:
+        nsn = None
+        if kind == 0:
+            nsn = national if _strip_end(main, national) is None else None
+        elif not digits.startswith(home.cc_text) and _strip_end(home, digits) is None:
+            nsn = digits
+        direct.append(nsn)
+        for s in [nsn] if nsn is not None else _plan(digits, national, kind, home, main):
+            asked[s] = None
+    suffixes = list(asked)
+    label_of = dict(zip(suffixes, country.labels(suffixes), strict=True))
+    for (i, digits, national, kind, home, main), nsn in zip(items, direct, strict=True):
+        plain = nsn is not None and (kind == 0 or home is main)
+        if nsn is None:
+            nsn = _decide(digits, national, kind, home, main, country, label_of)
+        if len(nsn) < 2 or len(nsn) > 17:
+            continue
+        region, valid, geo = country.answer(label_of[nsn], nsn)
+        if valid:
+            result = PhoneResult(f"+{country.cc}{nsn}", region, None)
+            out[i] = (result, geo)
+            if plain or _strip_end(main, nsn) is None:
+                # parse(e164) reads the same digits again (no national prefix to strip), so
+                # zones_many and regions_many may answer this number without parsing it
+                _KNOWN[result.e164] = (result, geo)
 
 
 def _strip_candidates(region: _Region, number: str) -> list[str]:
