@@ -21,9 +21,10 @@ How it stays identical to ``phonenumbers`` (the source of every rule here):
   ``is_valid_number`` and ``number_type`` depends only on which patterns match and on the
   number's length, so each distinct (matches, length) is answered once by ``phonenumbers``
   itself and reused.
-* Zones: ``time_zones_for_number`` depends only on the number type's being geographical and on
-  the first digits of the E.164 form (its prefix table's longest key), so each such prefix is
-  answered once by :func:`etl.normalize.zones_for_number` and reused (:func:`zones_many`).
+* Zones: ``time_zones_for_number`` depends only on the number type's being geographical and,
+  for a geographical number, on the longest prefix of its E.164 digits that its timezone table
+  holds (for another, on the first digits), so each such key is answered once by
+  :func:`etl.normalize.zones_for_number` and reused (:func:`zones_many`).
 
 ``tests/test_phonefast.py`` compares this path with plain ``phonenumbers`` on 200,000+ numbers of
 every region the metadata knows.

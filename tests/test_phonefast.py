@@ -105,11 +105,12 @@ def _mismatches(cases: list[tuple[str, str | None]]) -> tuple[int, list[tuple[st
 
 def test_fast_path_equals_phonenumbers_on_200k_numbers_of_every_region():
     """Every answer of the fast path (200,000+ of them, all regions, odd forms among them) is
-    plain phonenumbers' answer; what it leaves (IDD forms, invalid numbers, regions whose
-    national-prefix rule rewrites digits) goes to phonenumbers itself in the pipeline.
+    plain phonenumbers' answer (forms written with the region's international prefix among
+    them); what it leaves (invalid numbers, regions whose national-prefix rule rewrites digits)
+    goes to phonenumbers itself in the pipeline.
 
     The reference costs ~100 us a number, so both cores check half each."""
-    cases = _cases(310_000)
+    cases = _cases(290_000)  # ~204,000 answered: the reference runs on each answer
     halves = [cases[::2], cases[1::2]]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
