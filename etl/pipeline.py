@@ -54,7 +54,6 @@ from etl.errors import (
 )
 from etl.extract import (
     EXCEL_SUFFIXES,
-    ReadOptions,
     SourceReader,
     open_source,
     rejects_read_options,
@@ -804,15 +803,9 @@ class _Run:
         info["archived_to"] = str(target)
 
     def _open_sources(self, mapping: LeadMapping, sources: list[Path]) -> Readers:
-        read = mapping.read
-        options = ReadOptions(
-            sheet=read.sheet,
-            header_row=read.header_row,
-            encoding=read.encoding,
-            delimiter=read.delimiter,
-            max_field_lines=read.max_field_lines,
-            max_field_chars=read.max_field_chars,
-        )
+        """Open every source with the mapping's ``read:`` options (one of our rejects files
+        with its own); a file that cannot be opened fails alone."""
+        options = mapping.read
         readers = []
         for path in sources:
             try:
