@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from etl.errors import ConfigError
 from etl.normalize import Invalid, canonical_zone
+from etl.values import Caveat
 
 __all__ = [
     "CallContext",
@@ -240,7 +241,7 @@ def task_time(
     lead_zone: str,
     past: str,
     ctx: CallContext,
-) -> tuple[TaskTime | Invalid | None, str | None]:
+) -> tuple[TaskTime | Invalid | None, Caveat | None]:
     """Check one row's task cells.
 
     Args:
@@ -252,7 +253,7 @@ def task_time(
     Returns:
         ``(value, warning)``: the :class:`TaskTime` (or ``None``: no task, an empty cell or a
         skipped past time) or an :class:`~etl.normalize.Invalid` with every reason, and a
-        warning (outside the calling window, or skipped as past).
+        :class:`~etl.values.Caveat` (outside the calling window, or skipped as past).
     """
     if start is None and end is None:
         return None, None
@@ -278,12 +279,21 @@ def task_time(
         at = ctx.now.astimezone(ZoneInfo(lead_zone)).strftime("%Y-%m-%d %H:%M")
         why = f"in the past: {kind} {shown} ({lead_zone}), the run started at {at} there"
         if past == "skip":
-            return None, f"{why}; not sent"
+            return None, Caveat(
+                kind,
+                f"in the past: {kind} …, the run started at … there",
+                f"{why}; not sent",
+                start,
+            )
         return Invalid(start, f"{why}; fix the time, or set {kind}.past: skip"), None
     warning = None
     if not ctx.window.contains(lead_local):
-        warning = (
-            f"{kind} at {shown} {lead_zone} is outside the calling window {ctx.window}; sent anyway"
+        warning = Caveat(
+            kind,
+            f"{kind} at … is outside the calling window …",
+            f"{kind} at {shown} {lead_zone} is outside the calling window {ctx.window}; "
+            "sent anyway",
+            shown,
         )
     finish = format_utc(times[1]) if len(times) == 2 else None
     return TaskTime(format_utc(times[0]), finish, shown), warning

@@ -24,6 +24,7 @@ from etl.extract import Chunk, RowProblem, rejects_origins, unescape_rejects
 from etl.mapping import apply_mapping
 from etl.plan import Plan
 from etl.validate import Issue, KeyTracker, validate_chunk
+from etl.values import Caveat
 
 __all__ = ["ChunkPool", "ChunkVerdict", "Duplicates", "check_chunk", "find_duplicates"]
 
@@ -44,7 +45,8 @@ class ChunkVerdict:
         rejected: the normalised rows that failed, for duplicate checks of their keys.
         issues: every reason of every rejected row (a row the reader refused with a formula
             without a saved value among them).
-        warnings: source row → messages, for valid rows that load but deserve a look.
+        warnings: source row → its :class:`~etl.values.Caveat` warnings, for valid rows that
+            load but deserve a look.
         origins: for a rejects file, source row → the ``(file, row)`` it was first read from.
         regions: E.164 → region of the valid rows' numbers, worked out where the chunk was
             checked (:attr:`etl.validate.ValidatedChunk.regions`), so the run's counts need
@@ -57,7 +59,7 @@ class ChunkVerdict:
     valid: pd.DataFrame = field(default_factory=pd.DataFrame)
     rejected: pd.DataFrame | None = None
     issues: tuple[Issue, ...] = ()
-    warnings: AbcMapping[int, tuple[str, ...]] = field(default_factory=dict)
+    warnings: AbcMapping[int, tuple[Caveat, ...]] = field(default_factory=dict)
     origins: AbcMapping[int, tuple[str, int]] = field(default_factory=dict)
     regions: AbcMapping[str, str] = field(default_factory=dict)
 
@@ -181,7 +183,7 @@ class ChunkPool:
 
 def _fold_problems(
     chunk: Chunk, optional: AbcMapping[str, str | None]
-) -> tuple[Chunk, dict[int, str], dict[int, list[str]]]:
+) -> tuple[Chunk, dict[int, str], dict[int, list[Caveat]]]:
     """Put rows the reader refused but could split into the header's fields (a formula without
     a saved value) back into the frame, so their other faults are found too.
 
@@ -208,15 +210,11 @@ def _fold_problems(
     frame = pd.concat([chunk.frame, extra]).sort_index()
     rest = [p for p in chunk.problems if len(p.values) != width]
     forced: dict[int, str] = {}
-    notes: dict[int, list[str]] = {}
+    notes: dict[int, list[Caveat]] = {}
     for p in whole:
         if p.formula_columns and all(c in optional for c in p.formula_columns):
             notes[p.row] = [
-                f"{optional[c]} ({c}): a formula without a saved value, left out (the file "
-                "was saved by a program that does not compute formulas: open and save it in "
-                "Excel to keep the result)"
-                for c in p.formula_columns
-                if optional[c] is not None
+                _left_out(name, c) for c in p.formula_columns if (name := optional[c]) is not None
             ]
         else:  # name only the columns the mapping uses (one part per column, in order)
             parts = p.message.split("; ")
@@ -228,3 +226,13 @@ def _fold_problems(
                 ]
             forced[p.row] = "; ".join(parts)
     return Chunk(frame=frame, problems=rest), forced, notes
+
+
+def _left_out(field_name: str, header: str) -> Caveat:
+    """The warning on a row loaded without ``header``'s formula (it feeds ``field_name``)."""
+    message = (
+        f"{field_name} ({header}): a formula without a saved value, left out (the file was "
+        "saved by a program that does not compute formulas: open and save it in Excel to keep "
+        "the result)"
+    )
+    return Caveat(f"{field_name} ({header})", message, message, header)

@@ -77,6 +77,7 @@ from etl.report import ReportWriter, prune_reports
 from etl.state import Ledger
 from etl.summary import RunStats, RunSummary, file_entry
 from etl.validate import KeyTracker
+from etl.values import Caveat
 
 __all__ = [
     "POOL_MIN_ROWS",
@@ -87,6 +88,9 @@ __all__ = [
     "check_chunk",
     "run",
 ]
+
+#: Valid rows' zone source and warnings, by source row.
+_Notes = Mapping[int, tuple[str, tuple[Caveat, ...]]]
 
 log = logging.getLogger(__name__)
 
@@ -269,9 +273,7 @@ class RunReport:
                     [(i.field, i.value, i.describe(), i.kind) for i in issues[row]],
                 )
 
-    def valid(
-        self, name: str, keys: pd.Series, notes: Mapping[int, tuple[str, str]], when: Any
-    ) -> None:
+    def valid(self, name: str, keys: pd.Series, notes: _Notes, when: Any) -> None:
         """``validate``: the rows that would load (``when``: row → its :class:`LeadWindow`)."""
         for row, key in keys.items():
             if int(row) in notes:
@@ -288,7 +290,12 @@ class RunReport:
         self.writer.reject(r.source_file, r.source_row, frame.loc[r.source_row].to_dict(), reason)
 
     def loaded(
-        self, out: Outcome, zone_source: str, warnings: str, ambiguous: bool, window: Any
+        self,
+        out: Outcome,
+        zone_source: str,
+        warnings: Sequence[Caveat],
+        ambiguous: bool,
+        window: Any,
     ) -> None:
         """A row the loader decided: created, updated, unchanged, ambiguous, conflict, missing."""
         r = out.row
@@ -577,8 +584,8 @@ class _Run:
         for row, messages in verdict.warnings.items():
             if row not in dupe_rows:
                 self.stats.rows_warned += 1
-                for message in messages:
-                    log.info("%s row %d: %s", verdict.source_file, row, message)
+                for warning in messages:
+                    log.info("%s row %d: %s", verdict.source_file, row, warning.message)
 
     # --- loading --------------------------------------------------------------------------------
 
@@ -595,7 +602,7 @@ class _Run:
         if self.stats.gate:
             return 0  # the data-quality gate closed: nothing is loaded
         notes = {
-            int(row): (src or "", "; ".join(verdict.warnings.get(int(row), ())))
+            int(row): (src or "", tuple(verdict.warnings.get(int(row), ())))
             for row, src in valid[col.TIMEZONE_SOURCE].items()
         }
         when = {
@@ -646,7 +653,7 @@ class _Run:
         self,
         out: Outcome,
         frame: pd.DataFrame,
-        notes: Mapping[int, tuple[str, str]],
+        notes: _Notes,
         when: Mapping[int, LeadWindow],
         report: RunReport,
     ) -> int:
@@ -666,14 +673,14 @@ class _Run:
         zone_source, warnings = notes[r.source_row]
         if out.action == "conflict":
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
-            warnings = "; ".join(w for w in (out.message, warnings) if w)
+            warnings = (*_loader_note(out), *warnings)
             self.stats.add_conflict(_conflict(out))
         ambiguous = out.action == "ambiguous" or out.enrol_ambiguous or out.extras_ambiguous
         extras_failed = bool(out.message) and any(" failed" in e for e in out.extras)
         if out.action == "missing" or ambiguous or extras_failed:
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
         if out.action in ("ambiguous", "missing", "created") or ambiguous or extras_failed:
-            warnings = "; ".join(w for w in (out.message, warnings) if w)
+            warnings = (*_loader_note(out), *warnings)
         if out.action in ("created", "updated", "unchanged", "ambiguous", "conflict", "missing"):
             report.loaded(out, zone_source, warnings, ambiguous, when.get(r.source_row))
         return 0
@@ -912,6 +919,22 @@ class _Run:
             "notes_updated": loaded.notes_updated,
             "enrolment_mismatches": tuple(self.loader.mismatches) if self.loader else (),
         }
+
+
+#: The report's group of a warning the loader wrote (``Outcome.message``), by action.
+_LOADER_KINDS = {
+    "conflict": "conflict: the lead keeps another row's values; this row was not sent",
+    "ambiguous": "ambiguous: the outcome of a request is unknown",
+    "missing": "missing: the lead is no longer in the dialer",
+}
+
+
+def _loader_note(out: Outcome) -> tuple[Caveat, ...]:
+    """The loader's message on a loaded row as a warning (none when it wrote none)."""
+    if not out.message:
+        return ()
+    kind = _LOADER_KINDS.get(out.action, "loaded, with a note from the loader (see loaded.csv)")
+    return (Caveat("load", kind, out.message, "" if out.lead_id is None else str(out.lead_id)),)
 
 
 def _conflict(out: Outcome) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from markupsafe import Markup, escape
 from openpyxl.cell import WriteOnlyCell
 
 from etl.errors import EXIT_CANTCREAT, OutputError, combine_exit_codes, exit_meaning
+from etl.values import Caveat
 
 __all__ = [
     "LOADED_COLUMNS",
@@ -156,9 +157,12 @@ class ReportWriter:
     first_rejects: list[RejectRecord] = field(default_factory=list)
     ambiguous: list[tuple[str, int, str, str]] = field(default_factory=list)
     missing: list[tuple[str, int, str, str]] = field(default_factory=list)
-    #: Warnings of loaded rows: count per kind, and the first few ``(file, row, key, message)``.
-    warning_kinds: Counter[str] = field(default_factory=Counter)
-    warning_examples: dict[str, list[tuple[str, int, str, str]]] = field(default_factory=dict)
+    #: Warnings of loaded rows: count per ``(field, kind)`` (:class:`~etl.values.Caveat`), and
+    #: the first few ``(file, row, key, message)`` of each.
+    warning_kinds: Counter[tuple[str, str]] = field(default_factory=Counter)
+    warning_examples: dict[tuple[str, str], list[tuple[str, int, str, str]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
@@ -259,7 +263,7 @@ class ReportWriter:
         action: str,
         campaign_id: str,
         timezone_source: str,
-        warnings: str = "",
+        warnings: Sequence[Caveat] = (),
         ambiguous: bool = False,
         missing: bool = False,
         window: Any = None,
@@ -269,20 +273,23 @@ class ReportWriter:
         (``action`` is ``ambiguous`` when the lead's creation is unknown, else its enrolment),
         and so are ``missing`` ones (``action`` ``missing``: the dialer no longer has the lead
         ``lead_id``). ``window`` is the lead's :class:`etl.calls.LeadWindow` (zone, local time,
-        callable hours); ``extras`` what happened to its tasks and notes."""
+        callable hours); ``extras`` what happened to its tasks and notes. ``warnings`` are the
+        row's :class:`~etl.values.Caveat` (its ``warnings`` cell: their messages joined with
+        ``; ``); report.html counts them by ``(field, kind)``."""
+        text = "; ".join(w.message for w in warnings)
         if missing:
             if len(self.missing) < HTML_AMBIGUOUS:
-                self.missing.append((source_file, source_row, key, warnings))
+                self.missing.append((source_file, source_row, key, text))
         elif ambiguous:
             if len(self.ambiguous) < HTML_AMBIGUOUS:
-                self.ambiguous.append((source_file, source_row, key, warnings))
-        elif warnings:
-            for message in _SPLIT_WARNINGS.split(warnings):
-                kind = _warning_kind(message)
-                self.warning_kinds[kind] += 1
-                examples = self.warning_examples.setdefault(kind, [])
+                self.ambiguous.append((source_file, source_row, key, text))
+        else:
+            for w in warnings:
+                group = (w.field, w.kind)
+                self.warning_kinds[group] += 1
+                examples = self.warning_examples.setdefault(group, [])
                 if len(examples) < WARNING_EXAMPLES:
-                    examples.append((source_file, source_row, key, message))
+                    examples.append((source_file, source_row, key, w.message))
         row = [
             source_file,
             source_row,
@@ -291,7 +298,7 @@ class ReportWriter:
             action,
             campaign_id,
             timezone_source,
-            warnings,
+            text,
             window.zone if window else "",
             window.local_time if window else "",
             window.hours if window else "",
@@ -366,8 +373,8 @@ class ReportWriter:
             self.html_rejects,
             self.ambiguous,
             [
-                (kind, n, self.warning_examples[kind])
-                for kind, n in self.warning_kinds.most_common()
+                (kind[:_WARNING_CHARS], n, self.warning_examples[(name, kind)])
+                for (name, kind), n in self.warning_kinds.most_common()
             ],
             self.missing,
         )
@@ -478,9 +485,8 @@ def prune_reports(root: str | Path, keep: int) -> list[Path]:
     return removed
 
 
-#: Where one warning ends and the next begins in a ``; ``-joined list: before a field name
-#: (``phone (Mobile): …; timezoneId: …``), not inside a message's own ``; what to do``.
-_SPLIT_WARNINGS = re.compile(r"; (?=[\w.]+(?: \([^)]*\))?: )")
+#: Characters of a kind of warning report.html shows.
+_WARNING_CHARS = 90
 #: Characters of a kind a chart shows.
 _KIND_CHARS = 60
 
@@ -489,20 +495,6 @@ def _kind(error: tuple[str, str, str] | tuple[str, str, str, str]) -> str:
     """The kind of one ``reject`` error as the chart shows it (at most 60 characters)."""
     kind = error[3] if len(error) == 4 else error[2].removeprefix(f"{error[0]}: ")
     return kind.strip()[:_KIND_CHARS]
-
-
-_VALUE = re.compile(r"'[^']*'|[^\s,;]*[\d/@+][^\s,;]*")
-_VALUES = re.compile(r"…(?:(?:,| and|\s)+…)+")
-
-
-def _warning_kind(message: str) -> str:
-    """A warning without its values, to group warnings by kind.
-
-    ``timezoneId: America/Chicago from the column, but the phone +44… is in Europe/London;
-    kept the column's zone`` → ``timezoneId: … from the column, but the phone … is in …``.
-    """
-    text = message.split("; ", 1)[0]
-    return _VALUES.sub("…", _VALUE.sub("…", text)).strip()[:90]
 
 
 _env = jinja2.Environment(

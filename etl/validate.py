@@ -54,6 +54,7 @@ from etl.normalize import (
     zones_of_phones,
 )
 from etl.phonefast import parse_many, regions_many, zones_many
+from etl.values import Caveat
 
 __all__ = [
     "Issue",
@@ -116,8 +117,9 @@ class ValidatedChunk:
         valid: normalised rows that passed (same columns as :func:`normalize_frame`),
             index = source row.
         issues: every reason of every rejected row.
-        warnings: source row → messages, for valid rows that load but deserve a look (an
-            extension dropped, a zone column that disagrees with the phone).
+        warnings: source row → its :class:`~etl.values.Caveat` warnings, for valid rows that
+            load but deserve a look (an extension dropped, a zone column that disagrees with
+            the phone).
         rejected: the normalised rows that failed (for duplicate checks of their keys).
         regions: E.164 → region (``ZZ`` when none) of every number of the valid rows, as
             :func:`etl.normalize.region_of` gives it, worked out where the chunk was checked
@@ -126,7 +128,7 @@ class ValidatedChunk:
 
     valid: pd.DataFrame
     issues: list[Issue] = field(default_factory=list)
-    warnings: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    warnings: dict[int, tuple[Caveat, ...]] = field(default_factory=dict)
     rejected: pd.DataFrame | None = None
     regions: dict[str, str] = field(default_factory=dict)
 
@@ -192,7 +194,8 @@ def normalize_frame(
         * ``timezone_source``: ``column``, ``phone`` or ``default`` (``None`` when no zone);
         * ``phone.<i>``: a tuple of E.164 strings (a cell may hold several numbers);
           ``ext.<i>``: its first extension (str) or ``None``;
-        * ``warnings``: a tuple of messages (extension dropped, zone column vs phone);
+        * ``warnings``: a tuple of :class:`~etl.values.Caveat` (extension dropped, zone column
+          vs phone, a task outside the calling window);
         * ``dyn.<field>``: str (``YYYY-MM-DD`` for ``type: date``); ``comment.<i>``: str;
           ``comment_time.<i>``: the note's UTC ``dateTime`` from its date column (str);
         * ``callback``, ``meeting`` (mapped tasks): :class:`~etl.calls.TaskTime` or ``None``.
@@ -219,7 +222,7 @@ def normalize_frame(
     ]
     regions = [None if isinstance(c, Invalid) else (c or default_region) for c in countries]
     phone_cols = col.phones(len(mapping.phones))
-    notes: list[list[str]] = [[] for _ in range(len(mapped))]
+    notes: list[list[Caveat]] = [[] for _ in range(len(mapped))]
     for i, (phone_col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
         # the common forms many at a time (etl/phonefast.py: libphonenumber's own answers for
         # valid numbers); everything else, and every reason, from _phone_cell one by one
@@ -234,9 +237,15 @@ def normalize_frame(
         if not phone_spec.extension:
             for n, (_, ext) in enumerate(cells):
                 if ext:
+                    where = f"phone ({phone_spec.column})"
                     notes[n].append(
-                        f"phone ({phone_spec.column}): extension {ext} dropped; name a dynamicData "
-                        f"field for it with phones[{i}].extension"
+                        Caveat(
+                            where,
+                            f"{where}: extension … dropped",
+                            f"{where}: extension {ext} dropped; name a dynamicData field for it "
+                            f"with phones[{i}].extension",
+                            ext,
+                        )
                     )
 
     raw_zones = mapped["timezoneId"] if "timezoneId" in mapped else [None] * len(mapped)
@@ -264,17 +273,28 @@ def normalize_frame(
             )
             if sources[i] == "default" and len(candidates) > 1:
                 notes[i].append(
-                    f"timezoneId: {shown_phones} could be in several zones; used {default}"
+                    Caveat(
+                        "timezoneId",
+                        "timezoneId: … could be in several zones",
+                        f"timezoneId: {shown_phones} could be in several zones; used {default}",
+                        shown_phones,
+                    )
                 )
         elif isinstance(zones[i], str) and candidates and not same_clock(zones[i], candidates):
             shown = ", ".join(candidates[:3]) + (" …" if len(candidates) > 3 else "")
             notes[i].append(
-                f"timezoneId: {zones[i]} from the column, but the phone {shown_phones} is in "
-                f"{shown}; kept the column's zone"
+                Caveat(
+                    "timezoneId",
+                    "timezoneId: … from the column, but the phone … is in …",
+                    f"timezoneId: {zones[i]} from the column, but the phone {shown_phones} is "
+                    f"in {shown}; kept the column's zone",
+                    zones[i],
+                )
             )
     for i, row in enumerate(mapped.index):
-        if odd[i] and row_phones.get(row):
-            notes[i].append(f"country {odd[i]}; only numbers written with +country were read")
+        why = odd[i]
+        if why and row_phones.get(row):
+            notes[i].append(_odd_country(countries[i], why))
     out["timezoneId"] = pd.Series(zones, index=mapped.index, dtype=object)
     out[col.TIMEZONE_SOURCE] = pd.Series(sources, index=mapped.index, dtype=object)
     out[col.WARNINGS] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
@@ -320,7 +340,7 @@ def _task_columns(
     mapped: pd.DataFrame,
     mapping: Mapping,
     zones: list[Any],
-    notes: list[list[str]],
+    notes: list[list[Caveat]],
     calls: CallContext | None,
 ) -> None:
     """Callbacks, meetings and note times read in each row's zone (etl/calls.py)."""
@@ -364,6 +384,17 @@ def _task_columns(
                 notes[n].append(warning)
         out[slot] = pd.Series(values, index=mapped.index, dtype=object)
     out[col.WARNINGS] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
+
+
+def _odd_country(country: object, odd: str) -> Caveat:
+    """The warning on a row whose country cell names no country (``odd``: the cell and why)."""
+    raw = country.raw if isinstance(country, Invalid) else ""
+    return Caveat(
+        "country",
+        f"country … {odd.removeprefix(repr(raw)).strip()}",
+        f"country {odd}; only numbers written with +country were read",
+        raw,
+    )
 
 
 def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:

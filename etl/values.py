@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-__all__ = ["Invalid", "clean", "fold_text", "reason_kind"]
+__all__ = ["Caveat", "Invalid", "clean", "fold_text", "reason_kind"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,29 @@ class Invalid:
 
     def __str__(self) -> str:
         return self.raw
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """A warning on a row that loads: made where the check finds it, grouped by the report.
+
+    Attributes:
+        field: the field or column it is about (``phone (Mobile)``, ``timezoneId``,
+            ``country``, a task slot, a header).
+        kind: the warning without its values, as report.html names the group
+            (``phone (Mobile): extension … dropped``); warnings of one ``(field, kind)`` are
+            counted together.
+        message: the whole warning, as loaded.csv and the log show it.
+        value: the value it names (the extension, the zone, the cell), or ``""``.
+    """
+
+    field: str
+    kind: str
+    message: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def reason_kind(reason: str) -> str:

@@ -13,6 +13,7 @@ from clitools import ROOT, run_cli
 
 from etl.errors import OutputError
 from etl.report import ReportWriter, escape_cell, is_rejects_file, unescape_cell
+from etl.values import Caveat
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+14155550101", "-5", "@SUM(A1)", "\tx", "\rx"])
@@ -182,20 +183,22 @@ def test_rejects_come_before_warnings_and_warnings_are_grouped(tmp_path: Path) -
     )
     writer.reject("a.csv", 9, ["", "", "x@", "extra"], [("row", "", "row: 4 fields, expected 3")])
     for row in range(2, 9):
-        writer.loaded(
-            "a.csv",
-            row,
-            f"p{row}@example.com",
-            None,
-            "valid",
-            "",
-            "column",
+        extension = Caveat(
+            "phone (Mobile)",
+            "phone (Mobile): extension … dropped",
             f"phone (Mobile): extension {row} dropped; name a dynamicData field for it with "
-            "phones[0].extension; timezoneId: America/Chicago from the column, but the phone "
-            f"+1415555010{row} is in America/Los_Angeles; kept the column's zone"
-            if row < 4
-            else f"phone (Mobile): extension {row} dropped; name a dynamicData field for it",
+            "phones[0].extension",
+            str(row),
         )
+        zone = Caveat(
+            "timezoneId",
+            "timezoneId: … from the column, but the phone … is in …",
+            f"timezoneId: America/Chicago from the column, but the phone +1415555010{row} is "
+            "in America/Los_Angeles; kept the column's zone",
+            "America/Chicago",
+        )
+        warnings = (extension, zone) if row < 4 else (extension,)
+        writer.loaded("a.csv", row, f"p{row}@example.com", None, "valid", "", "column", warnings)
     writer.finish(_summary(rows_read=8, rows_rejected=1, rows_valid=7, rows_with_warnings=7))
     html = (tmp_path / "r" / "report.html").read_text()
     assert html.index('id="rejected"') < html.index('id="warnings"')
@@ -208,6 +211,16 @@ def test_rejects_come_before_warnings_and_warnings_are_grouped(tmp_path: Path) -
     ]
     assert warnings.count("<div>a.csv row") == 3 + 2  # at most three examples a kind
     assert "a.csv row 2 (p2@example.com): phone (Mobile): extension 2 dropped" in warnings
+    # loaded.csv's warnings cell: the messages joined with "; ", as they were written
+    loaded = list(csv.DictReader((tmp_path / "r" / "loaded.csv").read_text("utf-8").splitlines()))
+    assert [r["warnings"] for r in loaded[:2]] == [
+        "phone (Mobile): extension 2 dropped; name a dynamicData field for it with "
+        "phones[0].extension; timezoneId: America/Chicago from the column, but the phone "
+        "+14155550102 is in America/Los_Angeles; kept the column's zone",
+        "phone (Mobile): extension 3 dropped; name a dynamicData field for it with "
+        "phones[0].extension; timezoneId: America/Chicago from the column, but the phone "
+        "+14155550103 is in America/Los_Angeles; kept the column's zone",
+    ]
     # the lead of a row that did not split into the header's fields is still named
     assert '<td class="num">9</td><td>x@</td><td>row</td>' in html
 

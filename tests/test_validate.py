@@ -19,6 +19,7 @@ from etl.validate import (
     normalize_frame,
     validate_chunk,
 )
+from etl.values import Caveat
 
 ZONE_HINT_EST = (
     "an abbreviation, not an IANA zone; did you mean America/New_York or America/Toronto?"
@@ -349,8 +350,13 @@ def test_region_column_decides_how_national_numbers_are_read() -> None:
         "Europe/London",
     ]
     assert res.warnings[7] == (
-        "country 'Narnia' is not a country name or code; only numbers written with +country "
-        "were read",
+        Caveat(
+            "country",
+            "country … is not a country name or code",
+            "country 'Narnia' is not a country name or code; only numbers written with "
+            "+country were read",
+            "Narnia",
+        ),
     )
     assert "region" not in res.valid.columns
 
@@ -382,10 +388,22 @@ def test_zone_inference_rules() -> None:
         7: {"timezoneId": "Europe/Berlin", "timezone_source": "phone"},
     }
     assert res.warnings == {
-        3: ("timezoneId: +18005550100 could be in several zones; used America/New_York",),
+        3: (
+            Caveat(
+                "timezoneId",
+                "timezoneId: … could be in several zones",
+                "timezoneId: +18005550100 could be in several zones; used America/New_York",
+                "+18005550100",
+            ),
+        ),
         6: (
-            "timezoneId: Asia/Kolkata from the column, but the phone +442079460958 is in "
-            "Europe/London; kept the column's zone",
+            Caveat(
+                "timezoneId",
+                "timezoneId: … from the column, but the phone … is in …",
+                "timezoneId: Asia/Kolkata from the column, but the phone +442079460958 is in "
+                "Europe/London; kept the column's zone",
+                "Asia/Kolkata",
+            ),
         ),
     }
 
