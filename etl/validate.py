@@ -208,7 +208,23 @@ def normalize_frame(
             out[name] = _each(mapped[name], normalize_name)
     if "email" in mapped:
         out["email"] = normalize_emails(mapped["email"])
+    countries, odd, regions = _countries(mapped, mapping)
+    phone_cols, notes = _phone_columns(out, mapped, mapping, regions, odd)
+    zones = _zone_columns(out, mapped, mapping, phone_cols, countries, odd, notes)
+    _value_columns(out, mapped, mapping, date_orders)
+    _task_columns(out, mapped, mapping, zones, notes, calls)
+    for kind, _ in mapping.per_row():
+        allowed = (choices or {}).get(kind)
+        out[kind] = _each(mapped[kind], functools.partial(_choice, kind=kind, allowed=allowed))
+    return out
 
+
+def _countries(
+    mapped: pd.DataFrame, mapping: Mapping
+) -> tuple[list[Any], list[str | None], list[Any]]:
+    """Each row's country (from the region column, or :class:`~etl.normalize.Invalid`), the
+    cell and why for a country that names none (``odd``), and the region to read its national
+    numbers in (``None`` for such a row)."""
     default_region = mapping.defaults.region
     raw_regions = list(mapped[col.REGION]) if col.REGION in mapped else [None] * len(mapped)
     countries = _distinct(raw_regions, parse_country)
@@ -221,6 +237,18 @@ def normalize_frame(
         for c in countries
     ]
     regions = [None if isinstance(c, Invalid) else (c or default_region) for c in countries]
+    return countries, odd, regions
+
+
+def _phone_columns(
+    out: pd.DataFrame,
+    mapped: pd.DataFrame,
+    mapping: Mapping,
+    regions: list[Any],
+    odd: list[str | None],
+) -> tuple[list[str], list[list[Caveat]]]:
+    """``phone.<i>`` and ``ext.<i>`` of each mapped phone into ``out``; the phone columns and
+    each row's warnings so far (a dropped extension)."""
     phone_cols = col.phones(len(mapping.phones))
     notes: list[list[Caveat]] = [[] for _ in range(len(mapped))]
     for i, (phone_col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
@@ -247,7 +275,20 @@ def normalize_frame(
                             ext,
                         )
                     )
+    return phone_cols, notes
 
+
+def _zone_columns(
+    out: pd.DataFrame,
+    mapped: pd.DataFrame,
+    mapping: Mapping,
+    phone_cols: list[str],
+    countries: list[Any],
+    odd: list[str | None],
+    notes: list[list[Caveat]],
+) -> list[Any]:
+    """``timezoneId`` (the column's, else inferred from the phones, else the default),
+    ``timezone_source`` and the rows' warnings into ``out``; the zones, by row."""
     raw_zones = mapped["timezoneId"] if "timezoneId" in mapped else [None] * len(mapped)
     zones: list[Any] = _distinct(raw_zones, canonical_zone)
     sources: list[str | None] = ["column" if z is not None else None for z in zones]
@@ -298,7 +339,16 @@ def normalize_frame(
     out["timezoneId"] = pd.Series(zones, index=mapped.index, dtype=object)
     out[col.TIMEZONE_SOURCE] = pd.Series(sources, index=mapped.index, dtype=object)
     out[col.WARNINGS] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
+    return zones
 
+
+def _value_columns(
+    out: pd.DataFrame,
+    mapped: pd.DataFrame,
+    mapping: Mapping,
+    date_orders: dict[str, DateOrder] | None,
+) -> None:
+    """``dyn.<field>`` (a date in its field's day/month order) and ``comment.<i>`` into ``out``."""
     for name, column in mapping.dynamic.items():
         dyn = col.dynamic(name)
         if column.type == "date":
@@ -308,11 +358,6 @@ def normalize_frame(
             out[dyn] = _each(mapped[dyn], clean)
     for i in range(len(mapping.comments)):
         out[col.comment(i)] = _each(mapped[col.comment(i)], clean)
-    _task_columns(out, mapped, mapping, zones, notes, calls)
-    for kind, _ in mapping.per_row():
-        allowed = (choices or {}).get(kind)
-        out[kind] = _each(mapped[kind], functools.partial(_choice, kind=kind, allowed=allowed))
-    return out
 
 
 def _choice(
