@@ -38,6 +38,7 @@ import io
 import logging
 import os
 import re
+import threading
 import unicodedata
 import warnings
 import xml.parsers.expat
@@ -50,7 +51,8 @@ from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
+from xml.etree import ElementTree
 
 import pandas as pd
 
@@ -431,6 +433,7 @@ class SourceReader:
         index: list[int] = []
         problems: list[RowProblem] = []
         width, min_width, positions = self._width, self._min_width, self._positions
+        every = positions == list(range(min_width))  # every field kept, in order
         for row, cells, no_cache in batch:
             if self._check_width:
                 n = len(cells)
@@ -449,7 +452,7 @@ class SourceReader:
                     continue
             if len(cells) < min_width:
                 cells = cells + [""] * (min_width - len(cells))
-            values = [cells[p] for p in positions]
+            values = cells if every and len(cells) == min_width else [cells[p] for p in positions]
             if no_cache:
                 wanted = [p for p in no_cache if p in positions]
                 if wanted:
@@ -644,7 +647,7 @@ def _check_spanning_record(
 ) -> None:
     """The checks of :func:`check_csv_structure` for one record whose cells hold line breaks."""
     column = next(i for i, c in enumerate(cells) if "\n" in c or "\r" in c)
-    opened = first_line + sum(_line_breaks(c) for c in cells[:column])
+    opened = first_line  # the cells before ``column`` hold no line break
     last_line = first_line + len(raw) - 1  # one physical line per item
     where = f"a quote opened on line {opened} (column {_column_label(column)})"
     fix = (
@@ -674,6 +677,8 @@ def _check_spanning_record(
             row=row,
         ) from None
     for i, cell in enumerate(cells):
+        if "\n" not in cell and "\r" not in cell:
+            continue  # no line break: no limit can be passed
         breaks = _line_breaks(cell)
         if breaks > max_field_lines or (breaks and len(cell) > max_field_chars):
             start = first_line + sum(_line_breaks(c) for c in cells[:i])
@@ -1236,16 +1241,12 @@ class _XlsxReader(SourceReader):
     def __init__(self, path: Path, options: ReadOptions) -> None:
         super().__init__(path, options)
         _check_zip(path)
-        from openpyxl import load_workbook
-
         # openpyxl leaks its zip file when loading fails, so it gets a handle we close.
         self._fh: io.BufferedReader | None = open(path, "rb")  # closed in close()
         self._book: Any = None
         try:
             with self._guard():
-                self._book = load_workbook(
-                    self._fh, read_only=True, data_only=True, keep_links=False
-                )
+                self._book = _open_workbook(self._fh)
             names = [ws.title for ws in self._book.worksheets]
             hidden = {ws.title for ws in self._book.worksheets if ws.sheet_state != "visible"}
             self.sheet = _pick_sheet(path, names, options.sheet, hidden)
@@ -1265,15 +1266,21 @@ class _XlsxReader(SourceReader):
         parser = xml.parsers.expat.ParserCreate()
 
         def no_entities(*_: Any) -> None:
-            raise InputError(
-                str(self.path), "the sheet declares XML entities (a possible XML bomb)"
-            )
+            raise InputError(str(self.path), _XML_BOMB)
 
         parser.EntityDeclHandler = no_entities
+        numbers: list[bytes] = []  # each <row>'s r attribute (b"" when it has none)
+        carry = b""
         with self._guard(), self._book._archive.open(self._ws._worksheet_path) as part:
             try:
                 while block := part.read(1 << 20):
                     parser.Parse(block, False)
+                    # Tags are searched up to the block's last ">"; the rest (a tag the block
+                    # cuts) is searched with the next block.
+                    text = carry + block
+                    cut = text.rfind(b">") + 1
+                    numbers.extend(_ROW_TAG.findall(text, 0, cut))
+                    carry = text[cut:][-_ROW_TAG_MAX:]
                 parser.Parse(b"", True)
             except xml.parsers.expat.ExpatError as exc:
                 raise InputError(
@@ -1281,6 +1288,13 @@ class _XlsxReader(SourceReader):
                     f"sheet {self.sheet!r} is damaged: its XML breaks at line {exc.lineno}, "
                     f"column {exc.offset}; open and save it again in Excel",
                 ) from None
+        # The rows below the header, blank ones included (a row without r follows the one
+        # before it), as CSV counts its records: for progress and the worker pool.
+        total = row = 0
+        for r in numbers:
+            row = int(r) if r.isdigit() else row + 1
+            total += row > self.header_row
+        self.rows_total = total
 
     def close(self) -> None:
         book = getattr(self, "_book", None)
@@ -1295,51 +1309,268 @@ class _XlsxReader(SourceReader):
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         if self._book is None:
             raise ValueError("the reader is closed")
-        from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
-
-        class _Parser(WorkSheetParser):  # type: ignore[misc]
-            def parse_cell(self, element: Any) -> dict[str, Any]:
-                cell: dict[str, Any] = super().parse_cell(element)
-                if cell["value"] is None and element.find(FORMULA_TAG) is not None:
-                    # Excel saves every formula's result in <v>; an empty <v/> is a cached
-                    # empty text only for a text-typed cell ('str'); else nothing was cached
-                    # (openpyxl and other writers save formulas without results).
-                    cached = element.find(VALUE_TAG)
-                    if cached is not None and element.get("t") in ("str", "s", "inlineStr"):
-                        cell["value"] = ""
-                    else:
-                        cell["data_type"] = "no-cache"
-                return cell
-
         ws, book = self._ws, self._book
         limit = self._width if self.headers else None
         padding = _zero_pad_widths(book)
-        with ws._get_source() as src:
-            parser = _Parser(
-                src,
-                ws._shared_strings,
-                data_only=True,
-                epoch=book.epoch,
-                date_formats=book._date_formats,
-                timedelta_formats=book._timedelta_formats,
-            )
-            for row, cells in parser.parse():
+        parser = _cell_parser(book, ws._shared_strings)
+        with book._archive.open(ws._worksheet_path) as part:
+            for row, cells in _sheet_rows(part, parser, str(self.path)):
                 values: list[str] = []
                 no_cache: list[int] = []
-                for cell in cells:
-                    col = cell["column"] - 1
+                for col, value, data_type, style_id in cells:
                     if limit is not None and col >= limit:
                         break
                     if col >= len(values):
                         values.extend([""] * (col + 1 - len(values)))
-                    if cell["data_type"] == "no-cache":
+                    if data_type == "no-cache":
                         no_cache.append(col)
                     else:
-                        values[col] = _cell_text(cell["value"])
-                        width = padding.get(cell["style_id"])
-                        if width and cell["data_type"] == "n":
-                            values[col] = _zero_pad(cell["value"], values[col], width)
+                        values[col] = _cell_text(value)
+                        width = padding.get(style_id)
+                        if width and data_type == "n":
+                            values[col] = _zero_pad(value, values[col], width)
                 yield row, values, tuple(no_cache)
+
+
+#: A worksheet's ``<row …>`` start tag (any namespace prefix) and its ``r`` digits, if any.
+_ROW_TAG = re.compile(rb'<(?:[\w.-]+:)?row(?=[\s>/])(?:[^>]*?\sr="(\d*)")?')
+_ROW_TAG_MAX = 64 * 1024
+_XML_BOMB = "the sheet declares XML entities (a possible XML bomb)"
+_SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_ROW, _CELL, _VALUE, _INLINE, _TEXT = (_SHEET_NS + n for n in ("row", "c", "v", "is", "t"))
+#: Cell types (``t``) read without openpyxl's element tree; others (``d``, unknown) go to it.
+_PLAIN_TYPES = frozenset({"n", "s", "str", "b", "e", "inlineStr"})
+#: 0-based column of a cell reference's letters (``"AB"`` → 27), filled as letters are met.
+_COLUMNS: dict[str, int] = {}
+#: Decompressed sheet XML fed to the parser at a time (bounds the rows held between yields).
+_SHEET_BLOCK = 1 << 18
+
+# One cell as openpyxl's WorkSheetParser.parse_cell sees it: (0-based column, value, data type,
+# style id).
+_SheetCell = tuple[int, Any, str, int]
+
+
+def _cell_parser(book: Any, shared_strings: Any, source: Any = None) -> Any:
+    """openpyxl's sheet parser for ``book`` in cached-values mode, telling a formula without a
+    saved result (data type ``no-cache``) from an empty cell."""
+    from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
+
+    class _Parser(WorkSheetParser):  # type: ignore[misc]
+        def parse_cell(self, element: Any) -> dict[str, Any]:
+            cell: dict[str, Any] = super().parse_cell(element)
+            if cell["value"] is None and element.find(FORMULA_TAG) is not None:
+                # Excel saves every formula's result in <v>; an empty <v/> is a cached
+                # empty text only for a text-typed cell ('str'); else nothing was cached
+                # (openpyxl and other writers save formulas without results).
+                cached = element.find(VALUE_TAG)
+                if cached is not None and element.get("t") in ("str", "s", "inlineStr"):
+                    cell["value"] = ""
+                else:
+                    cell["data_type"] = "no-cache"
+            return cell
+
+    return _Parser(
+        source,
+        shared_strings,
+        data_only=True,
+        epoch=book.epoch,
+        date_formats=book._date_formats,
+        timedelta_formats=book._timedelta_formats,
+    )
+
+
+def _sheet_rows(  # noqa: C901 — expat's handlers share the parse state as closures (bound methods would read it through attributes on ~6 calls per cell)
+    part: IO[bytes], parser: Any, path: str
+) -> Iterator[tuple[int, list[_SheetCell]]]:
+    """Stream a worksheet's rows as openpyxl's read-only parser gives them, for less CPU.
+
+    ``parser`` is an openpyxl ``WorkSheetParser`` (source unused) holding the workbook's shared
+    strings, epoch and date/duration styles. The XML is read with a bare expat parser; a cell of
+    the usual shapes (``<c><v>…</v></c>`` of type ``n``/``s``/``str``/``b``/``e``, or
+    ``<c t="inlineStr"><is><t>…</t></is></c>``) is decoded here exactly as
+    ``parser.parse_cell`` decodes it (same number casting, same ``from_excel`` for date
+    styles, same shared-string table); any other child of a row (a formula, rich text runs,
+    type ``d``, a date out of range, ...) is rebuilt as an element and given to
+    ``parser.parse_cell`` itself. Row numbers follow openpyxl's ``parse_row`` (``r``, else
+    one more than the previous row).
+
+    Yields:
+        ``(row number, cells)`` per ``<row>`` element, in file order, empty rows included.
+
+    Raises:
+        InputError: the XML declares entities.
+        xml.parsers.expat.ExpatError, ValueError, IndexError: broken XML or cell data (the
+            caller turns them into InputError).
+    """
+    from openpyxl.utils.cell import coordinate_to_tuple
+    from openpyxl.utils.datetime import from_excel
+    from openpyxl.worksheet._reader import _cast_number
+
+    shared, epoch = parser.shared_strings, parser.epoch
+    dates, durations = parser.date_formats, parser.timedelta_formats
+    done: list[tuple[int, list[_SheetCell]]] = []
+    cells: list[_SheetCell] = []
+    events: list[tuple[str, Any, Any]] = []  # the current row child, to rebuild it if odd
+    row_no = col_no = depth = 0
+    in_row = odd = False
+    attrs: dict[str, str] = {}
+    collect: list[str] | None = None
+    value: str | None = None  # <v> text, or the <is><t> text of an inline string
+    seen = 0  # children met: 1 <v>, 2 <is>, 4 <t> in <is>
+
+    def start(name: str, at: dict[str, str]) -> None:
+        nonlocal row_no, col_no, depth, in_row, odd, attrs, collect, value, seen
+        if not in_row:
+            if name == _ROW:
+                in_row, col_no, cells[:] = True, 0, ()
+                r = at.get("r")
+                row_no = row_no + 1 if r is None else _row_number(r)
+            return
+        depth += 1
+        events.append(("s", name, at))
+        if depth == 1:
+            events[:] = events[-1:]
+            attrs, value, seen, collect = at, None, 0, None
+            odd = name != _CELL or at.get("t", "n") not in _PLAIN_TYPES
+        elif depth == 2 and name == _VALUE and not seen:
+            seen, collect = 1, []
+        elif depth == 2 and name == _INLINE and not seen:
+            seen = 2
+        elif depth == 3 and name == _TEXT and seen == 2:
+            seen, collect = 6, []
+        else:
+            odd = True
+
+    def end(name: str) -> None:
+        nonlocal depth, in_row, col_no, collect, value
+        if depth == 0:
+            if name == _ROW and in_row:
+                in_row = False
+                done.append((row_no, list(cells)))
+            return
+        depth -= 1
+        events.append(("e", name, None))
+        if collect is not None:
+            value, collect = "".join(collect), None
+        if depth:
+            return
+        if not odd:
+            before = col_no
+            cell = _plain_cell(value, seen)
+            if cell is not None:
+                cells.append(cell)
+                return
+            col_no = before
+        # Anything else: openpyxl's own parse_cell on the rebuilt element.
+        builder = ElementTree.TreeBuilder()
+        for kind, tag, at in events:
+            if kind == "s":
+                builder.start(_clark(tag), {_clark(k): v for k, v in at.items()})
+            elif kind == "e":
+                builder.end(_clark(tag))
+            else:
+                builder.data(tag)
+        parser.row_counter, parser.col_counter = row_no, col_no
+        got = parser.parse_cell(builder.close())
+        col_no = parser.col_counter
+        cells.append((got["column"] - 1, got["value"], got["data_type"], got["style_id"]))
+
+    def _plain_cell(text: str | None, seen: int) -> _SheetCell | None:
+        nonlocal col_no
+        kind = attrs.get("t", "n")
+        style: Any = attrs.get("s", 0)
+        style_id = int(style) if style else style
+        ref = attrs.get("r")
+        if ref:
+            letters = ref.rstrip("0123456789")
+            col = _COLUMNS.get(letters)
+            if col is None:
+                col = coordinate_to_tuple(ref)[1] - 1
+                if len(_COLUMNS) < 20_000:
+                    _COLUMNS[letters] = col
+            col_no = col + 1
+        else:
+            col_no += 1
+            col = col_no - 1
+        if kind == "inlineStr":
+            return (col, text or "", "s", style_id) if seen & 2 else (col, None, kind, style_id)
+        if seen != 1 or not text:
+            return (col, None, kind, style_id)
+        if kind == "n":
+            number = _cast_number(text)
+            if style_id in dates:
+                try:
+                    when = from_excel(number, epoch, timedelta=style_id in durations)
+                except (OverflowError, ValueError):
+                    return None  # openpyxl warns and makes it #VALUE!
+                return (col, when, "d", style_id)
+            return (col, number, kind, style_id)
+        if kind == "s":
+            return (col, shared[int(text)], kind, style_id)
+        if kind == "b":
+            return (col, bool(int(text)), kind, style_id)
+        return (col, text, "s" if kind == "str" else kind, style_id)
+
+    def data(text: str) -> None:
+        if depth:
+            events.append(("d", text, None))
+            if collect is not None:
+                collect.append(text)
+
+    def no_entities(*_: Any) -> None:
+        raise InputError(path, _XML_BOMB)
+
+    expat = xml.parsers.expat.ParserCreate(namespace_separator="}")
+    expat.buffer_text = True
+    expat.StartElementHandler = start
+    expat.EndElementHandler = end
+    expat.CharacterDataHandler = data
+    expat.EntityDeclHandler = no_entities
+    while block := part.read(_SHEET_BLOCK):
+        expat.Parse(block, False)
+        yield from done
+        done.clear()
+    expat.Parse(b"", True)
+    yield from done
+
+
+def _row_number(text: str) -> int:
+    """A ``<row r>`` as openpyxl's ``parse_row`` reads it (``"7"``, or ``"7.0"``)."""
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)
+        if number.is_integer():
+            return int(number)
+        raise ValueError(f"{text} is not a valid row number") from None
+
+
+def _clark(name: str) -> str:
+    """An expat ``namespace}local`` name as ElementTree writes it (``{namespace}local``)."""
+    return "{" + name if "}" in name else name
+
+
+_UNSIZED = threading.Lock()
+
+
+def _open_workbook(fh: IO[bytes]) -> Any:
+    """openpyxl's read-only workbook of cached values, opened without sizing its sheets.
+
+    openpyxl sizes every sheet as the workbook opens (``ReadOnlyWorksheet._get_size``): a sheet
+    whose XML has no ``<dimension>`` element (openpyxl's own write-only files and many exports)
+    is parsed to its end for that, every sheet of the book, before a row is read. The rows are
+    read without a size (:func:`_sheet_rows`), so that step is skipped while the book opens.
+    """
+    from openpyxl import load_workbook
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    with _UNSIZED:
+        sizing = ReadOnlyWorksheet._get_size
+        ReadOnlyWorksheet._get_size = lambda self: None
+        try:
+            return load_workbook(fh, read_only=True, data_only=True, keep_links=False)
+        finally:
+            ReadOnlyWorksheet._get_size = sizing
 
 
 def _zero_pad_widths(book: Any) -> dict[int, int]:
@@ -1550,7 +1781,8 @@ def _describe_failure(exc: BaseException) -> str:
 
 
 def _is_blank(cells: Sequence[str]) -> bool:
-    return not any(c.strip() for c in cells)
+    """No cell holds anything but white space (joined first: one C call, not one per cell)."""
+    return not "".join(cells).strip()
 
 
 def _clean_header(value: str) -> str:
@@ -1863,11 +2095,9 @@ def list_sheets(path: str | os.PathLike[str]) -> list[str]:
     reader: SourceReader
     if _excel_kind(source) == "xlsx":
         _check_zip(source)
-        from openpyxl import load_workbook
-
         reader = SourceReader(source, ReadOptions())
         with reader._guard(), open(source, "rb") as fh:
-            book = load_workbook(fh, read_only=True, data_only=True, keep_links=False)
+            book = _open_workbook(fh)
             try:
                 return [ws.title for ws in book.worksheets]
             finally:
