@@ -1336,6 +1336,12 @@ class _XlsxReader(SourceReader):
 _ROW_TAG = re.compile(rb'<(?:[\w.-]+:)?row(?=[\s>/])(?:[^>]*?\sr="(\d*)")?')
 _ROW_TAG_MAX = 64 * 1024
 _XML_BOMB = "the sheet declares XML entities (a possible XML bomb)"
+#: What reading rows of a workbook whose XML declares entities says (as openpyxl's defused
+#: parser made it say before rows were read by :func:`_sheet_rows`).
+_DEFUSED = (
+    "the workbook's XML declares entities or external references (a possible XML bomb); "
+    "refusing to read it"
+)
 _SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _ROW, _CELL, _VALUE, _INLINE, _TEXT = (_SHEET_NS + n for n in ("row", "c", "v", "is", "t"))
 #: Cell types (``t``) read without openpyxl's element tree; others (``d``, unknown) go to it.
@@ -1518,7 +1524,7 @@ def _sheet_rows(  # noqa: C901 — expat's handlers share the parse state as clo
                 collect.append(text)
 
     def no_entities(*_: Any) -> None:
-        raise InputError(path, _XML_BOMB)
+        raise InputError(path, _DEFUSED)
 
     expat = xml.parsers.expat.ParserCreate(namespace_separator="}")
     expat.buffer_text = True
@@ -1771,10 +1777,7 @@ def _describe_failure(exc: BaseException) -> str:
     except ImportError:  # pragma: no cover - defusedxml is a dependency
         DefusedXmlException = ()
     if any(isinstance(e, DefusedXmlException) for e in chain):
-        return (
-            "the workbook's XML declares entities or external references (a possible XML "
-            "bomb); refusing to read it"
-        )
+        return _DEFUSED
     root = chain[-1]
     first_line = str(root).strip().splitlines()[0] if str(root).strip() else ""
     return f"cannot read the file ({type(root).__name__}: {first_line})"
