@@ -18,6 +18,7 @@ import functools
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -358,24 +359,59 @@ class LeadWindow:
 
 
 class WindowCounter:
-    """Counts valid leads callable per hour of the operator's day, by zone (summary.json)."""
+    """Counts valid leads callable per hour of the operator's day, by zone (summary.json).
+
+    A lead's :class:`LeadWindow` depends only on its zone and the run's :class:`CallContext`, so
+    it is worked out once per distinct ``(zone, context)`` and shared by every lead of that zone;
+    the hour counts are kept per zone and spread over the hours when read (:attr:`by_hour`).
+    """
 
     def __init__(self) -> None:
-        self.by_hour: list[Counter[str]] = [Counter() for _ in range(24)]
         self.now = 0
         self.leads = 0
+        self._windows: dict[tuple[str, CallContext], tuple[LeadWindow, tuple[int, ...]]] = {}
+        self._counts: Counter[tuple[str, CallContext]] = Counter()
+
+    @property
+    def by_hour(self) -> list[Counter[str]]:
+        """Per hour ``0``–``23`` of the operator's day: leads callable then, by zone."""
+        out: list[Counter[str]] = [Counter() for _ in range(24)]
+        for key, n in self._counts.items():
+            for hour in self._windows[key][1]:
+                out[hour][key[0]] += n
+        return out
+
+    def _window(self, zone: str, ctx: CallContext) -> LeadWindow:
+        key = (zone, ctx)
+        known = self._windows.get(key)
+        if known is None:
+            local = ctx.now.astimezone(ZoneInfo(zone))
+            day = ctx.now.astimezone(ZoneInfo(ctx.operator_zone)).date()
+            hours = callable_hours(zone, ctx.window, ctx.operator_zone, day)
+            window = LeadWindow(
+                zone,
+                local.strftime("%Y-%m-%d %H:%M"),
+                format_hours(hours),
+                ctx.window.contains(local),
+            )
+            known = self._windows[key] = (window, hours)
+        return known[0]
 
     def add(self, zone: str, ctx: CallContext) -> LeadWindow:
         """Count one lead of ``zone``; returns its :class:`LeadWindow`."""
-        local = ctx.now.astimezone(ZoneInfo(zone))
-        day = ctx.now.astimezone(ZoneInfo(ctx.operator_zone)).date()
-        hours = callable_hours(zone, ctx.window, ctx.operator_zone, day)
-        for hour in hours:
-            self.by_hour[hour][zone] += 1
-        now = ctx.window.contains(local)
-        self.now += now
-        self.leads += 1
-        return LeadWindow(zone, local.strftime("%Y-%m-%d %H:%M"), format_hours(hours), now)
+        return self.add_many([zone], ctx)[0]
+
+    def add_many(self, zones: Iterable[str], ctx: CallContext) -> list[LeadWindow]:
+        """Count one lead per item of ``zones`` (IANA names); returns their
+        :class:`LeadWindow` objects in the same order (one object per distinct zone)."""
+        zones = list(zones)
+        counts = Counter(zones)
+        windows = {zone: self._window(zone, ctx) for zone in counts}
+        for zone, n in counts.items():
+            self._counts[(zone, ctx)] += n
+            self.now += n * windows[zone].now
+        self.leads += len(zones)
+        return [windows[zone] for zone in zones]
 
     def summary(self, ctx: CallContext | None) -> dict[str, Any]:
         """The summary keys: ``calling_window``, ``operator_timezone``, ``operator_day``,

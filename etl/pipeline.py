@@ -605,10 +605,10 @@ class _Run:
             int(row): (src or "", tuple(verdict.warnings.get(int(row), ())))
             for row, src in valid[col.TIMEZONE_SOURCE].items()
         }
-        when = {
-            int(row): self.windows.add(zone, plan.calls)
-            for row, zone in valid["timezoneId"].items()
-        }
+        zones = valid["timezoneId"]
+        when = dict(
+            zip(map(int, zones.index), self.windows.add_many(zones, plan.calls), strict=True)
+        )
         if self.loader is None:  # validate: list the valid rows, build no payloads
             report.valid(verdict.source_file, keys, notes, when)
             return 0

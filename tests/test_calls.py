@@ -66,3 +66,46 @@ def test_an_operator_hour_the_clock_skips_counts_no_lead() -> None:
 def test_machine_zone_from_tz(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "US/Eastern")
     assert machine_zone() == "America/New_York"
+
+
+def test_window_counter_works_each_zone_out_once_and_counts_every_lead() -> None:
+    from collections import Counter
+
+    from etl.calls import CallContext, WindowCounter
+
+    ctx = CallContext(
+        dt.datetime(2026, 1, 15, 14, 0, tzinfo=dt.UTC),
+        CallingWindow.parse("08:00-21:00"),
+        "America/New_York",
+    )
+    zones = ["Europe/London", "America/New_York", "Europe/London", "Asia/Tokyo"] * 3
+    counter = WindowCounter()
+    got = counter.add_many(zones[:5], ctx) + [counter.add(z, ctx) for z in zones[5:]]
+    assert [w.zone for w in got] == zones
+    assert got[0] is got[2]  # one window per distinct zone
+    london, new_york, tokyo = got[0], got[1], got[3]
+    assert (london.local_time, london.hours, london.now) == (
+        "2026-01-15 14:00",
+        "03:00-16:00",
+        True,
+    )
+    assert (new_york.local_time, new_york.hours, new_york.now) == (
+        "2026-01-15 09:00",
+        "08:00-21:00",
+        True,
+    )
+    assert (tokyo.local_time, tokyo.hours, tokyo.now) == ("2026-01-15 23:00", "18:00-07:00", False)
+    assert (counter.leads, counter.now) == (12, 9)
+    day = dt.date(2026, 1, 15)
+    expected: list[Counter[str]] = [Counter() for _ in range(24)]
+    for zone in zones:
+        for hour in callable_hours(zone, ctx.window, ctx.operator_zone, day):
+            expected[hour][zone] += 1
+    assert counter.by_hour == expected
+    by_hour = counter.summary(ctx)["callable_by_hour"]
+    assert by_hour[3] == {
+        "hour": 3,
+        "leads": 9,
+        "by_zone": {"Asia/Tokyo": 3, "Europe/London": 6},
+    }
+    assert by_hour[8]["leads"] == 9 and by_hour[20]["by_zone"]["Asia/Tokyo"] == 3
