@@ -89,6 +89,10 @@ HTML_AMBIGUOUS = 10_000
 WARNING_EXAMPLES = 3
 
 
+#: First characters of a text that may need a ``'`` (a dangerous one, or a ``'`` before one).
+_MAYBE_GUARDED = frozenset("'" + "".join(_DANGEROUS))
+
+
 def _guarded(text: str) -> bool:
     """Starts with a dangerous character, after any number of ``'``."""
     return text.lstrip("'").startswith(_DANGEROUS)
@@ -100,8 +104,8 @@ def escape_cell(value: object) -> str:
     A value that already starts with ``'`` before a dangerous character (``'=x``) gets one
     more, so :func:`unescape_cell` gives back exactly what was typed.
     """
-    text = "" if value is None else str(value)
-    if _guarded(text):
+    text = "" if value is None else value if type(value) is str else str(value)
+    if text[:1] in _MAYBE_GUARDED and _guarded(text):
         return "'" + text
     return text
 
@@ -183,6 +187,8 @@ class ReportWriter:
             raise OutputError(
                 str(self.folder), f"report folder cannot be written: {exc.strerror}"
             ) from None
+        self._rejects_path = self.folder / "rejects.csv"
+        self._loaded_path = self.folder / "loaded.csv"
         self._rejects = csv.writer(self._rejects_fh)
         self._loaded = csv.writer(self._loaded_fh)
         self._rejects.writerow([escape_cell(c) for c in [*self.columns, *REJECT_COLUMNS]])
@@ -230,9 +236,7 @@ class ReportWriter:
         else:  # a row that did not split into the header's fields: pad short ones
             cells = list(values) + [""] * (len(self.columns) - len(values))
         text = "; ".join(m for _, _, m in shown)
-        self._write(
-            self._rejects, [*cells, source_file, source_row, text], self.folder / "rejects.csv"
-        )
+        self._write(self._rejects, [*cells, source_file, source_row, text], self._rejects_path)
         if self._book is not None:
             self._xlsx_row([*cells, source_file, source_row, text])
         for f, kind in kinds:
@@ -304,7 +308,7 @@ class ReportWriter:
             window.hours if window else "",
             extras,
         ]
-        self._write(self._loaded, row, self.folder / "loaded.csv")
+        self._write(self._loaded, row, self._loaded_path)
 
     @staticmethod
     def _write(writer: Any, cells: Sequence[object], path: Path) -> None:
