@@ -275,11 +275,8 @@ class RunReport:
 
     def valid(self, name: str, keys: pd.Series, notes: _Notes, when: Any) -> None:
         """``validate``: the rows that would load (``when``: row → its :class:`LeadWindow`)."""
-        for row, key in keys.items():
-            if int(row) in notes:
-                self.writer.loaded(
-                    name, int(row), key, None, "valid", "", *notes[int(row)], window=when[int(row)]
-                )
+        listed = [(int(row), key) for row, key in keys.items() if int(row) in notes]
+        self.writer.loaded_valid(name, [(row, key, *notes[row], when[row]) for row, key in listed])
 
     def refused(self, out: Outcome, frame: pd.DataFrame, field: str, message: str) -> None:
         """A row the loader did not send or the server refused (``field`` ``api``), or the

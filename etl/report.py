@@ -110,6 +110,19 @@ def escape_cell(value: object) -> str:
     return text
 
 
+def _escape_column(values: Sequence[object]) -> list[str]:
+    """:func:`escape_cell` of each value, worked out once per distinct value (a column of
+    ``loaded.csv`` repeats a few values: zones, hours, sources)."""
+    known: dict[object, str] = {}
+    out = []
+    for value in values:
+        text = known.get(value)
+        if text is None:
+            text = known[value] = escape_cell(value)
+        out.append(text)
+    return out
+
+
 def unescape_cell(value: str) -> str:
     """Undo :func:`escape_cell`: drop the one ``'`` it added before a dangerous character."""
     if value.startswith("'") and _guarded(value):
@@ -288,12 +301,7 @@ class ReportWriter:
             if len(self.ambiguous) < HTML_AMBIGUOUS:
                 self.ambiguous.append((source_file, source_row, key, text))
         else:
-            for w in warnings:
-                group = (w.field, w.kind)
-                self.warning_kinds[group] += 1
-                examples = self.warning_examples.setdefault(group, [])
-                if len(examples) < WARNING_EXAMPLES:
-                    examples.append((source_file, source_row, key, w.message))
+            self._count_caveats(source_file, source_row, key, warnings)
         row = [
             source_file,
             source_row,
@@ -310,10 +318,74 @@ class ReportWriter:
         ]
         self._write(self._loaded, row, self._loaded_path)
 
+    def loaded_valid(
+        self, source_file: str, rows: Sequence[tuple[int, str, str, Sequence[Caveat], Any]]
+    ) -> None:
+        """Write the ``loaded.csv`` rows of valid rows that are listed, not sent (validate).
+
+        Args:
+            rows: ``(source row, key, timezone source, caveats, window)`` per row, in file
+                order; each is written as :meth:`loaded` writes it with no ``lead_id``, action
+                ``valid``, no campaign and no tasks: the same bytes, written column by column
+                (each distinct value of a column escaped once) instead of row by row.
+
+        Raises:
+            OutputError: the file cannot be written.
+        """
+        if not rows:
+            return
+        source_rows, keys, sources, caveats, windows = zip(*rows, strict=True)
+        for row, key, said in zip(source_rows, keys, caveats, strict=True):
+            self._count_caveats(source_file, row, key, said)
+        warnings = ["; ".join(w.message for w in said) for said in caveats]
+        n = len(rows)
+        shown: dict[int, tuple[str, str, str]] = {}
+        for window in windows:
+            if id(window) not in shown:
+                cells = (window.zone, window.local_time, window.hours) if window else ("", "", "")
+                shown[id(window)] = (
+                    escape_cell(cells[0]),
+                    escape_cell(cells[1]),
+                    escape_cell(cells[2]),
+                )
+        zone, local, hours = zip(*(shown[id(w)] for w in windows), strict=True)
+        empty = [""] * n
+        columns = [
+            [escape_cell(source_file)] * n,
+            [str(r) for r in source_rows],
+            [escape_cell(k) for k in keys],
+            empty,
+            ["valid"] * n,
+            empty,
+            _escape_column(sources),
+            _escape_column(warnings),
+            zone,
+            local,
+            hours,
+            empty,
+        ]
+        self._write_rows(self._loaded, zip(*columns, strict=True), self._loaded_path)
+
+    def _count_caveats(
+        self, source_file: str, source_row: int, key: str, warnings: Sequence[Caveat]
+    ) -> None:
+        """Count a loaded row's warnings by ``(field, kind)`` and keep the first examples."""
+        for w in warnings:
+            group = (w.field, w.kind)
+            self.warning_kinds[group] += 1
+            examples = self.warning_examples.setdefault(group, [])
+            if len(examples) < WARNING_EXAMPLES:
+                examples.append((source_file, source_row, key, w.message))
+
     @staticmethod
     def _write(writer: Any, cells: Sequence[object], path: Path) -> None:
+        ReportWriter._write_rows(writer, [[escape_cell(c) for c in cells]], path)
+
+    @staticmethod
+    def _write_rows(writer: Any, rows: Iterable[Sequence[str]], path: Path) -> None:
+        """Write rows of cells already escaped; a failure says the run stopped here."""
         try:
-            writer.writerow([escape_cell(c) for c in cells])
+            writer.writerows(rows)
         except OSError as exc:
             raise OutputError(
                 str(path),

@@ -401,3 +401,42 @@ def test_reasons_are_charted_by_the_kind_their_check_gave(tmp_path: Path) -> Non
         f'o\'b@,a.csv,2,"{message.replace(chr(34), chr(34) * 2)}"',
         "x,a.csv,3,key: x",
     ]
+
+
+def test_loaded_valid_writes_the_bytes_and_counts_that_row_by_row_loaded_does(
+    tmp_path: Path,
+) -> None:
+    from etl.calls import LeadWindow
+    from etl.values import Caveat
+
+    east = LeadWindow("America/New_York", "2026-12-01 10:00", "13:00-02:00", True)
+    odd = LeadWindow("=Zone/Odd", "-1", "@", False)
+    link = Caveat("timezoneId", "a link", "timezoneId: 'US/Eastern' is a link", "US/Eastern")
+    ext = Caveat("phone (Mobile)", "extension dropped", "phone (Mobile): extension 9 dropped", "9")
+    rows: list[tuple[int, str, str, tuple[Caveat, ...], Any]] = [
+        (2, "+14155550101", "column", (), east),
+        (3, "=cmd|' /C calc'!A0", "phone", (link,), east),
+        (5, "'-5", "default", (ext, link), odd),
+        (7, "plain@example.com", "\tcolumn", (link,), None),
+        (8, "O'Brien", "", (), east),
+    ]
+    one = ReportWriter(tmp_path / "one", ["email"])
+    for row, key, source, warnings, window in rows:
+        one.loaded("a.csv", row, key, None, "valid", "", source, warnings, window=window)
+    many = ReportWriter(tmp_path / "many", ["email"])
+    many.loaded_valid("a.csv", rows[:2])
+    many.loaded_valid("a.csv", [])
+    many.loaded_valid("a.csv", rows[2:])
+    for writer in (one, many):
+        writer.close()
+    written = (tmp_path / "many" / "loaded.csv").read_bytes()
+    assert written == (tmp_path / "one" / "loaded.csv").read_bytes()
+    assert written.decode().splitlines()[1:4] == [
+        "a.csv,2,'+14155550101,,valid,,column,,America/New_York,2026-12-01 10:00,13:00-02:00,",
+        "a.csv,3,'=cmd|' /C calc'!A0,,valid,,phone,timezoneId: 'US/Eastern' is a link,"
+        "America/New_York,2026-12-01 10:00,13:00-02:00,",
+        "a.csv,5,''-5,,valid,,default,phone (Mobile): extension 9 dropped; timezoneId: "
+        "'US/Eastern' is a link,'=Zone/Odd,'-1,'@,",
+    ]
+    assert many.warning_kinds == one.warning_kinds and sum(many.warning_kinds.values()) == 4
+    assert many.warning_examples == one.warning_examples
