@@ -237,12 +237,13 @@ class _Job:
     group's transaction; ``result`` or ``error`` is set when the group is committed (or, when
     not ``durable``, as soon as the group's writes are done, before the COMMIT's fsync)."""
 
-    __slots__ = ("done", "durable", "error", "lead", "result", "wake", "work")
+    __slots__ = ("committed", "done", "durable", "error", "lead", "result", "wake", "work")
 
     def __init__(self, work: Callable[[sqlite3.Connection], Any], durable: bool) -> None:
         self.work = work
         self.durable = durable
         self.done = False
+        self.committed = False
         self.lead = False
         self.wake = threading.Lock()  # held until the job is done or its thread is to lead
         self.wake.acquire()
@@ -456,6 +457,7 @@ class Ledger:
         self.readonly = lock_fd is None
         self._on_created = on_created
         self._unbound_url: str | None = None
+        self._binding = threading.Lock()  # the first send of each thread waits for the binding
         self._pinned_column: bool | None = None
         # group commit: writes queued by threads while another thread commits (see _group)
         self._queue: list[_Job] = []
@@ -604,9 +606,15 @@ class Ledger:
             self._unbound_url = url  # written with the first thing sent
 
     def _bind_now(self) -> None:
-        if self._unbound_url is not None:
-            url, self._unbound_url = self._unbound_url, None
-            self._write("INSERT OR IGNORE INTO meta VALUES ('api_url', ?)", (url,))
+        """Record the API this ledger is bound to, committed before any write that sends:
+        every thread's first send waits here until the binding is on disk (or raises)."""
+        if self._unbound_url is None:
+            return
+        with self._binding:
+            if self._unbound_url is not None:
+                url = self._unbound_url
+                self._write("INSERT OR IGNORE INTO meta VALUES ('api_url', ?)", (url,))
+                self._unbound_url = None
 
     def close(self) -> None:
         """Close the connection and release the lock."""
@@ -964,11 +972,17 @@ class Ledger:
                 for job in jobs:
                     job.error = RuntimeError("ledger is read-only")
                 return
-            if len(jobs) > 1 and self._run(self._conn, jobs) is None:
-                return
-            for job in jobs:
-                if not job.done:
+            try:
+                if len(jobs) > 1 and self._run(self._conn, jobs) is None:
+                    return
+                # the group was rolled back: every write of it (one released early too) again
+                for job in jobs:
                     self._run(self._conn, [job])
+            except BaseException:  # an interrupt mid-commit: what is not committed is not written
+                for job in jobs:
+                    if not job.committed and not job.done:
+                        job.error = OutputError(str(self.path), "state file write interrupted")
+                raise
 
     def _run(self, conn: sqlite3.Connection, jobs: list[_Job]) -> Exception | None:
         """One transaction of ``jobs``; the error (also set on the jobs) or ``None``."""
@@ -979,8 +993,10 @@ class Ledger:
                 job.result, job.error = result, None
             self._release([job for job in jobs if not job.durable])
             conn.execute("COMMIT")
-        except Exception as exc:
+        except BaseException as exc:
             _rollback(conn)
+            if not isinstance(exc, Exception):
+                raise
             error = (
                 OutputError(str(self.path), f"state file cannot be written: {exc}")
                 if isinstance(exc, sqlite3.Error)
@@ -989,8 +1005,11 @@ class Ledger:
             if any(job.done for job in jobs):
                 log.error("%s: a commit failed after its writes were done: %s", self.path, exc)
             for job in jobs:
-                job.error = error
+                if not job.done:  # a write released early has been answered already
+                    job.error = error
             return error
+        for job in jobs:
+            job.committed = True
         self.commits += 1
         return None
 
@@ -1179,7 +1198,7 @@ class Ledger:
                 project,
                 key,
                 payload_hash(payload),
-                json.dumps(payload, ensure_ascii=False, sort_keys=True),
+                _dump(payload),
                 campaign_id,
                 source_file,
                 source_row,
@@ -1293,7 +1312,7 @@ class Ledger:
         sets = "payload_hash=?, payload=?"
         args: list[Any] = [
             payload_hash(payload),
-            json.dumps(payload, ensure_ascii=False, sort_keys=True),
+            _dump(payload),
         ]
         if source is not None:
             sets += ", source_file=?, source_row=?"

@@ -15,7 +15,7 @@ from clitools import import_args as imp
 
 from etl.errors import LockedError, OutputError, StateVersionError
 from etl.sandbox import SandboxServer
-from etl.state import SCHEMA_VERSION, Ledger, payload_hash
+from etl.state import SCHEMA_VERSION, Ledger, _Job, payload_hash
 
 PAYLOAD = {
     "groupId": 1,
@@ -270,6 +270,31 @@ def test_a_schema_1_ledger_is_migrated_and_keeps_everything(tmp_path: Path) -> N
             "http://x/api",
         )
     db.close()
+
+
+def test_an_interrupt_inside_a_group_commit_writes_nothing_and_answers_every_write(
+    tmp_path: Path,
+) -> None:
+    # Two threads' writes share one transaction; a KeyboardInterrupt while the second runs must
+    # roll the group back and answer the first with an error: had it returned as written, its
+    # caller would send a POST with no committed ``sending`` row.
+    def insert(key: str) -> Any:
+        return lambda conn: conn.execute("INSERT INTO meta VALUES (?, '1')", (key,))
+
+    def interrupted(conn: sqlite3.Connection) -> None:
+        raise KeyboardInterrupt
+
+    with Ledger.open(tmp_path / "s.sqlite") as ledger:
+        first, second = _Job(insert("first"), True), _Job(interrupted, True)
+        with pytest.raises(KeyboardInterrupt):
+            ledger._commit([first, second])
+        assert isinstance(first.error, OutputError)
+        assert str(first.error).endswith("state file write interrupted")
+        ledger._write("INSERT INTO meta VALUES ('after', '1')", ())  # no transaction left open
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        keys = {k for (k,) in db.execute("SELECT key FROM meta WHERE key IN ('first', 'after')")}
+    db.close()
+    assert keys == {"after"}
 
 
 def test_one_lead_id_is_never_recorded_for_two_keys(tmp_path: Path) -> None:
