@@ -24,8 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from etl.errors import ConfigError
-from etl.normalize import Invalid, canonical_zone
-from etl.values import Caveat
+from etl.values import Caveat, Invalid
+from etl.zones import canonical_zone
 
 __all__ = [
     "CallContext",
@@ -63,7 +63,7 @@ def parse_local(text: str) -> dt.datetime | Invalid:
     A date without a time is refused: a callback needs the hour.
 
     Returns:
-        The naive datetime, or :class:`~etl.normalize.Invalid` with the reason.
+        The naive datetime, or :class:`~etl.values.Invalid` with the reason.
     """
     text = text.strip()
     m = _LOCAL.fullmatch(text)
@@ -88,7 +88,7 @@ def to_utc(local: dt.datetime, zone: str) -> dt.datetime | Invalid:
     """The UTC instant of a wall-clock time in ``zone``.
 
     Raises nothing; a time the zone skips (clocks jump forward) or shows twice (clocks go
-    back) is an :class:`~etl.normalize.Invalid` naming the change, since either reading could
+    back) is an :class:`~etl.values.Invalid` naming the change, since either reading could
     be wrong by an hour (the tz database, through ``zoneinfo``).
     """
     tz = ZoneInfo(zone)
@@ -253,7 +253,7 @@ def task_time(
 
     Returns:
         ``(value, warning)``: the :class:`TaskTime` (or ``None``: no task, an empty cell or a
-        skipped past time) or an :class:`~etl.normalize.Invalid` with every reason, and a
+        skipped past time) or an :class:`~etl.values.Invalid` with every reason, and a
         :class:`~etl.values.Caveat` (outside the calling window, or skipped as past).
     """
     if start is None and end is None:

@@ -897,12 +897,6 @@ def other_source(row: LeadRow, entry: LedgerEntry) -> Outcome | None:
     )
 
 
-def new_comments(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    """Comments of ``new`` whose text ``old`` did not have (sent with ``POST …/comments``)."""
-    before = {c.get("text") for c in old.get("comments", [])}
-    return [c for c in new.get("comments", []) if c.get("text") not in before]
-
-
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(value)

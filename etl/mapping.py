@@ -22,6 +22,7 @@ import phonenumbers
 import yaml
 
 from etl import columns as col
+from etl.calls import CallingWindow
 from etl.errors import MappingError, closest
 from etl.extract import TAB_NAMES, ReadOptions
 from etl.values import Invalid
@@ -716,15 +717,14 @@ def _parse_comments(data: AbcMapping[str, Any], problems: list[str]) -> list[Com
 
 
 def _parse_window(calling_window: Any, problems: list[str]) -> str | None:
-    """``calling_window``: ``HH:MM-HH:MM`` (its shape only), trimmed, or ``None``."""
+    """``calling_window``: ``HH:MM-HH:MM`` as :meth:`etl.calls.CallingWindow.parse` reads it
+    (the same rules the run applies), trimmed, or ``None``."""
     if calling_window is None:
         return None
-    m = _WINDOW.fullmatch(str(calling_window))
-    if not m or int(m[1]) > 23 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59:
-        problems.append(
-            f"calling_window: {calling_window!r} is not a calling window; write it as "
-            "08:00-21:00 (local time, HH:MM-HH:MM)"
-        )
+    try:
+        CallingWindow.parse(str(calling_window))
+    except ValueError as exc:
+        problems.append(f"calling_window: {exc} (local time, HH:MM-HH:MM)")
         return None
     return str(calling_window).strip()
 
@@ -736,9 +736,6 @@ def _zone(value: Any) -> tuple[str | None, str]:
         return canonical, ""
     return None, canonical.reason if isinstance(canonical, Invalid) else "expected an IANA zone"
 
-
-#: ``HH:MM-HH:MM`` (etl/calls.py reads it; here only its shape is checked).
-_WINDOW = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*")
 
 _TASK_KEYS = {
     "callback": ("column", "timezone", "timezone_column", "user", "teams", "past"),

@@ -52,7 +52,6 @@ __all__ = ["parse_many", "regions_many", "zones_many"]
 #: A cell this path reads: ASCII digits with spaces, dots, hyphens and brackets, a leading ``+``.
 SIMPLE = re.compile(r"\+?[0-9(][0-9 ().\-]*[0-9]")
 _DROP = str.maketrans("", "", " ().-+")
-_DIGITS = frozenset("0123456789")
 _TYPES = (
     "premium_rate",
     "toll_free",

@@ -562,7 +562,7 @@ class _Run:
         report.rejects(verdict, dupes)
         rejected = len(verdict.problems) + len(dupes.by_row)
         dupe_rows = {i.source_row for i in dupes.issues}
-        valid = verdict.valid.loc[[r not in dupe_rows for r in verdict.valid.index]]
+        valid = verdict.valid[~verdict.valid.index.isin(list(dupe_rows))]
         self._count_valid(verdict, valid, dupe_rows)
         rejected += self._load(plan, verdict, valid, dupes.keys, report)
         self.stats.rows_rejected += rejected

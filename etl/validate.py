@@ -68,8 +68,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ZONE_SOURCES = ("column", "phone", "default")
-
 
 @dataclass(frozen=True)
 class Issue:

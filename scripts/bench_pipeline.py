@@ -165,13 +165,15 @@ def main() -> int:
         mapping = folder / "bench.yaml"
         mapping.write_text(make_bench_data.MAPPING, encoding="utf-8")
         big, small, book = data / "big.csv", data / "small.csv", data / "book.xlsx"
-        leads = data / "leads.csv"
+        leads, few = data / "leads.csv", data / "leads-few.csv"
         started = time.perf_counter()
         for path, write in (
             (big, lambda p: make_bench_data.write_csv(p, args.rows)),
             (small, lambda p: make_bench_data.write_csv(p, args.small_rows, seed=5)),
             (book, lambda p: make_bench_data.write_xlsx(p, args.xlsx_rows, seed=6)),
             (leads, lambda p: make_bench_data.write_csv(p, args.load_leads, seed=9)),
+            # concurrency 1: 20 leads/s at best, so a smaller file
+            (few, lambda p: make_bench_data.write_csv(p, max(100, args.load_leads // 20), seed=9)),
         ):
             if not path.exists():  # written under a temporary name: a stopped run leaves none
                 part = path.with_name("part-" + path.name)
@@ -251,9 +253,6 @@ def main() -> int:
         print(*rows[-1], flush=True)
         validate(book, args.xlsx_rows, f"validate XLSX {args.xlsx_rows:,} rows")
 
-        few = data / "leads-few.csv"  # concurrency 1: 20 leads/s at best
-        if not few.exists():
-            make_bench_data.write_csv(few, max(100, args.load_leads // 20), seed=9)
         loads = {}
         for latency, concurrency, ledger in (
             (50, 1, True),

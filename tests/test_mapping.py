@@ -306,6 +306,25 @@ def test_many_mistakes_reported_all_at_once(tmp_path: Path) -> None:
             with_(comments=[{"column": "Notes", "by": "x"}]),
             ["comments[0].by: unknown key (allowed: column, author, date)"],
         ),
+        (
+            with_(calling_window="8-21"),
+            [
+                "calling_window: '8-21' is not a calling window; write it as 08:00-21:00 "
+                "(local time, HH:MM-HH:MM)"
+            ],
+        ),
+        # the run's own rules (etl.calls.CallingWindow): an empty window and 24:30 are refused
+        (
+            with_(calling_window="08:00-08:00"),
+            ["calling_window: '08:00-08:00': the window is empty (local time, HH:MM-HH:MM)"],
+        ),
+        (
+            with_(calling_window="09:00-24:30"),
+            [
+                "calling_window: '09:00-24:30': hours run 00-24 and minutes 00-59 "
+                "(local time, HH:MM-HH:MM)"
+            ],
+        ),
         ([1, 2], ["(top level): expected a mapping of keys, got list [1, 2]"]),
         (None, ["(top level): expected a mapping of keys, got nothing"]),
     ],
