@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from etl.extract import Chunk, RowProblem, rejects_origins, unescape_rejects
-from etl.mapping import apply_mapping
 from etl.plan import Plan
+from etl.shape import apply_mapping
 from etl.validate import Issue, KeyTracker, validate_chunk
 from etl.values import Caveat
 

@@ -1,6 +1,6 @@
 """The names of a chunk's lead columns: the one place that builds them and reads them back.
 
-:func:`etl.mapping.apply_mapping` projects a chunk onto one column per thing the mapping fills,
+:func:`etl.shape.apply_mapping` projects a chunk onto one column per thing the mapping fills,
 :func:`etl.validate.normalize_frame` normalises those columns, and the schema, the duplicate-key
 check, the payload and the run's counts read them. A lead field with one column keeps its name
 (``name``, ``surname``, ``email``, ``timezoneId``, per-row ``status`` and ``source``, the

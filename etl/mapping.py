@@ -4,7 +4,8 @@ A mapping is a YAML file (docs/mapping.md) read with ``yaml.safe_load`` into the
 frozen :class:`Mapping`. :func:`load_mapping` checks the whole file before any data is read and
 raises one :class:`~etl.errors.MappingError` listing every problem with its key path.
 :func:`resolve_columns` then matches the mapped columns to a file's headers (trimmed and
-case-folded) and :func:`apply_mapping` projects a chunk of text cells onto the lead's fields.
+case-folded). Applying the mapping to the chunks of a file is :mod:`etl.shape`'s work; this
+module only reads and checks the mapping.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import phonenumbers
 import yaml
 
-from etl import columns as col
 from etl.calls import CallingWindow
 from etl.errors import MappingError, closest
 from etl.extract import TAB_NAMES, ReadOptions
-from etl.values import Invalid
+from etl.values import Invalid, fold_key
 from etl.zones import canonical_zone
 
 __all__ = [
@@ -39,8 +38,6 @@ __all__ = [
     "References",
     "TaskSpec",
     "ValueMap",
-    "apply_mapping",
-    "fold_key",
     "load_mapping",
     "parse_mapping",
     "parse_value_map",
@@ -89,19 +86,14 @@ _DEFAULT_KEYS = (
 AMBIGUOUS_ZONE_POLICIES = ("reject", "default")
 
 
-def fold_key(value: object) -> str:
-    """How a value-map key and a cell are compared: trimmed (all Unicode whitespace), inner
-    whitespace collapsed to one space, case-folded (``" est "`` and ``EST`` are one key)."""
-    return " ".join(str(value).split()).casefold()
-
-
 @dataclass(frozen=True)
 class ValueMap:
     """A value map: cells written one way replaced by the value meant, before normalisation.
 
     Written in the mapping as ``map: {EST: America/New_York, Hot: New}`` under a ``{column,
-    map}`` spec. Keys match a cell after :func:`fold_key` (trim, collapse whitespace,
+    map}`` spec. Keys match a cell after :func:`etl.values.fold_key` (trim, collapse whitespace,
     case-fold); a cell no key matches is kept as it is (and then checked like any other).
+    :func:`etl.shape.apply_mapping` applies it to a chunk's column.
 
     Attributes:
         entries: ``(folded key, value)`` pairs, in mapping order.
@@ -115,17 +107,6 @@ class ValueMap:
             return None
         wanted = fold_key(cell)
         return next((value for key, value in self.entries if key == wanted), None)
-
-    def apply(self, cells: pd.Series) -> pd.Series:
-        """Each cell of an object Series replaced by its mapped value when a key matches."""
-        if not self.entries:
-            return cells
-        table = dict(self.entries)
-        return pd.Series(
-            [table.get(fold_key(v), v) if isinstance(v, str) else v for v in cells],
-            index=cells.index,
-            dtype=object,
-        )
 
 
 def parse_value_map(
@@ -1063,53 +1044,6 @@ def resolve_columns(mapping: Mapping, headers: Sequence[str], source: str) -> di
     if problems:
         raise MappingError(mapping.path, problems)
     return resolved
-
-
-def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """Project a chunk of text cells onto the lead's fields.
-
-    Args:
-        mapping: the checked mapping.
-        frame: text cells (``str``) of one chunk, index = source row.
-        columns: :func:`resolve_columns`' result for this file.
-
-    Returns:
-        A frame with the same index and these object (``str``) columns (named by
-        :mod:`etl.columns`), cells still raw text:
-        ``name``, ``surname``, ``email``, ``timezoneId`` (mapped ones only), ``phone.<i>`` per
-        phone spec, ``dyn.<field>`` per dynamicData field, ``comment.<i>`` per comment spec
-        (``comment_date.<i>`` when it names a date column), ``callback.start``,
-        ``meeting.start``, ``meeting.end`` and ``<slot>.zone`` for mapped tasks, and
-        ``region`` when ``defaults.region_column`` is set. A column's value map (``{column,
-        map}``) is applied here: a cell that matches a key holds the mapped value.
-    """
-    out: dict[str, pd.Series] = {}
-    for name, spec in mapping.fields.items():
-        out[name] = _mapped(frame[columns[spec.column]], spec)
-    for i, phone in enumerate(mapping.phones):
-        out[col.phone(i)] = frame[columns[phone.column]]
-    for name, spec in mapping.dynamic.items():
-        out[col.dynamic(name)] = _mapped(frame[columns[spec.column]], spec)
-    for i, comment in enumerate(mapping.comments):
-        out[col.comment(i)] = frame[columns[comment.column]]
-        if comment.date:
-            out[col.comment_date(i)] = frame[columns[comment.date]]
-    for kind, spec in mapping.per_row():
-        out[kind] = _mapped(frame[columns[spec.column]], spec)
-    for slot, task in mapping.tasks():
-        out[col.task(slot, "start")] = frame[columns[task.start]]
-        if task.end:
-            out[col.task(slot, "end")] = frame[columns[task.end]]
-        if task.timezone_column:
-            out[col.task(slot, "zone")] = frame[columns[task.timezone_column]]
-    if mapping.defaults.region_column:
-        out[col.REGION] = frame[columns[mapping.defaults.region_column]]
-    return pd.DataFrame(out, index=frame.index, dtype=object)
-
-
-def _mapped(cells: pd.Series, spec: ColumnSpec) -> pd.Series:
-    """A column's cells with its value map applied (when it has one)."""
-    return spec.map.apply(cells) if spec.map is not None else cells
 
 
 @dataclass(frozen=True)

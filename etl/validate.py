@@ -2,7 +2,7 @@
 
 The flow for one chunk (index = source row number a person sees):
 
-1. :func:`normalize_frame` turns the raw text of :func:`etl.mapping.apply_mapping` into values the
+1. :func:`normalize_frame` turns the raw text of :func:`etl.shape.apply_mapping` into values the
    API accepts (E.164 phones, canonical IANA zones, lower-cased e-mails, ISO dates) or into
    :class:`~etl.normalize.Invalid` markers that carry the reason, and infers missing zones.
 2. :func:`build_schema` builds a :class:`pandera.api.pandas.container.DataFrameSchema` from the
@@ -178,7 +178,7 @@ def normalize_frame(
     """Normalise the raw text of mapped rows.
 
     Args:
-        mapped: :func:`etl.mapping.apply_mapping`'s frame (raw text, index = source row).
+        mapped: :func:`etl.shape.apply_mapping`'s frame (raw text, index = source row).
         mapping: the mapping it came from.
         date_orders: dynamicData field → the order of its year-last dates over the whole run
             (:func:`date_orders`); a field not in it decides nothing (``03/04/2024`` refused).
@@ -558,7 +558,7 @@ def validate_chunk(
     """Normalise and validate one chunk; nothing raises for bad rows.
 
     Args:
-        mapped: :func:`etl.mapping.apply_mapping`'s frame (index = source row).
+        mapped: :func:`etl.shape.apply_mapping`'s frame (index = source row).
         mapping: the mapping.
         require_phone: see :func:`build_schema`.
         source_file: the file name for the issues.
@@ -634,7 +634,7 @@ class _Findings:
     Attributes:
         norm: :func:`normalize_frame`'s frame, where a failed ``invalid`` check's
             :class:`~etl.normalize.Invalid` (its reason and kind) is.
-        mapped: :func:`etl.mapping.apply_mapping`'s frame: the value as written.
+        mapped: :func:`etl.shape.apply_mapping`'s frame: the value as written.
         mapping: for the field's name and the file's column header.
         source_file: the file name of the issues.
     """

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-__all__ = ["Caveat", "Invalid", "clean", "fold_text", "reason_kind"]
+__all__ = ["Caveat", "Invalid", "clean", "fold_key", "fold_text", "reason_kind"]
 
 
 @dataclass(frozen=True)
@@ -118,3 +118,9 @@ def fold_text(value: str) -> str:
         ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in text
     )
     return " ".join(words.split())
+
+
+def fold_key(value: object) -> str:
+    """How a value-map key and a cell are compared: trimmed (all Unicode whitespace), inner
+    whitespace collapsed to one space, case-folded (``" est "`` and ``EST`` are one key)."""
+    return " ".join(str(value).split()).casefold()

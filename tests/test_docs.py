@@ -386,3 +386,26 @@ def test_imports_follow_the_layers_of_architecture_md() -> None:
     ]
     assert upward == []
     assert [u for u in imports if f"`{u}" not in text] == [], "modules missing from the tables"
+
+
+def _imports_table(text: str) -> dict[str, set[str]]:
+    """The table ``| module | imports from `etl` |`` of architecture.md: ``{unit: units}``
+    (a row may name several modules; words in parentheses are notes, not modules)."""
+    table = text.split("| module | imports from `etl` |", 1)[1].split("\n\n", 1)[0]
+    out: dict[str, set[str]] = {}
+    for line in table.strip().splitlines()[1:]:
+        modules, imported = (c.strip() for c in line.strip().strip("|").split("|"))
+        names = set(re.findall(r"[a-z_]+", re.sub(r"\([^)]*\)", "", imported)))
+        for module in re.findall(r"`(\w+)`", modules):
+            out[module] = names
+    return out
+
+
+def test_the_imports_table_of_architecture_md_is_what_each_module_imports() -> None:
+    table = _imports_table((DOCS / "architecture.md").read_text(encoding="utf-8"))
+    wrong = {
+        unit: (sorted(table.get(unit, set()) - targets), sorted(targets - table.get(unit, set())))
+        for unit, targets in _imports().items()
+        if table.get(unit, set()) != targets
+    }
+    assert wrong == {}, "module: (listed, not imported), (imported, not listed)"

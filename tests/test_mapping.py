@@ -1,11 +1,10 @@
-"""Tests for etl.mapping: checking a mapping file, matching headers, projecting rows, payloads."""
+"""Tests for etl.mapping: checking a mapping file, matching headers, payloads."""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -19,14 +18,13 @@ from etl.mapping import (
     PhoneSpec,
     References,
     ValueMap,
-    apply_mapping,
-    fold_key,
     load_mapping,
     parse_mapping,
     parse_value_map,
     resolve_columns,
 )
 from etl.payload import lead_payload
+from etl.values import fold_key
 
 FULL = """\
 project: 1
@@ -441,47 +439,6 @@ def test_missing_columns_reported_with_key_paths(tmp_path: Path) -> None:
     ]
 
 
-# --- apply_mapping --------------------------------------------------------------------------
-
-
-def test_apply_mapping_projects_columns_and_keeps_index(tmp_path: Path) -> None:
-    m = full_mapping(tmp_path)
-    frame = pd.DataFrame(
-        [
-            ["Ann", "Lee", "a@x.com", "", "415", "416", "Acme", "45292", "hi", "US", "z"],
-            ["NA", "Null", "b@x.com", "UTC", "", "", "", "", "", "GB", "z"],
-        ],
-        columns=HEADERS,
-        index=[2, 5],
-        dtype=object,
-    )
-    out = apply_mapping(m, frame, resolve_columns(m, HEADERS, "leads.csv"))
-    assert list(out.columns) == [
-        "name",
-        "surname",
-        "email",
-        "timezoneId",
-        "phone.0",
-        "phone.1",
-        "dyn.company",
-        "dyn.signup_date",
-        "comment.0",
-        "region",
-    ]
-    assert list(out.index) == [2, 5]
-    assert out.loc[5].tolist() == ["NA", "Null", "b@x.com", "UTC", "", "", "", "", "", "GB"]
-    assert out.at[2, "dyn.signup_date"] == "45292"
-    assert [str(dtype) for dtype in out.dtypes] == ["object"] * 10
-
-
-def test_apply_mapping_without_optional_parts() -> None:
-    m = parse_mapping(MINIMAL, "m.yaml")
-    frame = pd.DataFrame([["x", "y", "z", "q"]], columns=["A", "B", "C", "D"], index=[2])
-    out = apply_mapping(m, frame, resolve_columns(m, list(frame.columns), "f.csv"))
-    assert list(out.columns) == ["name", "surname", "email"]
-    assert out.loc[2].tolist() == ["x", "y", "z"]
-
-
 # --- lead_payload ---------------------------------------------------------------------------
 
 
@@ -693,26 +650,6 @@ def test_value_map_get_matches_after_trim_and_casefold() -> None:
     assert vm.get("PST") is None
     assert vm.get(None) is None
     assert fold_key("  Straße  X ") == "strasse x"
-
-
-def test_apply_mapping_applies_value_maps(tmp_path: Path) -> None:
-    m = load_mapping(write(tmp_path, VALUE_MAPS))
-    headers = ["First", "Last", "Email", "Time Zone", "Stage", "Since"]
-    frame = pd.DataFrame(
-        [
-            ["A", "B", "a@x.com", "est", "1", "Unknown"],
-            ["C", "D", "c@x.com", "PST", "3", "2024-01-02"],
-            ["E", "F", "e@x.com", "", "YES", ""],
-        ],
-        columns=headers,
-        index=[2, 3, 4],
-        dtype=object,
-    )
-    out = apply_mapping(m, frame, resolve_columns(m, headers, "f.csv"))
-    assert out["timezoneId"].tolist() == ["America/New_York", "PST", ""]
-    assert out["dyn.stage"].tolist() == ["Hot", "3", "Warm"]
-    assert out["dyn.since"].tolist() == ["2020-01-01", "2024-01-02", ""]
-    assert frame.loc[2, "Time Zone"] == "est"  # the source frame is left as it was
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ MODULES = [
     "etl.config",
     "etl.extract",
     "etl.mapping",
+    "etl.shape",
     "etl.mapping_init",
     "etl.normalize",
     "etl.values",
