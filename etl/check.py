@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import pickle
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as AbcMapping
@@ -26,7 +28,16 @@ from etl.shape import apply_mapping
 from etl.validate import Issue, KeyTracker, validate_chunk
 from etl.values import Caveat
 
-__all__ = ["ChunkPool", "ChunkVerdict", "Duplicates", "check_chunk", "find_duplicates"]
+__all__ = [
+    "ChunkPool",
+    "ChunkVerdict",
+    "Duplicates",
+    "check_chunk",
+    "find_duplicates",
+    "read_spilled",
+    "spill_path",
+    "spill_verdict",
+]
 
 log = logging.getLogger(__name__)
 
@@ -151,34 +162,82 @@ def find_duplicates(verdict: ChunkVerdict, keys: KeyTracker) -> Duplicates:
 
 
 class ChunkPool:
-    """Worker processes checking chunks (:func:`check_chunk`) ahead of the process that keeps
-    reading, finds duplicates, loads and writes the reports in file order; at most two chunks
-    per worker ahead, so memory stays bounded by a few chunks.
+    """Worker processes checking chunks (:func:`check_chunk`) of one :class:`~etl.plan.Plan`
+    ahead of the process that keeps reading, finds duplicates, loads and writes the reports in
+    file order; at most two chunks per worker ahead, so memory stays bounded by a few chunks.
+
+    The plan goes to each worker once, when it starts (the pool's initializer); a chunk is sent
+    with only its file's name, and its verdict comes back pickled (the same bytes a
+    ``--max-reject-rate`` pass keeps on disk, see :meth:`verdicts`).
 
     Args:
         workers: processes, started from a fork server (a clean process: safe while this one
             runs threads).
+        plan: the run's plan, sent to each worker as it starts.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, plan: Plan) -> None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["etl.check"])
         self.workers = workers
-        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_adopt, initargs=(plan,)
+        )
 
-    def verdicts(self, plan: Plan, source: Path, chunks: Iterable[Chunk]) -> Iterator[ChunkVerdict]:
-        """The verdict of each chunk, in order."""
-        window: deque[Future[ChunkVerdict]] = deque()
-        for chunk in chunks:
-            window.append(self._executor.submit(check_chunk, plan, source, chunk))
+    def verdicts(
+        self, source: Path, chunks: Iterable[Chunk], spill: Path | None = None
+    ) -> Iterator[ChunkVerdict]:
+        """The verdict of each chunk of ``source``, in order; with ``spill`` (a folder) the
+        verdict of the ``n``-th chunk is also kept in :func:`spill_path` ``(spill, n)``."""
+        window: deque[Future[bytes]] = deque()
+        for n, chunk in enumerate(chunks):
+            where = spill_path(spill, n) if spill is not None else None
+            window.append(self._executor.submit(_check_here, source, chunk, where))
             if len(window) > 2 * self.workers:
-                yield window.popleft().result()
+                yield pickle.loads(window.popleft().result())
         while window:
-            yield window.popleft().result()
+            yield pickle.loads(window.popleft().result())
 
     def close(self) -> None:
         """Stop the workers (chunks not started are dropped)."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+#: The plan of a worker process of a :class:`ChunkPool` (set once, as it starts).
+_PLAN: Plan | None = None
+
+
+def _adopt(plan: Plan) -> None:
+    """A worker's initializer: keep the run's plan for every chunk it checks."""
+    global _PLAN
+    _PLAN = plan
+
+
+def _check_here(source: Path, chunk: Chunk, spill: Path | None) -> bytes:
+    """A worker's task: the pickled verdict of one chunk, also written to ``spill`` if given."""
+    if _PLAN is None:  # pragma: no cover - the initializer always ran first
+        raise RuntimeError("a ChunkPool worker without its plan")
+    data = pickle.dumps(check_chunk(_PLAN, source, chunk), pickle.HIGHEST_PROTOCOL)
+    if spill is not None:
+        spill.write_bytes(zlib.compress(data, 1))
+    return data
+
+
+def spill_path(folder: Path, n: int) -> Path:
+    """Where the verdict of a file's ``n``-th chunk is kept (``folder``: one per file)."""
+    return folder / f"{n:06d}.verdict"
+
+
+def spill_verdict(verdict: ChunkVerdict, path: Path) -> None:
+    """Keep a verdict on disk (pickled, compressed) until :func:`read_spilled` reads it."""
+    path.write_bytes(zlib.compress(pickle.dumps(verdict, pickle.HIGHEST_PROTOCOL), 1))
+
+
+def read_spilled(path: Path) -> ChunkVerdict:
+    """A verdict kept by :func:`spill_verdict` or a pool's ``spill``; the file is removed."""
+    verdict: ChunkVerdict = pickle.loads(zlib.decompress(path.read_bytes()))
+    path.unlink()
+    return verdict
 
 
 def _fold_problems(

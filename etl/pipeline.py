@@ -8,9 +8,11 @@
    the files still being written);
 3. :func:`etl.plan.prepare` → a frozen :class:`~etl.plan.Plan` (columns per file, names
    resolved to ids, date orders), or one error listing every problem;
-4. with ``--max-reject-rate``, a first pass of :func:`etl.check.check_chunk` over every chunk;
+4. with ``--max-reject-rate``, a first pass of :func:`etl.check.check_chunk` over every chunk
+   (in the worker processes when there are any), each verdict kept on disk for the real pass;
 5. for each chunk in file order: :func:`etl.check.check_chunk` → a frozen
-   :class:`~etl.check.ChunkVerdict` (in worker processes on a large input), duplicate keys
+   :class:`~etl.check.ChunkVerdict` (in worker processes on a large input; read back from disk
+   after a ``--max-reject-rate`` pass, so no chunk is read or checked twice), duplicate keys
    (:func:`etl.check.find_duplicates`), the valid rows' payloads sent through the
    :class:`~etl.load.Loader` in batches of ``batch_rows``, which returns their outcomes;
 6. the counts of :class:`~etl.summary.RunStats` frozen into a :class:`~etl.summary.RunSummary`,
@@ -27,6 +29,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,7 +43,16 @@ from etl import columns as col
 from etl.archive import archive_file, fingerprint, select_ready
 from etl.calls import CallContext, LeadWindow, WindowCounter
 from etl.cancel import Cancel
-from etl.check import ChunkPool, ChunkVerdict, Duplicates, check_chunk, find_duplicates
+from etl.check import (
+    ChunkPool,
+    ChunkVerdict,
+    Duplicates,
+    check_chunk,
+    find_duplicates,
+    read_spilled,
+    spill_path,
+    spill_verdict,
+)
 from etl.client import VoiptimeClient, format_time
 from etl.errors import (
     EXIT_AMBIGUOUS,
@@ -54,6 +66,7 @@ from etl.errors import (
 )
 from etl.extract import (
     EXCEL_SUFFIXES,
+    Chunk,
     SourceReader,
     open_source,
     rejects_read_options,
@@ -122,7 +135,9 @@ class RunOptions:
         new_ledger: a ledger that knows nothing of a project that already has contacts is
             intended (else such a run is refused, exit 78: every lead would be doubled).
         max_reject_rate: percent (0–100); when more rows than that are rejected, a first pass
-            finds it and nothing is sent (exit 3, reports written). Costs a second read.
+            finds it and nothing is sent (exit 3, reports written). Each chunk is still read and
+            checked once: the first pass keeps its verdicts on disk (compressed, in a temporary
+            folder) and the real pass reads them back.
         keep_reports: after the run, keep only this many of the newest report folders that
             voiptime-etl wrote beside ``report_dir`` (see :func:`etl.report.prune_reports`);
             ``None`` keeps every one.
@@ -149,6 +164,9 @@ class RunOptions:
             machine's zone).
         now: the run's time (aware), for past callbacks and the calling-window numbers; the
             clock when ``None`` (tests inject it).
+        on_check: called in this process as each chunk is given to be checked, with ``pool``
+            (sent to a worker process) or ``here`` and the chunk's rows (a test hook, as
+            ``on_created``; ``None`` in normal use).
     """
 
     sources: Sequence[Path]
@@ -176,6 +194,7 @@ class RunOptions:
     now: dt.datetime | None = None
     workers: int = 0
     pool_min_rows: int = 0
+    on_check: Callable[[str, int], None] | None = None
 
 
 #: Rows from which a run checks chunks in worker processes (``RunOptions.workers=0``).
@@ -312,6 +331,29 @@ class RunReport:
         )
 
 
+@dataclass
+class _Spilled:
+    """One file's verdicts from the ``--max-reject-rate`` pass, on disk until the real pass
+    reads them (each file removed as it is read, so the disk holds at most one pass).
+
+    Attributes:
+        folder: where they are (:func:`etl.check.spill_path`).
+        chunks: how many.
+        error: what stopped reading the file after them (the real pass reports it).
+    """
+
+    folder: Path
+    chunks: int = 0
+    error: InputError | None = None
+
+    def verdicts(self) -> Iterator[ChunkVerdict]:
+        """The verdicts in order, then the reading error, as reading the file again gives."""
+        for n in range(self.chunks):
+            yield read_spilled(spill_path(self.folder, n))
+        if self.error is not None:
+            raise self.error
+
+
 class _NoInput(Exception):
     """No input file of the run is readable: the run ends before any request (internal)."""
 
@@ -345,6 +387,8 @@ class _Run:
         self.report: RunReport | None = None
         self.loader: Loader | None = None
         self.pool: ChunkPool | None = None
+        self.spill: tempfile.TemporaryDirectory[str] | None = None
+        self.spilled: dict[Path, _Spilled] = {}  # the --max-reject-rate pass's verdicts
         self.refs = References(None)  # what the summary names (the plan's, once it is made)
         self.calls: CallContext | None = None
         self.mapping_text = ""
@@ -367,6 +411,7 @@ class _Run:
             plan = self._prepare(setup, readers)
             self._check_ledger(plan)
             self.report = report = RunReport.open(self.o.report_dir, plan, readers)
+            self.pool = self._pool(plan, readers)
             gate = self._reject_rate(plan, readers)
             self.loader = self._loader(plan) if not gate else None
             self._check_files(plan, readers, report)
@@ -455,6 +500,8 @@ class _Run:
     def _close(self, readers: Readers) -> None:
         if self.pool is not None:
             self.pool.close()
+        if self.spill is not None:
+            self.spill.cleanup()
         for _, reader in readers:
             reader.close()
         if self.loader is not None:
@@ -470,36 +517,56 @@ class _Run:
         totals = [getattr(r, "rows_total", None) for _, r in readers]
         if totals and all(t is not None for t in totals):
             self.progress("total", sum(t or 0 for t in totals))
-        self.pool = self._pool(totals)
         with KeyTracker(plan.mapping.key) as keys:
             for path, reader in readers:
                 if self._stopped():
                     break
                 self._run_file(plan, path, reader, keys, report)
 
-    def _pool(self, totals: list[int | None]) -> ChunkPool | None:
-        """Worker processes for chunk checks when the input is large (``RunOptions.workers``)."""
+    def _pool(self, plan: Plan, readers: Readers) -> ChunkPool | None:
+        """Worker processes for chunk checks when the input is large (``RunOptions.workers``),
+        made before the ``--max-reject-rate`` pass so both passes use them."""
         workers = self.o.workers or (os.cpu_count() or 1)
         if workers < 2:
             return None
         if self.o.workers == 0:
+            totals = [getattr(r, "rows_total", None) for _, r in readers]
             size = sum(t or 0 for t in totals)
             if None in totals or size < (self.o.pool_min_rows or POOL_MIN_ROWS):
                 return None
         log.info("checking chunks in %d worker processes", workers)
-        return ChunkPool(workers)
+        return ChunkPool(workers, plan)
 
-    def _verdicts(self, plan: Plan, path: Path, reader: SourceReader) -> Iterator[ChunkVerdict]:
-        """The verdict of each chunk of a file, in order (from the pool when there is one)."""
-        chunks = reader.chunks(self.o.chunk_rows)
-        if self.pool is not None:
-            yield from self.pool.verdicts(plan, path, chunks)
+    def _verdicts(
+        self, plan: Plan, path: Path, reader: SourceReader, spill: Path | None = None
+    ) -> Iterator[ChunkVerdict]:
+        """The verdict of each chunk of a file, in order: those the ``--max-reject-rate`` pass
+        kept, else from the pool when there is one; with ``spill`` (a folder, that pass) each
+        is kept there too (:func:`etl.check.spill_path`)."""
+        kept = self.spilled.pop(path, None)
+        if kept is not None:
+            yield from kept.verdicts()
             return
-        for chunk in chunks:
+        chunks = self._announced(reader.chunks(self.o.chunk_rows))
+        if self.pool is not None:
+            yield from self.pool.verdicts(path, chunks, spill)
+            return
+        for n, chunk in enumerate(chunks):
             started = time.monotonic()
             verdict = check_chunk(plan, path, chunk)
             self.stats.timings["validate"] += time.monotonic() - started
+            if spill is not None:
+                spill_verdict(verdict, spill_path(spill, n))
             yield verdict
+
+    def _announced(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        """``chunks``, each told to ``RunOptions.on_check`` as it is given to be checked."""
+        hook = self.o.on_check
+        where = "pool" if self.pool is not None else "here"
+        for chunk in chunks:
+            if hook is not None:
+                hook(where, len(chunk.frame) + len(chunk.problems))
+            yield chunk
 
     def _run_file(
         self, plan: Plan, path: Path, reader: SourceReader, keys: KeyTracker, report: RunReport
@@ -731,21 +798,27 @@ class _Run:
         return True
 
     def _count_rejects(self, plan: Plan, readers: Readers) -> tuple[int, int]:
-        """``(rows read, rows rejected)`` of every file, as the real pass will find them."""
+        """``(rows read, rows rejected)`` of every file, as the real pass will find them; each
+        file's verdicts are kept on disk (:attr:`spilled`) for the real pass, which then reads
+        and checks nothing again (a file this pass did not finish is read again)."""
         read = rejected = 0
+        self.spill = tempfile.TemporaryDirectory(prefix="voiptime-etl-")
         with KeyTracker(plan.mapping.key) as keys:
-            for path, reader in readers:
+            for i, (path, reader) in enumerate(readers):
+                kept = _Spilled(Path(self.spill.name) / str(i))
+                kept.folder.mkdir()
                 try:
-                    for chunk in reader.chunks(self.o.chunk_rows):
-                        verdict = check_chunk(plan, path, chunk)
+                    for verdict in self._verdicts(plan, path, reader, kept.folder):
+                        kept.chunks += 1
                         read += verdict.rows_read
                         rejected += len(verdict.problems)
                         if not verdict.frame.empty:
                             rejected += len(find_duplicates(verdict, keys).by_row)
                         if self.cancel.is_set():
                             return read, rejected
-                except InputError:
-                    continue  # reported by the real pass
+                except InputError as exc:
+                    kept.error = exc  # reported by the real pass, after the same verdicts
+                self.spilled[path] = kept
         return read, rejected
 
     # --- folder runs ----------------------------------------------------------------------------

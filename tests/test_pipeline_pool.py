@@ -11,6 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from etl.calls import call_context
+from etl.check import ChunkPool
+from etl.client import VoiptimeClient
+from etl.config import RetryPolicy
 from etl.extract import Chunk
 from etl.mapping import References, load_mapping, resolve_columns
 from etl.pipeline import RunOptions, check_chunk, run
@@ -97,9 +100,11 @@ def test_worker_processes_give_the_same_reports_as_one_process(tmp_path):
     assert text.count("duplicate of row ") == summary["rows_duplicate"]
 
 
-def test_check_chunk_is_a_pure_function_whose_result_pickles(tmp_path):
+def _plan(tmp_path: Path, rows: int, files: type[dict] = dict) -> tuple[Plan, Path, pd.DataFrame]:  # type: ignore[type-arg]
+    """A plan of :data:`MAPPING` (with a campaign: each lead needs a phone) over a list of
+    ``rows`` rows (``files``: the type of its ``files``), the list and its frame."""
     source, mapping_path = tmp_path / "leads.csv", tmp_path / "m.yaml"
-    _write(source, 40)
+    _write(source, rows)
     mapping_path.write_text(MAPPING, encoding="utf-8")
     mapping = load_mapping(mapping_path)
     frame = pd.read_csv(source, dtype=str, keep_default_na=False)
@@ -107,10 +112,15 @@ def test_check_chunk_is_a_pure_function_whose_result_pickles(tmp_path):
     columns = resolve_columns(mapping, list(frame.columns), str(source))
     plan = Plan(
         mapping=mapping,
-        files={source: FilePlan(source, columns)},
+        files=files({source: FilePlan(source, columns)}),
         calls=call_context(None, "Europe/London", dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)),
-        refs=References(1, campaign_id="c" * 24),  # a campaign: each lead needs a phone
+        refs=References(1, campaign_id="c" * 24),
     )
+    return plan, source, frame
+
+
+def test_check_chunk_is_a_pure_function_whose_result_pickles(tmp_path):
+    plan, source, frame = _plan(tmp_path, 40)
     first = check_chunk(plan, source, Chunk(frame))
     again = pickle.loads(pickle.dumps(first))
     assert again.valid.equals(first.valid)
@@ -121,3 +131,69 @@ def test_check_chunk_is_a_pure_function_whose_result_pickles(tmp_path):
     est = {i + 2 for i in range(3, 40, 5)}
     gb = {i + 2 for i in range(0, 40, 5) if i % 3 != 1}
     assert {i.source_row for i in first.issues} == est | gb
+
+
+class _CountedFiles(dict):  # type: ignore[type-arg]
+    """A plan's ``files`` that count how often they are pickled (in this process)."""
+
+    pickled = 0
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        _CountedFiles.pickled += 1
+        return (dict, (dict(self),))
+
+
+def test_the_plan_goes_to_each_worker_once_and_the_verdicts_are_the_same(tmp_path):
+    plan, source, frame = _plan(tmp_path, 160, _CountedFiles)
+    chunks = [Chunk(frame.iloc[start : start + 20]) for start in range(0, 160, 20)]
+    _CountedFiles.pickled = 0
+    pool = ChunkPool(2, plan)
+    try:
+        verdicts = list(pool.verdicts(source, iter(chunks)))
+    finally:
+        pool.close()
+    # once per worker process started (at most two), not once per chunk (eight)
+    assert 1 <= _CountedFiles.pickled <= 2
+    here = [check_chunk(plan, source, chunk) for chunk in chunks]
+    assert [v.issues for v in verdicts] == [v.issues for v in here]
+    assert all(a.valid.equals(b.valid) for a, b in zip(verdicts, here, strict=True))
+    assert sum(len(v.valid) for v in verdicts) == 102
+
+
+def test_the_reject_rate_pass_runs_in_the_pool_and_no_chunk_is_checked_twice(tmp_path, sandbox):
+    source, mapping = tmp_path / "leads.csv", tmp_path / "m.yaml"
+    _write(source, 600)
+    mapping.write_text(MAPPING, encoding="utf-8")
+    policy = RetryPolicy(min_wait=0, max_wait=0, sleep=lambda _s: None)
+    checks: dict[str, list[tuple[str, int]]] = {}
+    results = {}
+    for name, workers, rate in (("here", 1, 0.0), ("pool", 2, 100.0)):
+        checks[name] = []
+        options = RunOptions(
+            sources=[source],
+            mapping=mapping,
+            report_dir=tmp_path / name,
+            state=tmp_path / f"{name}.sqlite",
+            chunk_rows=100,
+            workers=workers,
+            max_reject_rate=rate,
+            new_ledger=True,
+            now=NOW,
+            on_check=lambda where, rows, seen=checks[name]: seen.append((where, rows)),
+        )
+        results[name] = run(
+            options, lambda: VoiptimeClient(sandbox.url, "sandbox-key", retry=policy)
+        )
+    # each chunk checked once: in this process for one, in a worker for two (the first pass's
+    # verdicts are the real pass's)
+    assert checks == {"here": [("here", 100)] * 6, "pool": [("pool", 100)] * 6}
+    closed, opened = results["here"].summary, results["pool"].summary
+    rejected = closed.rows_rejected
+    assert str(results["here"].error).startswith(
+        f"{rejected} of 600 rows rejected ({100 * rejected / 600:.1f}%), more than"
+    )
+    assert (closed.leads_created, opened.rows_rejected, opened.rows_read) == (0, rejected, 600)
+    assert opened.leads_created == 600 - rejected
+    assert (tmp_path / "here" / "rejects.csv").read_bytes() == (
+        tmp_path / "pool" / "rejects.csv"
+    ).read_bytes()
