@@ -13,7 +13,9 @@ How it stays identical to ``phonenumbers`` (the source of every rule here):
   ``+`` are followed one by one with the library's own metadata and compiled patterns: the IDD
   (``international_prefix``) and the country code of the default region, the national prefix
   (``national_prefix_for_parsing``), the possible lengths (``phonenumbers``' own
-  ``_test_number_length``).
+  ``_test_number_length``). Each step is taken for all numbers of a call at once: the digits
+  are a numpy matrix, a number is ``(row, start)`` in it, the branches of ``parse`` are boolean
+  masks; only the prefix patterns' ``match`` runs per number (in C, through ``re``).
 * Every *full match* of a national number pattern (each region's general pattern, its type
   patterns and its ``leading_digits``, for every region that shares the country code) is read
   from one deterministic automaton per country code, built lazily from the same patterns and run
@@ -38,16 +40,18 @@ import re._parser as sre_parse
 import threading
 from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as AbcMapping
-from typing import Any
+from itertools import compress
+from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 import phonenumbers
 from phonenumbers import phonenumberutil as pnu
 from phonenumbers import timezone as phone_timezone
 
 from etl.normalize import PhoneResult, region_of, zones_for_number
 
-__all__ = ["parse_many", "regions_many", "zones_many"]
+__all__ = ["e164_many", "parse_many", "regions_many", "zones_many"]
 
 #: A cell this path reads: ASCII digits with spaces, dots, hyphens and brackets, a leading ``+``.
 SIMPLE = re.compile(r"\+?[0-9(][0-9 ().\-]*[0-9]")
@@ -342,19 +346,289 @@ def _main_region(cc: int) -> _Region | None:
 
 
 _CC = {str(cc): cc for cc in pnu.COUNTRY_CODE_TO_REGION_CODE}
+_CC = {str(cc): cc for cc in pnu.COUNTRY_CODE_TO_REGION_CODE}
 _SHORT = {
     pnu.ValidationResult.TOO_SHORT,
     pnu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
     pnu.ValidationResult.INVALID_LENGTH,
 }
+_TOO_LONG = {pnu.ValidationResult.TOO_LONG}
 
 
-def _strip_end(region: _Region, number: str) -> int | None:
-    """Where ``national_prefix_for_parsing`` ends in ``number`` (``None``: no match)."""
-    if region.np is None or not number:
-        return None
-    match = region.np.match(number)
-    return match.end() if match else None
+def _cc_table() -> tuple[np.ndarray, np.ndarray]:
+    """For each three digits ``abc`` a number starts with: the country code ``parse`` reads
+    there (one digit, else two, else three: ``_extract_country_code``), ``0`` for none, and its
+    length."""
+    codes = np.zeros(1000, dtype=np.int32)
+    sizes = np.zeros(1000, dtype=np.int32)
+    for n in range(1000):
+        text = f"{n:03d}"
+        for size in (1, 2, 3):
+            cc = _CC.get(text[:size])
+            if cc:
+                codes[n], sizes[n] = cc, size
+                break
+    return codes, sizes
+
+
+_CC_CODES, _CC_SIZES = _cc_table()
+
+
+class _Batch:
+    """The simple cells of one call on their way through ``parse``'s steps.
+
+    ``digits[k]`` is the k-th cell's digits (str), ``matrix[k]``/``lengths[k]`` the same as
+    digit values (uint8) and their count; a number is addressed as ``(row, start)``: the digits
+    of row ``row`` from ``start`` on.
+    """
+
+    def __init__(self, digits: list[str]) -> None:
+        self.digits = digits
+        self.matrix, self.lengths = _matrix(digits)
+
+    def texts(self, rows: np.ndarray, starts: np.ndarray) -> list[str]:
+        digits = self.digits
+        return [
+            digits[r][s:] if s else digits[r]
+            for r, s in zip(rows.tolist(), starts.tolist(), strict=True)
+        ]
+
+    def states(self, country: _Country, rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """The final state of ``country``'s automaton for each number ``(row, start)``."""
+        lengths = self.lengths[rows] - starts
+        width = max(int(lengths.max()), 1) if len(rows) else 1
+        last = self.matrix.shape[1] - 1
+        cols = np.minimum(starts[:, None] + np.arange(width)[None, :], last)
+        return country.automaton.run(self.matrix[rows[:, None], cols], lengths)
+
+    def general(
+        self, country: _Country, rules: _Region, rows: np.ndarray, starts: np.ndarray
+    ) -> np.ndarray:
+        """``_match_national_number(number, rules.general_desc)`` of each ``(row, start)``."""
+        return _has(country, self.states(country, rows, starts), country.general[rules.code])
+
+
+def _has(country: _Country, states: np.ndarray, pattern: int) -> np.ndarray:
+    """Whether pattern ``pattern`` fully matches, for each final state of the automaton."""
+    labels = country.automaton.labels
+    uniq, inverse = np.unique(states, return_inverse=True)
+    found = np.array([pattern in labels[s] for s in uniq.tolist()], dtype=bool)
+    return found[inverse.reshape(-1)]
+
+
+def _length_in(rules: _Region, counts: np.ndarray, results: set[Any]) -> np.ndarray:
+    """Whether ``_test_number_length`` of a number of each length of ``counts`` is in
+    ``results``."""
+    uniq, inverse = np.unique(counts, return_inverse=True)
+    found = np.array([rules.length_result(n) in results for n in uniq.tolist()], dtype=bool)
+    return found[inverse.reshape(-1)]
+
+
+def _strip(
+    batch: _Batch, country: _Country, rules: _Region, rows: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_maybe_strip_national_prefix_carrier_code(number, rules)[1]`` (no transform rule) of
+    each number ``(row, start)``, as its new start: the national prefix is stripped unless the
+    number fits the general pattern and what is left does not; and whether the national
+    prefix for parsing did not match at all."""
+    out = starts.copy()
+    if rules.np is None or not len(rows):
+        return out, np.ones(len(rows), dtype=np.bool_)
+    match = rules.np.match
+    ends = np.array(
+        [m.end() if (m := match(t)) else -1 for t in batch.texts(rows, starts)], dtype=np.int32
+    )
+    hit = np.nonzero(ends >= 0)[0]
+    if len(hit):
+        r, s = rows[hit], starts[hit]
+        e = s + ends[hit]
+        keep = batch.general(country, rules, r, s) & ~batch.general(country, rules, r, e)
+        out[hit] = np.where(keep, s, e)
+    return out, ends < 0
+
+
+def _national_number(
+    batch: _Batch, country: _Country, rules: _Region, rows: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the national significant number ``parse`` ends with starts, read with ``rules``
+    from ``start``: the national prefix stripped, unless what is left is too short for it;
+    and whether the national prefix for parsing did not match at all."""
+    stripped, plain = _strip(batch, country, rules, rows, starts)
+    short = _length_in(rules, batch.lengths[rows] - stripped, _SHORT)
+    return np.where(short, starts, stripped), plain
+
+
+#: Numbers on their way: rules region -> parts of (rows, start of the national number).
+_Pending = dict[_Region, list[tuple[np.ndarray, np.ndarray]]]
+
+
+def _plan_international(
+    batch: _Batch, rows: np.ndarray, starts: np.ndarray, pending: _Pending
+) -> None:
+    """Numbers written after ``+`` (or an international prefix ending at ``starts``): the
+    country code there, and the national number after it, read with the code's main region."""
+    enough = batch.lengths[rows] - starts >= 3
+    rows, starts = rows[enough], starts[enough]
+    m = batch.matrix
+    three = m[rows, starts].astype(np.int32) * 100 + m[rows, starts + 1] * 10 + m[rows, starts + 2]
+    codes, sizes = _CC_CODES[three], _CC_SIZES[three]
+    for cc in np.unique(codes[codes > 0]).tolist():
+        main = _main_region(cc)
+        if main is None or main.rewrites:
+            continue
+        sel = np.nonzero(codes == cc)[0]
+        national = starts[sel] + sizes[sel]
+        fit = batch.lengths[rows[sel]] - national >= 2
+        pending.setdefault(main, []).append((rows[sel][fit], national[fit]))
+
+
+def _plan_national(batch: _Batch, rows: np.ndarray, code: str, pending: _Pending) -> None:
+    """Numbers written without ``+`` in region ``code``: with its international prefix (read as
+    after a ``+``), starting with its country code, or national."""
+    home = _region(code)
+    if home is None or home.rewrites:
+        return
+    if home.idd is not None:
+        match = home.idd.match
+        texts = [batch.digits[k] for k in rows.tolist()]
+        ends = np.array([m.end() if (m := match(t)) else -1 for t in texts], dtype=np.int32)
+        hit = np.nonzero(ends >= 0)[0]
+        if len(hit):
+            r, e = rows[hit], ends[hit]
+            last = batch.matrix.shape[1] - 1
+            after = np.where(e < batch.lengths[r], batch.matrix[r, np.minimum(e, last)], 255)
+            # the prefix (``0044 …`` in GB) is stripped and the rest read as after a ``+``
+            # (_maybe_strip_i18n_prefix_and_normalize), unless a 0 follows it; two digits or
+            # fewer after it is TOO_SHORT_AFTER_IDD, whose reason the slow path gives
+            idd = after != 0
+            more = batch.lengths[r] - e > 2
+            _plan_international(batch, r[idd & more], e[idd & more], pending)
+            rows = np.concatenate([np.delete(rows, hit), r[~idd]])
+    main = _main_region(home.cc)
+    country = _country(home.cc)
+    if main is None or main.rewrites or country is None or not len(rows):
+        return
+    size = len(home.cc_text)
+    with_cc = np.ones(len(rows), dtype=bool)
+    for n, digit in enumerate(home.cc_text):
+        with_cc &= batch.matrix[rows, n] == int(digit)
+    plain = rows[~with_cc]
+    pending.setdefault(home, []).append((plain, np.zeros(len(plain), dtype=np.int32)))
+    if with_cc.any():
+        _plan_country_code(batch, country, home, main, rows[with_cc], size, pending)
+
+
+def _plan_country_code(
+    batch: _Batch,
+    country: _Country,
+    home: _Region,
+    main: _Region,
+    rows: np.ndarray,
+    size: int,
+    pending: _Pending,
+) -> None:
+    """National numbers that start with their country code (``1 415 555 2671`` in US): the code
+    is taken as one when the whole number does not fit the general pattern and what follows it
+    (national prefix stripped) does, or when the whole is too long
+    (``_maybe_extract_country_code``)."""
+    after = _strip(batch, country, home, rows, np.full(len(rows), size, dtype=np.int32))[0]
+    whole = batch.general(country, home, rows, np.zeros(len(rows), dtype=np.int32))
+    fits = batch.general(country, home, rows, after)
+    too_long = _length_in(home, batch.lengths[rows], _TOO_LONG)
+    cut = (~whole & fits) | too_long
+    pending.setdefault(main, []).append((rows[cut], after[cut]))
+    pending.setdefault(home, []).append((rows[~cut], np.zeros(int((~cut).sum()), dtype=np.int32)))
+
+
+#: Each cell's answer: (E.164, region, geographical) of a valid number, or ``None``.
+_Answer = tuple[str, str | None, bool]
+
+
+def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[_Answer | None]:
+    """The answer of each valid number this path reads (``None``: empty, another form,
+    invalid or undecided), worked out array-wise; remembered in :data:`_KNOWN` when the E.164
+    form parses to the same number."""
+    if len(_KNOWN) > _KNOWN_MAX:  # a new generation; the last one still answers
+        _KNOWN_OLD.clear()
+        _KNOWN_OLD.update(_KNOWN)
+        _KNOWN.clear()
+    out: list[_Answer | None] = [None] * len(cells)
+    fullmatch = SIMPLE.fullmatch
+    take = [i for i, cell in enumerate(cells) if cell and fullmatch(cell)]
+    texts = cast(list[str], [cells[i] for i in take])
+    digits = [text.translate(_DROP) for text in texts]
+    sizes = np.fromiter(map(len, digits), dtype=np.int32, count=len(digits))
+    fit = np.nonzero((sizes >= 3) & (sizes <= 20))[0].tolist()
+    if len(fit) < len(take):
+        take = [take[k] for k in fit]
+        texts = [texts[k] for k in fit]
+        digits = [digits[k] for k in fit]
+    if not take:
+        return out
+    batch = _Batch(digits)
+    pending: _Pending = {}
+    # 1. the country code, and the rules (default region, main region of the code) that apply
+    plus = np.array([text[0] == "+" for text in texts], dtype=np.bool_)
+    rows = np.nonzero(plus)[0]
+    _plan_international(batch, rows, np.zeros(len(rows), dtype=np.int32), pending)
+    national = np.nonzero(~plus)[0]
+    codes, names = pd.factorize(pd.Series([regions[take[k]] for k in national], dtype=object))
+    for n, code in enumerate(names):
+        if code:
+            _plan_national(batch, national[codes == n], str(code), pending)
+    # 2. per rules region, the national number; per country code, the answers
+    for rules, parts in pending.items():
+        country = _country(rules.cc)
+        if country is not None:
+            rows = np.concatenate([p[0] for p in parts])
+            starts = np.concatenate([p[1] for p in parts]).astype(np.int32)
+            nsn, plain = _national_number(batch, country, rules, rows, starts)
+            same = plain & (rules is _main_region(rules.cc))
+            _answer(batch, country, (rows, nsn, same), take, out)
+    return out
+
+
+def _answer(
+    batch: _Batch,
+    country: _Country,
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+    take: list[int],
+    out: list[_Answer | None],
+) -> None:
+    """The answers of national numbers ``found`` (rows, where each starts, whether ``parse``
+    of its E.164 form surely reads the same digits) of ``country`` into ``out``: the region,
+    validity and type of each distinct (automaton state, length) asked once."""
+    rows, nsn, same = found
+    counts = batch.lengths[rows] - nsn
+    fit = (counts >= 2) & (counts <= 17)
+    rows, nsn, same, counts = rows[fit], nsn[fit], same[fit], counts[fit]
+    if not len(rows):
+        return
+    states = batch.states(country, rows, nsn)
+    keys = states.astype(np.int64) * 64 + counts
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    labels = country.automaton.labels
+    answers = [
+        country.answer(labels[key // 64], text)
+        for key, text in zip(uniq.tolist(), batch.texts(rows[first], nsn[first]), strict=True)
+    ]
+    inverse = inverse.reshape(-1)
+    valid = np.array([a[1] for a in answers], dtype=np.bool_)[inverse]
+    rows, nsn, same, inverse = rows[valid], nsn[valid], same[valid], inverse[valid]
+    prefix = f"+{country.cc}"
+    texts = batch.texts(rows, nsn)
+    parts = [(a[0], a[2]) for a in answers]
+    results = [(prefix + t, *parts[a]) for t, a in zip(texts, inverse.tolist(), strict=True)]
+    for row, result in zip(rows.tolist(), results, strict=True):
+        out[take[row]] = result
+    # parse(e164) reads the same digits again when it has no national prefix to strip, so
+    # zones_many and regions_many may answer such a number without parsing it
+    main = _main_region(country.cc)
+    if main is not None and main.np is not None and not same.all():
+        match = main.np.match
+        same = same | np.array([match(t) is None for t in texts], dtype=np.bool_)
+    kept = [r for r in compress(results, same)]
+    _KNOWN.update(zip([r[0] for r in kept], kept, strict=True))
 
 
 def parse_many(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[Any]:
@@ -368,174 +642,18 @@ def parse_many(cells: Sequence[str | None], regions: Sequence[str | None]) -> li
         One item per cell: a ``PhoneResult`` (E.164, region, no extension) or ``None`` (empty,
         another form, invalid, or undecided: ask :func:`etl.normalize.parse_phone`).
     """
-    return [None if found is None else found[0] for found in _parse(cells, regions)]
+    return [None if a is None else PhoneResult(a[0], a[1], None) for a in _parse(cells, regions)]
 
 
-#: A number on its way: (index, digits, national digits, 0 written with +/IDD or 1 national,
-#: the rules it is parsed with, the main region of its country code).
-_Item = tuple[int, str, str, int, "_Region", "_Region"]
+def e164_many(cells: Sequence[object], regions: Sequence[str | None]) -> list[str | None]:
+    """:func:`parse_many`'s E.164 of each cell as read (``None`` where it has no answer).
 
-
-def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[Any]:
-    """:func:`parse_many`, with whether each number's type is geographical: ``(result, geo)``."""
-    if len(_KNOWN) > _KNOWN_MAX:  # a new generation; the last one still answers
-        _KNOWN_OLD.clear()
-        _KNOWN_OLD.update(_KNOWN)
-        _KNOWN.clear()
-    out: list[Any] = [None] * len(cells)
-    # 1. the country code, and the rules (default region, main region of the code) that apply
-    pending: dict[int, list[_Item]] = {}
-    for i, (cell, region_code) in enumerate(zip(cells, regions, strict=True)):
-        if not cell or not SIMPLE.fullmatch(cell):
-            continue
-        digits = cell.translate(_DROP)
-        if len(digits) < 3 or len(digits) > 20:
-            continue
-        item = _international(i, digits) if cell[0] == "+" else _national(i, digits, region_code)
-        if item is not None:
-            pending.setdefault(item[5].cc, []).append(item)
-    # 2. per country code, the pattern matches of every string a step of parse() tests, at once
-    for cc, items in pending.items():
-        country = _country(cc)
-        if country is not None:
-            _settle(country, items, out)
-    return out
-
-
-def _international(i: int, digits: str) -> _Item | None:
-    """A number written after ``+`` (or the default region's international prefix)."""
-    if digits[0] == "0":
-        return None
-    cc = _CC.get(digits[:1]) or _CC.get(digits[:2]) or _CC.get(digits[:3])
-    if cc is None:
-        return None
-    main = _main_region(cc)
-    if main is None or main.rewrites:
-        return None
-    national = digits[len(str(cc)) :]
-    if len(national) < 2:
-        return None
-    return (i, digits, national, 0, main, main)
-
-
-def _national(i: int, digits: str, region_code: str | None) -> _Item | None:
-    """A number written without ``+``, read in its row's region."""
-    if not region_code:
-        return None
-    home = _region(region_code)
-    if home is None or home.rewrites:
-        return None
-    match = home.idd.match(digits) if home.idd is not None else None
-    if match and digits[match.end() : match.end() + 1] != "0":
-        # the region's international prefix (``0044 …`` in GB): parse() strips it and reads the
-        # rest as after a ``+`` (_maybe_strip_i18n_prefix_and_normalize); two digits or fewer
-        # after it is TOO_SHORT_AFTER_IDD, whose reason the slow path gives
-        rest = digits[match.end() :]
-        return _international(i, rest) if len(rest) > 2 else None
-    main = _main_region(home.cc)
-    if main is None or main.rewrites:
-        return None
-    return (i, digits, digits, 1, home, main)
-
-
-def _settle(country: _Country, items: list[_Item], out: list[Any]) -> None:
-    """The answers of one country code's numbers into ``out`` (valid ones only)."""
-    asked: dict[str, None] = {}
-    # the usual case decided at once: no national prefix to strip (and, written without +,
-    # not starting with the country code): parse() keeps the digits as they are
-    direct: list[str | None] = []
-    for _, digits, national, kind, home, main in items:
-        nsn = None
-        if kind == 0:
-            nsn = national if _strip_end(main, national) is None else None
-        elif not digits.startswith(home.cc_text) and _strip_end(home, digits) is None:
-            nsn = digits
-        direct.append(nsn)
-        for s in [nsn] if nsn is not None else _plan(digits, national, kind, home, main):
-            asked[s] = None
-    suffixes = list(asked)
-    label_of = dict(zip(suffixes, country.labels(suffixes), strict=True))
-    for (i, digits, national, kind, home, main), nsn in zip(items, direct, strict=True):
-        plain = nsn is not None and (kind == 0 or home is main)
-        if nsn is None:
-            nsn = _decide(digits, national, kind, home, main, country, label_of)
-        if len(nsn) < 2 or len(nsn) > 17:
-            continue
-        region, valid, geo = country.answer(label_of[nsn], nsn)
-        if valid:
-            result = PhoneResult(f"+{country.cc}{nsn}", region, None)
-            out[i] = (result, geo)
-            if plain or _strip_end(main, nsn) is None:
-                # parse(e164) reads the same digits again (no national prefix to strip), so
-                # zones_many and regions_many may answer this number without parsing it
-                _KNOWN[result.e164] = (result, geo)
-
-
-def _strip_candidates(region: _Region, number: str) -> list[str]:
-    end = _strip_end(region, number)
-    return [number] if end is None else [number, number[end:]]
-
-
-def _plan(digits: str, national: str, kind: int, home: _Region, main: _Region) -> list[str]:
-    """Every string whose general-pattern match :func:`_decide` tests, and its outcomes."""
-    wanted: list[str] = []
-    if kind == 1:
-        if digits.startswith(home.cc_text):
-            wanted.append(digits)
-            for potential in _strip_candidates(home, digits[len(home.cc_text) :]):
-                wanted += _strip_candidates(main, potential)
-        wanted += _strip_candidates(home, digits)
-    else:
-        wanted += _strip_candidates(main, national)
-    return wanted
-
-
-def _gen(region: _Region, country: _Country, label_of: dict[str, frozenset[int]], s: str) -> bool:
-    """``_match_national_number(s, general_desc)`` of ``region``."""
-    label = label_of.get(s)
-    if label is None:  # not planned (cannot happen for the forms read here): ask the automaton
-        label = label_of[s] = country.labels([s])[0]
-    return country.general[region.code] in label
-
-
-def _strip(
-    region: _Region, number: str, country: _Country, label_of: dict[str, frozenset[int]]
-) -> str:
-    """``_maybe_strip_national_prefix_carrier_code(number, metadata)[1]`` (no transform rule)."""
-    end = _strip_end(region, number)
-    if end is None:
-        return number
-    stripped = number[end:]
-    if _gen(region, country, label_of, number) and not _gen(region, country, label_of, stripped):
-        return number
-    return stripped
-
-
-def _decide(
-    digits: str,
-    national: str,
-    kind: int,
-    home: _Region,
-    main: _Region,
-    country: _Country,
-    label_of: dict[str, frozenset[int]],
-) -> str:
-    """The national significant number ``parse`` ends with."""
-    metadata = main
-    if kind == 1:
-        metadata = home
-        if digits.startswith(home.cc_text):
-            potential = _strip(home, digits[len(home.cc_text) :], country, label_of)
-            if (
-                not _gen(home, country, label_of, digits)
-                and _gen(home, country, label_of, potential)
-            ) or home.length_result(len(digits)) == pnu.ValidationResult.TOO_LONG:
-                national = potential
-                metadata = main  # the country code was found: its main region's rules
-    potential = _strip(metadata, national, country, label_of)
-    if metadata.length_result(len(potential)) not in _SHORT:
-        national = potential
-    return national
+    A cell is trimmed with ``str.strip``, not :func:`etl.values.clean`: where what is left is a
+    form this path reads (it starts and ends with ``+``, ``(`` or an ASCII digit), both trim
+    the same whitespace; a cell with a zero-width character at an end is left to the caller.
+    """
+    trimmed = [cell.strip() if type(cell) is str else None for cell in cells]
+    return [None if a is None else a[0] for a in _parse(trimmed, regions)]
 
 
 def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
@@ -547,26 +665,67 @@ def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
     for another type the country's zones, read from the first
     ``TIMEZONE_LONGEST_PREFIX`` digits at most; the North American widening reads the area code.
     So the answer for the first number with a given key is the answer for all of them: (table
-    prefix, area code) for a geographical number, (first digits) for another.
+    prefix, area code) for a geographical number, (first digits) for another. The keys are
+    worked out array-wise (:func:`_zone_keys`).
     """
-    width = 1 + int(phone_timezone.TIMEZONE_LONGEST_PREFIX)  # type: ignore[attr-defined]
     parsed = _parse_e164(e164s)
-    out: list[tuple[str, ...]] = []
-    for e164, found in zip(e164s, parsed, strict=True):
+    out: list[Any] = [None] * len(e164s)
+    rows: list[int] = []
+    for n, found in enumerate(parsed):
         if found is None:
-            out.append(zones_for_number(e164))
-            continue
-        key: tuple[str | None, ...]
-        if found[1]:
-            area = e164[2:5] if e164.startswith("+1") else ""
-            key = (_table_prefix(e164, width), area)
+            out[n] = zones_for_number(e164s[n])
         else:
-            key = (e164[:width],)
-        zones = _ZONES.get(key)
-        if zones is None:
-            zones = _ZONES[key] = zones_for_number(e164)
-        out.append(zones)
+            rows.append(n)
+    if rows:
+        numbers = [e164s[n] for n in rows]
+        geo = np.array([cast(_Answer, parsed[n])[2] for n in rows], dtype=np.bool_)
+        _, first, inverse = np.unique(
+            _zone_keys(numbers, geo), axis=0, return_index=True, return_inverse=True
+        )
+        answers = [_zones_of(numbers[f], bool(geo[f])) for f in first.tolist()]
+        for n, a in zip(rows, inverse.reshape(-1).tolist(), strict=True):
+            out[n] = answers[a]
     return out
+
+
+def _zones_of(e164: str, geo: bool) -> tuple[str, ...]:
+    """The zones of ``e164`` through the cache of its key (see :func:`zones_many`)."""
+    width = _TZ_WIDTH
+    key: tuple[str | None, ...]
+    if geo:
+        key = (_table_prefix(e164, width), e164[2:5] if e164.startswith("+1") else "")
+    else:
+        key = (e164[:width],)
+    zones = _ZONES.get(key)
+    if zones is None:
+        zones = _ZONES[key] = zones_for_number(e164)
+    return zones
+
+
+def _zone_keys(e164s: list[str], geo: np.ndarray) -> np.ndarray:
+    """One row of integers per number, equal for two numbers exactly when their keys of
+    :func:`zones_many` are: (geographical, the prefix read, the area code read), each prefix
+    written as its digit count and value (E.164 digits never start with 0)."""
+    width = _TZ_WIDTH
+    matrix, counts = _matrix([e[1:] for e in e164s])
+    n = len(e164s)
+    # value[:, j]: the number of e164[1 : 1 + j], whose digit count is min(j, counts)
+    value = np.zeros((n, width), dtype=np.int64)
+    for j in range(1, width):
+        more = counts >= j
+        value[:, j] = np.where(
+            more, value[:, j - 1] * 10 + matrix[:, min(j - 1, matrix.shape[1] - 1)], value[:, j - 1]
+        )
+    code = np.minimum(np.arange(width)[None, :], counts[:, None]) * _TZ_SCALE + value
+    # the longest prefix (at most width - 1 digits) that TIMEZONE_DATA holds, else -1
+    table = np.full(n, -1, dtype=np.int64)
+    for j in range(width - 1, 0, -1):
+        hit = (table < 0) & np.isin(code[:, j], _TZ_CODES)
+        table[hit] = code[hit, j]
+    nanp = np.array([e.startswith("+1") for e in e164s], dtype=bool)
+    area = np.where(nanp, code[:, min(4, width - 1)] - code[:, 1], 0)
+    first = code[:, width - 1]
+    return np.stack([geo, np.where(geo, table, first), np.where(geo, area, 0)], axis=1)
 
 
 def _table_prefix(e164: str, width: int) -> str | None:
@@ -588,14 +747,12 @@ def regions_many(e164s: Sequence[str], known: AbcMapping[str, str] | None = None
         found = dict(zip(missing, regions_many(missing), strict=True)) if missing else {}
         return [known[e] if e in known else found[e] for e in e164s]
     return [
-        (found.region or "ZZ") if found is not None else region_of(e164)
-        for e164, found in zip(
-            e164s, [None if f is None else f[0] for f in _parse_e164(e164s)], strict=True
-        )
+        (found[1] or "ZZ") if found is not None else region_of(e164)
+        for e164, found in zip(e164s, _parse_e164(e164s), strict=True)
     ]
 
 
-def _parse_e164(e164s: Sequence[str]) -> list[Any]:
+def _parse_e164(e164s: Sequence[str]) -> list[_Answer | None]:
     """``_parse`` of E.164 numbers, from the numbers parsed lately where it knows them."""
     known = [_KNOWN.get(e) or _KNOWN_OLD.get(e) for e in e164s]
     missing = [i for i, found in enumerate(known) if found is None]
@@ -606,14 +763,21 @@ def _parse_e164(e164s: Sequence[str]) -> list[Any]:
     return known
 
 
-#: E.164 → (PhoneResult, geographical) of numbers parsed lately whose E.164 form parses to the
-#: same number, in two generations of at most ``_KNOWN_MAX`` (when the new one is full it
-#: becomes the old one), so memory does not grow with the run and the numbers of the last
-#: ``_KNOWN_MAX`` parsed are always there (a chunk's numbers, between its parse and its zones).
-_KNOWN: dict[str, tuple[Any, bool]] = {}
-_KNOWN_OLD: dict[str, tuple[Any, bool]] = {}
+#: E.164 → answer of numbers parsed lately whose E.164 form parses to the same number, in two
+#: generations of at most ``_KNOWN_MAX`` (when the new one is full it becomes the old one), so
+#: memory does not grow with the run and the numbers of the last ``_KNOWN_MAX`` parsed are
+#: always there (a chunk's numbers, between its parse and its zones).
+_KNOWN: dict[str, _Answer] = {}
+_KNOWN_OLD: dict[str, _Answer] = {}
 _KNOWN_MAX = 60_000
 
 
 _ZONES: dict[tuple[str | None, ...], tuple[str, ...]] = {}
 _TZ_DATA = phone_timezone.TIMEZONE_DATA  # type: ignore[attr-defined]
+_TZ_WIDTH = 1 + int(phone_timezone.TIMEZONE_LONGEST_PREFIX)  # type: ignore[attr-defined]
+#: A prefix of j digits with value v is coded j * _TZ_SCALE + v.
+_TZ_SCALE = 10 ** (_TZ_WIDTH + 1)
+_TZ_CODES = np.array(
+    sorted(len(k) * _TZ_SCALE + int(k) for k in _TZ_DATA if k.isdigit() and k[0] != "0"),
+    dtype=np.int64,
+)

@@ -53,7 +53,7 @@ from etl.normalize import (
     split_phones,
     zones_of_phones,
 )
-from etl.phonefast import parse_many, regions_many, zones_many
+from etl.phonefast import e164_many, regions_many, zones_many
 from etl.values import Caveat
 
 __all__ = [
@@ -252,16 +252,17 @@ def _phone_columns(
     for i, (phone_col, phone_spec) in enumerate(zip(phone_cols, mapping.phones, strict=True)):
         # the common forms many at a time (etl/phonefast.py: libphonenumber's own answers for
         # valid numbers); everything else, and every reason, from _phone_cell one by one
-        raws = list(mapped[phone_col])
-        fast = parse_many([clean(raw) for raw in raws], regions)
-        cells = [
-            ((found.e164,), None) if found is not None else _phone_cell(raw, reg, country)
-            for found, raw, reg, country in zip(fast, raws, regions, odd, strict=True)
+        raws = mapped[phone_col].tolist()
+        numbers: list[Any] = [
+            None if e164 is None else (e164,) for e164 in e164_many(raws, regions)
         ]
-        out[phone_col] = pd.Series([c[0] for c in cells], index=mapped.index, dtype=object)
-        out[col.extension(i)] = pd.Series([c[1] for c in cells], index=mapped.index, dtype=object)
+        extensions: list[str | None] = [None] * len(raws)
+        for n in [n for n, found in enumerate(numbers) if found is None]:
+            numbers[n], extensions[n] = _phone_cell(raws[n], regions[n], odd[n])
+        out[phone_col] = pd.Series(numbers, index=mapped.index, dtype=object)
+        out[col.extension(i)] = pd.Series(extensions, index=mapped.index, dtype=object)
         if not phone_spec.extension:
-            for n, (_, ext) in enumerate(cells):
+            for n, ext in enumerate(extensions):
                 if ext:
                     where = f"phone ({phone_spec.column})"
                     notes[n].append(
@@ -286,31 +287,34 @@ def _zone_columns(
     notes: list[list[Caveat]],
 ) -> list[Any]:
     """``timezoneId`` (the column's, else inferred from the phones, else the default),
-    ``timezone_source`` and the rows' warnings into ``out``; the zones, by row."""
+    ``timezone_source`` and the rows' warnings into ``out``; the zones, by row.
+
+    Every answer that depends only on values that repeat (a row's candidate zones, its
+    country's default zone, whether the column's zone keeps the candidates' clock) is worked
+    out once per distinct value; a row's own numbers only go into its messages."""
     raw_zones = mapped["timezoneId"] if "timezoneId" in mapped else [None] * len(mapped)
     zones: list[Any] = _distinct(raw_zones, canonical_zone)
     sources: list[str | None] = ["column" if z is not None else None for z in zones]
     row_phones = _row_phones(out, phone_cols)
-    numbers = list(dict.fromkeys(n for phones in row_phones.values() for n in phones))
-    zones_of_number = dict(zip(numbers, zones_many(numbers), strict=True))
-    region_of_number = dict(zip(numbers, regions_many(numbers), strict=True))
+    candidates = _candidates(row_phones)
+    defaults = _default_zones(mapping, row_phones, countries, odd)
     use_default = mapping.defaults.ambiguous_timezone == "default"
     has_column = "timezoneId" in mapping.fields
-    for i, row in enumerate(mapped.index):
-        phones = row_phones.get(row, ())
-        candidates = zones_of_phones(phones, zones_of_number)
-        shown_phones = " and ".join(phones)
-        # the row's country: its region column's, else its first number's
-        written = countries[i]
-        country = written if isinstance(written, str) else None
-        if country is None and not odd[i] and phones:
-            country = region_of_number[phones[0]]
-        default = mapping.defaults.zone_for(country)
-        if zones[i] is None:
-            zones[i], sources[i] = infer_zone(
-                shown_phones, candidates, default, use_default, has_column
-            )
-            if sources[i] == "default" and len(candidates) > 1:
+    inferred: dict[tuple[tuple[str, ...], str | None], tuple[Any, str | None]] = {}
+    clocks: dict[tuple[str, tuple[str, ...]], bool] = {}
+    for i, zone in enumerate(zones):
+        cands = candidates[i]
+        if zone is None:
+            default = defaults[i]
+            key = (cands, default)
+            found = inferred.get(key)
+            if found is None:
+                found = inferred[key] = infer_zone("", cands, default, use_default, has_column)
+            if isinstance(found[0], Invalid):  # its reason names the row's numbers
+                found = infer_zone(" and ".join(row_phones[i]), *key, use_default, has_column)
+            zones[i], sources[i] = found
+            if found[1] == "default" and len(cands) > 1:
+                shown_phones = " and ".join(row_phones[i])
                 notes[i].append(
                     Caveat(
                         "timezoneId",
@@ -319,25 +323,60 @@ def _zone_columns(
                         shown_phones,
                     )
                 )
-        elif isinstance(zones[i], str) and candidates and not same_clock(zones[i], candidates):
-            shown = ", ".join(candidates[:3]) + (" …" if len(candidates) > 3 else "")
-            notes[i].append(
-                Caveat(
-                    "timezoneId",
-                    "timezoneId: … from the column, but the phone … is in …",
-                    f"timezoneId: {zones[i]} from the column, but the phone {shown_phones} is "
-                    f"in {shown}; kept the column's zone",
-                    zones[i],
-                )
-            )
-    for i, row in enumerate(mapped.index):
-        why = odd[i]
-        if why and row_phones.get(row):
+        elif isinstance(zone, str) and cands:
+            same = clocks.get((zone, cands))
+            if same is None:
+                same = clocks[(zone, cands)] = same_clock(zone, cands)
+            if not same:
+                notes[i].append(_other_clock(zone, cands, " and ".join(row_phones[i])))
+    for i, why in enumerate(odd):
+        if why and row_phones[i]:
             notes[i].append(_odd_country(countries[i], why))
     out["timezoneId"] = pd.Series(zones, index=mapped.index, dtype=object)
     out[col.TIMEZONE_SOURCE] = pd.Series(sources, index=mapped.index, dtype=object)
     out[col.WARNINGS] = pd.Series([tuple(n) for n in notes], index=mapped.index, dtype=object)
     return zones
+
+
+def _other_clock(zone: str, candidates: tuple[str, ...], shown_phones: str) -> Caveat:
+    """The warning on a row whose zone column keeps another clock than its phones' zones."""
+    shown = ", ".join(candidates[:3]) + (" …" if len(candidates) > 3 else "")
+    return Caveat(
+        "timezoneId",
+        "timezoneId: … from the column, but the phone … is in …",
+        f"timezoneId: {zone} from the column, but the phone {shown_phones} is "
+        f"in {shown}; kept the column's zone",
+        zone,
+    )
+
+
+def _candidates(row_phones: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The zones any of each row's numbers may be in (:func:`~etl.normalize.zones_of_phones`),
+    each number's looked up once per chunk and each distinct combination joined once."""
+    numbers = list(dict.fromkeys(n for phones in row_phones for n in phones))
+    zones_of = dict(zip(numbers, zones_many(numbers), strict=True))
+    joined: dict[tuple[tuple[str, ...], ...], tuple[str, ...]] = {}
+    out: list[tuple[str, ...]] = []
+    for phones in row_phones:
+        key = tuple(zones_of[n] for n in phones)
+        found = joined.get(key)
+        if found is None:
+            found = joined[key] = zones_of_phones(phones, zones_of)
+        out.append(found)
+    return out
+
+
+def _default_zones(
+    mapping: Mapping, row_phones: list[tuple[str, ...]], countries: list[Any], odd: list[str | None]
+) -> list[str | None]:
+    """Each row's default zone: its country's (the region column's, else its first number's
+    region) per ``defaults``."""
+    country: list[str | None] = [c if isinstance(c, str) else None for c in countries]
+    ask = [i for i, c in enumerate(country) if c is None and not odd[i] and row_phones[i]]
+    for i, region in zip(ask, regions_many([row_phones[i][0] for i in ask]), strict=True):
+        country[i] = region
+    zone_for = {c: mapping.defaults.zone_for(c) for c in set(country)}
+    return [zone_for[c] for c in country]
 
 
 def _value_columns(
@@ -460,15 +499,19 @@ def _distinct(cells: Iterable[Any], fn: Callable[[Any], Any]) -> list[Any]:
     return [answers[c] if c >= 0 else fn(v) for c, v in zip(codes.tolist(), values, strict=True)]
 
 
-def _row_phones(norm: pd.DataFrame, phone_cols: list[str]) -> dict[int, tuple[str, ...]]:
-    """Every valid number of each row, in column order, each once."""
-    found: dict[int, list[str]] = {}
+def _row_phones(norm: pd.DataFrame, phone_cols: list[str]) -> list[tuple[str, ...]]:
+    """Every valid number of each row (by position), in column order, each once."""
+    found: list[tuple[str, ...]] = [()] * len(norm)
     for phone_col in phone_cols:
-        for row, value in norm[phone_col].items():
-            if isinstance(value, tuple):
-                numbers = found.setdefault(row, [])
-                numbers += [n for n in value if n not in numbers]
-    return {row: tuple(numbers) for row, numbers in found.items()}
+        found = [
+            numbers + tuple(n for n in value if n not in numbers)
+            if isinstance(value, tuple) and numbers
+            else value
+            if isinstance(value, tuple)
+            else numbers
+            for numbers, value in zip(found, norm[phone_col].tolist(), strict=True)
+        ]
+    return found
 
 
 def _not_invalid(series: pd.Series) -> pd.Series:
