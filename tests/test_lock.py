@@ -17,7 +17,8 @@ def _name(requirement: str) -> str:
 
 def test_every_dependency_is_pinned_in_the_lock_file() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    extras = project["optional-dependencies"]
+    wanted = [*project["dependencies"], *extras["dev"], *extras["bench"]]
     pins = {}
     for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
