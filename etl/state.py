@@ -105,21 +105,35 @@ RUN_COUNTS = (
     "campaign_entries_added",
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS leads (
+#: ``leads`` as schema 1 created it; schema 4 rebuilds the table from the same text with a wider
+#: state CHECK and two more columns (SQLite cannot widen a CHECK in place). Like every step below
+#: it is frozen: a ledger migrated from any version must end as a new one does (a new column or
+#: state is a new step; tests/test_state.py compares old files migrated with a new ledger).
+_LEADS = """
+CREATE TABLE {name} (
     project      INTEGER NOT NULL,
     key          TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('sending', 'created', 'ambiguous', 'rejected')),
+    status       TEXT NOT NULL CHECK (status IN{states}),
     lead_id      INTEGER,
     payload_hash TEXT NOT NULL,
     payload      TEXT NOT NULL,
     campaign_id  TEXT,
     source_file  TEXT,
     source_row   INTEGER,
-    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),{added}
     PRIMARY KEY (project, key)
-);
+);"""
+
+#: Schema 1; a new ledger gets it and then every step of :data:`_MIGRATIONS`, in order.
+_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"""
+    + _LEADS.format(
+        name="IF NOT EXISTS leads",
+        states=" ('sending', 'created', 'ambiguous', 'rejected')",
+        added="",
+    )
+    + """
 CREATE TABLE IF NOT EXISTS enrolments (
     campaign_id TEXT NOT NULL,
     lead_id     INTEGER NOT NULL,
@@ -128,10 +142,11 @@ CREATE TABLE IF NOT EXISTS enrolments (
     PRIMARY KEY (campaign_id, lead_id)
 );
 """
+)
 
 #: Additive steps from one schema version to the next: ``(version reached, SQL script)``. Each
 #: step only adds (tables, columns, indexes, a state), so an older voiptime-etl's data stays as it
-#: was; step 3 rebuilds ``leads`` with every row to widen its state CHECK.
+#: was; step 4 rebuilds ``leads`` with every row to widen its state CHECK.
 _MIGRATIONS: list[tuple[int, str]] = [
     (
         2,
@@ -174,23 +189,15 @@ CREATE TABLE IF NOT EXISTS settlements (
         4,
         # ``leads`` rebuilt (SQLite cannot widen a CHECK in place) to allow the state ``missing``
         # and add ``note``; every row and column is kept. ``baselines`` added.
-        """
-CREATE TABLE leads_v4 (
-    project      INTEGER NOT NULL,
-    key          TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN
-                     ('sending', 'created', 'ambiguous', 'rejected', 'missing')),
-    lead_id      INTEGER,
-    payload_hash TEXT NOT NULL,
-    payload      TEXT NOT NULL,
-    campaign_id  TEXT,
-    source_file  TEXT,
-    source_row   INTEGER,
-    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        _LEADS.format(
+            name="leads_v4",
+            states="""
+                     ('sending', 'created', 'ambiguous', 'rejected', 'missing')""",
+            added="""
     source_pinned INTEGER NOT NULL DEFAULT 0,
-    note         TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (project, key)
-);
+    note         TEXT NOT NULL DEFAULT '',""",
+        )
+        + """
 INSERT INTO leads_v4 (project, key, status, lead_id, payload_hash, payload, campaign_id,
                       source_file, source_row, updated_at, source_pinned)
     SELECT project, key, status, lead_id, payload_hash, payload, campaign_id, source_file,

@@ -272,6 +272,143 @@ def test_a_schema_1_ledger_is_migrated_and_keeps_everything(tmp_path: Path) -> N
     db.close()
 
 
+#: A ledger as voiptime-etl's schema 3 wrote it (schema 1, then its steps 2 and 3 as they were
+#: released), with a lead that has its pinned source: written out here, not taken from etl.state, so
+#: a change to the migrations' text cannot change the old file too.
+SCHEMA_3 = (
+    SCHEMA_1
+    + """
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    command     TEXT NOT NULL,
+    sources     TEXT NOT NULL DEFAULT '[]',
+    files       TEXT NOT NULL DEFAULT '[]',
+    counts      TEXT NOT NULL DEFAULT '{}',
+    exit_code   INTEGER,
+    error       TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE files (
+    fingerprint TEXT PRIMARY KEY,
+    path        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('recorded', 'archived')),
+    run_id      INTEGER,
+    archived_to TEXT,
+    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE settlements (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    who         TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    project     INTEGER NOT NULL,
+    key         TEXT NOT NULL,
+    was         TEXT NOT NULL,
+    lead_id     INTEGER,
+    source_file TEXT,
+    source_row  INTEGER
+);
+ALTER TABLE leads ADD COLUMN source_pinned INTEGER NOT NULL DEFAULT 0;
+UPDATE leads SET source_pinned = 1;
+UPDATE meta SET value = '3' WHERE key = 'schema_version';
+"""
+)
+
+
+#: The same as schema 4 wrote it: ``leads`` rebuilt with the state ``missing`` and ``note``, and
+#: ``baselines``. A new ledger's ``leads`` comes from the text schema 1 and schema 4 share in
+#: etl.state: this file, written out, pins that text.
+SCHEMA_4 = (
+    SCHEMA_3
+    + """
+CREATE TABLE leads_v4 (
+    project      INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN
+                     ('sending', 'created', 'ambiguous', 'rejected', 'missing')),
+    lead_id      INTEGER,
+    payload_hash TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    campaign_id  TEXT,
+    source_file  TEXT,
+    source_row   INTEGER,
+    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    source_pinned INTEGER NOT NULL DEFAULT 0,
+    note         TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (project, key)
+);
+INSERT INTO leads_v4 (project, key, status, lead_id, payload_hash, payload, campaign_id,
+                      source_file, source_row, updated_at, source_pinned)
+    SELECT project, key, status, lead_id, payload_hash, payload, campaign_id, source_file,
+           source_row, updated_at, source_pinned FROM leads;
+DROP TABLE leads;
+ALTER TABLE leads_v4 RENAME TO leads;
+CREATE TABLE baselines (
+    what         TEXT PRIMARY KEY,
+    server_count INTEGER NOT NULL,
+    ledger_count INTEGER NOT NULL,
+    at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+UPDATE meta SET value = '4' WHERE key = 'schema_version';
+"""
+)
+
+
+def _schema(path: Path) -> list[tuple[str, str, str, str | None]]:
+    """A ledger's schema as SQLite keeps it: every table and index, with its SQL text (not the
+    pages it is stored in)."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+        schema = rows.fetchall()
+    db.close()
+    return schema
+
+
+@pytest.mark.parametrize(
+    "old", [SCHEMA_1, SCHEMA_3, SCHEMA_4], ids=["schema 1", "schema 3", "schema 4"]
+)
+def test_an_old_ledger_is_migrated_to_exactly_the_schema_of_a_new_one(
+    tmp_path: Path, old: str
+) -> None:
+    Ledger.open(tmp_path / "new.sqlite").close()
+    with sqlite3.connect(tmp_path / "old.sqlite") as db:
+        db.executescript(old)
+    db.close()
+    with Ledger.open(tmp_path / "old.sqlite") as ledger:
+        e = ledger.lookup(1, ["a"])["a"]
+        assert (e.status, e.lead_id, e.payload, e.source_file, e.source_row, e.enrolled) == (
+            "created",
+            5500,
+            {"name": "Ann"},
+            "f.csv",
+            2,
+            frozenset({"camp"}),
+        )
+        assert e.source_pinned is (old != SCHEMA_1)
+    new, migrated = _schema(tmp_path / "new.sqlite"), _schema(tmp_path / "old.sqlite")
+    assert [name for _, name, _, _ in new] == [
+        "baselines",
+        "enrolments",
+        "enrolments_lead_id",
+        "files",
+        "leads",
+        "leads_lead_id",
+        "meta",
+        "runs",
+        "settlements",
+        "sqlite_autoindex_baselines_1",
+        "sqlite_autoindex_enrolments_1",
+        "sqlite_autoindex_files_1",
+        "sqlite_autoindex_leads_1",
+        "sqlite_autoindex_meta_1",
+        "sqlite_autoindex_stages_1",
+        "sqlite_sequence",
+        "stages",
+    ]
+    assert migrated == new
+
+
 def test_an_interrupt_inside_a_group_commit_writes_nothing_and_answers_every_write(
     tmp_path: Path,
 ) -> None:
