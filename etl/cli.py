@@ -468,13 +468,28 @@ def _on_signals(cancel: Cancel) -> dict[int, Any]:
     return previous
 
 
-def _keep_reports(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
+#: Options several commands share, each declared once (a click option makes a new parameter each
+#: time it decorates a command).
+_mapping_option = click.option(
+    "--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping."
+)
+_debug_option = click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+_by_option = click.option("--by", "who", help="Who checked (default: your login name).")
+
+
+def _report_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--report-dir`` and ``--keep-reports`` (validate and import)."""
+    f = click.option(
         "--keep-reports",
         type=click.IntRange(min=1),
         metavar="N",
         help="After the run, keep only the newest N report folders under reports/ "
         "(only folders voiptime-etl wrote are ever removed).",
+    )(f)
+    return click.option(
+        "--report-dir",
+        type=click.Path(path_type=Path),
+        help="Report folder (default reports/<UTC time>/).",
     )(f)
 
 
@@ -491,36 +506,37 @@ def _report_dir(report_dir: Path | None, keep_reports: int | None) -> Path:
     return report_dir or default_report_dir()
 
 
+def _start(command: str, given: dict[str, Any], **hooks: Any) -> NoReturn:
+    """Run ``validate`` or ``import`` with the values of its options (``given``, as click passes
+    them): the API options make the :class:`Settings` (with ``--rate-limit``), the logging ones
+    set the log up, and every other option is the :class:`RunOptions` field of its name (the
+    sources expanded, ``--report-dir`` checked against ``--keep-reports``), with ``hooks``."""
+    settings = _settings(
+        given.pop("api_url"), given.pop("api_key_file"), given.pop("rate_limit", None)
+    )
+    quiet, debug = given.pop("quiet"), given.pop("debug")
+    _setup_logging(given.pop("verbose"), quiet, debug, settings.api_key)
+    options = RunOptions(
+        command=command,
+        sources=_expand(given.pop("sources")),
+        report_dir=_report_dir(given.pop("report_dir"), given["keep_reports"]),
+        now=_test_now(),
+        **given,
+        **hooks,
+    )
+    _run_command(options, settings, quiet, debug)
+
+
 @cli.command("validate")
 @click.argument("sources", nargs=-1, required=True)
-@click.option(
-    "--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping."
-)
-@click.option(
-    "--report-dir",
-    type=click.Path(path_type=Path),
-    help="Report folder (default reports/<UTC time>/).",
-)
-@_keep_reports
+@_mapping_option
+@_report_options
 @click.option(
     "--campaign", metavar="ID|NAME", help="Validate as for this campaign (phones required)."
 )
 @_window_options
 @_common
-def validate_cmd(
-    sources: tuple[str, ...],
-    mapping: Path,
-    report_dir: Path | None,
-    keep_reports: int | None,
-    campaign: str | None,
-    calling_window: str | None,
-    operator_timezone: str | None,
-    api_url: str | None,
-    api_key_file: Path | None,
-    verbose: int,
-    quiet: bool,
-    debug: bool,
-) -> None:
+def validate_cmd(**given: Any) -> None:
     """Check files against a mapping without sending anything.
 
     With no API key it checks offline; with one it also resolves the project, status, source and
@@ -530,39 +546,19 @@ def validate_cmd(
     Example:
       voiptime-etl validate sample_data/leads.csv --mapping mappings/leads.yaml
     """
-    settings = _settings(api_url, api_key_file)
-    _setup_logging(verbose, quiet, debug, settings.api_key)
-    options = RunOptions(
-        sources=_expand(sources),
-        mapping=mapping,
-        command="validate",
-        campaign=campaign,
-        report_dir=_report_dir(report_dir, keep_reports),
-        keep_reports=keep_reports,
-        calling_window=calling_window,
-        operator_timezone=operator_timezone,
-        now=_test_now(),
-    )
-    _run_command(options, settings, quiet, debug)
+    _start("validate", given)
 
 
 @cli.command("import")
 @click.argument("sources", nargs=-1, required=True)
-@click.option(
-    "--mapping", "mapping", required=True, type=click.Path(path_type=Path), help="The YAML mapping."
-)
+@_mapping_option
 @click.option(
     "--campaign", metavar="ID|NAME", help="Campaign to push the leads into (overrides the mapping)."
 )
 @click.option(
     "--dry-run", is_flag=True, help="Do everything but the writing calls; report what would happen."
 )
-@click.option(
-    "--report-dir",
-    type=click.Path(path_type=Path),
-    help="Report folder (default reports/<UTC time>/).",
-)
-@_keep_reports
+@_report_options
 @click.option(
     "--state",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -621,31 +617,7 @@ def validate_cmd(
 )
 @_window_options
 @_common
-def import_cmd(
-    sources: tuple[str, ...],
-    mapping: Path,
-    campaign: str | None,
-    dry_run: bool,
-    report_dir: Path | None,
-    keep_reports: int | None,
-    state: Path,
-    concurrency: int,
-    rate_limit: float | None,
-    retry_ambiguous: bool,
-    archive_dir: Path | None,
-    settle_seconds: float,
-    overwrite: bool,
-    recreate_missing: bool,
-    new_ledger: bool,
-    max_reject_rate: float | None,
-    calling_window: str | None,
-    operator_timezone: str | None,
-    api_url: str | None,
-    api_key_file: Path | None,
-    verbose: int,
-    quiet: bool,
-    debug: bool,
-) -> None:
+def import_cmd(**given: Any) -> None:
     """Import leads into Voiptime Cloud and push them into a campaign.
 
     Rows are read, mapped, validated and sent in chunks; a rerun over the same rows creates
@@ -662,37 +634,22 @@ def import_cmd(
           --campaign "Spring outreach" --report-dir reports/today
       voiptime-etl import 'inbox/*.csv' --mapping mappings/leads.yaml --archive-dir done/
     """
-    settings = _settings(api_url, api_key_file, rate_limit)
-    _setup_logging(verbose, quiet, debug, settings.api_key)
-    options = RunOptions(
-        sources=_expand(sources),
-        mapping=mapping,
-        command="import",
-        campaign=campaign,
-        dry_run=dry_run,
-        report_dir=_report_dir(report_dir, keep_reports),
-        keep_reports=keep_reports,
-        state=state,
-        concurrency=concurrency,
-        retry_ambiguous=retry_ambiguous,
-        overwrite=overwrite,
-        recreate_missing=recreate_missing,
-        new_ledger=new_ledger,
-        max_reject_rate=max_reject_rate,
+    _start(
+        "import",
+        given,
         on_created=_crash_hook("VOIPTIME_TEST_CRASH_AFTER_CREATED"),
-        archive_dir=archive_dir,
-        settle_seconds=settle_seconds,
         before_archive=_crash_hook("VOIPTIME_TEST_CRASH_BEFORE_ARCHIVE", flag=True),
-        calling_window=calling_window,
-        operator_timezone=operator_timezone,
-        now=_test_now(),
     )
-    _run_command(options, settings, quiet, debug)
 
 
-def _state_file(ctx: click.Context, state: Path | None) -> Path:
-    """A subcommand's --state, else the group's, else the default."""
-    return state or (ctx.obj or {}).get("state") or DEFAULT_STATE
+def _state_file(ctx: click.Context, state: Path | None, debug: bool, missing: str) -> Path:
+    """The ledger a ``state`` command works on: its own --state, else the group's, else the
+    default; logging set up. Exits 66 with ``missing`` as the reason when there is no such file."""
+    _setup_logging(0, False, debug, None)
+    path = state or (ctx.obj or {}).get("state") or DEFAULT_STATE
+    if not path.exists():
+        _fail(InputMissingError(str(path), missing), debug)
+    return path
 
 
 def _state_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -725,7 +682,7 @@ def _last_run_sentence(run: RunRecord) -> str:
 @click.option(
     "--runs", type=click.IntRange(1), default=10, show_default=True, help="How many runs to list."
 )
-@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@_debug_option
 @click.pass_context
 def state_cmd(
     ctx: click.Context, state: Path | None, as_json: bool, runs: int, debug: bool
@@ -747,10 +704,7 @@ def state_cmd(
     ctx.obj["state"] = state
     if ctx.invoked_subcommand is not None:
         return
-    _setup_logging(0, False, debug, None)
-    path = _state_file(ctx, state)
-    if not path.exists():
-        _fail(InputMissingError(str(path), "no such state file (no import has run with it)"), debug)
+    path = _state_file(ctx, state, debug, "no such state file (no import has run with it)")
     try:
         with Ledger.open_readonly(path) as ledger:
             report = ledger.report(runs)
@@ -799,15 +753,21 @@ def _leads_table(report: LedgerReport) -> Table:
     return table
 
 
+def _table(title: str, columns: Sequence[str]) -> Table:
+    """An empty table, its title on the left, with these columns (left-aligned)."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
 def _ambiguous_table(report: LedgerReport) -> Table:
     """The rows whose outcome is unknown, with what to do about each."""
-    table = Table(
-        title=f"Ambiguous rows ({len(report.ambiguous)}): check each in the dialer, then "
+    table = _table(
+        f"Ambiguous rows ({len(report.ambiguous)}): check each in the dialer, then "
         "`state resolve KEY --lead-id N` or `state forget KEY`",
-        title_justify="left",
+        ("project", "key", "file", "row", "since"),
     )
-    for column in ("project", "key", "file", "row", "since"):
-        table.add_column(column)
     for a in report.ambiguous:
         table.add_row(str(a.project), a.key, a.source_file or "", str(a.source_row or ""), a.since)
     return table
@@ -815,13 +775,11 @@ def _ambiguous_table(report: LedgerReport) -> Table:
 
 def _missing_table(report: LedgerReport) -> Table:
     """The leads the dialer answered 404 for, with what answered 404."""
-    table = Table(
-        title=f"Leads missing in the dialer ({len(report.missing)}): not sent again until "
+    table = _table(
+        f"Leads missing in the dialer ({len(report.missing)}): not sent again until "
         "an import with --recreate-missing",
-        title_justify="left",
+        ("project", "key", "lead", "file", "row", "why"),
     )
-    for column in ("project", "key", "lead", "file", "row", "why"):
-        table.add_column(column)
     for m in report.missing:
         table.add_row(
             str(m.project),
@@ -866,9 +824,10 @@ def _runs_table(report: LedgerReport) -> Table:
 
 def _settlements_table(report: LedgerReport) -> Table:
     """What people settled by hand (``state resolve`` / ``state forget``)."""
-    table = Table(title="Settled by people", title_justify="left")
-    for column in ("at", "who", "action", "project", "key", "was", "lead id", "file", "row"):
-        table.add_column(column)
+    table = _table(
+        "Settled by people",
+        ("at", "who", "action", "project", "key", "was", "lead id", "file", "row"),
+    )
     for st in report.settlements:
         table.add_row(
             st.at,
@@ -891,10 +850,7 @@ def _settle(
     act: Callable[[Ledger], list[Settlement]],
 ) -> list[Settlement]:
     """Run ``act`` on the ledger opened for writing (locked: not while an import runs)."""
-    _setup_logging(0, False, debug, None)
-    path = _state_file(ctx, state)
-    if not path.exists():
-        _fail(InputMissingError(str(path), "no such state file"), debug)
+    path = _state_file(ctx, state, debug, "no such state file")
     try:
         with Ledger.open(path) as ledger:
             return act(ledger)
@@ -908,9 +864,9 @@ def _settle(
     "--lead-id", type=click.IntRange(1), required=True, help="The lead's id in the dialer."
 )
 @click.option("--project", type=int, help="The project id, when the key is in several.")
-@click.option("--by", "who", help="Who checked (default: your login name).")
+@_by_option
 @_state_option
-@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@_debug_option
 @click.pass_context
 def state_resolve_cmd(
     ctx: click.Context,
@@ -943,9 +899,9 @@ def state_resolve_cmd(
 @state_cmd.command("forget")
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--project", type=int, help="The project id, when a key is in several.")
-@click.option("--by", "who", help="Who checked (default: your login name).")
+@_by_option
 @_state_option
-@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@_debug_option
 @click.pass_context
 def state_forget_cmd(
     ctx: click.Context,
@@ -971,30 +927,20 @@ def state_forget_cmd(
         )
 
 
-@cli.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@cli.command("sandbox", context_settings={"show_default": True})  # every option's default
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
 @click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8765,
-    show_default=True,
-    help="Port (0: any free port).",
+    "--port", type=click.IntRange(0, 65535), default=8765, help="Port (0: any free port)."
 )
 @click.option(
-    "--latency-ms",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Delay added to every answer.",
+    "--latency-ms", type=click.IntRange(min=0), default=0, help="Delay added to every answer."
 )
 @click.option(
     "--data",
     type=click.Path(path_type=Path, dir_okay=False),
     help="JSON file of start data (projects, campaigns).",
 )
-@click.option(
-    "--api-key", default="sandbox-key", show_default=True, help="The key the sandbox accepts."
-)
+@click.option("--api-key", default="sandbox-key", help="The key the sandbox accepts.")
 def sandbox_cmd(host: str, port: int, latency_ms: int, data: Path | None, api_key: str) -> None:
     """Serve a local, in-memory Voiptime Cloud API for trying things out and for tests.
 
@@ -1036,9 +982,7 @@ def sandbox_cmd(host: str, port: int, latency_ms: int, data: Path | None, api_ke
 
 
 def _listing(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    for c in columns:
-        table.add_column(c)
+    table = _table(title, columns)
     for row in rows:
         table.add_row(*[str(row.get(c, "")) for c in columns])
     Console(file=sys.stdout, highlight=False, soft_wrap=True).print(table)
@@ -1064,7 +1008,7 @@ def _project_id(client: Any, project: str) -> int:
 
 def _api_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options of the commands that only list what the API holds."""
-    f = click.option("--debug", is_flag=True, help="Tracebacks on errors.")(f)
+    f = _debug_option(f)
     f = click.option(
         "--api-key-file",
         type=click.Path(path_type=Path, dir_okay=False),
@@ -1075,17 +1019,23 @@ def _api_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-@cli.command("projects")
-@_api_options
-def projects_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
-    """List the projects (groupId) the key can see.
+def _account_list_command(kind: str, summary: str, columns: list[str]) -> None:
+    """Add the command ``KIND`` that lists the account's ``KIND`` (``projects``, ``campaigns``):
+    the client's ``list_KIND``, shown in these columns."""
 
-    \b
-    Example:
-      voiptime-etl projects
-    """
-    rows = _api_call(api_url, api_key_file, debug, lambda c: c.list_projects())
-    _listing(rows, ["id", "name", "contacts"], "Projects")
+    @cli.command(kind, help=f"{summary}\n\n\b\nExample:\n  voiptime-etl {kind}")
+    @_api_options
+    def command(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
+        rows = _api_call(api_url, api_key_file, debug, lambda c: getattr(c, f"list_{kind}")())
+        _listing(rows, columns, kind.capitalize())
+
+
+_account_list_command(
+    "projects", "List the projects (groupId) the key can see.", ["id", "name", "contacts"]
+)
+_account_list_command(
+    "campaigns", "List every campaign (all pages).", ["id", "name", "totalEntries"]
+)
 
 
 def _project_list_command(kind: str, example: str) -> None:
@@ -1114,23 +1064,10 @@ _project_list_command("sources", "Demo")
 _project_list_command("statuses", "1")
 
 
-@cli.command("campaigns")
-@_api_options
-def campaigns_cmd(api_url: str | None, api_key_file: Path | None, debug: bool) -> None:
-    """List every campaign (all pages).
-
-    \b
-    Example:
-      voiptime-etl campaigns
-    """
-    rows = _api_call(api_url, api_key_file, debug, lambda c: c.list_campaigns())
-    _listing(rows, ["id", "name", "totalEntries"], "Campaigns")
-
-
 @cli.command("mapping-init")
 @click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--sheet", help="Sheet name or 0-based index (workbooks; default: the first).")
-@click.option("--debug", is_flag=True, help="Tracebacks on errors.")
+@_debug_option
 def mapping_init_cmd(source: Path, sheet: str | None, debug: bool) -> None:
     """Print a starter mapping guessed from a file's headers and values.
 
