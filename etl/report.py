@@ -691,12 +691,25 @@ def _reject_lines(rejects: Sequence[RejectRecord], with_file: bool) -> str:
     return "\n".join(out)
 
 
+#: An import's count tiles: ``(summary key, label, label in a dry run, colour class)``. A dry run
+#: has no ``leads_missing`` tile (nothing is sent, so nothing answers 404).
+_LEAD_TILES = (
+    ("leads_created", "created", "would create", "ok"),
+    ("leads_updated", "updated", "would update", ""),
+    ("leads_unchanged", "unchanged", "would leave unchanged", ""),
+    ("leads_failed", "failed", "failed", "bad"),
+    ("leads_missing", "of them missing in the dialer", None, "bad"),
+    ("leads_ambiguous", "ambiguous", "ambiguous", "warn"),
+    ("campaign_entries_added", "added to campaign", "would add to campaign", "ok"),
+)
+
+
 def _tiles(s: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
     """The count tiles a run shows: ``(summary key, label, count, colour class)``.
 
-    ``validate`` decides only about rows; a dry run says what it *would* do; an import says
-    what it did. A count that cannot happen in a run (failed leads in a dry run) is shown only
-    when it is not zero.
+    ``validate`` decides only about rows; a dry run says what it *would* do (the campaign tile
+    only when there is a campaign); an import says what it did. A count that cannot happen in a
+    run (failed leads in a dry run) is shown only when it is not zero.
     """
     rows = [
         ("rows_read", "rows read", ""),
@@ -707,25 +720,14 @@ def _tiles(s: Mapping[str, Any]) -> list[tuple[str, str, int, str]]:
     if s.get("command") == "validate":
         rows.append(("rows_with_warnings", "valid, with a warning", "warn"))
     elif s.get("dry_run"):
+        campaign = bool(s.get("campaign_id"))
         rows += [
-            ("leads_created", "would create", "ok"),
-            ("leads_updated", "would update", ""),
-            ("leads_unchanged", "would leave unchanged", ""),
-            ("leads_failed", "failed", "bad"),
-            ("leads_ambiguous", "ambiguous", "warn"),
+            (key, would, css)
+            for key, _, would, css in _LEAD_TILES
+            if would is not None and (campaign or key != "campaign_entries_added")
         ]
-        if s.get("campaign_id"):
-            rows.append(("campaign_entries_added", "would add to campaign", "ok"))
     else:
-        rows += [
-            ("leads_created", "created", "ok"),
-            ("leads_updated", "updated", ""),
-            ("leads_unchanged", "unchanged", ""),
-            ("leads_failed", "failed", "bad"),
-            ("leads_missing", "of them missing in the dialer", "bad"),
-            ("leads_ambiguous", "ambiguous", "warn"),
-            ("campaign_entries_added", "added to campaign", "ok"),
-        ]
+        rows += [(key, label, css) for key, label, _, css in _LEAD_TILES]
     rare = ("leads_failed", "leads_ambiguous") if s.get("dry_run") else ("leads_missing",)
     return [
         (key, label, int(s.get(key) or 0), css)

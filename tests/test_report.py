@@ -12,7 +12,7 @@ import pytest
 from clitools import ROOT, run_cli
 
 from etl.errors import OutputError
-from etl.report import ReportWriter, escape_cell, is_rejects_file, unescape_cell
+from etl.report import ReportWriter, _tiles, escape_cell, is_rejects_file, unescape_cell
 from etl.values import Caveat
 
 
@@ -302,6 +302,74 @@ def test_the_page_says_what_the_command_decides_in_words(
     )
     assert f'<a class="g" href="#g-exit-code">Exit code</a> 0: {meaning}.' in html
     assert '<dt id="g-exit-code">exit code</dt>' in html
+
+
+ROW_TILES = [
+    ("rows_read", "rows read", 9, ""),
+    ("rows_valid", "valid", 6, "ok"),
+    ("rows_rejected", "rejected", 3, "bad"),
+    ("rows_duplicate", "of them duplicates", 1, "warn"),
+]
+COUNTS = {"rows_read": 9, "rows_valid": 6, "rows_rejected": 3, "rows_duplicate": 1}
+LEADS = {"leads_created": 4, "leads_updated": 1, "leads_unchanged": 1, "campaign_entries_added": 5}
+
+
+@pytest.mark.parametrize(
+    ("summary", "tiles"),
+    [
+        (
+            {"command": "validate", "rows_with_warnings": 2},
+            [("rows_with_warnings", "valid, with a warning", 2, "warn")],
+        ),
+        (  # a dry run for a campaign: failed and ambiguous only when not zero
+            {"command": "import", "dry_run": True, "campaign_id": "c" * 24, **LEADS},
+            [
+                ("leads_created", "would create", 4, "ok"),
+                ("leads_updated", "would update", 1, ""),
+                ("leads_unchanged", "would leave unchanged", 1, ""),
+                ("campaign_entries_added", "would add to campaign", 5, "ok"),
+            ],
+        ),
+        (  # a dry run without a campaign, with failed and ambiguous leads
+            {"command": "import", "dry_run": True, "leads_failed": 2, "leads_ambiguous": 1},
+            [
+                ("leads_created", "would create", 0, "ok"),
+                ("leads_updated", "would update", 0, ""),
+                ("leads_unchanged", "would leave unchanged", 0, ""),
+                ("leads_failed", "failed", 2, "bad"),
+                ("leads_ambiguous", "ambiguous", 1, "warn"),
+            ],
+        ),
+        (  # an import: missing leads only when not zero
+            {"command": "import", "dry_run": False, **LEADS},
+            [
+                ("leads_created", "created", 4, "ok"),
+                ("leads_updated", "updated", 1, ""),
+                ("leads_unchanged", "unchanged", 1, ""),
+                ("leads_failed", "failed", 0, "bad"),
+                ("leads_ambiguous", "ambiguous", 0, "warn"),
+                ("campaign_entries_added", "added to campaign", 5, "ok"),
+            ],
+        ),
+        (
+            {"command": "import", "leads_failed": 3, "leads_missing": 3, "leads_ambiguous": 1},
+            [
+                ("leads_created", "created", 0, "ok"),
+                ("leads_updated", "updated", 0, ""),
+                ("leads_unchanged", "unchanged", 0, ""),
+                ("leads_failed", "failed", 3, "bad"),
+                ("leads_missing", "of them missing in the dialer", 3, "bad"),
+                ("leads_ambiguous", "ambiguous", 1, "warn"),
+                ("campaign_entries_added", "added to campaign", 0, "ok"),
+            ],
+        ),
+    ],
+    ids=["validate", "dry run, campaign", "dry run, failures", "import", "import, missing"],
+)
+def test_count_tiles_of_each_kind_of_run(
+    summary: dict[str, Any], tiles: list[tuple[str, str, int, str]]
+) -> None:
+    assert _tiles({**COUNTS, **summary}) == ROW_TILES + tiles
 
 
 def test_jargon_in_reasons_links_to_the_glossary(tmp_path: Path) -> None:
