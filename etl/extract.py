@@ -1297,13 +1297,11 @@ class _XlsxReader(SourceReader):
         self.rows_total = total
 
     def close(self) -> None:
-        book = getattr(self, "_book", None)
-        if book is not None:
-            book.close()
+        if self._book is not None:
+            self._book.close()
             self._book = None
-        fh = getattr(self, "_fh", None)
-        if fh is not None:
-            fh.close()
+        if self._fh is not None:
+            self._fh.close()
             self._fh = None
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
@@ -1677,13 +1675,12 @@ class _XlsReader(SourceReader):
             raise
 
     def close(self) -> None:
-        book = getattr(self, "_book", None)
-        if book is not None:
-            book.release_resources()
+        if self._book is not None:
+            self._book.release_resources()
             self._book = None
-        log = getattr(self, "_log", None)
-        if log is not None and log.getvalue().strip():
-            logger.debug("%s: xlrd: %s", self.path, log.getvalue().strip())
+        said = self._log.getvalue().strip()
+        if said:
+            logger.debug("%s: xlrd: %s", self.path, said)
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         import xlrd
