@@ -1,10 +1,12 @@
 """The second stage of a run: one chunk checked against the :class:`~etl.plan.Plan`.
 
-:func:`check_chunk` maps, normalises and validates a chunk of one input file and returns a frozen
-:class:`ChunkVerdict`: the valid rows, every issue of every other row, warnings. It is a pure
+:func:`check_chunk` shapes, normalises and validates a chunk of one input file and returns a
+frozen :class:`ChunkVerdict`: the valid rows as lead records (:class:`etl.payload.LeadRow`: key,
+``POST /leads`` body, tasks, notes, warnings), every issue of every other row. It is a pure
 function of the plan and the chunk, so the ``--max-reject-rate`` pass and the real pass share it
-and a :class:`ChunkPool` runs it in worker processes. Duplicate keys span chunks and files, so
-the caller finds them with :func:`find_duplicates` in file order.
+and a :class:`ChunkPool` runs it in worker processes (the per-row work of building the bodies
+with it). Duplicate keys span chunks and files, so the caller finds them with
+:func:`find_duplicates` in file order.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from pathlib import Path
 import pandas as pd
 
 from etl.extract import Chunk, RowProblem, rejects_origins, unescape_rejects
+from etl.payload import LeadRow, lead_rows
 from etl.plan import Plan
 from etl.shape import apply_mapping
-from etl.validate import Issue, KeyTracker, validate_chunk
+from etl.validate import Issue, KeyTracker, lead_keys, rejected_keys, validate_chunk
 from etl.values import Caveat
 
 __all__ = [
@@ -51,14 +54,14 @@ class ChunkVerdict:
         frame: the chunk's text cells, index = source row (rows the reader refused but could
             split into the header's fields included), for the rejects' cells.
         problems: rows the reader could not split (rejected as they are).
-        valid: normalised rows that passed (:func:`etl.validate.validate_chunk`'s columns),
-            index = source row; no column when ``frame`` is empty.
-        rejected: the normalised rows that failed, for duplicate checks of their keys.
+        leads: the rows that passed every check, as lead records in row order (key, zone,
+            numbers, origin, zone source, warnings, and when ``plan.bodies`` the ``POST
+            /leads`` body for the run's time ``plan.when``, tasks and notes); duplicate keys
+            not yet taken out (:func:`find_duplicates`).
+        rejected_keys: source row → key of the rejected rows whose key fields are usable
+            (:func:`etl.validate.rejected_keys`), so a duplicate among them is named too.
         issues: every reason of every rejected row (a row the reader refused with a formula
             without a saved value among them).
-        warnings: source row → its :class:`~etl.values.Caveat` warnings, for valid rows that
-            load but deserve a look.
-        origins: for a rejects file, source row → the ``(file, row)`` it was first read from.
         regions: E.164 → region of the valid rows' numbers, worked out where the chunk was
             checked (:attr:`etl.validate.ValidatedChunk.regions`), so the run's counts need
             not parse them again.
@@ -67,11 +70,9 @@ class ChunkVerdict:
     source_file: str
     frame: pd.DataFrame
     problems: tuple[RowProblem, ...] = ()
-    valid: pd.DataFrame = field(default_factory=pd.DataFrame)
-    rejected: pd.DataFrame | None = None
+    leads: tuple[LeadRow, ...] = ()
+    rejected_keys: AbcMapping[int, str] = field(default_factory=dict)
     issues: tuple[Issue, ...] = ()
-    warnings: AbcMapping[int, tuple[Caveat, ...]] = field(default_factory=dict)
-    origins: AbcMapping[int, tuple[str, int]] = field(default_factory=dict)
     regions: AbcMapping[str, str] = field(default_factory=dict)
 
     @property
@@ -81,14 +82,24 @@ class ChunkVerdict:
 
 
 def check_chunk(plan: Plan, source: Path, chunk: Chunk) -> ChunkVerdict:
-    """Map, normalise and validate one chunk of ``source`` (a file of ``plan.files``): a pure
-    function of its arguments, so it runs as well in a worker process (they and the verdict
-    pickle).
+    """Shape, normalise and validate one chunk of ``source`` (a file of ``plan.files``) and
+    build the lead record of each valid row: a pure function of its arguments, so it runs as
+    well in a worker process (they and the verdict pickle).
 
     Rows the reader refused but could split (an Excel formula without a saved value) are
     checked too, so every reason is found; they never load, unless the formula is only in
     columns whose field may be left out (``FilePlan.formula_optional``): then they load without
     it and with a warning.
+
+    Args:
+        plan: the run's plan (mapping, columns of ``source``, ids, date orders, the run's time).
+        source: the file, a key of ``plan.files``.
+        chunk: text cells of up to ``chunk_rows`` rows, index = source row, and the rows the
+            reader refused (:class:`etl.extract.Chunk`).
+
+    Returns:
+        The frozen :class:`ChunkVerdict`: lead records of the valid rows (in row order), the
+        issues of the others, the keys of the rejected rows for :func:`find_duplicates`.
     """
     file = plan.files[source]
     name = str(source)
@@ -97,7 +108,7 @@ def check_chunk(plan: Plan, source: Path, chunk: Chunk) -> ChunkVerdict:
         chunk, origins = unescape_rejects(chunk), rejects_origins(chunk)
     chunk, forced, notes = _fold_problems(chunk, file.formula_optional)
     if chunk.frame.empty:
-        return ChunkVerdict(name, chunk.frame, tuple(chunk.problems), origins=origins)
+        return ChunkVerdict(name, chunk.frame, tuple(chunk.problems))
     mapped = apply_mapping(plan.mapping, chunk.frame, dict(file.columns))
     result = validate_chunk(
         mapped,
@@ -121,15 +132,26 @@ def check_chunk(plan: Plan, source: Path, chunk: Chunk) -> ChunkVerdict:
     for row, messages in notes.items():
         if messages and row in valid.index:
             warnings[row] = (*messages, *warnings.get(row, ()))
+    key = plan.mapping.key
+    keys = lead_keys(valid, key)
+    leads = lead_rows(
+        valid,
+        keys,
+        plan.mapping,
+        plan.refs,
+        plan.when,
+        source_file=name,
+        origins=origins,
+        warnings=warnings,
+        bodies=plan.bodies,
+    )
     return ChunkVerdict(
         name,
         chunk.frame,
         tuple(chunk.problems),
-        valid,
-        rejected,
+        leads,
+        rejected_keys(rejected, key) if rejected is not None else {},
         tuple(issues),
-        warnings,
-        origins,
         result.regions,
     )
 
@@ -139,26 +161,30 @@ class Duplicates:
     """A verdict's rows against the keys of the rows before it (in the run's file order).
 
     Attributes:
-        keys: the key of each valid row, index = source row.
+        leads: the verdict's lead records whose key is not empty and came first: the rows that
+            load, in row order.
         issues: one ``key`` issue per row whose key came before (or is empty).
         by_row: every issue of the chunk (the verdict's and these), by source row: the rows
             rejected, in the order their reasons were found.
     """
 
-    keys: pd.Series
+    leads: tuple[LeadRow, ...]
     issues: tuple[Issue, ...]
     by_row: AbcMapping[int, tuple[Issue, ...]]
 
 
 def find_duplicates(verdict: ChunkVerdict, keys: KeyTracker) -> Duplicates:
     """Check a verdict's keys against ``keys`` (and remember its valid rows' keys there)."""
-    row_keys, dupes = keys.check(verdict.valid, verdict.source_file)
-    if verdict.rejected is not None and not verdict.rejected.empty:
-        dupes += keys.peek(verdict.rejected, verdict.source_file)
+    name = verdict.source_file
+    dupes = keys.check_keys(((lead.source_row, lead.key) for lead in verdict.leads), name)
+    if verdict.rejected_keys:
+        dupes += keys.peek_keys(verdict.rejected_keys, name)
     by_row: dict[int, list[Issue]] = {}
     for issue in [*verdict.issues, *dupes]:
         by_row.setdefault(issue.source_row, []).append(issue)
-    return Duplicates(row_keys, tuple(dupes), {r: tuple(i) for r, i in by_row.items()})
+    taken = {issue.source_row for issue in dupes}
+    leads = tuple(lead for lead in verdict.leads if lead.source_row not in taken)
+    return Duplicates(leads, tuple(dupes), {r: tuple(i) for r, i in by_row.items()})
 
 
 class ChunkPool:

@@ -1,6 +1,7 @@
 """Create and update leads concurrently, enrol them in the campaign, record all in the ledger.
 
-:class:`Loader` takes batches of valid rows (:class:`LeadRow`: key and payload) and, for each:
+:class:`Loader` takes batches of valid rows (lead records, :class:`etl.payload.LeadRow`: key and
+payload) and, for each:
 
 * decides from the :class:`~etl.state.Ledger` whether the row is new (``POST /leads``), changed
   since it was sent (``PATCH /leads/{id}`` with the changed fields only), unchanged (nothing),
@@ -69,6 +70,7 @@ from etl.errors import (
     RequestRejectedError,
     RetriableApiError,
 )
+from etl.payload import LeadRow
 from etl.state import Ledger, LedgerEntry, Stage, payload_hash
 
 __all__ = [
@@ -90,39 +92,6 @@ log = logging.getLogger(__name__)
 
 #: Most lead ids sent in one ``generate`` call.
 ENROL_BATCH = 500
-
-
-@dataclass(frozen=True)
-class LeadRow:
-    """One valid row ready to send.
-
-    Attributes:
-        source_file: file name as given.
-        source_row: row number a spreadsheet shows.
-        key: the row's normalised key (``|``-joined key fields).
-        payload: the ``POST /leads`` body.
-        origin: for a row of a re-imported rejects file, the ``(file, row)`` it was first read
-            from (its ``_source_file``, ``_source_row``); ``None`` for any other row.
-        tasks: ``(slot, task body)`` per task (``callback``, ``meeting``): ``type``,
-            ``triggerTime``, ``finishTime`` (meetings), ``userId``, ``teamIds``, ``email``;
-            ``phoneId`` is added from the lead's first phone.
-        notes: ``(slot, comment, time fixed)`` per note of ``payload["comments"]``, in order
-            (slot ``note.<i>``, ``<i>`` the mapping's comment index); ``time fixed`` says the
-            ``dateTime`` came from a column, so a change of it is an edit.
-    """
-
-    source_file: str
-    source_row: int
-    key: str
-    payload: dict[str, Any]
-    origin: tuple[str, int] | None = None
-    tasks: tuple[tuple[str, dict[str, Any]], ...] = ()
-    notes: tuple[tuple[str, dict[str, Any], bool], ...] = ()
-
-    @property
-    def source(self) -> tuple[str, int]:
-        """The ``(file, row)`` the ledger records for this row's values."""
-        return self.origin or (self.source_file, self.source_row)
 
 
 @dataclass

@@ -1,22 +1,157 @@
-"""API bodies of a validated lead: the ``POST /leads`` body, its tasks and its notes.
+"""Lead records: a validated row as the API bodies the loader sends and what the reports say.
 
 The stage after validation: a row of :func:`etl.validate.normalize_frame` (column → normalised
-value, columns named by :mod:`etl.columns`) that passed every check becomes the bodies the
-loader sends (docs/api.md, "The lead", "The task"). Nothing here normalises or checks a value;
-everything was settled by validation.
+value, columns named by :mod:`etl.columns`) that passed every check becomes a frozen
+:class:`LeadRow`: the ``POST /leads`` body, its tasks and its notes (docs/api.md, "The lead",
+"The task"), with the row's key, where it came from, and its zone source and warnings for the
+reports. :func:`lead_rows` builds them for a chunk inside :func:`etl.check.check_chunk` (in a
+worker process on a large input); the loader (:mod:`etl.load`) sends them. Nothing here
+normalises or checks a value; everything was settled by validation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping as AbcMapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from etl import columns as col
+from etl.values import Caveat
 
 if TYPE_CHECKING:
     from etl.mapping import CommentSpec, Mapping, References
 
-__all__ = ["lead_payload", "note_slots", "task_bodies"]
+__all__ = ["LeadRow", "lead_payload", "lead_rows", "task_bodies"]
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    """One valid row as a lead record: what the loader sends, and what the reports say of it.
+
+    Attributes:
+        source_file: file name as given.
+        source_row: row number a spreadsheet shows.
+        key: the row's normalised key (``|``-joined key fields, :func:`etl.validate.lead_keys`).
+        payload: the ``POST /leads`` body (:func:`lead_payload`); ``{}`` in the records of a
+            run that sends nothing (``validate``: :attr:`etl.plan.Plan.bodies`).
+        origin: for a row of a re-imported rejects file, the ``(file, row)`` it was first read
+            from (its ``_source_file``, ``_source_row``); ``None`` for any other row.
+        tasks: ``(slot, task body)`` per task (``callback``, ``meeting``): ``type``,
+            ``triggerTime``, ``finishTime`` (meetings), ``userId``, ``teamIds``, ``email``;
+            ``phoneId`` is added from the lead's first phone (:func:`task_bodies`).
+        notes: ``(slot, comment, time fixed)`` per note of ``payload["comments"]``, in order
+            (slot ``note.<i>``, ``<i>`` the mapping's comment index); ``time fixed`` says the
+            ``dateTime`` came from a column, so a change of it is an edit.
+        zone_source: where ``payload["timezoneId"]`` came from: ``column``, ``phone``,
+            ``default`` (loaded.csv's ``timezone_source``; ``""`` when not known).
+        warnings: the row's :class:`~etl.values.Caveat` warnings, in the order found (loaded.csv's
+            ``warnings``, the run's ``rows_warned``).
+        zone: the lead's IANA zone (the body's ``timezoneId``), for the calling-window counts.
+        numbers: the lead's E.164 numbers, each once, in mapping order (the body's ``phones``),
+            for the counts of phone regions.
+    """
+
+    source_file: str
+    source_row: int
+    key: str
+    payload: dict[str, Any]
+    origin: tuple[str, int] | None = None
+    tasks: tuple[tuple[str, dict[str, Any]], ...] = ()
+    notes: tuple[tuple[str, dict[str, Any], bool], ...] = ()
+    zone_source: str = ""
+    warnings: tuple[Caveat, ...] = ()
+    zone: str = ""
+    numbers: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> tuple[str, int]:
+        """The ``(file, row)`` the ledger records for this row's values."""
+        return self.origin or (self.source_file, self.source_row)
+
+
+def lead_rows(
+    valid: pd.DataFrame,
+    keys: Sequence[str],
+    mapping: Mapping,
+    refs: References,
+    when: str,
+    *,
+    source_file: str,
+    origins: AbcMapping[int, tuple[str, int]],
+    warnings: AbcMapping[int, tuple[Caveat, ...]],
+    bodies: bool = True,
+) -> tuple[LeadRow, ...]:
+    """The lead record of each valid row of a chunk, in row order.
+
+    Args:
+        valid: rows of :func:`etl.validate.normalize_frame` that passed every check (columns
+            named by :mod:`etl.columns`), index = source row.
+        keys: the key of each row of ``valid``, in its order (:func:`etl.validate.lead_keys`).
+        mapping: the mapping.
+        refs: resolved ids.
+        when: the run's time as ``YYYY-MM-DDTHH:MM:SSZ`` (see :func:`lead_payload`).
+        source_file: the file, as given.
+        origins: for a rejects file, source row → the ``(file, row)`` it was first read from.
+        warnings: source row → its warnings (rows without any left out).
+        bodies: build the API bodies (``payload``, ``tasks``, ``notes``); without them (a run
+            that sends nothing) a record holds only what the reports read, and no row is
+            turned into a dict.
+
+    Returns:
+        One :class:`LeadRow` per row of ``valid``.
+    """
+    phone_cols = col.phone_columns(valid.columns)
+    numbers = [
+        tuple(dict.fromkeys(n for cell in cells if isinstance(cell, tuple) for n in cell))
+        for cells in zip(*(valid[c] for c in phone_cols), strict=True)
+    ]
+    records: list[Any] = valid.to_dict("records") if bodies else [None] * len(valid)
+    rows = []
+    for idx, key, rec, zone, source, found in zip(
+        valid.index,
+        keys,
+        records,
+        valid["timezoneId"],
+        valid[col.TIMEZONE_SOURCE],
+        numbers if phone_cols else [()] * len(valid),
+        strict=True,
+    ):
+        row = int(idx)
+        payload, tasks, notes = _bodies(rec, mapping, refs, when) if bodies else ({}, (), ())
+        rows.append(
+            LeadRow(
+                source_file,
+                row,
+                key,
+                payload,
+                origins.get(row),
+                tasks,
+                notes,
+                source or "",
+                warnings.get(row, ()),
+                zone,
+                found,
+            )
+        )
+    return tuple(rows)
+
+
+def _bodies(
+    row: AbcMapping[str, Any], mapping: Mapping, refs: References, when: str
+) -> tuple[
+    dict[str, Any],
+    tuple[tuple[str, dict[str, Any]], ...],
+    tuple[tuple[str, dict[str, Any], bool], ...],
+]:
+    """``(POST /leads body, tasks, notes)`` of one row (see :class:`LeadRow`), its comments
+    built once for the body and the notes."""
+    comments = _comments(row, mapping, when)
+    payload = _lead_body(row, mapping, refs, [body for _, body, _ in comments])
+    notes = tuple((f"note.{i}", dict(body), fixed) for i, body, fixed in comments)
+    return payload, task_bodies(row, mapping, payload), notes
 
 
 def lead_payload(
@@ -37,6 +172,13 @@ def lead_payload(
         ``timezoneId``, and when they have values ``phones`` (``{number, label, active}``, each
         number once), ``dynamicData`` (str → str; a blank cell sends no key) and ``comments``.
     """
+    return _lead_body(row, mapping, refs, [body for _, body, _ in _comments(row, mapping, when)])
+
+
+def _lead_body(
+    row: AbcMapping[str, Any], mapping: Mapping, refs: References, comments: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """:func:`lead_payload` with the row's comment bodies already built."""
     payload: dict[str, Any] = {"groupId": refs.project_id}
     if refs.status_id is not None:
         payload["statusId"] = refs.status_id
@@ -54,7 +196,6 @@ def lead_payload(
     dynamic = _dynamic_data(row, mapping)
     if dynamic:
         payload["dynamicData"] = dynamic
-    comments = [body for _, body, _ in _comments(row, mapping, when)]
     if comments:
         payload["comments"] = comments
     return payload
@@ -135,14 +276,3 @@ def task_bodies(
             body["userId"] = spec.user
         out.append((slot, body))
     return tuple(out)
-
-
-def note_slots(
-    row: AbcMapping[str, Any], mapping: Mapping, payload: AbcMapping[str, Any]
-) -> tuple[tuple[str, dict[str, Any], bool], ...]:
-    """The notes of ``payload["comments"]`` with their slot (``note.<i>``, ``<i>`` the
-    mapping's comment index) and whether their ``dateTime`` came from a column."""
-    sent = iter(payload.get("comments", []))
-    return tuple(
-        (f"note.{i}", dict(next(sent)), fixed) for i, _, fixed in _comments(row, mapping, "")
-    )

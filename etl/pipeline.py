@@ -12,9 +12,10 @@
    (in the worker processes when there are any), each verdict kept on disk for the real pass;
 5. for each chunk in file order: :func:`etl.check.check_chunk` → a frozen
    :class:`~etl.check.ChunkVerdict` (in worker processes on a large input; read back from disk
-   after a ``--max-reject-rate`` pass, so no chunk is read or checked twice), duplicate keys
-   (:func:`etl.check.find_duplicates`), the valid rows' payloads sent through the
-   :class:`~etl.load.Loader` in batches of ``batch_rows``, which returns their outcomes;
+   after a ``--max-reject-rate`` pass, so no chunk is read or checked twice) holding the valid
+   rows as lead records, duplicate keys (:func:`etl.check.find_duplicates`), the lead records
+   sent through the :class:`~etl.load.Loader` in batches of ``batch_rows``, which returns
+   their outcomes;
 6. the counts of :class:`~etl.summary.RunStats` frozen into a :class:`~etl.summary.RunSummary`,
    the reports finished and the exit code chosen.
 
@@ -39,7 +40,6 @@ from typing import Any
 
 import pandas as pd
 
-from etl import columns as col
 from etl.archive import archive_file, fingerprint, select_ready
 from etl.calls import CallContext, LeadWindow, WindowCounter
 from etl.cancel import Cancel
@@ -72,7 +72,6 @@ from etl.extract import (
     rejects_read_options,
 )
 from etl.load import (
-    LeadRow,
     Loader,
     LoadStats,
     Outcome,
@@ -83,7 +82,7 @@ from etl.load import (
 from etl.mapping import Mapping as LeadMapping
 from etl.mapping import References
 from etl.normalize import reason_kind
-from etl.payload import lead_payload, note_slots, task_bodies
+from etl.payload import LeadRow
 from etl.phonefast import regions_many
 from etl.plan import Plan, Readers, Scope, Setup, every_problem, prepare, read_setup
 from etl.report import ReportWriter, prune_reports
@@ -101,9 +100,6 @@ __all__ = [
     "check_chunk",
     "run",
 ]
-
-#: Valid rows' zone source and warnings, by source row.
-_Notes = Mapping[int, tuple[str, tuple[Caveat, ...]]]
 
 log = logging.getLogger(__name__)
 
@@ -292,10 +288,13 @@ class RunReport:
                     [(i.field, i.value, i.describe(), i.kind) for i in issues[row]],
                 )
 
-    def valid(self, name: str, keys: pd.Series, notes: _Notes, when: Any) -> None:
-        """``validate``: the rows that would load (``when``: row → its :class:`LeadWindow`)."""
-        listed = [(int(row), key) for row, key in keys.items() if int(row) in notes]
-        self.writer.loaded_valid(name, [(row, key, *notes[row], when[row]) for row, key in listed])
+    def valid(self, name: str, leads: Sequence[LeadRow], when: Mapping[int, LeadWindow]) -> None:
+        """``validate``: the rows that would load, in row order (``when``: source row → its
+        :class:`LeadWindow`)."""
+        self.writer.loaded_valid(
+            name,
+            [(r.source_row, r.key, r.zone_source, r.warnings, when[r.source_row]) for r in leads],
+        )
 
     def refused(self, out: Outcome, frame: pd.DataFrame, field: str, message: str) -> None:
         """A row the loader did not send or the server refused (``field`` ``api``), or the
@@ -378,7 +377,6 @@ class _Run:
         self.pause = pause
         started_at = (options.now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         self.stats = RunStats(time.monotonic(), started_at.replace(microsecond=0))
-        self.when = format_time(self.stats.started_at)
         self.folder_run = options.archive_dir is not None and options.command == "import"
         self.ledger: Ledger | None = None
         self.run_id: int | None = None
@@ -628,81 +626,44 @@ class _Run:
         self.stats.rows_duplicate += sum(1 for i in dupes.issues if i.check == "duplicate")
         report.rejects(verdict, dupes)
         rejected = len(verdict.problems) + len(dupes.by_row)
-        dupe_rows = {i.source_row for i in dupes.issues}
-        valid = verdict.valid[~verdict.valid.index.isin(list(dupe_rows))]
-        self._count_valid(verdict, valid, dupe_rows)
-        rejected += self._load(plan, verdict, valid, dupes.keys, report)
+        self._count_valid(verdict, dupes.leads)
+        rejected += self._load(plan, verdict, dupes.leads, report)
         self.stats.rows_rejected += rejected
         return rejected
 
-    def _count_valid(self, verdict: ChunkVerdict, valid: pd.DataFrame, dupe_rows: set[int]) -> None:
-        """The summary's counts of the valid rows: zone sources, regions, warnings."""
-        self.stats.zone_sources.update(s for s in valid[col.TIMEZONE_SOURCE] if s)
-        phone_cols = col.phone_columns(valid.columns)
-        sent = [  # as sent: each number once a lead
-            n
-            for cells in zip(*(valid[c] for c in phone_cols), strict=True)
-            for n in {n for cell in cells if isinstance(cell, tuple) for n in cell}
-        ]
+    def _count_valid(self, verdict: ChunkVerdict, leads: Sequence[LeadRow]) -> None:
+        """The summary's counts of the rows that load: zone sources, regions, warnings."""
+        self.stats.zone_sources.update(r.zone_source for r in leads if r.zone_source)
+        sent = [n for r in leads for n in r.numbers]  # as sent: each number once a lead
         self.stats.phone_regions.update(regions_many(sent, known=verdict.regions))
-        for row, messages in verdict.warnings.items():
-            if row not in dupe_rows:
+        for r in leads:
+            if r.warnings:
                 self.stats.rows_warned += 1
-                for warning in messages:
-                    log.info("%s row %d: %s", verdict.source_file, row, warning.message)
+                for warning in r.warnings:
+                    log.info("%s row %d: %s", r.source_file, r.source_row, warning.message)
 
     # --- loading --------------------------------------------------------------------------------
 
     def _load(
-        self,
-        plan: Plan,
-        verdict: ChunkVerdict,
-        valid: pd.DataFrame,
-        keys: pd.Series,
-        report: RunReport,
+        self, plan: Plan, verdict: ChunkVerdict, leads: Sequence[LeadRow], report: RunReport
     ) -> int:
-        """Send valid rows in batches (or, for validate, list them); returns rows rejected
-        while loading (refused by the server, or a rejects file's duplicates)."""
+        """Send the lead records that load in batches (or, for validate, list them); returns
+        rows rejected while loading (refused by the server, or a rejects file's duplicates)."""
         if self.stats.gate:
             return 0  # the data-quality gate closed: nothing is loaded
-        notes = {
-            int(row): (src or "", tuple(verdict.warnings.get(int(row), ())))
-            for row, src in valid[col.TIMEZONE_SOURCE].items()
-        }
-        zones = valid["timezoneId"]
-        when = dict(
-            zip(map(int, zones.index), self.windows.add_many(zones, plan.calls), strict=True)
-        )
-        if self.loader is None:  # validate: list the valid rows, build no payloads
-            report.valid(verdict.source_file, keys, notes, when)
+        zones = [r.zone for r in leads]
+        rows = [r.source_row for r in leads]
+        when = dict(zip(rows, self.windows.add_many(zones, plan.calls), strict=True))
+        if self.loader is None:  # validate: list the valid rows
+            report.valid(verdict.source_file, leads, when)
             return 0
         refused = 0
-        for outcomes in self._send(self.loader, self._lead_rows(plan, verdict, valid, keys)):
+        for outcomes in self._send(self.loader, leads):
             for out in outcomes:
-                refused += self._record(out, verdict.frame, notes, when, report)
+                refused += self._record(out, verdict.frame, when, report)
         return refused
 
-    def _lead_rows(
-        self, plan: Plan, verdict: ChunkVerdict, valid: pd.DataFrame, keys: pd.Series
-    ) -> list[LeadRow]:
-        """The valid rows as the loader takes them: key, ``POST /leads`` body, tasks, notes."""
-        rows = []
-        for idx, rec in zip(valid.index, valid.to_dict("records"), strict=True):
-            payload = lead_payload(rec, plan.mapping, plan.refs, self.when)
-            rows.append(
-                LeadRow(
-                    verdict.source_file,
-                    int(idx),
-                    keys.at[idx],
-                    payload,
-                    verdict.origins.get(int(idx)),
-                    tasks=task_bodies(rec, plan.mapping, payload),
-                    notes=note_slots(rec, plan.mapping, payload),
-                )
-            )
-        return rows
-
-    def _send(self, loader: Loader, rows: list[LeadRow]) -> Iterator[list[Outcome]]:
+    def _send(self, loader: Loader, rows: Sequence[LeadRow]) -> Iterator[list[Outcome]]:
         """The outcomes of each batch of ``batch_rows`` rows, until the loader stops."""
         size = self.o.batch_rows
         batches = [rows[start : start + size] for start in range(0, len(rows), size)]
@@ -717,7 +678,6 @@ class _Run:
         self,
         out: Outcome,
         frame: pd.DataFrame,
-        notes: _Notes,
         when: Mapping[int, LeadWindow],
         report: RunReport,
     ) -> int:
@@ -734,7 +694,7 @@ class _Run:
             self.stats.rows_duplicate += 1
             report.refused(out, frame, "key", out.message)
             return 1
-        zone_source, warnings = notes[r.source_row]
+        zone_source, warnings = r.zone_source, r.warnings
         if out.action == "conflict":
             log.warning("%s row %d: %s", r.source_file, r.source_row, out.message)
             warnings = (*_loader_note(out), *warnings)

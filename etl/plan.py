@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.calls import CallContext, call_context
-from etl.client import VoiptimeClient
+from etl.client import VoiptimeClient, format_time
 from etl.errors import ConfigError, ConfigErrorGroup, EtlError, InputError, MappingError
 from etl.extract import SourceReader, original_headers, unescape_rejects
 from etl.mapping import Mapping, References, load_mapping, resolve_columns
@@ -117,6 +117,9 @@ class Plan:
         listed: the project and campaign as the API lists them (``contacts``,
             ``totalEntries``), by kind; empty offline.
         headers: the run's columns for rejects.csv (every file's, first spelling wins).
+        bodies: the lead records carry the API bodies (``import``, its dry run too); a
+            ``validate`` run sends nothing, so its records carry only what the reports read
+            (:func:`etl.payload.lead_rows`).
     """
 
     mapping: Mapping
@@ -126,6 +129,13 @@ class Plan:
     date_orders: AbcMapping[str, DateOrder] = field(default_factory=dict)
     listed: AbcMapping[str, dict[str, Any]] = field(default_factory=dict)
     headers: tuple[str, ...] = ()
+    bodies: bool = True
+
+    @property
+    def when(self) -> str:
+        """The run's time as the API writes it (``YYYY-MM-DDTHH:MM:SSZ``, ``calls.now``): the
+        ``dateTime`` of the comments whose mapping names no date column."""
+        return format_time(self.calls.now)
 
     @property
     def campaign_id(self) -> str | None:
@@ -200,6 +210,7 @@ def prepare(setup: Setup, readers: Readers, client: VoiptimeClient | None, scope
         date_orders=_date_orders(mapping, files, readers, scope.chunk_rows),
         listed=listed,
         headers=tuple(_union_headers(r for _, r in readers)),
+        bodies=command == "import",
     )
 
 

@@ -21,7 +21,8 @@ import datetime as dt
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from dataclasses import field as dc_field
 from typing import Any
@@ -62,7 +63,9 @@ __all__ = [
     "ValidatedChunk",
     "build_schema",
     "date_orders",
+    "lead_keys",
     "normalize_frame",
+    "rejected_keys",
     "validate_chunk",
 ]
 
@@ -777,6 +780,67 @@ def _first_number(cells: tuple[Any, ...]) -> str:
     return ""
 
 
+def lead_keys(frame: pd.DataFrame, key_fields: Sequence[str]) -> list[str]:
+    """The key of every row of a normalised frame (:func:`normalize_frame`'s columns), read
+    column by column: its ``key_fields`` joined with ``|`` (docs/mapping.md, "Values").
+
+    E-mails are already lower-case and phones E.164 (the first number of the first phone cell
+    that holds any); names are case-folded; a missing column or value is ``""``.
+    """
+    parts: list[list[str]] = []
+    for name in key_fields:
+        if name == "phone":
+            phone_cols = col.phone_columns(frame.columns)
+            cells = zip(*(frame[c] for c in phone_cols), strict=True)
+            parts.append([_first_number(c) for c in cells] if phone_cols else [""] * len(frame))
+        else:
+            column = name if name in ("name", "surname", "email") else col.dynamic(name)
+            if column not in frame.columns:
+                parts.append([""] * len(frame))
+                continue
+            texts = [_text(v) for v in frame[column]]
+            parts.append([t.casefold() for t in texts] if name in ("name", "surname") else texts)
+    return ["|".join(row) for row in zip(*parts, strict=True)] if parts else [""] * len(frame)
+
+
+def rejected_keys(rejected: pd.DataFrame, key_fields: Sequence[str]) -> dict[int, str]:
+    """Source row → key of the rejected rows (a normalised frame) whose key fields all hold a
+    usable value (valid, not empty): the rows :meth:`KeyTracker.peek_keys` labels."""
+    return {
+        int(row): _row_key(rec, key_fields)
+        for row, rec in zip(rejected.index, rejected.to_dict("records"), strict=True)
+        if all(_usable(_key_field(rec, name)) for name in key_fields)
+    }
+
+
+def _row_key(row: dict[str, Any], key_fields: Sequence[str]) -> str:
+    """The key of one normalised row (column → value), as :func:`lead_keys` reads it."""
+    parts = []
+    for name in key_fields:
+        if name == "phone":
+            phones = [v for k, v in row.items() if col.is_phone(k) and isinstance(v, tuple)]
+            parts.append(phones[0][0] if phones and phones[0] else "")
+        elif name in ("name", "surname"):
+            parts.append(_text(row.get(name)).casefold())
+        elif name == "email":
+            parts.append(_text(row.get("email")))
+        else:
+            parts.append(_text(row.get(col.dynamic(name))))
+    return "|".join(parts)
+
+
+def _key_field(rec: dict[str, Any], name: str) -> Any:
+    """A key field's value in a normalised row (``phone``: the first filled phone cell)."""
+    if name == "phone":
+        return next((v for k, v in rec.items() if col.is_phone(k) and v), None)
+    return rec.get(name if name in ("name", "surname", "email") else col.dynamic(name))
+
+
+def _usable(value: Any) -> bool:
+    """A key field's value is valid and not empty."""
+    return not (value is None or isinstance(value, Invalid) or value != value or value == ())
+
+
 class KeyTracker:
     """Remembers the first row of each lead ``key`` across the chunks and files of one run.
 
@@ -824,72 +888,32 @@ class KeyTracker:
                 found[key] = (file, row)
         return found
 
-    def key_of(self, row: dict[str, Any]) -> str:
-        """The key of a normalised row (column → value): its key fields joined with ``|``.
-
-        E-mails are already lower-case and phones E.164; names are case-folded.
-        """
-        parts = []
-        for name in self.key_fields:
-            if name == "phone":
-                phones = [v for k, v in row.items() if col.is_phone(k) and isinstance(v, tuple)]
-                parts.append(phones[0][0] if phones and phones[0] else "")
-            elif name in ("name", "surname"):
-                parts.append(_text(row.get(name)).casefold())
-            elif name == "email":
-                parts.append(_text(row.get("email")))
-            else:
-                parts.append(_text(row.get(col.dynamic(name))))
-        return "|".join(parts)
-
-    def keys_of(self, frame: pd.DataFrame) -> list[str]:
-        """:meth:`key_of` of every row of ``frame``, read column by column (no row dicts)."""
-        parts: list[list[str]] = []
-        for name in self.key_fields:
-            if name == "phone":
-                phone_cols = col.phone_columns(frame.columns)
-                parts.append(
-                    [
-                        _first_number(cells)
-                        for cells in zip(*(frame[c] for c in phone_cols), strict=True)
-                    ]
-                    if phone_cols
-                    else [""] * len(frame)
-                )
-            else:
-                column = name if name in ("name", "surname", "email") else col.dynamic(name)
-                if column not in frame.columns:
-                    parts.append([""] * len(frame))
-                    continue
-                texts = [_text(v) for v in frame[column]]
-                parts.append(
-                    [t.casefold() for t in texts] if name in ("name", "surname") else texts
-                )
-        return ["|".join(row) for row in zip(*parts, strict=True)] if parts else [""] * len(frame)
-
-    def check(
-        self,
-        valid: pd.DataFrame,
-        source_file: str,
-        key_of: Callable[[dict[str, Any]], str] | None = None,
-    ) -> tuple[pd.Series, list[Issue]]:
-        """Keys of the valid rows, and issues for rows whose key was seen before (duplicates) or
-        is empty (the ledger could not tell such leads apart).
+    def check(self, valid: pd.DataFrame, source_file: str) -> tuple[pd.Series, list[Issue]]:
+        """:meth:`check_keys` of the valid rows of a frame (their keys read by :func:`lead_keys`).
 
         Returns:
             ``(keys, issues)``: a str Series of keys indexed like ``valid``, and one ``key``
             issue per duplicate row.
         """
-        if key_of is None:
-            keys = pd.Series(self.keys_of(valid), index=valid.index, dtype=object)
-        else:
-            keys = pd.Series(
-                [key_of(r) for r in valid.to_dict("records")], index=valid.index, dtype=object
-            )
+        keys = pd.Series(lead_keys(valid, self.key_fields), index=valid.index, dtype=object)
+        return keys, self.check_keys(keys.items(), source_file)
+
+    def check_keys(self, keys: Iterable[tuple[int, str]], source_file: str) -> list[Issue]:
+        """Issues for valid rows whose key was seen before (duplicates) or is empty (the ledger
+        could not tell such leads apart); the other rows' keys are remembered as the first.
+
+        Args:
+            keys: ``(source row, key)`` of each valid row of a chunk, in row order.
+            source_file: the file, as given.
+
+        Returns:
+            One ``key`` issue per duplicate or empty key, in row order.
+        """
+        keys = list(keys)
         issues = []
-        seen = self._known(list(set(keys)))
+        seen = self._known(list({key for _, key in keys}))
         new: list[tuple[str, str, int]] = []
-        for row, key in keys.items():
+        for row, key in keys:
             if not key.replace("|", ""):  # the ledger could not tell this lead from others
                 names = "+".join(self.key_fields)
                 issues.append(
@@ -912,19 +936,23 @@ class KeyTracker:
                 continue
             issues.append(self._duplicate(source_file, int(row), key, first))
         self._db.executemany("INSERT INTO first VALUES (?, ?, ?)", new)
-        return keys, issues
+        return issues
 
     def peek(self, rejected: pd.DataFrame, source_file: str) -> list[Issue]:
+        """:meth:`peek_keys` of the rejected rows of a frame (:func:`rejected_keys`)."""
+        return self.peek_keys(rejected_keys(rejected, self.key_fields), source_file)
+
+    def peek_keys(self, keys: AbcMapping[int, str], source_file: str) -> list[Issue]:
         """Duplicate issues for rows already rejected for other reasons, so ``_errors`` gives
         every reason: a duplicate of an earlier valid row, or of an earlier row rejected too.
         Such rows never become the first of a key for valid rows (a valid row after them still
-        loads). Rows whose key fields are themselves invalid or empty are skipped."""
-        records = rejected.to_dict("records")
-        keys = {
-            int(row): self.key_of(rec)
-            for row, rec in zip(rejected.index, records, strict=True)
-            if self._key_ok(rec)
-        }
+        loads).
+
+        Args:
+            keys: source row → key of the chunk's rejected rows whose key fields are usable
+                (:func:`rejected_keys`).
+            source_file: the file, as given.
+        """
         wanted = list(set(keys.values()))
         seen = self._known(wanted)
         earlier = self._known(wanted, "first_rejected")
@@ -947,16 +975,3 @@ class KeyTracker:
         where = f"row {first[1]}" if first[0] == source_file else f"{first[0]} row {first[1]}"
         message = f"duplicate of {where} (same {'+'.join(self.key_fields)} {key!r})"
         return Issue(source_file, row, "key", "", "duplicate", key, message, "duplicate")
-
-    def _field(self, rec: dict[str, Any], name: str) -> Any:
-        if name == "phone":
-            return next((v for k, v in rec.items() if col.is_phone(k) and v), None)
-        return rec.get(name if name in ("name", "surname", "email") else col.dynamic(name))
-
-    def _key_ok(self, rec: dict[str, Any]) -> bool:
-        """Every key field holds a usable (valid, non-empty) value."""
-        for name in self.key_fields:
-            value = self._field(rec, name)
-            if value is None or isinstance(value, Invalid) or value != value or value == ():
-                return False
-        return True

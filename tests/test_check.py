@@ -15,7 +15,8 @@ import etl
 from etl.calls import call_context
 from etl.check import check_chunk, find_duplicates
 from etl.extract import Chunk, RowProblem
-from etl.mapping import load_mapping
+from etl.mapping import References, load_mapping
+from etl.payload import LeadRow
 from etl.pipeline import RunOptions, run
 from etl.plan import FilePlan, Plan
 from etl.validate import KeyTracker
@@ -33,7 +34,7 @@ def _plan(tmp_path: Path) -> Plan:
     )
 
 
-def test_a_verdict_holds_valid_rows_issues_and_unsplit_rows_and_is_frozen(tmp_path):
+def test_a_verdict_holds_lead_records_issues_and_unsplit_rows_and_is_frozen(tmp_path):
     frame = pd.DataFrame(
         [
             ["Ann", "Lee", "ann@example.com", "+44 20 7946 0001", "Europe/London"],
@@ -48,7 +49,11 @@ def test_a_verdict_holds_valid_rows_issues_and_unsplit_rows_and_is_frozen(tmp_pa
     plan = _plan(tmp_path)
     verdict = check_chunk(plan, Path("a.csv"), Chunk(frame, [ragged]))
     assert verdict.rows_read == 4
-    assert list(verdict.valid.index) == [2, 5]
+    assert [(r.source_row, r.key) for r in verdict.leads] == [
+        (2, "ann@example.com"),
+        (5, "ann@example.com"),
+    ]
+    assert verdict.rejected_keys == {}  # row 3's key field (the e-mail) is not usable
     assert [(i.source_row, i.field) for i in verdict.issues] == [(3, "email")]
     assert verdict.problems == (ragged,)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -57,7 +62,70 @@ def test_a_verdict_holds_valid_rows_issues_and_unsplit_rows_and_is_frozen(tmp_pa
         dupes = find_duplicates(verdict, keys)
     assert [(i.source_row, i.check) for i in dupes.issues] == [(5, "duplicate")]
     assert sorted(dupes.by_row) == [3, 5]
-    assert list(dupes.keys) == ["ann@example.com", "ann@example.com"]
+    assert dupes.leads == verdict.leads[:1]  # row 5's key came before: it does not load
+
+
+def test_the_lead_records_carry_the_bodies_the_loader_sends(tmp_path):
+    """check_chunk builds each valid row's lead record: the ``POST /leads`` body (a comment
+    without a date column stamped with the plan's time), its tasks and notes, its warnings."""
+    mapping = tmp_path / "notes.yaml"
+    mapping.write_text(LIST_MAPPING + "comments: [{column: Note}]\n", encoding="utf-8")
+    plan = dataclasses.replace(
+        _plan(tmp_path), mapping=load_mapping(mapping), refs=References(7, status_id=3)
+    )
+    plan = dataclasses.replace(
+        plan, files={Path("a.csv"): FilePlan(Path("a.csv"), {**COLUMNS, "Note": "Note"})}
+    )
+    frame = pd.DataFrame(
+        [
+            ["Ann", "Lee", "Ann@Example.com", "020 7946 0001", "", "call back"],
+            ["Bob", "Lee", "bob@example.com", "+44 20 7946 0002 ext. 9", "Europe/London", ""],
+        ],
+        columns=[*COLUMNS, "Note"],
+        index=pd.Index([2, 3], name="_source_row"),
+        dtype=object,
+    )
+    verdict = check_chunk(plan, Path("a.csv"), Chunk(frame))
+    assert plan.when == "2026-12-01T12:00:00Z"
+    note = {"text": "call back", "dateTime": "2026-12-01T12:00:00Z"}
+    ann = {
+        "groupId": 7,
+        "statusId": 3,
+        "name": "Ann",
+        "surname": "Lee",
+        "email": "ann@example.com",
+        "timezoneId": "Europe/London",
+        "phones": [{"number": "+442079460001", "label": "main", "active": True}],
+        "comments": [note],
+    }
+    assert verdict.leads[0] == LeadRow(
+        "a.csv",
+        2,
+        "ann@example.com",
+        ann,
+        None,
+        (),
+        (("note.0", note, False),),
+        "phone",
+        (),
+        "Europe/London",
+        ("+442079460001",),
+    )
+    bob = verdict.leads[1]
+    assert (bob.source_row, bob.key, bob.zone_source, bob.notes) == (
+        3,
+        "bob@example.com",
+        "column",
+        (),
+    )
+    assert [(w.kind, w.value) for w in bob.warnings] == [
+        ("phone (Phone): extension … dropped", "9")
+    ]
+    # validate sends nothing: the same records without the bodies
+    listed = check_chunk(dataclasses.replace(plan, bodies=False), Path("a.csv"), Chunk(frame))
+    assert listed.leads == tuple(
+        dataclasses.replace(r, payload={}, tasks=(), notes=()) for r in verdict.leads
+    )
 
 
 def test_the_reject_rate_pass_rejects_what_the_real_pass_rejects(tmp_path, sandbox):

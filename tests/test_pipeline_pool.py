@@ -123,7 +123,7 @@ def test_check_chunk_is_a_pure_function_whose_result_pickles(tmp_path):
     plan, source, frame = _plan(tmp_path, 40)
     first = check_chunk(plan, source, Chunk(frame))
     again = pickle.loads(pickle.dumps(first))
-    assert again.valid.equals(first.valid)
+    assert again.leads == first.leads and len(first.leads) > 0
     assert again.issues == first.issues
     assert first.issues == check_chunk(plan, source, Chunk(frame)).issues
     # row 2 (i = 0) breaks every rule; every fifth row from i = 3 has the zone "EST"; every
