@@ -2,10 +2,9 @@
 
 A mapping is a YAML file (docs/mapping.md) read with ``yaml.safe_load`` into the
 frozen :class:`Mapping`. :func:`load_mapping` checks the whole file before any data is read and
-raises one :class:`~etl.errors.MappingError` listing every problem with its key path.
-:func:`resolve_columns` then matches the mapped columns to a file's headers (trimmed and
-case-folded). Applying the mapping to the chunks of a file is :mod:`etl.shape`'s work; this
-module only reads and checks the mapping.
+raises one :class:`~etl.errors.MappingError` listing every problem with its key path. This
+module only reads and checks the mapping: :func:`etl.plan.resolve_columns` matches its columns
+to each file's headers, :func:`etl.shape.apply_mapping` applies it to each chunk.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ __all__ = [
     "load_mapping",
     "parse_mapping",
     "parse_value_map",
-    "resolve_columns",
 ]
 
 #: Lead fields a column can fill (docs/api.md, "The lead").
@@ -1000,50 +998,6 @@ def _parse_key(
         else:
             out.append(name)
     return tuple(out)
-
-
-def _fold(header: str) -> str:
-    return header.strip().casefold()
-
-
-def resolve_columns(mapping: Mapping, headers: Sequence[str], source: str) -> dict[str, str]:
-    """Match every mapped column to a header of the file.
-
-    Headers match after trimming and case-folding (``Email `` matches ``email``).
-
-    Args:
-        mapping: the checked mapping.
-        headers: the file's header names, in file order.
-        source: the file name, for messages.
-
-    Returns:
-        ``{mapped column: header as in the file}``.
-
-    Raises:
-        MappingError: one problem per mapped column missing from the file, with its key path
-            and the one unmapped header close to it (``Emial`` → ``Email``), if any.
-    """
-    by_fold: dict[str, str] = {}
-    for header in headers:
-        by_fold.setdefault(_fold(header), header)
-    resolved = {
-        column: by_fold[_fold(column)]
-        for _, column in mapping.columns()
-        if _fold(column) in by_fold
-    }
-    unused = [h for h in headers if h not in set(resolved.values())]
-    problems: list[str] = []
-    for where, column in mapping.columns():
-        if column not in resolved:
-            shown = ", ".join(repr(h) for h in headers[:20])
-            near = closest(column, unused, cutoff=0.8)
-            hint = f", did you mean {near!r}?" if near is not None else ""
-            problems.append(
-                f"{where}: column {column!r} is not in {source}{hint} (its columns: {shown})"
-            )
-    if problems:
-        raise MappingError(mapping.path, problems)
-    return resolved
 
 
 @dataclass(frozen=True)

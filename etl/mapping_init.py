@@ -4,7 +4,7 @@
 opens the file with :func:`etl.extract.open_source` (so the sheet, header row, encoding and
 delimiter are detected exactly as an import will detect them), reads the first rows, and writes a
 mapping (docs/mapping.md) that :func:`etl.mapping.load_mapping` accepts and whose
-every column :func:`etl.mapping.resolve_columns` finds in the file.
+every column :func:`etl.plan.resolve_columns` finds in the file.
 
 How columns are matched:
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from etl.calls import CallContext, call_context
 from etl.client import VoiptimeClient, format_time
-from etl.errors import ConfigError, ConfigErrorGroup, EtlError, InputError, MappingError
+from etl.errors import ConfigError, ConfigErrorGroup, EtlError, InputError, MappingError, closest
 from etl.extract import SourceReader, original_headers, unescape_rejects
-from etl.mapping import Mapping, References, load_mapping, resolve_columns
+from etl.mapping import Mapping, References, load_mapping
 from etl.normalize import DateOrder
 from etl.references import find_references, offline_references, resolve_references
 from etl.report import is_rejects_file
@@ -37,6 +37,7 @@ __all__ = [
     "every_problem",
     "prepare",
     "read_setup",
+    "resolve_columns",
 ]
 
 #: Called for an input file a folder run leaves out (its columns do not fit the mapping).
@@ -246,6 +247,50 @@ def every_problem(
         except EtlError as exc:  # the API itself failed: say so, after the problems
             problems.append(f"(names not checked: {exc})")
     return MappingError(broken.path, problems)
+
+
+def _fold(header: str) -> str:
+    return header.strip().casefold()
+
+
+def resolve_columns(mapping: Mapping, headers: Sequence[str], source: str) -> dict[str, str]:
+    """Match every mapped column to a header of the file (the mapping's columns → headers).
+
+    Headers match after trimming and case-folding (``Email `` matches ``email``).
+
+    Args:
+        mapping: the checked mapping.
+        headers: the file's header names, in file order.
+        source: the file name, for messages.
+
+    Returns:
+        ``{mapped column: header as in the file}``.
+
+    Raises:
+        MappingError: one problem per mapped column missing from the file, with its key path
+            and the one unmapped header close to it (``Emial`` → ``Email``), if any.
+    """
+    by_fold: dict[str, str] = {}
+    for header in headers:
+        by_fold.setdefault(_fold(header), header)
+    resolved = {
+        column: by_fold[_fold(column)]
+        for _, column in mapping.columns()
+        if _fold(column) in by_fold
+    }
+    unused = [h for h in headers if h not in set(resolved.values())]
+    problems: list[str] = []
+    for where, column in mapping.columns():
+        if column not in resolved:
+            shown = ", ".join(repr(h) for h in headers[:20])
+            near = closest(column, unused, cutoff=0.8)
+            hint = f", did you mean {near!r}?" if near is not None else ""
+            problems.append(
+                f"{where}: column {column!r} is not in {source}{hint} (its columns: {shown})"
+            )
+    if problems:
+        raise MappingError(mapping.path, problems)
+    return resolved
 
 
 def _match_columns(

@@ -1,7 +1,7 @@
 """A chunk shaped by the mapping: the file's columns become the lead's fields.
 
 The step between reading and normalising: :func:`apply_mapping` takes a chunk of text cells
-(:mod:`etl.extract`) and the columns :func:`etl.mapping.resolve_columns` matched in its file,
+(:mod:`etl.extract`) and the columns :func:`etl.plan.resolve_columns` matched in its file,
 and returns one column per thing the mapping fills, named by :mod:`etl.columns`, the cells still
 raw text (only a column's value map is applied). :mod:`etl.mapping` reads and checks the mapping
 once; this module applies it to every chunk (:func:`etl.check.check_chunk`, in worker processes
@@ -25,7 +25,7 @@ def apply_mapping(mapping: Mapping, frame: pd.DataFrame, columns: dict[str, str]
     Args:
         mapping: the checked mapping.
         frame: text cells (``str``) of one chunk, index = source row.
-        columns: :func:`etl.mapping.resolve_columns`' result for this file (mapped column →
+        columns: :func:`etl.plan.resolve_columns`' result for this file (mapped column →
             header as in the file).
 
     Returns:

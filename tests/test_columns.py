@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from etl import columns as col
-from etl.mapping import parse_mapping, resolve_columns
+from etl.mapping import parse_mapping
+from etl.plan import resolve_columns
 from etl.shape import apply_mapping
 
 

@@ -21,7 +21,6 @@ from etl.mapping import (
     load_mapping,
     parse_mapping,
     parse_value_map,
-    resolve_columns,
 )
 from etl.payload import lead_payload
 from etl.values import fold_key
@@ -379,7 +378,7 @@ def test_mapping_with_bom_loads(tmp_path: Path) -> None:
     assert load_mapping(path).project == 1
 
 
-# --- resolve_columns ------------------------------------------------------------------------
+# --- helpers of the column-matching and shaping tests (tests/test_plan.py, test_shape.py) ----
 
 
 def full_mapping(tmp_path: Path) -> Mapping:
@@ -399,44 +398,6 @@ HEADERS = [
     "country",
     "Extra",
 ]
-
-
-def test_headers_match_after_trim_and_casefold(tmp_path: Path) -> None:
-    m = full_mapping(tmp_path)
-    assert resolve_columns(m, HEADERS, "leads.csv") == {
-        "First Name": " first name",
-        "Last Name": "LAST NAME ",
-        "Email": "Email ",
-        "Time Zone": "time zone",
-        "Mobile": "MOBILE",
-        "Office": "office",
-        "Company": "Company",
-        "Signed up": "Signed Up",
-        "Notes": "notes",
-        "Country": "country",
-    }
-
-
-def test_casefold_matches_german_sharp_s() -> None:
-    m = parse_mapping(with_(dynamicData={"street": "STRASSE"}), "m.yaml")
-    cols = resolve_columns(m, ["a", "b", "c", "Straße"], "f.csv")
-    assert cols["STRASSE"] == "Straße"
-
-
-def test_missing_columns_reported_with_key_paths(tmp_path: Path) -> None:
-    m = full_mapping(tmp_path)
-    headers = ["First Name", "Email", "Mobile", "Company", "Notes"]
-    with pytest.raises(MappingError) as err:
-        resolve_columns(m, headers, "leads.csv")
-    shown = "'First Name', 'Email', 'Mobile', 'Company', 'Notes'"
-    assert err.value.path == m.path
-    assert err.value.problems == [
-        f"fields.surname: column 'Last Name' is not in leads.csv (its columns: {shown})",
-        f"fields.timezoneId: column 'Time Zone' is not in leads.csv (its columns: {shown})",
-        f"phones[1].column: column 'Office' is not in leads.csv (its columns: {shown})",
-        f"dynamicData.signup_date: column 'Signed up' is not in leads.csv (its columns: {shown})",
-        f"defaults.region_column: column 'Country' is not in leads.csv (its columns: {shown})",
-    ]
 
 
 # --- lead_payload ---------------------------------------------------------------------------

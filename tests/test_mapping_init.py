@@ -20,9 +20,9 @@ from etl.mapping import (
     PhoneSpec,
     load_mapping,
     parse_mapping,
-    resolve_columns,
 )
 from etl.mapping_init import starter_mapping
+from etl.plan import resolve_columns
 
 SAMPLES = ROOT / "sample_data"
 CASES = ROOT / "tests" / "data" / "cases"

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from clitools import LIST_MAPPING, SPRING, write_list
+from test_mapping import HEADERS, full_mapping, with_
 
 from etl.client import VoiptimeClient
 from etl.errors import MappingError
 from etl.extract import open_source
-from etl.plan import FilePlan, Plan, Scope, prepare, read_setup
+from etl.mapping import parse_mapping
+from etl.plan import FilePlan, Plan, Scope, prepare, read_setup, resolve_columns
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -84,3 +86,44 @@ def test_online_plan_resolves_names_once(tmp_path, sandbox):
     assert plan.campaign_id == plan.listed["campaign"]["id"]
     assert plan.refs.campaign_name == SPRING
     assert plan.listed["campaign"]["totalEntries"] == 0
+
+
+# --- resolve_columns ------------------------------------------------------------------------
+
+
+def test_headers_match_after_trim_and_casefold(tmp_path: Path) -> None:
+    m = full_mapping(tmp_path)
+    assert resolve_columns(m, HEADERS, "leads.csv") == {
+        "First Name": " first name",
+        "Last Name": "LAST NAME ",
+        "Email": "Email ",
+        "Time Zone": "time zone",
+        "Mobile": "MOBILE",
+        "Office": "office",
+        "Company": "Company",
+        "Signed up": "Signed Up",
+        "Notes": "notes",
+        "Country": "country",
+    }
+
+
+def test_casefold_matches_german_sharp_s() -> None:
+    m = parse_mapping(with_(dynamicData={"street": "STRASSE"}), "m.yaml")
+    cols = resolve_columns(m, ["a", "b", "c", "Straße"], "f.csv")
+    assert cols["STRASSE"] == "Straße"
+
+
+def test_missing_columns_reported_with_key_paths(tmp_path: Path) -> None:
+    m = full_mapping(tmp_path)
+    headers = ["First Name", "Email", "Mobile", "Company", "Notes"]
+    with pytest.raises(MappingError) as err:
+        resolve_columns(m, headers, "leads.csv")
+    shown = "'First Name', 'Email', 'Mobile', 'Company', 'Notes'"
+    assert err.value.path == m.path
+    assert err.value.problems == [
+        f"fields.surname: column 'Last Name' is not in leads.csv (its columns: {shown})",
+        f"fields.timezoneId: column 'Time Zone' is not in leads.csv (its columns: {shown})",
+        f"phones[1].column: column 'Office' is not in leads.csv (its columns: {shown})",
+        f"dynamicData.signup_date: column 'Signed up' is not in leads.csv (its columns: {shown})",
+        f"defaults.region_column: column 'Country' is not in leads.csv (its columns: {shown})",
+    ]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 from test_mapping import HEADERS, MINIMAL, VALUE_MAPS, full_mapping, write
 
-from etl.mapping import load_mapping, parse_mapping, resolve_columns
+from etl.mapping import load_mapping, parse_mapping
+from etl.plan import resolve_columns
 from etl.shape import apply_mapping
 
 

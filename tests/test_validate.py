@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from clitools import CASES, env_for, run_cli, state
 
-from etl.mapping import Mapping, parse_mapping, resolve_columns
+from etl.mapping import Mapping, parse_mapping
 from etl.normalize import DAY_FIRST, MIXED, DateOrder, Invalid
+from etl.plan import resolve_columns
 from etl.shape import apply_mapping
 from etl.validate import (
     Issue,
