@@ -11,7 +11,6 @@ with it). Duplicate keys span chunks and files, so the caller finds them with
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import pickle
 import zlib
@@ -41,8 +40,6 @@ __all__ = [
     "spill_path",
     "spill_verdict",
 ]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
