@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -102,6 +102,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 #: ``progress(stage, rows)``: ``stage`` is ``validated`` (rows read and checked) or ``loaded``
@@ -369,14 +371,16 @@ class _Run:
         cancel: Cancel,
         progress: Progress | None = None,
         pause: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.o = options
+        self.clock = clock
         self.client = client
         self.cancel = cancel
         self.progress = progress or (lambda stage, rows: None)
         self.pause = pause
         started_at = (options.now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-        self.stats = RunStats(time.monotonic(), started_at.replace(microsecond=0))
+        self.stats = RunStats(clock(), started_at.replace(microsecond=0), clock=clock)
         self.folder_run = options.archive_dir is not None and options.command == "import"
         self.ledger: Ledger | None = None
         self.run_id: int | None = None
@@ -543,27 +547,51 @@ class _Run:
         is kept there too (:func:`etl.check.spill_path`)."""
         kept = self.spilled.pop(path, None)
         if kept is not None:
-            yield from kept.verdicts()
-            return
-        chunks = self._announced(reader.chunks(self.o.chunk_rows))
+            return self._timed(kept.verdicts(), "validate")
+        chunks = self._reading(reader.chunks(self.o.chunk_rows))
         if self.pool is not None:
-            yield from self.pool.verdicts(path, chunks, spill)
-            return
+            return self._timed(self.pool.verdicts(path, chunks, spill), "validate")
+        return self._timed(self._check_here(plan, path, chunks, spill), "validate")
+
+    def _check_here(
+        self, plan: Plan, path: Path, chunks: Iterator[Chunk], spill: Path | None
+    ) -> Iterator[ChunkVerdict]:
+        """Each chunk checked in this process (kept in ``spill`` too, if given)."""
         for n, chunk in enumerate(chunks):
-            started = time.monotonic()
             verdict = check_chunk(plan, path, chunk)
-            self.stats.timings["validate"] += time.monotonic() - started
             if spill is not None:
                 spill_verdict(verdict, spill_path(spill, n))
             yield verdict
 
-    def _announced(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
-        """``chunks``, each told to ``RunOptions.on_check`` as it is given to be checked."""
+    def _timed(self, items: Iterator[_T], key: str) -> Iterator[_T]:
+        """``items``, the time spent making each added to ``timings[key]`` (the time between
+        two items, spent by the caller, is not)."""
+        while True:
+            started = self.clock()
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            finally:
+                self.stats.timings[key] += self.clock() - started
+            yield item
+
+    def _reading(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        """``chunks`` as read inside a verdict's time: the reading is taken back out of
+        ``validate`` (it counts as the rest); each chunk is told to ``RunOptions.on_check``
+        as it is given to be checked."""
         hook = self.o.on_check
         where = "pool" if self.pool is not None else "here"
-        for chunk in chunks:
-            if hook is not None:
-                hook(where, len(chunk.frame) + len(chunk.problems))
+        while True:
+            started = self.clock()
+            try:
+                chunk = next(chunks)
+                if hook is not None:
+                    hook(where, len(chunk.frame) + len(chunk.problems))
+            except StopIteration:
+                return
+            finally:
+                self.stats.timings["validate"] -= self.clock() - started
             yield chunk
 
     def _run_file(
@@ -619,9 +647,9 @@ class _Run:
             report.rejects(verdict, None)
             self.stats.rows_rejected += len(verdict.problems)
             return len(verdict.problems)
-        started = time.monotonic()
+        started = self.clock()
         dupes = find_duplicates(verdict, keys)
-        self.stats.timings["validate"] += time.monotonic() - started
+        self.stats.timings["validate"] += self.clock() - started
         self.progress("validated", read)
         self.stats.rows_duplicate += sum(1 for i in dupes.issues if i.check == "duplicate")
         report.rejects(verdict, dupes)
@@ -667,12 +695,11 @@ class _Run:
         """The outcomes of each batch of ``batch_rows`` rows, until the loader stops."""
         size = self.o.batch_rows
         batches = [rows[start : start + size] for start in range(0, len(rows), size)]
-        started = time.monotonic()
-        # the next batch is sent while one is enrolled and recorded (Loader.load_batches)
-        for outcomes in loader.load_batches(batches):
+        # the next batch is sent while one is enrolled and recorded (Loader.load_batches);
+        # the time this process waits for the outcomes is the load's, not their recording
+        for outcomes in self._timed(loader.load_batches(batches), "load"):
             yield outcomes
             self.progress("loaded", len(outcomes))
-        self.stats.timings["load"] += time.monotonic() - started
 
     def _record(
         self,
@@ -719,7 +746,9 @@ class _Run:
         )
         if pending:
             log.info("enrolling %d lead(s) an earlier run created but did not enrol", len(pending))
+            started = self.clock()
             loader.enrol(pending)
+            self.stats.timings["load"] += self.clock() - started
 
     def _estimate(self) -> None:
         """When the ledger holds ambiguous sends, say how many probably reached the server."""
@@ -773,7 +802,9 @@ class _Run:
                         read += verdict.rows_read
                         rejected += len(verdict.problems)
                         if not verdict.frame.empty:
+                            started = self.clock()
                             rejected += len(find_duplicates(verdict, keys).by_row)
+                            self.stats.timings["validate"] += self.clock() - started
                         if self.cancel.is_set():
                             return read, rejected
                 except InputError as exc:
@@ -985,6 +1016,7 @@ def run(
     cancel: Cancel | None = None,
     progress: Progress | None = None,
     pause: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> RunResult:
     """Run ``validate`` or ``import`` over the sources.
 
@@ -996,13 +1028,14 @@ def run(
         progress: called as the run goes (see :data:`Progress`), e.g. to draw progress bars.
         pause: waits between the two looks of a folder run (``options.archive_dir``) at its files
             (see :func:`etl.archive.select_ready`).
+        clock: monotonic seconds for ``duration_seconds`` and ``timings`` (tests inject one).
 
     Returns:
         The :class:`RunResult`; the reports are written in ``options.report_dir``.
     """
     client = client_factory() if client_factory is not None else None
     try:
-        return _Run(options, client, cancel or Cancel(), progress, pause).execute()
+        return _Run(options, client, cancel or Cancel(), progress, pause, clock).execute()
     finally:
         if client is not None:
             client.close()

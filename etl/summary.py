@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,8 @@ class RunSummary:
         calling: the calling-window keys (``calling_window``, ``operator_timezone``,
             ``operator_day``, ``callable_now``, ``callable_by_hour``; none offline).
         rows_per_second: rows read per second of the run.
-        timings: ``validate_seconds``, ``load_seconds``, ``other_seconds``.
+        timings: ``validate_seconds``, ``load_seconds``, ``other_seconds``: what the run's
+            process spent its time on (:attr:`RunStats.timings`), adding up to the duration.
         files: per-file results (:func:`file_entry`, with ``leads_*`` and ``archived_to``).
         archive_dir: a folder run's archive, or ``None``.
         run_id: the run's number in the ledger (``None`` for validate and dry runs).
@@ -192,7 +193,10 @@ class RunStats:
         rows_read / rows_rejected / rows_duplicate / rows_warned: rows so far.
         conflicts: the first :data:`MAX_CONFLICTS_LISTED` conflicts, as listed in the summary.
         zone_sources / phone_regions: valid rows by zone source; numbers sent by region.
-        timings: seconds spent checking (``validate``) and loading (``load``).
+        timings: seconds this process spent checking (``validate``: mapping, normalising,
+            checking and duplicate keys, or waiting for the worker processes that check) and
+            loading (``load``: waiting for the loader's outcomes, enrolling); the rest of the
+            run's time is ``other`` (reading, reports, names, start and end).
         files: per-file entries (:func:`file_entry`), as the files are done.
         codes: exit codes met so far (combined at the end).
         file_errors: errors of single input files (the others still ran).
@@ -200,6 +204,7 @@ class RunStats:
         warnings: run-wide warnings.
         ambiguity: the estimate of ambiguous sends that reached the server.
         gate: the ``--max-reject-rate`` message when the gate closed ("" while open).
+        clock: the monotonic clock ``started`` was read from (tests inject one).
     """
 
     started: float
@@ -219,6 +224,7 @@ class RunStats:
     warnings: list[str] = field(default_factory=list)
     ambiguity: dict[str, Any] | None = None
     gate: str = ""
+    clock: Callable[[], float] = time.monotonic
 
     #: Most conflicts listed in ``summary.json`` (all are in ``loaded.csv``).
     MAX_CONFLICTS_LISTED = 100
@@ -249,11 +255,12 @@ class RunStats:
                 ``enrolment_mismatches``).
             exit_code: the run's exit code.
         """
-        duration = time.monotonic() - self.started
-        validate, load = self.timings["validate"], self.timings["load"]
+        duration = round(self.clock() - self.started, 3)
+        validate = round(max(0.0, self.timings["validate"]), 3)
+        load = round(max(0.0, self.timings["load"]), 3)
         return RunSummary(
             started_at=self.started_at.isoformat().replace("+00:00", "Z"),
-            duration_seconds=round(duration, 3),
+            duration_seconds=duration,
             rows_read=self.rows_read,
             rows_valid=self.rows_read - self.rows_rejected,
             rows_rejected=self.rows_rejected,
@@ -265,9 +272,9 @@ class RunStats:
             phone_regions=dict(self.phone_regions.most_common()),
             rows_with_warnings=self.rows_warned,
             rows_per_second=round(self.rows_read / duration) if duration > 0 else 0,
-            timings={
-                "validate_seconds": round(validate, 3),
-                "load_seconds": round(load, 3),
+            timings={  # they add up to duration_seconds
+                "validate_seconds": validate,
+                "load_seconds": load,
                 "other_seconds": round(max(0.0, duration - validate - load), 3),
             },
             files=tuple(self.files),

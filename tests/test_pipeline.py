@@ -217,6 +217,37 @@ def test_import_loads_the_good_rows_once_and_rejects_each_bad_one_with_its_reaso
     }
 
 
+def test_the_timings_add_up_and_the_load_is_the_time_spent_waiting_for_the_api(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    source, mapping = _list(tmp_path)
+    now = [0.0]
+
+    def clock() -> float:  # one second a reading, and as far as the hooks push it
+        now[0] += 1.0
+        return now[0]
+
+    def created() -> None:  # each lead takes 100,000 s to create
+        now[0] += 100_000.0
+
+    def reading(where: str, rows: int) -> None:  # the one chunk takes 1,000 s to read
+        now[0] += 1_000.0
+
+    options = _options(
+        tmp_path, "r", [source], mapping, max_reject_rate=100, on_created=created, on_check=reading
+    )
+    summary = run(options, _client(sandbox), clock=clock).summary
+    assert (summary.leads_created, summary.rows_rejected) == (2, 4)
+    timings = summary.timings
+    assert list(timings) == ["validate_seconds", "load_seconds", "other_seconds"]
+    assert sum(timings.values()) == summary.duration_seconds
+    # the two creates are the load's; the chunk read once (the --max-reject-rate pass's
+    # verdicts are reused) is the rest's; the checks (both passes) are neither
+    assert 200_000 <= timings["load_seconds"] < 201_000
+    assert 1_000 <= timings["other_seconds"] < 2_000
+    assert 2 <= timings["validate_seconds"] < 1_000
+
+
 def test_a_dry_run_reports_what_it_would_do_and_writes_nothing(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

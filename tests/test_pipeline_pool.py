@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -71,22 +72,28 @@ def _reports(folder: Path) -> tuple[bytes, bytes, dict[str, object]]:
     return (folder / "rejects.csv").read_bytes(), (folder / "loaded.csv").read_bytes(), summary
 
 
-def test_worker_processes_give_the_same_reports_as_one_process(tmp_path):
+def _validate(tmp_path: Path, rows: int, workers: int, **kw: Any) -> RunOptions:
+    """``validate`` of a list of ``rows`` rows (:func:`_write`) in chunks of 300 rows, into
+    ``r<workers>``; loaded.csv's local_time_at_run has minutes: the same clock for every run."""
     source, mapping = tmp_path / "leads.csv", tmp_path / "m.yaml"
-    _write(source, 2_400)
+    _write(source, rows)
     mapping.write_text(MAPPING, encoding="utf-8")
+    return RunOptions(
+        sources=[source],
+        mapping=mapping,
+        command="validate",
+        report_dir=tmp_path / f"r{workers}",
+        chunk_rows=300,
+        workers=workers,
+        now=NOW,
+        **kw,
+    )
+
+
+def test_worker_processes_give_the_same_reports_as_one_process(tmp_path):
     results = {}
     for workers in (1, 2):
-        options = RunOptions(
-            sources=[source],
-            mapping=mapping,
-            command="validate",
-            report_dir=tmp_path / f"r{workers}",
-            chunk_rows=300,
-            workers=workers,
-            now=NOW,  # loaded.csv's local_time_at_run has minutes: the same clock for both runs
-        )
-        result = run(options)
+        result = run(_validate(tmp_path, 2_400, workers))
         assert result.exit_code == 3
         results[workers] = _reports(tmp_path / f"r{workers}")
     assert results[2] == results[1]
@@ -197,3 +204,31 @@ def test_the_reject_rate_pass_runs_in_the_pool_and_no_chunk_is_checked_twice(tmp
     assert (tmp_path / "here" / "rejects.csv").read_bytes() == (
         tmp_path / "pool" / "rejects.csv"
     ).read_bytes()
+
+
+class _Clock:
+    """Monotonic seconds that move one second at each reading, and as far as a test pushes."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_the_timings_split_the_run_and_reading_is_not_checking(tmp_path):
+    for workers in (1, 2):
+        clock = _Clock()
+
+        def reading(where: str, rows: int, clock: _Clock = clock) -> None:
+            clock.now += 1000.0  # each chunk takes 1,000 s to read
+
+        summary = run(_validate(tmp_path, 900, workers, on_check=reading), clock=clock).summary
+        timings = summary.timings
+        assert list(timings) == ["validate_seconds", "load_seconds", "other_seconds"]
+        assert sum(timings.values()) == summary.duration_seconds
+        assert timings["load_seconds"] == 0
+        # each of the 3 chunks' check (or the wait for its worker) is counted, its reading not
+        assert 3 <= timings["validate_seconds"] < 1000
+        assert timings["other_seconds"] >= 3000
