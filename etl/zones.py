@@ -178,32 +178,35 @@ def _offsets(zone: str) -> tuple[int, int]:
     return out[0], out[1]
 
 
+def _offset_minutes(text: str) -> int | None:
+    """Minutes east of UTC that ``UTC-5``, ``GMT+2``, ``+05:30`` name; ``None`` for any other text
+    (``UTC`` alone included)."""
+    match = _OFFSET_PARTS.match(text.replace(" ", ""))
+    if match is None:
+        return None
+    sign = -1 if match[1] in "-\u2212" else 1
+    return sign * (int(match[2]) * 60 + int(match[3] or 0))
+
+
 def _first_hint(text: str) -> str | None:
     """The zone most likely meant by an abbreviation or an offset, or ``None``."""
     hints = _ABBREVIATION_HINTS.get(text.upper())
     if hints:
         return hints[0]
-    match = _OFFSET_PARTS.match(text.replace(" ", ""))
-    if match or text.upper() in {"Z", "UTC", "GMT", "UT", "UCT", "ZULU"}:
+    minutes = _offset_minutes(text)
+    if minutes is None and text.upper() in {"Z", "UTC", "GMT", "UT", "UCT", "ZULU"}:
         minutes = 0
-        if match:
-            sign = -1 if match[1] in "-\u2212" else 1
-            minutes = sign * (int(match[2]) * 60 + int(match[3] or 0))
-        zones = zones_at_offset(minutes)
-        # the zone whose standard (winter) time it is: GMT+1 is Berlin more than London
-        standard = [z for z in zones if min(_offsets(z)) == minutes]
-        return next(iter(standard or zones), None)
-    return None
+    if minutes is None:
+        return None
+    zones = zones_at_offset(minutes)
+    # the zone whose standard (winter) time it is: GMT+1 is Berlin more than London
+    standard = [z for z in zones if min(_offsets(z)) == minutes]
+    return next(iter(standard or zones), None)
 
 
 def _suggest_for_offset(text: str) -> str:
     """Likely zones for ``UTC-5``, ``GMT+2``, ``+05:30``; ``UTC`` alone suggests London."""
-    match = _OFFSET_PARTS.match(text.replace(" ", ""))
-    minutes = 0
-    if match:
-        sign = -1 if match[1] in "-\u2212" else 1
-        minutes = sign * (int(match[2]) * 60 + int(match[3] or 0))
-    zones = zones_at_offset(minutes)[:4]
+    zones = zones_at_offset(_offset_minutes(text) or 0)[:4]
     if zones:
         return "; did you mean " + " or ".join(zones) + "? (the place, not today's offset)"
     return _suggest("")
