@@ -264,6 +264,8 @@ class _Country:
         self.automaton = _Automaton(patterns)
         #: (label id, length) -> (region, valid, geographical) as phonenumbers answers
         self.answers: dict[tuple[frozenset[int], int], tuple[str | None, bool, bool]] = {}
+        #: pattern id -> whether it fully matches, by automaton state (as far as built)
+        self.flags: dict[int, np.ndarray] = {}
 
     def labels(self, nsns: Sequence[str]) -> list[frozenset[int]]:
         if not nsns:
@@ -411,17 +413,20 @@ class _Batch:
 def _has(country: _Country, states: np.ndarray, pattern: int) -> np.ndarray:
     """Whether pattern ``pattern`` fully matches, for each final state of the automaton."""
     labels = country.automaton.labels
-    uniq, inverse = np.unique(states, return_inverse=True)
-    found = np.array([pattern in labels[s] for s in uniq.tolist()], dtype=bool)
-    return found[inverse.reshape(-1)]
+    flags = country.flags.get(pattern)
+    if flags is None or len(flags) < len(labels):  # states were added since
+        flags = np.array([pattern in label for label in labels], dtype=np.bool_)
+        country.flags[pattern] = flags
+    found: np.ndarray = flags[states]
+    return found
 
 
 def _length_in(rules: _Region, counts: np.ndarray, results: set[Any]) -> np.ndarray:
-    """Whether ``_test_number_length`` of a number of each length of ``counts`` is in
-    ``results``."""
-    uniq, inverse = np.unique(counts, return_inverse=True)
-    found = np.array([rules.length_result(n) in results for n in uniq.tolist()], dtype=bool)
-    return found[inverse.reshape(-1)]
+    """Whether ``_test_number_length`` of a number of each length of ``counts`` (at most 20)
+    is in ``results``."""
+    table = np.array([rules.length_result(n) in results for n in range(21)], dtype=np.bool_)
+    found: np.ndarray = table[counts]
+    return found
 
 
 def _strip(
@@ -540,19 +545,20 @@ def _plan_country_code(
     pending.setdefault(home, []).append((rows[~cut], np.zeros(int((~cut).sum()), dtype=np.int32)))
 
 
-#: Each cell's answer: (E.164, region, geographical) of a valid number, or ``None``.
-_Answer = tuple[str, str | None, bool]
+#: A valid number's (region, geographical); one tuple per distinct answer, shared.
+_Answer = tuple[str | None, bool]
+#: Each cell's E.164 and answer (``None`` and ``None``: empty, another form, invalid, undecided).
+_Parsed = tuple[list[str | None], list[_Answer | None]]
 
 
-def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[_Answer | None]:
-    """The answer of each valid number this path reads (``None``: empty, another form,
-    invalid or undecided), worked out array-wise; remembered in :data:`_KNOWN` when the E.164
-    form parses to the same number."""
+def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> _Parsed:
+    """The E.164 and answer of each valid number this path reads, worked out array-wise;
+    remembered in :data:`_KNOWN` when the E.164 form parses to the same number."""
     if len(_KNOWN) > _KNOWN_MAX:  # a new generation; the last one still answers
         _KNOWN_OLD.clear()
         _KNOWN_OLD.update(_KNOWN)
         _KNOWN.clear()
-    out: list[_Answer | None] = [None] * len(cells)
+    out: _Parsed = ([None] * len(cells), [None] * len(cells))
     fullmatch = SIMPLE.fullmatch
     take = [i for i, cell in enumerate(cells) if cell and fullmatch(cell)]
     texts = cast(list[str], [cells[i] for i in take])
@@ -593,7 +599,7 @@ def _answer(
     country: _Country,
     found: tuple[np.ndarray, np.ndarray, np.ndarray],
     take: list[int],
-    out: list[_Answer | None],
+    out: _Parsed,
 ) -> None:
     """The answers of national numbers ``found`` (rows, where each starts, whether ``parse``
     of its E.164 form surely reads the same digits) of ``country`` into ``out``: the region,
@@ -605,30 +611,32 @@ def _answer(
     if not len(rows):
         return
     states = batch.states(country, rows, nsn)
-    keys = states.astype(np.int64) * 64 + counts
-    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    inverse, first = _groups(states.astype(np.int64) * 64 + counts)
     labels = country.automaton.labels
     answers = [
-        country.answer(labels[key // 64], text)
-        for key, text in zip(uniq.tolist(), batch.texts(rows[first], nsn[first]), strict=True)
+        country.answer(labels[state], text)
+        for state, text in zip(
+            states[first].tolist(), batch.texts(rows[first], nsn[first]), strict=True
+        )
     ]
-    inverse = inverse.reshape(-1)
     valid = np.array([a[1] for a in answers], dtype=np.bool_)[inverse]
     rows, nsn, same, inverse = rows[valid], nsn[valid], same[valid], inverse[valid]
     prefix = f"+{country.cc}"
     texts = batch.texts(rows, nsn)
     parts = [(a[0], a[2]) for a in answers]
-    results = [(prefix + t, *parts[a]) for t, a in zip(texts, inverse.tolist(), strict=True)]
-    for row, result in zip(rows.tolist(), results, strict=True):
-        out[take[row]] = result
+    e164s = [prefix + t for t in texts]
+    kinds = [parts[a] for a in inverse.tolist()]
+    numbers, answered = out
+    for row, e164, kind in zip(rows.tolist(), e164s, kinds, strict=True):
+        numbers[take[row]] = e164
+        answered[take[row]] = kind
     # parse(e164) reads the same digits again when it has no national prefix to strip, so
     # zones_many and regions_many may answer such a number without parsing it
     main = _main_region(country.cc)
     if main is not None and main.np is not None and not same.all():
         match = main.np.match
         same = same | np.array([match(t) is None for t in texts], dtype=np.bool_)
-    kept = [r for r in compress(results, same)]
-    _KNOWN.update(zip([r[0] for r in kept], kept, strict=True))
+    _KNOWN.update(zip(compress(e164s, same), compress(kinds, same), strict=True))
 
 
 def parse_many(cells: Sequence[str | None], regions: Sequence[str | None]) -> list[Any]:
@@ -642,7 +650,11 @@ def parse_many(cells: Sequence[str | None], regions: Sequence[str | None]) -> li
         One item per cell: a ``PhoneResult`` (E.164, region, no extension) or ``None`` (empty,
         another form, invalid, or undecided: ask :func:`etl.normalize.parse_phone`).
     """
-    return [None if a is None else PhoneResult(a[0], a[1], None) for a in _parse(cells, regions)]
+    numbers, answered = _parse(cells, regions)
+    return [
+        None if e164 is None or a is None else PhoneResult(e164, a[0], None)
+        for e164, a in zip(numbers, answered, strict=True)
+    ]
 
 
 def e164_many(cells: Sequence[object], regions: Sequence[str | None]) -> list[str | None]:
@@ -653,7 +665,7 @@ def e164_many(cells: Sequence[object], regions: Sequence[str | None]) -> list[st
     the same whitespace; a cell with a zero-width character at an end is left to the caller.
     """
     trimmed = [cell.strip() if type(cell) is str else None for cell in cells]
-    return [None if a is None else a[0] for a in _parse(trimmed, regions)]
+    return _parse(trimmed, regions)[0]
 
 
 def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
@@ -678,12 +690,10 @@ def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:
             rows.append(n)
     if rows:
         numbers = [e164s[n] for n in rows]
-        geo = np.array([cast(_Answer, parsed[n])[2] for n in rows], dtype=np.bool_)
-        _, first, inverse = np.unique(
-            _zone_keys(numbers, geo), axis=0, return_index=True, return_inverse=True
-        )
+        geo = np.array([cast(_Answer, parsed[n])[1] for n in rows], dtype=np.bool_)
+        inverse, first = _groups(_zone_keys(numbers, geo))
         answers = [_zones_of(numbers[f], bool(geo[f])) for f in first.tolist()]
-        for n, a in zip(rows, inverse.reshape(-1).tolist(), strict=True):
+        for n, a in zip(rows, inverse.tolist(), strict=True):
             out[n] = answers[a]
     return out
 
@@ -703,9 +713,9 @@ def _zones_of(e164: str, geo: bool) -> tuple[str, ...]:
 
 
 def _zone_keys(e164s: list[str], geo: np.ndarray) -> np.ndarray:
-    """One row of integers per number, equal for two numbers exactly when their keys of
+    """One integer per number, equal for two numbers exactly when their keys of
     :func:`zones_many` are: (geographical, the prefix read, the area code read), each prefix
-    written as its digit count and value (E.164 digits never start with 0)."""
+    coded as its digit count and value (E.164 digits never start with 0)."""
     width = _TZ_WIDTH
     matrix, counts = _matrix([e[1:] for e in e164s])
     n = len(e164s)
@@ -723,9 +733,24 @@ def _zone_keys(e164s: list[str], geo: np.ndarray) -> np.ndarray:
         hit = (table < 0) & np.isin(code[:, j], _TZ_CODES)
         table[hit] = code[hit, j]
     nanp = np.array([e.startswith("+1") for e in e164s], dtype=bool)
-    area = np.where(nanp, code[:, min(4, width - 1)] - code[:, 1], 0)
-    first = code[:, width - 1]
-    return np.stack([geo, np.where(geo, table, first), np.where(geo, area, 0)], axis=1)
+    area = np.where(nanp & geo, code[:, min(4, width - 1)], 0)
+    read = np.where(geo, table, code[:, width - 1])
+    # one integer per distinct (geographical, prefix read, area code)
+    prefixes = pd.factorize(read)[0].astype(np.int64)
+    areas = pd.factorize(area)[0].astype(np.int64)
+    keys: np.ndarray = (geo.astype(np.int64) * (n + 1) + prefixes) * (n + 1) + areas
+    return keys
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The group of each key (equal keys, one group) and each group's first position."""
+    codes = pd.factorize(keys)[0]
+    if not len(codes):
+        return codes, codes
+    # groups are numbered in order of first appearance: a first is a new highest number
+    seen = np.maximum.accumulate(codes)
+    first = np.nonzero(np.r_[True, codes[1:] > seen[:-1]])[0]
+    return codes, first
 
 
 def _table_prefix(e164: str, width: int) -> str | None:
@@ -747,7 +772,7 @@ def regions_many(e164s: Sequence[str], known: AbcMapping[str, str] | None = None
         found = dict(zip(missing, regions_many(missing), strict=True)) if missing else {}
         return [known[e] if e in known else found[e] for e in e164s]
     return [
-        (found[1] or "ZZ") if found is not None else region_of(e164)
+        (found[0] or "ZZ") if found is not None else region_of(e164)
         for e164, found in zip(e164s, _parse_e164(e164s), strict=True)
     ]
 
@@ -757,7 +782,7 @@ def _parse_e164(e164s: Sequence[str]) -> list[_Answer | None]:
     known = [_KNOWN.get(e) or _KNOWN_OLD.get(e) for e in e164s]
     missing = [i for i, found in enumerate(known) if found is None]
     if missing:
-        parsed = _parse([e164s[i] for i in missing], [None] * len(missing))
+        parsed = _parse([e164s[i] for i in missing], [None] * len(missing))[1]
         for i, found in zip(missing, parsed, strict=True):
             known[i] = found
     return known

@@ -277,18 +277,24 @@ class RunReport:
         unsplit = {p.row: p for p in verdict.problems}
         issues = dupes.by_row if dupes is not None else {}
         rows = [p.row for p in verdict.problems] if dupes is None else sorted([*issues, *unsplit])
-        for row in rows:
-            if row in unsplit:
+        split: list[int] = []  # rows read as the header's fields, written column by column
+        for row in [*rows, None]:
+            if row is not None and row not in unsplit:
+                split.append(row)
+                continue
+            if split:
+                part = verdict.frame.loc[split]
+                self.writer.reject_rows(
+                    verdict.source_file,
+                    split,
+                    {c: part.iloc[:, n].tolist() for n, c in enumerate(part.columns)},
+                    [[(i.field, i.value, i.describe(), i.kind) for i in issues[r]] for r in split],
+                )
+                split = []
+            if row is not None:
                 problem = unsplit[row]
                 reasons = [("row", "", f"row: {problem.message}", problem.kind)]
                 self.writer.reject(verdict.source_file, row, problem.values, reasons)
-            else:
-                self.writer.reject(
-                    verdict.source_file,
-                    row,
-                    verdict.frame.loc[row].to_dict(),
-                    [(i.field, i.value, i.describe(), i.kind) for i in issues[row]],
-                )
 
     def valid(self, name: str, leads: Sequence[LeadRow], when: Mapping[int, LeadWindow]) -> None:
         """``validate``: the rows that would load, in row order (``when``: source row → its

@@ -85,6 +85,8 @@ REPORT_FILES = frozenset(
 HTML_REJECTS = 10_000
 #: Ambiguous rows listed in report.html.
 HTML_AMBIGUOUS = 10_000
+#: Rows of loaded.csv an import holds before writing them at once (column by column).
+LOADED_BATCH = 1_000
 #: Examples shown per kind of warning in report.html.
 WARNING_EXAMPLES = 3
 
@@ -207,6 +209,8 @@ class ReportWriter:
         self._rejects.writerow([escape_cell(c) for c in [*self.columns, *REJECT_COLUMNS]])
         self._loaded.writerow(LOADED_COLUMNS)
         self._book: Any = None
+        #: loaded() rows not written yet (written LOADED_BATCH at a time, and at close)
+        self._pending: list[tuple[object, ...]] = []
         if self.xlsx:
             self._book = openpyxl.Workbook(write_only=True)
             self._sheet = self._book.create_sheet(REJECTS_SHEET)
@@ -266,6 +270,53 @@ class ReportWriter:
                 )
             )
 
+    def reject_rows(
+        self,
+        source_file: str,
+        rows: Sequence[int],
+        columns: Mapping[str, Sequence[object]],
+        errors: Sequence[Sequence[tuple[str, str, str, str]]],
+    ) -> None:
+        """Write rejected rows given column by column: the bytes :meth:`reject` writes for each
+        row with its cells by header, in one ``writerows``.
+
+        Args:
+            rows: the source rows, in the order they are written.
+            columns: header → the rows' cells in that column (in ``rows``' order); headers
+                match trimmed and case-folded, the last of two that fold alike wins (as in
+                :meth:`reject`).
+            errors: each row's reasons, as :meth:`reject` takes them.
+
+        Raises:
+            OutputError: the file cannot be written.
+        """
+        n = len(rows)
+        if not n:
+            return
+        by_header = {str(k).strip().casefold(): v for k, v in columns.items()}
+        empty: Sequence[object] = [""] * n
+        cells = [by_header.get(c.strip().casefold(), empty) for c in self.columns]
+        texts = ["; ".join(e[2] for e in errs) for errs in errors]
+        escaped = [[escape_cell(v) for v in column] for column in cells]
+        escaped += [[escape_cell(source_file)] * n, [escape_cell(r) for r in rows]]
+        escaped.append([escape_cell(t) for t in texts])
+        self._write_rows(self._rejects, zip(*escaped, strict=True), self._rejects_path)
+        for i, (row, errs) in enumerate(zip(rows, errors, strict=True)):
+            kinds = [(e[0], _kind(e)) for e in errs]
+            for f, kind in kinds:
+                self.errors_by_field[f] += 1
+                self.errors_by_reason[(f, kind)] += 1
+            if self._book is None and len(self.first_rejects) >= self.html_rejects:
+                continue
+            values = [column[i] for column in cells]
+            if self._book is not None:
+                self._xlsx_row([*values, source_file, row, texts[i]])
+            if len(self.first_rejects) < self.html_rejects:
+                shown = [(e[0], e[1], e[2]) for e in errs]
+                reasons = [f"{f}: {kind}" for f, kind in kinds]
+                record = RejectRecord(source_file, row, shown, self._lead(values), reasons)
+                self.first_rejects.append(record)
+
     def _lead(self, cells: Sequence[object]) -> str:
         """The lead's name from a row's cells (first name and surname, else the e-mail)."""
         got = [str(cells[i]).strip() if 0 <= i < len(cells) else "" for i in self._lead_at]
@@ -302,21 +353,44 @@ class ReportWriter:
                 self.ambiguous.append((source_file, source_row, key, text))
         else:
             self._count_caveats(source_file, source_row, key, warnings)
-        row = [
-            source_file,
-            source_row,
-            key,
-            "" if lead_id is None else lead_id,
-            action,
-            campaign_id,
-            timezone_source,
-            text,
-            window.zone if window else "",
-            window.local_time if window else "",
-            window.hours if window else "",
-            extras,
+        self._pending.append(
+            (
+                source_file,
+                source_row,
+                key,
+                "" if lead_id is None else lead_id,
+                action,
+                campaign_id,
+                timezone_source,
+                text,
+                window.zone if window else "",
+                window.local_time if window else "",
+                window.hours if window else "",
+                extras,
+            )
+        )
+        if len(self._pending) >= LOADED_BATCH:
+            self._flush_loaded()
+
+    def _flush_loaded(self) -> None:
+        """Write the rows :meth:`loaded` holds, column by column (a column's distinct values
+        escaped once: files, actions, campaigns, sources, zones and hours repeat).
+
+        Raises:
+            OutputError: the file cannot be written.
+        """
+        if self._pending:
+            self._write_rows(self._loaded, self._loaded_rows(), self._loaded_path)
+
+    def _loaded_rows(self) -> list[tuple[str, ...]]:
+        """The rows :meth:`loaded` holds, escaped column by column; none are held after."""
+        columns = list(zip(*self._pending, strict=True))
+        self._pending = []
+        escaped = [
+            [escape_cell(v) for v in column] if n in (1, 2, 3) else _escape_column(column)
+            for n, column in enumerate(columns)
         ]
-        self._write(self._loaded, row, self._loaded_path)
+        return list(zip(*escaped, strict=True))
 
     def loaded_valid(
         self, source_file: str, rows: Sequence[tuple[int, str, str, Sequence[Caveat], Any]]
@@ -334,21 +408,22 @@ class ReportWriter:
         """
         if not rows:
             return
+        self._flush_loaded()  # rows of loaded() before these
         source_rows, keys, sources, caveats, windows = zip(*rows, strict=True)
-        for row, key, said in zip(source_rows, keys, caveats, strict=True):
-            self._count_caveats(source_file, row, key, said)
-        warnings = ["; ".join(w.message for w in said) for said in caveats]
+        warnings = [""] * len(rows)
+        for n in [n for n, said in enumerate(caveats) if said]:
+            self._count_caveats(source_file, source_rows[n], keys[n], caveats[n])
+            warnings[n] = "; ".join(w.message for w in caveats[n])
         n = len(rows)
         shown: dict[int, tuple[str, str, str]] = {}
-        for window in windows:
-            if id(window) not in shown:
-                cells = (window.zone, window.local_time, window.hours) if window else ("", "", "")
-                shown[id(window)] = (
-                    escape_cell(cells[0]),
-                    escape_cell(cells[1]),
-                    escape_cell(cells[2]),
-                )
-        zone, local, hours = zip(*(shown[id(w)] for w in windows), strict=True)
+        for window in {id(w): w for w in windows}.values():  # a few, shared by many rows
+            cells = (window.zone, window.local_time, window.hours) if window else ("", "", "")
+            shown[id(window)] = (
+                escape_cell(cells[0]),
+                escape_cell(cells[1]),
+                escape_cell(cells[2]),
+            )
+        zone, local, hours = zip(*map(shown.__getitem__, map(id, windows)), strict=True)
         empty = [""] * n
         columns = [
             [escape_cell(source_file)] * n,
@@ -462,6 +537,11 @@ class ReportWriter:
             OutputError: a file could not be flushed (e.g. the disk is full); both are closed.
         """
         failures: dict[str, str] = {}
+        if not self._loaded_fh.closed and self._pending:
+            try:
+                self._loaded.writerows(self._loaded_rows())
+            except OSError as exc:
+                failures["loaded.csv"] = exc.strerror or str(exc)
         for name, fh in (("rejects.csv", self._rejects_fh), ("loaded.csv", self._loaded_fh)):
             if fh.closed:
                 continue

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from dataclasses import field as dc_field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -496,29 +497,40 @@ def _distinct(cells: Iterable[Any], fn: Callable[[Any], Any]) -> list[Any]:
     """
     values = cells if isinstance(cells, list) else list(cells)
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    if not all(type(u) is str for u in uniques):
+    if not len(uniques) or not all(type(u) is str for u in uniques):
         return [fn(v) for v in values]
-    answers = [fn(v) for v in uniques]
-    return [answers[c] if c >= 0 else fn(v) for c, v in zip(codes.tolist(), values, strict=True)]
+    answers = np.empty(len(uniques), dtype=object)
+    for n, value in enumerate(uniques):  # one by one: an answer may be a tuple
+        answers[n] = fn(value)
+    out: list[Any] = answers[np.maximum(codes, 0)].tolist()
+    for n in np.nonzero(codes < 0)[0].tolist():
+        out[n] = fn(values[n])
+    return out
 
 
 def _row_phones(norm: pd.DataFrame, phone_cols: list[str]) -> list[tuple[str, ...]]:
     """Every valid number of each row (by position), in column order, each once."""
     found: list[tuple[str, ...]] = [()] * len(norm)
     for phone_col in phone_cols:
-        found = [
-            numbers + tuple(n for n in value if n not in numbers)
-            if isinstance(value, tuple) and numbers
-            else value
-            if isinstance(value, tuple)
-            else numbers
-            for numbers, value in zip(found, norm[phone_col].tolist(), strict=True)
-        ]
+        found = list(map(_joined, found, norm[phone_col].tolist()))
     return found
 
 
+def _joined(numbers: tuple[str, ...], cell: object) -> tuple[str, ...]:
+    """A row's numbers so far and those of its next phone cell not among them."""
+    if not isinstance(cell, tuple):
+        return numbers
+    if not numbers:
+        return cell
+    if len(cell) == 1:
+        return numbers if cell[0] in numbers else numbers + cell
+    return numbers + tuple(n for n in cell if n not in numbers)
+
+
 def _not_invalid(series: pd.Series) -> pd.Series:
-    return ~series.map(lambda v: isinstance(v, Invalid)).astype(bool)
+    return pd.Series(
+        [not isinstance(v, Invalid) for v in series.tolist()], index=series.index, dtype=bool
+    )
 
 
 def _dialable_or_invalid(value: object) -> bool:
@@ -563,7 +575,8 @@ def build_schema(mapping: Mapping, *, require_phone: bool) -> pa.DataFrameSchema
             that phone gives its reason, which already explains why nothing can be dialled."""
             ok = pd.Series(False, index=df.index)
             for phone_col in phone_cols:
-                ok |= df[phone_col].map(_dialable_or_invalid).astype(bool)
+                cells = df[phone_col].tolist()
+                ok |= pd.Series([_dialable_or_invalid(v) for v in cells], index=df.index)
             return ok
 
         checks.append(pa.Check(has_phone, name="phone_required", error="no dialable phone"))
@@ -622,10 +635,13 @@ def validate_chunk(
         schema.validate(norm, lazy=True)
     except SchemaErrors as err:
         issues = _issues_from(err.failure_cases, norm, mapped, mapping, source_file)
-    bad = {i.source_row for i in issues}
-    valid = norm.loc[[row not in bad for row in norm.index]]
-    rejected = norm.loc[[row in bad for row in norm.index]]
-    warnings = {int(row): w for row, w in valid[col.WARNINGS].items() if w}
+    bad = norm.index.isin(list({i.source_row for i in issues}))
+    valid = norm.loc[~bad]
+    rejected = norm.loc[bad]
+    said = valid[col.WARNINGS].tolist()
+    warned = [n for n, w in enumerate(said) if w]
+    rows = [int(row) for row in valid.index[warned]]
+    warnings = dict(zip(rows, [said[n] for n in warned], strict=True))
     numbers = list(
         dict.fromkeys(
             n

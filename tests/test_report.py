@@ -508,3 +508,144 @@ def test_loaded_valid_writes_the_bytes_and_counts_that_row_by_row_loaded_does(
     ]
     assert many.warning_kinds == one.warning_kinds and sum(many.warning_kinds.values()) == 4
     assert many.warning_examples == one.warning_examples
+
+
+def _hostile_rows() -> list[tuple[int, dict[str, Any], list[tuple[str, str, str, str]]]]:
+    """Rejected rows of one chunk (same columns) as a real list has them: quotes, line breaks,
+    formula-looking cells, non-ASCII, empty cells; headers in another case than the writer's,
+    two that fold alike (the last wins), one the writer does not list, one missing."""
+    bad_mail = ("email", "x@", "email (E-mail): 'x@': not an e-mail address", "not an e-mail")
+    no_phone = ("phone", "", "phone (Mobile): no dialable phone", "no dialable phone")
+    dup = ("key", "a@b.c", "key: duplicate of row 2 (same email 'a@b.c')", "duplicate")
+    cells = [
+        (2, "Chloé", "x@", 'says "hi"\nthen, bye', [bad_mail]),
+        (3, "'=x", "=1+1", None, [bad_mail, no_phone]),
+        (5, "Müller\r\nO'Brien", "-5", "@SUM(A1)", [no_phone]),
+        (8, "\tTab", "a@b.c", "", [dup]),
+        (9, "日本語", "", "+14155550101", [bad_mail, dup]),
+    ]
+    return [
+        (row, {"NAME": name, "e-mail": "old", " E-Mail ": mail, "Other": "x", "notes": note}, errs)
+        for row, name, mail, note, errs in cells
+    ]
+
+
+def test_reject_rows_writes_the_bytes_and_counts_that_row_by_row_reject_does(
+    tmp_path: Path,
+) -> None:
+    from openpyxl import load_workbook
+
+    header = ["Name", "E-mail", "Notes", "Phone"]
+    rows = _hostile_rows()
+    unsplit = ["only", "=two", "three", "four", "five"]  # a row longer than the header
+    one = ReportWriter(tmp_path / "one", header, xlsx=True, lead_columns=["Name", "", "E-mail"])
+    many = ReportWriter(tmp_path / "many", header, xlsx=True, lead_columns=["Name", "", "E-mail"])
+    for writer in (one, many):
+        writer.html_rejects = 4
+    for row, values, errors in rows[:2]:
+        one.reject("a.csv", row, values, errors)
+    one.reject("a.csv", 4, unsplit, [("row", "", "row: 5 fields, 3 expected", "fields")])
+    for row, values, errors in rows[2:]:
+        one.reject("a.csv", row, values, errors)
+
+    def columns(part: list[Any]) -> dict[str, list[object]]:
+        names = list(dict.fromkeys(k for _, values, _ in part for k in values))
+        return {k: [values.get(k) for _, values, _ in part] for k in names}
+
+    many.reject_rows(
+        "a.csv", [r for r, _, _ in rows[:2]], columns(rows[:2]), [e for *_, e in rows[:2]]
+    )
+    many.reject("a.csv", 4, unsplit, [("row", "", "row: 5 fields, 3 expected", "fields")])
+    many.reject_rows("a.csv", [], {}, [])
+    many.reject_rows(
+        "a.csv", [r for r, _, _ in rows[2:]], columns(rows[2:]), [e for *_, e in rows[2:]]
+    )
+    for writer in (one, many):
+        writer.finish(_summary(rows_read=9, rows_rejected=6))
+    written = (tmp_path / "many" / "rejects.csv").read_bytes()
+    assert written == (tmp_path / "one" / "rejects.csv").read_bytes()
+    assert written.decode().splitlines()[:4] == [
+        "Name,E-mail,Notes,Phone,_source_file,_source_row,_errors",
+        'Chloé,x@,"says ""hi""',
+        "then, bye\",,a.csv,2,email (E-mail): 'x@': not an e-mail address",
+        "''=x,'=1+1,,,a.csv,3,email (E-mail): 'x@': not an e-mail address; phone (Mobile): no "
+        "dialable phone",
+    ]
+    assert many.errors_by_field == one.errors_by_field
+    assert many.errors_by_reason == one.errors_by_reason
+    assert many.first_rejects == one.first_rejects and len(many.first_rejects) == 4
+    sheets = [
+        [[c.value for c in r] for r in load_workbook(tmp_path / w / "rejects.xlsx").active.rows]
+        for w in ("one", "many")
+    ]
+    assert sheets[0] == sheets[1] and len(sheets[0]) == 7
+
+
+def test_an_import_writes_loaded_csv_in_batches_with_the_bytes_of_one_row_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """loaded() holds rows and writes them column by column (every LOADED_BATCH rows, before
+    loaded_valid's rows, and at close): the file is what a csv writer gives for the same rows
+    one at a time, each cell through escape_cell."""
+    import io
+
+    from etl import report
+    from etl.calls import LeadWindow
+
+    monkeypatch.setattr(report, "LOADED_BATCH", 3)
+    east = LeadWindow("America/New_York", "2026-12-01 10:00", "13:00-02:00", True)
+    odd = LeadWindow("=Zone/Odd", "-1", "@", False)
+    link = Caveat("timezoneId", "a link", "timezoneId: 'US/Eastern' is a link", "US/Eastern")
+    quoted = Caveat("load", "conflict", 'load: "name" differs,\nkept Müller', "x")
+    calls: list[tuple[Any, ...]] = [
+        (2, "a@b.c", 101, "created", "7", "column", (), east, ""),
+        (3, "=1+1", 102, "updated", "7", "phone", (link,), odd, "callback created"),
+        (4, "'=x", None, "ambiguous", "=7", "default", (quoted,), None, ""),
+        (5, "日本語", 104, "unchanged", "7", "\tcolumn", (link, quoted), east, 'note "x"'),
+        (6, "-5", 105, "missing", "", "", (), east, "@"),
+        (7, "Chloé\r\nO'Brien", 106, "conflict", "7", "column", (quoted,), odd, ""),
+        (9, "last@x.y", 107, "created", "7", "column", (), east, ""),
+    ]
+    writer = ReportWriter(tmp_path / "r", ["email"])
+    for row, key, lead, action, campaign, source, warnings, window, extras in calls:
+        writer.loaded(
+            "a.csv",
+            row,
+            key,
+            lead,
+            action,
+            campaign,
+            source,
+            warnings,
+            ambiguous=action == "ambiguous",
+            missing=action == "missing",
+            window=window,
+            extras=extras,
+        )
+    writer.loaded_valid("a.csv", [(10, "v@x.y", "column", (), east)])
+    writer.close()
+    expected = io.StringIO(newline="")
+    out = csv.writer(expected)
+    out.writerow(report.LOADED_COLUMNS)
+    for row, key, lead, action, campaign, source, warnings, window, extras in calls:
+        cells = [
+            "a.csv",
+            row,
+            key,
+            "" if lead is None else lead,
+            action,
+            campaign,
+            source,
+            "; ".join(w.message for w in warnings),
+            window.zone if window else "",
+            window.local_time if window else "",
+            window.hours if window else "",
+            extras,
+        ]
+        out.writerow([escape_cell(c) for c in cells])
+    cells = ["a.csv", 10, "v@x.y", "", "valid", "", "column", "", east.zone, east.local_time]
+    cells += [east.hours, ""]
+    out.writerow([escape_cell(c) for c in cells])
+    assert (tmp_path / "r" / "loaded.csv").read_bytes() == expected.getvalue().encode("utf-8")
+    assert [a[1] for a in writer.ambiguous] == [4] and [m[1] for m in writer.missing] == [6]
+    assert sum(writer.warning_kinds.values()) == 4
