@@ -83,6 +83,7 @@ EMAIL_PATTERN = rf"^{_LOCAL}@{_DOMAIN}$"
 #: Top-level names no mail goes to (RFC 6761 and friends), as email-validator refuses them.
 _SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
 _EMAIL = re.compile(EMAIL_PATTERN)
+_EMAIL_FULL = _EMAIL.fullmatch
 
 
 @functools.lru_cache(maxsize=65536)
@@ -136,15 +137,27 @@ def normalize_emails(values: pd.Series) -> pd.Series:
     Returns:
         An object Series, same index: lower-cased addresses, ``None`` or :class:`Invalid`.
     """
-    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
-    fast = text.str.fullmatch(EMAIL_PATTERN) & (text.str.len() <= 254)
-    fast &= text.str.split("@").str[0].str.len() <= 64
-    fast &= ~text.str.rsplit(".", n=1).str[-1].isin(_SPECIAL_USE)
-    out = text.astype(object).where(fast, None)
-    slow = ~fast
-    if slow.any():
-        out[slow] = [normalize_email(v) for v in values[slow]]
-    return out
+    cells = values.tolist()
+    out: list[object] = [_common_email(cell) for cell in cells]
+    for n in [n for n, found in enumerate(out) if found is None]:
+        out[n] = normalize_email(cells[n])
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _common_email(cell: object) -> str | None:
+    """The address of a cell in the common ASCII form (stripped, lower-cased; the fast path of
+    :func:`normalize_email`), else ``None``: one pass per cell instead of one per check."""
+    if type(cell) is not str:
+        return None
+    text = cell.strip().lower()
+    if (
+        _EMAIL_FULL(text)
+        and len(text) <= 254
+        and len(text.split("@", 1)[0]) <= 64
+        and text.rsplit(".", 1)[-1] not in _SPECIAL_USE
+    ):
+        return text
+    return None
 
 
 # --- phones -------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping as AbcMapping
@@ -69,8 +68,6 @@ __all__ = [
     "rejected_keys",
     "validate_chunk",
 ]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

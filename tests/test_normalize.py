@@ -1035,3 +1035,40 @@ def test_zones_from_phones_that_disagree_or_straddle_are_not_guessed(tmp_path: P
     }
     loaded = {r["_source_row"]: (r["timezone_source"], r["warnings"]) for r in ran.loaded()}
     assert loaded == {"4": ("phone", ""), "5": ("column", "")}
+
+
+def test_normalize_emails_is_normalize_email_of_each_cell() -> None:
+    """The column-wise form gives, cell by cell, what the one-cell form gives (its fast path
+    only takes cells of the common ASCII form, whatever surrounds or fills them)."""
+    import pandas as pd
+
+    from etl.normalize import normalize_email, normalize_emails
+
+    cells: list[object] = [
+        "  Ann.Lee@Example.COM ",
+        "ann@example.com\u200b",
+        "\u00a0bob@example.org\t",
+        None,
+        float("nan"),
+        "",
+        "   ",
+        "x@y",
+        "a@b.com; c@d.com",
+        "a@b@c.com",
+        "@example.com",
+        "ann@",
+        "jürgen@exämple.de",
+        "o'brien+tag@sub.example.co.uk",
+        "a" * 64 + "@example.com",
+        "a" * 65 + "@example.com",
+        "a@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + "." + "e" * 57 + ".com",
+        "z@corp.local",
+        "=cmd@example.com",
+        "ANN@EXAMPLE.COM\n",
+        5,
+    ]
+    series = pd.Series(cells, index=range(10, 10 + len(cells)), dtype=object)
+    got = normalize_emails(series)
+    assert got.index.tolist() == series.index.tolist()
+    assert got.tolist() == [normalize_email(c) for c in cells]  # type: ignore[arg-type]
+    assert got.tolist()[:3] == ["ann.lee@example.com", "ann@example.com", "bob@example.org"]
