@@ -526,6 +526,7 @@ def _country_names() -> _CountryNames:
     for locale in babel.localedata.locale_identifiers():
         names = babel.localedata.load(locale, merge_inherited=False).get("territories", {})
         pairs.update((name, code) for code, name in names.items())
+        _forget_locale(locale)
     table: dict[str, set[str]] = {}
     for name, code in pairs:
         if code in phonenumbers.SUPPORTED_REGIONS:
@@ -534,6 +535,17 @@ def _country_names() -> _CountryNames:
     for name, code in english.regions.items():
         table[name] = {code}
     return _settle(table)
+
+
+def _forget_locale(locale: str) -> None:
+    """Drop a locale Babel keeps after :func:`babel.localedata.load` (its module cache holds
+    every locale read, ~190 MB for all of them, for the life of the process; only the names
+    are kept here). Nothing happens if that cache is not where Babel 2 keeps it."""
+    cache = getattr(babel.localedata, "_cache", None)
+    lock = getattr(babel.localedata, "_cache_lock", None)
+    if isinstance(cache, dict) and lock is not None:
+        with lock:
+            cache.pop(locale, None)
 
 
 @functools.lru_cache(maxsize=4096)
