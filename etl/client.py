@@ -376,7 +376,10 @@ class VoiptimeClient:
             self.limiter.acquire()
         with self._lock:
             self.request_count += 1
-        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if body is None or isinstance(body, bytes):  # bytes: JSON serialised by the caller
+            data = body
+        else:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         log.debug("%s %s", method, path)
         try:
             response = self._session().request(
@@ -494,8 +497,9 @@ class VoiptimeClient:
             return [item for inner in answer for item in inner]
         return list(answer)
 
-    def create_lead(self, lead: dict[str, Any]) -> dict[str, Any]:
-        """#4 ``POST /leads``; returns the created lead with its integer ``id``.
+    def create_lead(self, lead: dict[str, Any] | bytes) -> dict[str, Any]:
+        """#4 ``POST /leads``; returns the created lead with its integer ``id``. ``lead`` is the
+        body, or its JSON already serialised (UTF-8 bytes, sent as they are).
 
         Raises:
             AmbiguousApiError: sent, but no answer or an answer without an ``id``.
