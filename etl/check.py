@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import zlib
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as AbcMapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from etl.errors import WorkerError
 from etl.extract import Chunk, RowProblem, rejects_origins, unescape_rejects
 from etl.payload import LeadRow, lead_rows
 from etl.plan import Plan
@@ -36,9 +38,6 @@ __all__ = [
     "Duplicates",
     "check_chunk",
     "find_duplicates",
-    "read_spilled",
-    "spill_path",
-    "spill_verdict",
 ]
 
 
@@ -190,8 +189,9 @@ class ChunkPool:
     file order; at most two chunks per worker ahead, so memory stays bounded by a few chunks.
 
     The plan goes to each worker once, when it starts (the pool's initializer); a chunk is sent
-    with only its file's name, and its verdict comes back pickled (the same bytes a
-    ``--max-reject-rate`` pass keeps on disk, see :meth:`verdicts`).
+    with only its file's name, and its verdict comes back pickled. A worker ignores SIGINT: a
+    Ctrl-C reaches the whole process group, and only this process reacts to it (through
+    :class:`etl.cancel.Cancel`), so the run still stops cleanly and writes its reports.
 
     Args:
         workers: processes, started from a fork server (a clean process: safe while this one
@@ -207,19 +207,25 @@ class ChunkPool:
             max_workers=workers, mp_context=context, initializer=_adopt, initargs=(plan,)
         )
 
-    def verdicts(
-        self, source: Path, chunks: Iterable[Chunk], spill: Path | None = None
-    ) -> Iterator[ChunkVerdict]:
-        """The verdict of each chunk of ``source``, in order; with ``spill`` (a folder) the
-        verdict of the ``n``-th chunk is also kept in :func:`spill_path` ``(spill, n)``."""
+    def verdicts(self, source: Path, chunks: Iterable[Chunk]) -> Iterator[ChunkVerdict]:
+        """The verdict of each chunk of ``source``, in order.
+
+        Raises:
+            WorkerError: a worker process died (killed, out of memory); the pool is unusable.
+        """
         window: deque[Future[bytes]] = deque()
-        for n, chunk in enumerate(chunks):
-            where = spill_path(spill, n) if spill is not None else None
-            window.append(self._executor.submit(_check_here, source, chunk, where))
-            if len(window) > 2 * self.workers:
+        try:
+            for chunk in chunks:
+                window.append(self._executor.submit(_check_here, source, chunk))
+                if len(window) > 2 * self.workers:
+                    yield pickle.loads(window.popleft().result())
+            while window:
                 yield pickle.loads(window.popleft().result())
-        while window:
-            yield pickle.loads(window.popleft().result())
+        except BrokenProcessPool as exc:
+            raise WorkerError(
+                f"{source}: a worker process checking its rows died ({exc}); the run stopped "
+                "there; run it again (the ledger sends nothing twice)"
+            ) from exc
 
     def close(self) -> None:
         """Stop the workers (chunks not started are dropped)."""
@@ -231,36 +237,18 @@ _PLAN: Plan | None = None
 
 
 def _adopt(plan: Plan) -> None:
-    """A worker's initializer: keep the run's plan for every chunk it checks."""
+    """A worker's initializer: keep the run's plan for every chunk it checks, and ignore
+    SIGINT (a Ctrl-C is for the main process, which stops the run and writes the reports)."""
     global _PLAN
     _PLAN = plan
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _check_here(source: Path, chunk: Chunk, spill: Path | None) -> bytes:
-    """A worker's task: the pickled verdict of one chunk, also written to ``spill`` if given."""
+def _check_here(source: Path, chunk: Chunk) -> bytes:
+    """A worker's task: the pickled verdict of one chunk."""
     if _PLAN is None:  # pragma: no cover - the initializer always ran first
         raise RuntimeError("a ChunkPool worker without its plan")
-    data = pickle.dumps(check_chunk(_PLAN, source, chunk), pickle.HIGHEST_PROTOCOL)
-    if spill is not None:
-        spill.write_bytes(zlib.compress(data, 1))
-    return data
-
-
-def spill_path(folder: Path, n: int) -> Path:
-    """Where the verdict of a file's ``n``-th chunk is kept (``folder``: one per file)."""
-    return folder / f"{n:06d}.verdict"
-
-
-def spill_verdict(verdict: ChunkVerdict, path: Path) -> None:
-    """Keep a verdict on disk (pickled, compressed) until :func:`read_spilled` reads it."""
-    path.write_bytes(zlib.compress(pickle.dumps(verdict, pickle.HIGHEST_PROTOCOL), 1))
-
-
-def read_spilled(path: Path) -> ChunkVerdict:
-    """A verdict kept by :func:`spill_verdict` or a pool's ``spill``; the file is removed."""
-    verdict: ChunkVerdict = pickle.loads(zlib.decompress(path.read_bytes()))
-    path.unlink()
-    return verdict
+    return pickle.dumps(check_chunk(_PLAN, source, chunk), pickle.HIGHEST_PROTOCOL)
 
 
 def _fold_problems(

@@ -15,6 +15,7 @@ CLI maps it to (``docs/exit-codes.md``)::
     │   └── StateVersionError        74  the ledger was written by a newer voiptime-etl
     ├── LockedError                  75  another run holds the state lock
     ├── ListenError                  75  the sandbox cannot listen on its address
+    ├── WorkerError                  75  a worker process checking chunks died (killed)
     ├── RunFailedError               *   a library run ended with an exit code its caller refuses
     └── ApiError                     the Voiptime Cloud API (method, path, status_code)
         ├── RetriableApiError        75  429, 503, connect failures: safe to try again
@@ -71,6 +72,7 @@ __all__ = [
     "StateVersionError",
     "UnknownReferenceError",
     "UsageError",
+    "WorkerError",
     "closest",
     "combine_exit_codes",
     "exit_meaning",
@@ -302,6 +304,13 @@ class LockedError(EtlError):
 
 class ListenError(EtlError):
     """The sandbox cannot listen on its address: the port is taken, or not allowed (exit 75)."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class WorkerError(EtlError):
+    """A worker process of :class:`etl.check.ChunkPool` died while checking a chunk (killed,
+    out of memory); the run stops there, writes its reports, and is safe to run again."""
 
     exit_code = EXIT_TEMPFAIL
 

@@ -9,10 +9,10 @@
 3. :func:`etl.plan.prepare` → a frozen :class:`~etl.plan.Plan` (columns per file, names
    resolved to ids, date orders), or one error listing every problem;
 4. with ``--max-reject-rate``, a first pass of :func:`etl.check.check_chunk` over every chunk
-   (in the worker processes when there are any), each verdict kept on disk for the real pass;
+   (in the worker processes when there are any) that only counts the rejects;
 5. for each chunk in file order: :func:`etl.check.check_chunk` → a frozen
-   :class:`~etl.check.ChunkVerdict` (in worker processes on a large input; read back from disk
-   after a ``--max-reject-rate`` pass, so no chunk is read or checked twice) holding the valid
+   :class:`~etl.check.ChunkVerdict` (in worker processes on a large input; read and checked
+   again after a ``--max-reject-rate`` pass) holding the valid
    rows as lead records, duplicate keys (:func:`etl.check.find_duplicates`), the lead records
    sent through the :class:`~etl.load.Loader` in batches of ``batch_rows``, which returns
    their outcomes;
@@ -30,7 +30,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,9 +48,6 @@ from etl.check import (
     Duplicates,
     check_chunk,
     find_duplicates,
-    read_spilled,
-    spill_path,
-    spill_verdict,
 )
 from etl.client import VoiptimeClient, format_time
 from etl.errors import (
@@ -133,9 +129,8 @@ class RunOptions:
         new_ledger: a ledger that knows nothing of a project that already has contacts is
             intended (else such a run is refused, exit 78: every lead would be doubled).
         max_reject_rate: percent (0–100); when more rows than that are rejected, a first pass
-            finds it and nothing is sent (exit 3, reports written). Each chunk is still read and
-            checked once: the first pass keeps its verdicts on disk (compressed, in a temporary
-            folder) and the real pass reads them back.
+            finds it and nothing is sent (exit 3, reports written). Costs a second read and check
+            of every chunk (the first pass keeps nothing but the counts).
         keep_reports: after the run, keep only this many of the newest report folders that
             voiptime-etl wrote beside ``report_dir`` (see :func:`etl.report.prune_reports`);
             ``None`` keeps every one.
@@ -338,29 +333,6 @@ class RunReport:
         )
 
 
-@dataclass
-class _Spilled:
-    """One file's verdicts from the ``--max-reject-rate`` pass, on disk until the real pass
-    reads them (each file removed as it is read, so the disk holds at most one pass).
-
-    Attributes:
-        folder: where they are (:func:`etl.check.spill_path`).
-        chunks: how many.
-        error: what stopped reading the file after them (the real pass reports it).
-    """
-
-    folder: Path
-    chunks: int = 0
-    error: InputError | None = None
-
-    def verdicts(self) -> Iterator[ChunkVerdict]:
-        """The verdicts in order, then the reading error, as reading the file again gives."""
-        for n in range(self.chunks):
-            yield read_spilled(spill_path(self.folder, n))
-        if self.error is not None:
-            raise self.error
-
-
 class _NoInput(Exception):
     """No input file of the run is readable: the run ends before any request (internal)."""
 
@@ -395,8 +367,6 @@ class _Run:
         self.report: RunReport | None = None
         self.loader: Loader | None = None
         self.pool: ChunkPool | None = None
-        self.spill: tempfile.TemporaryDirectory[str] | None = None
-        self.spilled: dict[Path, _Spilled] = {}  # the --max-reject-rate pass's verdicts
         self.refs = References(None)  # what the summary names (the plan's, once it is made)
         self.calls: CallContext | None = None
         self.mapping_text = ""
@@ -508,8 +478,6 @@ class _Run:
     def _close(self, readers: Readers) -> None:
         if self.pool is not None:
             self.pool.close()
-        if self.spill is not None:
-            self.spill.cleanup()
         for _, reader in readers:
             reader.close()
         if self.loader is not None:
@@ -545,29 +513,19 @@ class _Run:
         log.info("checking chunks in %d worker processes", workers)
         return ChunkPool(workers, plan)
 
-    def _verdicts(
-        self, plan: Plan, path: Path, reader: SourceReader, spill: Path | None = None
-    ) -> Iterator[ChunkVerdict]:
-        """The verdict of each chunk of a file, in order: those the ``--max-reject-rate`` pass
-        kept, else from the pool when there is one; with ``spill`` (a folder, that pass) each
-        is kept there too (:func:`etl.check.spill_path`)."""
-        kept = self.spilled.pop(path, None)
-        if kept is not None:
-            return self._timed(kept.verdicts(), "validate")
+    def _verdicts(self, plan: Plan, path: Path, reader: SourceReader) -> Iterator[ChunkVerdict]:
+        """The verdict of each chunk of a file, in order (from the pool when there is one)."""
         chunks = self._reading(reader.chunks(self.o.chunk_rows))
         if self.pool is not None:
-            return self._timed(self.pool.verdicts(path, chunks, spill), "validate")
-        return self._timed(self._check_here(plan, path, chunks, spill), "validate")
+            return self._timed(self.pool.verdicts(path, chunks), "validate")
+        return self._timed(self._check_here(plan, path, chunks), "validate")
 
     def _check_here(
-        self, plan: Plan, path: Path, chunks: Iterator[Chunk], spill: Path | None
+        self, plan: Plan, path: Path, chunks: Iterator[Chunk]
     ) -> Iterator[ChunkVerdict]:
-        """Each chunk checked in this process (kept in ``spill`` too, if given)."""
-        for n, chunk in enumerate(chunks):
-            verdict = check_chunk(plan, path, chunk)
-            if spill is not None:
-                spill_verdict(verdict, spill_path(spill, n))
-            yield verdict
+        """Each chunk checked in this process."""
+        for chunk in chunks:
+            yield check_chunk(plan, path, chunk)
 
     def _timed(self, items: Iterator[_T], key: str) -> Iterator[_T]:
         """``items``, the time spent making each added to ``timings[key]`` (the time between
@@ -793,18 +751,13 @@ class _Run:
         return True
 
     def _count_rejects(self, plan: Plan, readers: Readers) -> tuple[int, int]:
-        """``(rows read, rows rejected)`` of every file, as the real pass will find them; each
-        file's verdicts are kept on disk (:attr:`spilled`) for the real pass, which then reads
-        and checks nothing again (a file this pass did not finish is read again)."""
+        """``(rows read, rows rejected)`` of every file, as the real pass will find them (the
+        verdicts are not kept: the real pass reads and checks every chunk again)."""
         read = rejected = 0
-        self.spill = tempfile.TemporaryDirectory(prefix="voiptime-etl-")
         with KeyTracker(plan.mapping.key) as keys:
-            for i, (path, reader) in enumerate(readers):
-                kept = _Spilled(Path(self.spill.name) / str(i))
-                kept.folder.mkdir()
+            for path, reader in readers:
                 try:
-                    for verdict in self._verdicts(plan, path, reader, kept.folder):
-                        kept.chunks += 1
+                    for verdict in self._verdicts(plan, path, reader):
                         read += verdict.rows_read
                         rejected += len(verdict.problems)
                         if not verdict.frame.empty:
@@ -813,9 +766,8 @@ class _Run:
                             self.stats.timings["validate"] += self.clock() - started
                         if self.cancel.is_set():
                             return read, rejected
-                except InputError as exc:
-                    kept.error = exc  # reported by the real pass, after the same verdicts
-                self.spilled[path] = kept
+                except InputError:
+                    continue  # reported by the real pass
         return read, rejected
 
     # --- folder runs ----------------------------------------------------------------------------

@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import multiprocessing
+import os
 import pickle
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from etl.calls import call_context
 from etl.check import ChunkPool
 from etl.client import VoiptimeClient
 from etl.config import RetryPolicy
+from etl.errors import WorkerError
 from etl.extract import Chunk
 from etl.mapping import References, load_mapping
 from etl.pipeline import RunOptions, check_chunk, run
@@ -167,7 +171,9 @@ def test_the_plan_goes_to_each_worker_once_and_the_verdicts_are_the_same(tmp_pat
     assert sum(len(v.leads) for v in verdicts) == 102
 
 
-def test_the_reject_rate_pass_runs_in_the_pool_and_no_chunk_is_checked_twice(tmp_path, sandbox):
+def test_the_reject_rate_pass_runs_in_the_pool_and_rejects_what_the_real_pass_does(
+    tmp_path, sandbox
+):
     source, mapping = tmp_path / "leads.csv", tmp_path / "m.yaml"
     _write(source, 600)
     mapping.write_text(MAPPING, encoding="utf-8")
@@ -191,9 +197,9 @@ def test_the_reject_rate_pass_runs_in_the_pool_and_no_chunk_is_checked_twice(tmp
         results[name] = run(
             options, lambda: VoiptimeClient(sandbox.url, "sandbox-key", retry=policy)
         )
-    # each chunk checked once: in this process for one, in a worker for two (the first pass's
-    # verdicts are the real pass's)
-    assert checks == {"here": [("here", 100)] * 6, "pool": [("pool", 100)] * 6}
+    # each chunk checked twice (the first pass keeps only its counts): in this process for one,
+    # in a worker for two
+    assert checks == {"here": [("here", 100)] * 12, "pool": [("pool", 100)] * 12}
     closed, opened = results["here"].summary, results["pool"].summary
     rejected = closed.rows_rejected
     assert str(results["here"].error).startswith(
@@ -232,3 +238,32 @@ def test_the_timings_split_the_run_and_reading_is_not_checking(tmp_path):
         # each of the 3 chunks' check (or the wait for its worker) is counted, its reading not
         assert 3 <= timings["validate_seconds"] < 1000
         assert timings["other_seconds"] >= 3000
+
+
+def test_a_worker_ignores_sigint_so_only_the_main_process_reacts_to_ctrl_c(tmp_path):
+    plan, _source, _frame = _plan(tmp_path, 20)
+    pool = ChunkPool(2, plan)
+    try:
+        handler = pool._executor.submit(signal.getsignal, signal.SIGINT).result()
+    finally:
+        pool.close()
+    assert handler == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN  # this process still reacts
+
+
+def test_a_dead_worker_stops_the_run_with_exit_75_and_its_reports(tmp_path):
+    seen: list[int] = []
+
+    def kill_the_workers(where: str, rows: int) -> None:
+        seen.append(rows)
+        if len(seen) == 2:  # the first chunk is with a worker: kill every worker
+            for child in multiprocessing.active_children():
+                os.kill(child.pid or 0, signal.SIGKILL)
+
+    result = run(_validate(tmp_path, 1800, 2, on_check=kill_the_workers))
+    assert isinstance(result.error, WorkerError)
+    assert "a worker process checking its rows died" in str(result.error)
+    assert result.summary.exit_code == 75
+    summary = json.loads((tmp_path / "r2" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == 75
+    assert (tmp_path / "r2" / "report.html").exists()
