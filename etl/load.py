@@ -60,7 +60,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -135,33 +135,11 @@ class Outcome:
 
 
 class _Started(NamedTuple):
-    """A batch handed to the workers: its rows, what the ledger knew of them, their futures,
-    and the event set when the last of them is done."""
+    """A batch handed to the workers: its rows, what the ledger knew of them, their futures."""
 
     rows: Sequence[LeadRow]
     known: dict[str, LedgerEntry]
     futures: list[Future[Outcome]]
-    done: threading.Event
-
-
-def _all_done(futures: list[Future[Outcome]]) -> threading.Event:
-    """An event set once every one of ``futures`` is done (each tells it as it ends, so the
-    loader waits on one event per batch, whatever the batch's size)."""
-    done = threading.Event()
-    left = [len(futures)]
-    lock = threading.Lock()
-
-    def one_more(_: Future[Outcome]) -> None:
-        with lock:
-            left[0] -= 1
-            if left[0] == 0:
-                done.set()
-
-    if not futures:
-        done.set()
-    for future in futures:
-        future.add_done_callback(one_more)
-    return done
 
 
 #: A ``created`` row handed to :class:`_Ahead` and not yet committed.
@@ -527,27 +505,31 @@ class Loader:
                 self._ahead.add(fresh)
                 new = {r.key for r in fresh}
         futures = [self._pool.submit(self._one, r, known.get(r.key), r.key in new) for r in rows]
-        return _Started(rows, known, futures, _all_done(futures))
+        return _Started(rows, known, futures)
 
-    def _wait(self, started: _Started) -> set[Future[Outcome]]:
-        """Wait for a batch's futures (after a cancel, at most ``grace`` seconds from the first
-        wait that saw it); those not done."""
-        while not started.done.wait(0.1) and not self.cancel.is_set():
-            pass
-        if not started.done.is_set():  # cancelled: let requests in flight finish for a while
+    def _wait(self, futures: list[Future[Outcome]]) -> set[Future[Outcome]]:
+        """Wait for the futures (after a cancel, at most ``grace`` seconds from the first wait
+        that saw it); those not done. One future at a time: a wait costs the same whatever the
+        batch's size."""
+        for future in futures:
+            while not future.done() and not self.cancel.is_set():
+                wait([future], timeout=0.1)
+        if self.cancel.is_set():  # let requests in flight finish for a while, then abandon them
             with self._lock:
                 if self._grace_ends is None:
                     self._grace_ends = time.monotonic() + self.grace
-                left = self._grace_ends - time.monotonic()
-            started.done.wait(max(0.0, left))
-        return {f for f in started.futures if not f.done()}
+                ends = self._grace_ends
+            for future in futures:
+                if not future.done():
+                    wait([future], timeout=max(0.0, ends - time.monotonic()))
+        return {f for f in futures if not f.done()}
 
     def _finish(self, started: _Started) -> list[Outcome]:
         """Wait for a started batch's rows, then enrol its leads; one :class:`Outcome` per
         row. Claims of the batch not sent are deleted, and the ``created`` rows handed over are
         on disk before anything is enrolled."""
-        rows, known, futures, _ = started
-        pending = self._wait(started)
+        rows, known, futures = started
+        pending = self._wait(futures)
         taken = self._ahead.release([r.key for r in rows]) if self._ahead else set()
         outcomes = []
         for row, future in zip(rows, futures, strict=True):
