@@ -376,10 +376,7 @@ class VoiptimeClient:
             self.limiter.acquire()
         with self._lock:
             self.request_count += 1
-        if body is None or isinstance(body, bytes):  # bytes: JSON serialised by the caller
-            data = body
-        else:
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         log.debug("%s %s", method, path)
         try:
             response = self._session().request(
@@ -497,9 +494,8 @@ class VoiptimeClient:
             return [item for inner in answer for item in inner]
         return list(answer)
 
-    def create_lead(self, lead: dict[str, Any] | bytes) -> dict[str, Any]:
-        """#4 ``POST /leads``; returns the created lead with its integer ``id``. ``lead`` is the
-        body, or its JSON already serialised (UTF-8 bytes, sent as they are).
+    def create_lead(self, lead: dict[str, Any]) -> dict[str, Any]:
+        """#4 ``POST /leads``; returns the created lead with its integer ``id``.
 
         Raises:
             AmbiguousApiError: sent, but no answer or an answer without an ``id``.

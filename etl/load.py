@@ -7,16 +7,11 @@ payload) and, for each:
   since it was sent (``PATCH /leads/{id}`` with the changed fields only), unchanged (nothing),
   ambiguous from an earlier run (nothing, unless ``retry_ambiguous``), or another source's lead
   (nothing, see below);
-* sends the writes on ``concurrency`` worker threads. A new lead's ``sending`` row is committed
-  *ahead* of its POST by the loader's ledger writer (:class:`_Ahead`: the claims of the next
-  leads, at most ``concurrency`` ahead, and the ``created`` rows of the leads answered meanwhile,
-  in one transaction and one fsync), so a POST never leaves without its ``sending`` row on disk
-  and no worker waits for the disk; ``created`` is committed with the next transaction, and
-  always before the lead is enrolled. Any other write (an update, a row sent again) commits its
-  ``sending`` row itself before its POST (the ledger's group commits share one fsync among the
-  workers writing at the same moment). Under ``--rate-limit`` a worker waits for its turn (the
-  client's token bucket, shared by all workers) *before* it commits ``sending``, so a row is
-  never recorded as sent while it waits: no lead is claimed ahead then;
+* sends the writes on ``concurrency`` worker threads, committing ``sending`` to the ledger before
+  each POST leaves and ``created`` with the id as soon as the answer arrives (the ledger's group
+  commits share one fsync among the workers writing at the same moment); under ``--rate-limit``
+  a worker waits for its turn (the client's token bucket, shared by all workers) *before* it
+  commits ``sending``, so a row is never recorded as sent while it waits;
 * pushes the batch's lead ids into the campaign with one ``generate`` call (docs/api.md #13) per at
   most :data:`ENROL_BATCH` ids; a call refused for a bad id is split in halves until the bad id is
   found, and the rest are enrolled.
@@ -58,8 +53,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -77,7 +71,7 @@ from etl.errors import (
     RetriableApiError,
 )
 from etl.payload import LeadRow
-from etl.state import Claim, Created, Ledger, LedgerEntry, Stage, payload_hash
+from etl.state import Ledger, LedgerEntry, Stage, payload_hash
 
 __all__ = [
     "AmbiguityEstimate",
@@ -140,214 +134,6 @@ class _Started(NamedTuple):
     rows: Sequence[LeadRow]
     known: dict[str, LedgerEntry]
     futures: list[Future[Outcome]]
-
-
-#: A ``created`` row handed to :class:`_Ahead` and not yet committed.
-_PENDING = object()
-
-
-class _Ahead:
-    """The loader's ledger writer for new leads: one thread that commits, one transaction (one
-    fsync) at a time, the ``sending`` rows of the next new leads *before* their POSTs leave, and
-    the ``created`` rows of the leads answered meanwhile.
-
-    A worker takes a lead's claim (:meth:`take`) only once its ``sending`` row is on disk, so a
-    POST never leaves without it; claims are committed while earlier POSTs are in flight, so a
-    worker does not wait for the disk. At most ``window`` claims are committed and not yet
-    taken: what a crash (SIGKILL, power loss) can leave ``sending`` — hence ambiguous in the next
-    run — is the requests in flight plus at most ``window`` leads whose POST never left. A run
-    that stops in order (a fatal error, Ctrl-C, SIGTERM) deletes the claims it did not send
-    (:meth:`release`), so they are sent by the next run as new leads.
-
-    A worker hands the answer over with :meth:`created` and goes on to its next lead; the
-    ``created`` row is committed with the next transaction, and the batch waits for it
-    (:meth:`settle`) before its leads are enrolled, so no enrolment is recorded for a lead whose
-    creation is not on disk.
-
-    Args:
-        ledger: the run's ledger.
-        project_id: the project of every key.
-        campaign_id: recorded with each ``sending`` row.
-        window: most claims committed ahead of their POSTs (the loader's concurrency).
-        stopped: whether the loader stopped (no claim is made or taken then).
-    """
-
-    def __init__(
-        self,
-        ledger: Ledger,
-        project_id: int,
-        campaign_id: str | None,
-        window: int,
-        stopped: Callable[[], bool],
-    ) -> None:
-        self.ledger = ledger
-        self.project_id = project_id
-        self.campaign_id = campaign_id
-        self.window = max(1, window)
-        self._stopped = stopped
-        lock = threading.Lock()
-        self._work = threading.Condition(lock)  # the writer waits here for something to write
-        self._ready = threading.Condition(lock)  # workers wait here for a commit
-        self._queue: deque[LeadRow] = deque()  # new leads to claim, in the order they are sent
-        self._state: dict[str, str] = {}  # key -> queued, writing, ready, taken
-        self._bodies: dict[str, bytes] = {}  # key -> the body of a ready claim
-        self._reserved = 0  # claims being written or ready, not yet taken
-        self._created: list[Created] = []  # answered, to commit with the next transaction
-        self._holders: dict[str, Any] = {}  # key -> _PENDING, or mark_created's answer
-        self._closing = False
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="load-ledger", daemon=True)
-        self.thread.start()
-
-    def add(self, rows: Iterable[LeadRow]) -> None:
-        """Queue new leads for claims, in the order the workers will take them."""
-        with self._work:
-            for row in rows:
-                if row.key not in self._state:
-                    self._state[row.key] = "queued"
-                    self._queue.append(row)
-            self._work.notify()
-
-    def take(self, key: str) -> bytes | None:
-        """Wait until ``key``'s ``sending`` row is committed and take it: the body to POST.
-        ``None`` when it is not to be sent (the loader stopped, or the claim was released).
-
-        Raises:
-            OutputError: the ledger could not be written.
-        """
-        with self._ready:
-            while True:
-                if self.error is not None:
-                    raise self.error
-                state = self._state.get(key)
-                if state not in ("queued", "writing", "ready") or self._stopped():
-                    return None
-                if state == "ready":
-                    self._state[key] = "taken"
-                    self._reserved -= 1
-                    self._work.notify()
-                    return self._bodies.pop(key)
-                self._ready.wait(0.1)  # 0.1 s: a stop does not notify
-
-    def created(self, done: Created, wait: bool) -> str | None:
-        """Hand over a lead the API created; with ``wait``, return once it is committed:
-        ``None`` when recorded, else who holds its lead id (see :meth:`Ledger.mark_created`).
-        Without ``wait`` it returns ``None`` at once; :meth:`settle` tells later.
-
-        Raises:
-            OutputError: the ledger could not be written (with ``wait``).
-        """
-        with self._work:
-            if self._closing:  # a request abandoned after a cancel: its row stays sending
-                return None
-            self._created.append(done)
-            self._holders[done.key] = _PENDING
-            self._work.notify()
-            if not wait:
-                return None
-            while self._holders.get(done.key) is _PENDING:
-                if self.error is not None:
-                    raise self.error
-                self._ready.wait()
-            who: str | None = self._holders.pop(done.key, None)
-            return who
-
-    def settle(self, keys: Iterable[str]) -> dict[str, str]:
-        """Wait until the ``created`` rows handed over for ``keys`` are committed; who holds
-        the lead id of each key recorded ``ambiguous`` instead (an empty dict: none).
-
-        Raises:
-            OutputError: the ledger could not be written.
-        """
-        keys = list(keys)
-        with self._ready:
-            while any(self._holders.get(k) is _PENDING for k in keys):
-                if self.error is not None:
-                    raise self.error
-                self._ready.wait()
-            found = {k: self._holders.pop(k) for k in keys if k in self._holders}
-        return {k: who for k, who in found.items() if who is not None}
-
-    def release(self, keys: Iterable[str]) -> set[str]:
-        """Forget the claims of ``keys`` (a batch whose workers are done or abandoned): the
-        ``sending`` rows committed for leads never taken are deleted, so the next run sends
-        them as new leads. Returns the keys whose claim was taken (their POST may have left).
-
-        Raises:
-            OutputError: the ledger could not be written.
-        """
-        taken: set[str] = set()
-        unsent: list[str] = []
-        with self._ready:
-            for key in keys:
-                while self._state.get(key) == "writing" and self.error is None:
-                    self._ready.wait()
-                state = self._state.pop(key, None)
-                if state == "taken":
-                    taken.add(key)
-                elif state == "ready":
-                    self._reserved -= 1
-                    self._bodies.pop(key, None)
-                    unsent.append(key)
-            self._work.notify()
-        if unsent:
-            self.ledger.forget_many(self.project_id, unsent)
-        return taken
-
-    def close(self) -> None:
-        """Commit the ``created`` rows handed over, end the writer, and release every claim
-        not taken (their ``sending`` rows deleted)."""
-        with self._work:
-            self._closing = True
-            self._work.notify()
-        self.thread.join()
-        if self.error is None:
-            self.release(list(self._state))
-
-    def _claims(self) -> list[LeadRow]:
-        """The next leads to claim, marked ``writing`` (called with the lock held)."""
-        rows: list[LeadRow] = []
-        if self._closing or self._stopped():
-            return rows
-        while self._queue and self._reserved < self.window:
-            row = self._queue.popleft()
-            if self._state.get(row.key) == "queued":
-                self._state[row.key] = "writing"
-                self._reserved += 1
-                rows.append(row)
-        return rows
-
-    def _idle(self) -> bool:
-        """Nothing to write now (called with the lock held)."""
-        want = bool(self._queue) and self._reserved < self.window and not self._stopped()
-        return not self._created and not (want and not self._closing)
-
-    def _run(self) -> None:
-        while True:
-            with self._work:
-                while self._idle() and not self._closing:
-                    self._work.wait(0.1)  # 0.1 s: a stop does not notify
-                if self._closing and not self._created:
-                    return
-                created, self._created = self._created, []
-                rows = self._claims()
-            try:
-                claims = [Claim.of(r.key, r.payload, self.campaign_id, r.source) for r in rows]
-                holders = self.ledger.write_ahead(self.project_id, claims, created)
-            except BaseException as exc:  # the ledger cannot be written: every waiter is told
-                with self._ready:
-                    self.error = exc
-                    self._ready.notify_all()
-                return
-            with self._ready:
-                for claim in claims:
-                    if self._state.get(claim.key) == "writing":
-                        self._state[claim.key] = "ready"
-                        self._bodies[claim.key] = claim.body.encode("utf-8")
-                for done, who in zip(created, holders, strict=True):
-                    if done.key in self._holders:
-                        self._holders[done.key] = who
-                self._ready.notify_all()
 
 
 @dataclass
@@ -440,15 +226,10 @@ class Loader:
         self._mismatched: set[int] = set()
         self._campaign_known: bool | None = None
         self._grace_ends: float | None = None
-        self._window = max(1, concurrency)
-        self._ahead: _Ahead | None = None
 
     def close(self) -> None:
-        """Stop the workers; after a cancel, do not wait for abandoned requests. The ``created``
-        rows handed over are committed, the claims not sent are deleted."""
+        """Stop the workers; after a cancel, do not wait for abandoned requests."""
         self._pool.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
-        if self._ahead is not None:
-            self._ahead.close()
 
     def stop(self, error: EtlError) -> None:
         """Stop sending: keep the first fatal error; requests not yet started are not sent."""
@@ -486,56 +267,29 @@ class Loader:
             yield self._finish(started)
 
     def _start(self, rows: Sequence[LeadRow]) -> _Started:
-        """Look the rows up in the ledger and hand them to the workers; the new leads' claims
-        are queued for :class:`_Ahead` in the same order (not under ``--rate-limit``, where a
-        worker takes its turn before its ``sending`` row is written, nor in a dry run)."""
+        """Look the rows up in the ledger and hand them to the workers."""
         known = self.ledger.lookup(self.project_id, [r.key for r in rows])
-        new = set()
-        if not self.dry_run and self.client is not None and self.client.limiter.per_second <= 0:
-            fresh = [r for r in rows if r.key not in known]
-            if fresh:
-                if self._ahead is None:
-                    self._ahead = _Ahead(
-                        self.ledger,
-                        self.project_id,
-                        self.campaign_id,
-                        self._window,
-                        lambda: self.stopped,
-                    )
-                self._ahead.add(fresh)
-                new = {r.key for r in fresh}
-        futures = [self._pool.submit(self._one, r, known.get(r.key), r.key in new) for r in rows]
+        futures = [self._pool.submit(self._one, r, known.get(r.key)) for r in rows]
         return _Started(rows, known, futures)
 
-    def _wait(self, futures: list[Future[Outcome]]) -> set[Future[Outcome]]:
-        """Wait for the futures (after a cancel, at most ``grace`` seconds from the first wait
-        that saw it); those not done. One future at a time: a wait costs the same whatever the
-        batch's size."""
-        for future in futures:
-            while not future.done() and not self.cancel.is_set():
-                wait([future], timeout=0.1)
-        if self.cancel.is_set():  # let requests in flight finish for a while, then abandon them
+    def _finish(self, started: _Started) -> list[Outcome]:
+        """Wait for a started batch's rows (after a cancel, at most ``grace`` seconds from the
+        first wait that saw it), then enrol its leads; one :class:`Outcome` per row."""
+        rows, known, futures = started
+        pending = set(futures)
+        while pending and not self.cancel.is_set():
+            _, pending = wait(pending, timeout=0.1)
+        if pending:  # cancelled: let requests in flight finish for a while, then abandon them
             with self._lock:
                 if self._grace_ends is None:
                     self._grace_ends = time.monotonic() + self.grace
-                ends = self._grace_ends
-            for future in futures:
-                if not future.done():
-                    wait([future], timeout=max(0.0, ends - time.monotonic()))
-        return {f for f in futures if not f.done()}
-
-    def _finish(self, started: _Started) -> list[Outcome]:
-        """Wait for a started batch's rows, then enrol its leads; one :class:`Outcome` per
-        row. Claims of the batch not sent are deleted, and the ``created`` rows handed over are
-        on disk before anything is enrolled."""
-        rows, known, futures = started
-        pending = self._wait(futures)
-        taken = self._ahead.release([r.key for r in rows]) if self._ahead else set()
+                left = self._grace_ends - time.monotonic()
+            _, pending = wait(pending, timeout=max(0.0, left))
         outcomes = []
         for row, future in zip(rows, futures, strict=True):
             if future in pending or future.cancelled():
                 with self._lock:
-                    sent = row.key in self._in_flight or row.key in taken
+                    sent = row.key in self._in_flight
                 outcomes.append(
                     Outcome(row, "ambiguous", message="interrupted with the request in flight")
                     if sent
@@ -543,15 +297,6 @@ class Loader:
                 )
             else:
                 outcomes.append(future.result())
-        if self._ahead is not None:
-            refused = self._ahead.settle(r.key for r in rows)
-            for i, out in enumerate(outcomes):
-                who = refused.get(out.row.key)
-                if who is not None and out.action == "created" and out.lead_id is not None:
-                    self._count("ambiguous", "id_conflicts")
-                    with self._lock:
-                        self.stats.created -= 1
-                    outcomes[i] = _id_conflict(out.row, out.lead_id, who)
         abandoned = sum(
             1 for o in outcomes if o.message == "interrupted with the request in flight"
         )
@@ -561,13 +306,9 @@ class Loader:
             self._enrol_outcomes(outcomes, known)
         return outcomes
 
-    def _one(self, row: LeadRow, entry: LedgerEntry | None, claimed: bool = False) -> Outcome:
-        """One row's work on a worker thread; ``claimed``: its ``sending`` row is written ahead
-        (:class:`_Ahead`)."""
+    def _one(self, row: LeadRow, entry: LedgerEntry | None) -> Outcome:
         if self.stopped:
             return Outcome(row, "failed", message="not sent: the run stopped early")
-        if claimed:
-            return self._create(row, claimed=True)
         if entry is not None and entry.status == "missing":
             if self.recreate_missing:
                 return self._create(
@@ -607,31 +348,22 @@ class Loader:
             self._count(out.action)
         return out
 
-    def _create(self, row: LeadRow, note: str = "", claimed: bool = False) -> Outcome:
+    def _create(self, row: LeadRow, note: str = "") -> Outcome:
         if self.dry_run:
             self._count("created")
             out = Outcome(row, "created", message=note)
             out.extras = [f"{slot} would be created" for slot, _ in row.tasks]
             return out
         assert self.client is not None
-        body: dict[str, Any] | bytes = row.payload
-        if claimed:  # the sending row was committed ahead; the body is the ledger's JSON
-            assert self._ahead is not None
-            sent = self._ahead.take(row.key)
-            if sent is None:
-                why = "interrupted" if self.cancel.is_set() else "stopped early"
-                return Outcome(row, "failed", message=f"not sent: the run was {why}")
-            body = sent
-        else:
-            if not self.client.pace(self.cancel):  # --rate-limit: the turn, then the record
-                return Outcome(row, "failed", message="not sent: the run was interrupted")
-            self.ledger.mark_sending(
-                self.project_id, row.key, row.payload, self.campaign_id, *row.source, note
-            )
+        if not self.client.pace(self.cancel):  # --rate-limit: the turn first, then the record
+            return Outcome(row, "failed", message="not sent: the run was interrupted")
+        self.ledger.mark_sending(
+            self.project_id, row.key, row.payload, self.campaign_id, *row.source, note
+        )
         with self._lock:
             self._in_flight.add(row.key)
         try:
-            answer = self.client.create_lead(body)
+            answer = self.client.create_lead(row.payload)
         except AmbiguousApiError as exc:
             self.ledger.mark_ambiguous(self.project_id, row.key)
             self._count("ambiguous")
@@ -649,18 +381,17 @@ class Loader:
         phones = answer.get("phones") or []
         phone_id = _int_or_none(phones[0].get("id")) if phones else None
         notes = _note_ids(row.notes, answer.get("comments") or [])
-        if claimed:
-            assert self._ahead is not None
-            # a lead without tasks need not wait for its created row: the batch does (_finish)
-            holder = self._ahead.created(
-                Created(row.key, lead_id, phone_id, tuple(notes), row.source),
-                wait=bool(row.tasks) or self.ledger.on_created is not None,
-            )
-        else:
-            holder = self.ledger.mark_created(self.project_id, row.key, lead_id, phone_id, notes)
+        holder = self.ledger.mark_created(self.project_id, row.key, lead_id, phone_id, notes)
         if holder is not None:  # never two keys on one lead: the server merged, or erred
             self._count("ambiguous", "id_conflicts")
-            return _id_conflict(row, lead_id, holder)
+            return Outcome(
+                row,
+                "ambiguous",
+                message=f"the API answered lead id {lead_id}, which the ledger already holds "
+                f"for {holder}: not recorded, never merged; the dialer may have merged the two "
+                f"rows into one lead. Check lead {lead_id} in the dialer, then rerun with "
+                "--retry-ambiguous to send this row again",
+            )
         self._count("created")
         out = Outcome(row, "created", lead_id, message=note)
         stages = {slot: Stage("done", rid, body) for slot, rid, body in notes}
@@ -1079,18 +810,6 @@ class Loader:
         with self._lock:
             self.stats.campaign_entries_added += len(ids)
         return ids, []
-
-
-def _id_conflict(row: LeadRow, lead_id: int, holder: str) -> Outcome:
-    """The outcome of a create answered with a lead id the ledger holds for ``holder``."""
-    return Outcome(
-        row,
-        "ambiguous",
-        message=f"the API answered lead id {lead_id}, which the ledger already holds "
-        f"for {holder}: not recorded, never merged; the dialer may have merged the two "
-        f"rows into one lead. Check lead {lead_id} in the dialer, then rerun with "
-        "--retry-ambiguous to send this row again",
-    )
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -48,11 +48,7 @@ the server's growth beyond the ledger's tells how many ambiguous sends probably 
 SQLite in WAL mode with ``synchronous=FULL``: a commit survives a crash of the process or the
 machine. Writes are *group commits*: the writes that the loader's threads ask for at the same
 moment share one transaction and one fsync (:meth:`Ledger._group`), and each call still returns
-only once its own write is committed, so a ``sending`` row is on disk before its POST leaves.
-The loader's writer thread commits the ``sending`` rows of the next new leads, ahead of their
-POSTs, with the ``created`` rows of leads answered meanwhile (:meth:`Ledger.write_ahead`: one
-transaction for many leads); a run that stops in order deletes the ones it did not send
-(:meth:`Ledger.forget_many`). Every
+only once its own write is committed, so a ``sending`` row is on disk before its POST leaves. Every
 write a lead needs is a look-up by primary key or by an index (``leads.lead_id``,
 ``enrolments.lead_id``): none grows with the number of rows the ledger holds. A lock file
 beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it.
@@ -77,8 +73,6 @@ from etl.errors import ConfigError, LockedError, OutputError, StateVersionError,
 
 __all__ = [
     "AmbiguousRow",
-    "Claim",
-    "Created",
     "LEAD_STATES",
     "Ledger",
     "LedgerEntry",
@@ -450,61 +444,6 @@ class Stage:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A new lead's ``sending`` row, committed ahead of its POST by :meth:`Ledger.write_ahead`.
-
-    Attributes:
-        key: the row's normalised key.
-        body: the ``POST /leads`` body as the ledger stores it (JSON text, keys sorted); the
-            client sends exactly these bytes (UTF-8), so the payload is serialised once.
-        payload_hash: :func:`payload_hash` of the payload.
-        campaign_id: the campaign the lead is for, or ``None``.
-        source_file: the file whose values the lead holds.
-        source_row: that file's row number.
-    """
-
-    key: str
-    body: str
-    payload_hash: str
-    campaign_id: str | None
-    source_file: str
-    source_row: int
-
-    @classmethod
-    def of(
-        cls,
-        key: str,
-        payload: dict[str, Any],
-        campaign_id: str | None,
-        source: tuple[str, int],
-    ) -> Claim:
-        """The claim of one lead: its payload serialised and hashed once."""
-        return cls(key, _dump(payload), payload_hash(payload), campaign_id, *source)
-
-
-@dataclass(frozen=True)
-class Created:
-    """A lead the API created for a key, to record with :meth:`Ledger.write_ahead` (as
-    :meth:`Ledger.mark_created` records one).
-
-    Attributes:
-        key: the row's normalised key.
-        lead_id: the id the API answered.
-        phone_id: the id of the lead's first phone, when the answer has one.
-        notes: ``(slot, comment id or None, what the note is compared by)`` per note created
-            with the lead.
-        source: the row's ``(file, row)``, named when a later lead of the same write claims
-            the same id.
-    """
-
-    key: str
-    lead_id: int
-    phone_id: int | None = None
-    notes: tuple[tuple[str, str | None, dict[str, Any]], ...] = ()
-    source: tuple[str | None, int | None] = (None, None)
-
-
 class Ledger:
     """The SQLite ledger of one state file; thread-safe (one connection behind a lock).
 
@@ -523,8 +462,7 @@ class Ledger:
         self._lock_fd = lock_fd
         self._mutex = threading.Lock()
         self.readonly = lock_fd is None
-        #: The crash-test hook of :meth:`open`, or ``None``.
-        self.on_created = on_created
+        self._on_created = on_created
         self._unbound_url: str | None = None
         self._binding = threading.Lock()  # the first send of each thread waits for the binding
         self._pinned_column: bool | None = None
@@ -1256,7 +1194,13 @@ class Ledger:
         lead id of the key, e.g. one missing in the dialer, is dropped; ``note`` says why)."""
         self._bind_now()
         self._write(
-            _SENDING_UPSERT,
+            "INSERT INTO leads (project, key, status, payload_hash, payload, campaign_id, "
+            "source_file, source_row, note) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (project, key) DO UPDATE SET status='sending', lead_id=NULL, "
+            "payload_hash=excluded.payload_hash, "
+            "payload=excluded.payload, campaign_id=excluded.campaign_id, "
+            "source_file=excluded.source_file, source_row=excluded.source_row, note=excluded.note, "
+            "source_pinned=0, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
             (
                 project,
                 key,
@@ -1286,52 +1230,43 @@ class Ledger:
         Returns:
             ``None`` when recorded; else who holds the id (``key 'x' (file.csv row 3)``).
         """
-        done = Created(key, lead_id, phone_id, tuple(notes))
 
         def work(conn: sqlite3.Connection) -> str | None:
-            return _record_created(conn, project, [done])[0]
+            holder = conn.execute(
+                "SELECT project, key, source_file, source_row FROM leads WHERE lead_id=? "
+                "AND status IN ('created', 'missing') AND NOT (project=? AND key=?) LIMIT 1",
+                (lead_id, project, key),
+            ).fetchone()
+            if holder is None:
+                conn.execute(
+                    "UPDATE leads SET status='created', lead_id=?, phone_id=?, note='', "
+                    "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                    "WHERE project=? AND key=?",
+                    (lead_id, phone_id, project, key),
+                )
+                conn.executemany(
+                    _STAGE_UPSERT,
+                    [(project, key, slot, "done", rid, _dump(p)) for slot, rid, p in notes],
+                )
+                return None
+            where = f" ({holder[2]} row {holder[3]})" if holder[2] else ""
+            project_part = f" of project {holder[0]}" if holder[0] != project else ""
+            who = f"key {holder[1]!r}{project_part}{where}"
+            conn.execute(
+                "UPDATE leads SET status='ambiguous', note=?, "
+                "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                "WHERE project=? AND key=?",
+                (f"the API answered lead id {lead_id}, already the lead of {who}", project, key),
+            )
+            return who
 
         # returns once written, before the fsync, unless on_created needs it on disk
-        who: str | None = self._group(work, durable=self.on_created is not None)
+        who: str | None = self._group(work, durable=self._on_created is not None)
         if who is not None:
             return who
-        if self.on_created is not None:
-            self.on_created()
+        if self._on_created is not None:
+            self._on_created()
         return None
-
-    def write_ahead(
-        self, project: int, claims: Sequence[Claim], created: Sequence[Created]
-    ) -> list[str | None]:
-        """Commit, in one transaction (one fsync), the ``sending`` rows of leads about to be
-        sent (as :meth:`mark_sending` for a key the ledger does not hold) and the ``created``
-        rows of leads answered (as :meth:`mark_created`). Returns once it is on disk, so every
-        claimed POST may leave.
-
-        Returns:
-            Per item of ``created``, in order: ``None`` when recorded, else who holds its lead
-            id (the key is then recorded ``ambiguous``, as :meth:`mark_created` does).
-
-        Raises:
-            OutputError: the write or its commit failed (exit 74).
-        """
-        if claims:
-            self._bind_now()
-        rows = [
-            (project, c.key, c.payload_hash, c.body, c.campaign_id, c.source_file, c.source_row, "")
-            for c in claims
-        ]
-
-        def work(conn: sqlite3.Connection) -> list[str | None]:
-            if rows:
-                conn.executemany(_SENDING_UPSERT, rows)
-            return _record_created(conn, project, created)
-
-        holders: list[str | None] = self._group(work)
-        if self.on_created is not None:
-            for who in holders:
-                if who is None:
-                    self.on_created()
-        return holders
 
     def mark_missing(self, project: int, key: str, note: str) -> None:
         """Record that the dialer no longer has this key's lead (it answered 404); the lead id
@@ -1352,14 +1287,8 @@ class Ledger:
 
     def forget(self, project: int, key: str) -> None:
         """Drop a key whose POST was never processed (429/503/401: nothing was created)."""
-        self.forget_many(project, [key])
-
-    def forget_many(self, project: int, keys: Sequence[str]) -> None:
-        """Drop, in one transaction, ``sending`` rows whose POST never left or was never
-        processed (claimed ahead by :meth:`write_ahead`, then not sent: the run stopped)."""
-        self._write_many(
-            "DELETE FROM leads WHERE project=? AND key=? AND status='sending'",
-            [(project, key) for key in keys],
+        self._write(
+            "DELETE FROM leads WHERE project=? AND key=? AND status='sending'", (project, key)
         )
 
     def mark_rejected(self, project: int, key: str) -> None:
@@ -1460,16 +1389,6 @@ class Ledger:
         )
 
 
-_SENDING_UPSERT = (
-    "INSERT INTO leads (project, key, status, payload_hash, payload, campaign_id, "
-    "source_file, source_row, note) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (project, key) DO UPDATE SET status='sending', lead_id=NULL, "
-    "payload_hash=excluded.payload_hash, "
-    "payload=excluded.payload, campaign_id=excluded.campaign_id, "
-    "source_file=excluded.source_file, source_row=excluded.source_row, note=excluded.note, "
-    "source_pinned=0, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-)
-
 _STAGE_UPSERT = (
     "INSERT INTO stages (project, key, slot, status, remote_id, payload) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, key, slot) DO UPDATE SET "
@@ -1480,57 +1399,3 @@ _STAGE_UPSERT = (
 
 def _dump(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True)
-
-
-def _record_created(
-    conn: sqlite3.Connection, project: int, created: Sequence[Created]
-) -> list[str | None]:
-    """The writes of :meth:`Ledger.mark_created` for many leads, inside the caller's
-    transaction: one look-up of their ids (index ``leads_lead_id``), then each lead recorded
-    ``created`` (with its notes) or, when another key holds its id (earlier, or earlier in
-    ``created``), ``ambiguous``. Returns who holds each refused id, ``None`` for the others."""
-    if not created:
-        return []
-    holders: dict[int, list[tuple[Any, ...]]] = {}
-    ids = sorted({c.lead_id for c in created})
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        for row in conn.execute(
-            "SELECT lead_id, project, key, source_file, source_row FROM leads WHERE lead_id IN "
-            f"({','.join('?' * len(part))}) AND status IN ('created', 'missing')",
-            part,
-        ):
-            holders.setdefault(row[0], []).append(row[1:])
-    done: list[tuple[Any, ...]] = []
-    refused: list[tuple[Any, ...]] = []
-    stages: list[tuple[Any, ...]] = []
-    out: list[str | None] = []
-    for c in created:
-        holder = next(
-            (h for h in holders.get(c.lead_id, ()) if not (h[0] == project and h[1] == c.key)),
-            None,
-        )
-        if holder is None:
-            holders.setdefault(c.lead_id, []).append((project, c.key, *c.source))
-            done.append((c.lead_id, c.phone_id, project, c.key))
-            stages += [(project, c.key, slot, "done", rid, _dump(p)) for slot, rid, p in c.notes]
-            out.append(None)
-            continue
-        where = f" ({holder[2]} row {holder[3]})" if holder[2] else ""
-        project_part = f" of project {holder[0]}" if holder[0] != project else ""
-        who = f"key {holder[1]!r}{project_part}{where}"
-        note = f"the API answered lead id {c.lead_id}, already the lead of {who}"
-        refused.append((note, project, c.key))
-        out.append(who)
-    conn.executemany(
-        "UPDATE leads SET status='created', lead_id=?, phone_id=?, note='', "
-        "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE project=? AND key=?",
-        done,
-    )
-    conn.executemany(_STAGE_UPSERT, stages)
-    conn.executemany(
-        "UPDATE leads SET status='ambiguous', note=?, "
-        "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE project=? AND key=?",
-        refused,
-    )
-    return out

@@ -8,9 +8,7 @@ loading. Prints one JSON line: ``{"leads": created, "load_s": wall seconds in th
 
 ``--no-ledger`` (for the benchmark only; the command line has no such option, on purpose: a load
 without its ledger is not exactly-once) replaces the ledger's per-lead work with nothing: no key
-is looked up (every row is new), no ``sending``/``created``/enrolment row is written (the
-claims ahead and the created rows are handed to the loader's writer thread as usual, which
-then writes nothing). The run's
+is looked up (every row is new), no ``sending``/``created``/enrolment row is written. The run's
 own records (run start and end, files) are still written. Comparing a run with and without it at
 0 ms latency gives the ledger's cost.
 
@@ -39,7 +37,6 @@ PER_LEAD = (
     "forget",
     "mark_rejected",
     "mark_updated",
-    "forget_many",
     "mark_enrolling",
     "finish_enrolling",
     "stage_sending",
@@ -58,9 +55,6 @@ def without_ledger() -> None:
     for name in PER_LEAD:
         setattr(state.Ledger, name, _nothing)
     state.Ledger.lookup = lambda self, project, keys: {}  # type: ignore[method-assign]
-    state.Ledger.write_ahead = (  # type: ignore[method-assign]
-        lambda self, project, claims, created: [None] * len(created)
-    )
     state.Ledger.pending_enrolments = lambda self, *a, **k: []  # type: ignore[method-assign]
 
 

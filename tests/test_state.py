@@ -15,7 +15,7 @@ from clitools import import_args as imp
 
 from etl.errors import LockedError, OutputError, StateVersionError
 from etl.sandbox import SandboxServer
-from etl.state import SCHEMA_VERSION, Claim, Created, Ledger, Stage, _Job, payload_hash
+from etl.state import SCHEMA_VERSION, Ledger, _Job, payload_hash
 
 PAYLOAD = {
     "groupId": 1,
@@ -95,61 +95,6 @@ def test_forget_and_failed_enrolment_leave_no_trace(tmp_path: Path) -> None:
         ledger.mark_enrolling("camp", [1, 2])
         ledger.finish_enrolling("camp", [1, 2], "failed")
         assert ledger.counts() == {}
-
-
-def test_claims_and_created_rows_are_one_commit(tmp_path: Path) -> None:
-    # the loader's writer: sending rows of the next leads and created rows of answered ones
-    seen: list[dict[str, int]] = []
-    path = tmp_path / "s.sqlite"
-
-    def hook() -> None:
-        with Ledger.open_readonly(path) as other:
-            seen.append(other.counts())
-
-    with Ledger.open(path, on_created=hook) as ledger:
-        ledger.bind_api("http://api.test")
-        claims = [
-            Claim.of(k, {**PAYLOAD, "email": k}, "camp", ("f.csv", r))
-            for r, k in enumerate(["a", "b", "c"], start=2)
-        ]
-        assert claims[0].body == (
-            '{"comments": [{"dateTime": "2026-11-30T10:00:00Z", "text": "hi"}], "email": "a", '
-            '"groupId": 1, "name": "Ann"}'
-        )  # what the ledger stores and the POST sends
-        assert claims[0].payload_hash == payload_hash({**PAYLOAD, "email": "a"})
-        before = ledger.commits
-        assert ledger.write_ahead(1, claims[:2], []) == []
-        # the API binding, then both claims in one commit
-        assert (ledger.commits - before, ledger.counts()) == (2, {"sending": 2})
-        note = [("note.0", "77", {"text": "hi"})]
-        holders = ledger.write_ahead(
-            1,
-            claims[2:],
-            [Created("a", 1001, 5, tuple(note), ("f.csv", 2)), Created("b", 1001, None)],
-        )
-        assert holders == [None, "key 'a' (f.csv row 2)"]  # b's id is a's, found in one write
-        assert ledger.commits - before == 3
-        assert seen == [{"created": 1, "ambiguous": 1, "sending": 1}]  # the hook: a, once
-        found = ledger.lookup(1, ["a", "b", "c"])
-        assert (found["a"].status, found["a"].lead_id, found["a"].phone_id) == (
-            "created",
-            1001,
-            5,
-        )
-        assert found["a"].stages == {"note.0": Stage("done", "77", {"text": "hi"})}
-        assert (found["a"].source_file, found["a"].source_row, found["a"].payload) == (
-            "f.csv",
-            2,
-            {**PAYLOAD, "email": "a"},
-        )
-        assert (found["b"].status, found["b"].note) == (
-            "ambiguous",
-            "the API answered lead id 1001, already the lead of key 'a' (f.csv row 2)",
-        )
-        assert found["c"].status == "sending"
-        assert ledger.report().api_url == "http://api.test"  # bound before the first claim
-        ledger.forget_many(1, ["a", "b", "c"])  # only a sending row is forgotten
-        assert ledger.counts() == {"created": 1, "ambiguous": 1}
 
 
 def test_second_open_is_locked(tmp_path: Path) -> None:
@@ -695,9 +640,9 @@ def test_per_lead_statements_are_index_lookups(tmp_path: Path) -> None:
         sql: " ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql, args))
         for sql, args in [
             (
-                "SELECT lead_id, project, key, source_file, source_row FROM leads WHERE lead_id "
-                "IN (?, ?) AND status IN ('created', 'missing')",
-                (1, 2),
+                "SELECT project, key FROM leads WHERE lead_id=? AND status IN "
+                "('created', 'missing') AND NOT (project=? AND key=?) LIMIT 1",
+                (1, 1, "k"),
             ),
             ("SELECT campaign_id, lead_id, status FROM enrolments WHERE lead_id IN (?, ?)", (1, 2)),
             ("UPDATE leads SET status='created' WHERE project=? AND key=?", (1, "k")),
