@@ -27,7 +27,14 @@ what is left of ``budget``) is not shortened: the request is not sent again earl
 :class:`~etl.errors.RetryLaterError` stops the run at once, naming when to retry. Without a usable
 ``Retry-After`` (absent, unreadable, a date already past, ``0``) the wait is jittered exponential
 backoff between ``RetryPolicy.min_wait`` and ``RetryPolicy.max_wait`` seconds. ``sleep`` and the
-clock are injectable so tests wait zero seconds.
+clock are injectable so tests wait zero seconds. The first attempt of a request is made before
+tenacity is set up (most requests succeed at once), and a failure that may be retried is handed
+to tenacity as its first attempt, so attempts, waits, the budget and the log lines are the same.
+
+Per request the client does what ``Session.request`` would, minus the work that gives the same
+answer every time: each thread's session prepares a request once per method and path (URL,
+headers, hooks) and copies it with each body (:meth:`VoiptimeClient._prepared`); a lead's body
+may come serialised already (the ledger's JSON), and is then sent as those bytes.
 """
 
 from __future__ import annotations
@@ -69,6 +76,8 @@ log = logging.getLogger(__name__)
 #: The sandbox and the real service serve at most this many campaigns per page.
 CAMPAIGN_PAGE = 50
 _IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
+#: Most prepared requests a thread keeps for reuse (one per method and path).
+_PREPARED = 64
 
 
 class RateLimiter:
@@ -122,6 +131,19 @@ class RateLimiter:
                 return not cancel.wait(wait)
             self._sleep(wait)  # an injected sleep (tests) is used as it is
         return cancel is None or not cancel.is_set()
+
+
+class _OutOfBudget(tenacity.stop.stop_base):
+    """Stop retrying once ``budget`` seconds have passed since ``started`` (``time.monotonic``)
+    when an attempt ends: tenacity's ``stop_after_delay``, counted from a start given."""
+
+    def __init__(self, budget: float, started: float) -> None:
+        self.budget = budget
+        self.started = started
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        ended = retry_state.outcome_timestamp or time.monotonic()
+        return ended - self.started >= self.budget
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
@@ -378,18 +400,55 @@ class VoiptimeClient:
             self.request_count += 1
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         log.debug("%s %s", method, path)
+        session = self._session()
         try:
-            response = self._session().request(
-                method, self.base_url + path, data=data, params=params, timeout=self.timeout
-            )
+            if params is None and not session.cookies:
+                response = session.send(
+                    self._prepared(session, method, path, data),
+                    timeout=self.timeout,
+                    allow_redirects=True,
+                    stream=False,
+                    verify=session.verify,
+                    cert=session.cert,
+                    proxies=session.proxies,
+                )
+            else:
+                response = session.request(
+                    method, self.base_url + path, data=data, params=params, timeout=self.timeout
+                )
         except requests.exceptions.RequestException as exc:
             error = classify(method, path, exc=exc)
             assert error is not None
             raise error from None
+        if response.status_code < 400:
+            return response
         error = classify(method, path, response=response, now=self.retry.now())
-        if error is not None:
-            raise error
-        return response
+        assert error is not None
+        raise error
+
+    def _prepared(
+        self, session: requests.Session, method: str, path: str, data: bytes | None
+    ) -> requests.PreparedRequest:
+        """The request ``Session.request`` would send: this thread's session prepares one per
+        method and path once (URL, its headers, hooks), and each call copies it with its body.
+        The same request is sent as the session's own ``request`` sends (``send`` with the
+        settings ``request`` would merge: redirects followed, the session's proxies, CA bundle
+        and certificate); it skips preparing the URL and merging the settings every time,
+        about a third of the client's CPU per request. At most :data:`_PREPARED` are kept."""
+        kept: dict[tuple[str, str], requests.PreparedRequest] = self._local.__dict__.setdefault(
+            "prepared", {}
+        )
+        template = kept.get((method, path))
+        if template is None:
+            if len(kept) >= _PREPARED:
+                kept.clear()
+            template = session.prepare_request(requests.Request(method, self.base_url + path))
+            kept[method, path] = template
+        request = template.copy()
+        if data is not None:
+            request.body = data
+            request.headers["Content-Length"] = str(len(data))
+        return request
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """The server's ``Retry-After`` exactly (``request`` has checked it fits), else jittered
@@ -448,17 +507,19 @@ class VoiptimeClient:
                 self._fits(exc, started)
                 raise
 
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(RetriableApiError)
-            & tenacity.retry_if_not_exception_type(RetryLaterError),
-            wait=self._wait,
-            stop=tenacity.stop_after_attempt(self.retry.attempts)
-            | tenacity.stop_after_delay(self.retry.budget),
-            sleep=self.retry.sleep,
-            reraise=True,
-            before_sleep=self._log_retry,
-        )
-        response = retrying(attempt)
+        try:
+            response = attempt()
+        except RetriableApiError as exc:
+            if isinstance(exc, RetryLaterError):
+                raise
+            first: list[RetriableApiError] = [exc]
+
+            def again() -> requests.Response:  # the first attempt's outcome, then new ones
+                if first:
+                    raise first.pop()
+                return attempt()
+
+            response = self._retrying(started)(again)
         if not response.content:
             return None
         try:
@@ -469,6 +530,25 @@ class VoiptimeClient:
                     method, path, "answer is not JSON; outcome unknown"
                 ) from None
             raise RetriableApiError(method, path, "answer is not JSON") from None
+
+    def _retrying(self, started: float) -> tenacity.Retrying:
+        """The retries of a request whose first attempt failed and may be retried: it is made
+        outside tenacity (a request that succeeds at once pays nothing for the machinery, about a
+        tenth of the client's CPU per request), and :meth:`request` replays its outcome as
+        tenacity's first attempt, so attempts are counted, waited for and logged as if tenacity
+        had made it. The budget runs from ``started`` (``time.monotonic``), the first attempt's
+        start."""
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetriableApiError)
+            & tenacity.retry_if_not_exception_type(RetryLaterError),
+            wait=self._wait,
+            stop=tenacity.stop_after_attempt(self.retry.attempts)
+            | _OutOfBudget(self.retry.budget, started),
+            sleep=self.retry.sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
 
     @staticmethod
     def _log_retry(state: tenacity.RetryCallState) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import threading
 from typing import Any
@@ -417,3 +418,81 @@ def test_a_payload_date_time_is_sent_as_written_and_a_datetime_formatted_once() 
     assert api_time(dt.datetime(2026, 3, 10, 15, 30, 5, 999, tzinfo=paris)) == (
         "2026-03-10T14:30:05Z"
     )
+
+
+class Recording(requests.Session):
+    """A real session that keeps what it prepares and sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared = 0
+        self.sent: list[requests.PreparedRequest] = []
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        self.prepared += 1
+        return super().prepare_request(request)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.sent.append(request)
+        return super().send(request, **kwargs)
+
+
+def test_posts_reuse_one_prepared_request_and_send_what_session_request_sends(
+    sandbox: Any,
+) -> None:
+    sessions: list[Recording] = []
+
+    def factory() -> Recording:
+        sessions.append(Recording())
+        return sessions[-1]
+
+    body = b'{"email": "bob@example.com", "groupId": 1, "name": "Bob", "phones": [], '
+    body += b'"surname": "Lee", "timezoneId": "America/Chicago"}'
+    with make(sandbox, session_factory=factory) as client:
+        first = client.create_lead(LEAD)
+        second = client.create_lead(json.loads(body))  # serialised as `body`
+        assert second["id"] == first["id"] + 1 and second["email"] == "bob@example.com"
+        # the reference: what Session.request prepares for the same call
+        reference = requests.Session()
+        reference.headers.update(sessions[0].headers)
+        expected = reference.prepare_request(
+            requests.Request("POST", sandbox.url + "/leads", data=body)
+        )
+    (session,) = sessions
+    assert session.prepared == 1  # once for both POSTs
+    one, two = session.sent
+    assert (two.method, two.url, two.body) == ("POST", expected.url, body)
+    assert dict(two.headers) == dict(expected.headers)
+    assert one.body == (
+        b'{"groupId": 1, "name": "Ann", "surname": "Lee", "email": "ann@example.com", '
+        b'"timezoneId": "America/Chicago", "phones": [{"number": "+14155550101", "label": '
+        b'"mobile", "active": true}]}'
+    )
+    assert one.headers["Content-Length"] == str(len(one.body))  # each copy has its own
+
+
+def test_a_cookie_the_session_gets_is_sent_back(sandbox: Any) -> None:
+    # a load balancer's cookie (say), set after the first POST: the next POST carries it
+    sessions: list[Recording] = []
+
+    def factory() -> Recording:
+        sessions.append(Recording())
+        return sessions[-1]
+
+    with make(sandbox, session_factory=factory) as client:
+        client.create_lead(LEAD)
+        sessions[0].cookies.set("lb", "a1")
+        client.create_lead({**LEAD, "email": "bob@example.com"})
+    first, second = sessions[0].sent
+    assert ("Cookie" in first.headers, second.headers["Cookie"]) == (False, "lb=a1")
+
+
+def test_the_retry_budget_runs_from_the_first_attempt(sandbox: Any) -> None:
+    # the first attempt is made outside tenacity; a budget already spent retries nothing
+    faults(sandbox, {"route": "GET /projects", "status": 503})
+    sleeps = Sleeps()
+    retry = RetryPolicy(attempts=5, budget=0, sleep=sleeps)
+    with VoiptimeClient(sandbox.url, "sandbox-key", retry=retry) as client:
+        with pytest.raises(RateLimitedError):
+            client.list_projects()
+    assert (sleeps.waits, state(sandbox)["requests"]["GET /projects"]) == ([], 1)
