@@ -44,7 +44,8 @@ import warnings
 import xml.parsers.expat
 import zipfile
 from collections import Counter
-from collections.abc import Collection, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
+from collections.abc import Mapping as AbcMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -61,6 +62,7 @@ from etl.report import REJECT_COLUMNS, REJECTS_SHEET, is_rejects_file, unescape_
 
 __all__ = [
     "CSV_FIELD_LIMIT",
+    "CellWatcher",
     "Chunk",
     "DELIMITERS",
     "ENCODING_FAMILIES",
@@ -71,6 +73,7 @@ __all__ = [
     "SUFFIXES",
     "SourceReader",
     "TAB_NAMES",
+    "Watch",
     "check_csv_structure",
     "decide_encoding",
     "list_sheets",
@@ -210,6 +213,15 @@ class Chunk:
 # no cached value).
 _RawRow = tuple[int, list[str], tuple[int, ...]]
 
+#: Told each distinct text of a watched column, with the first row it stands on, while a CSV's
+#: structure is checked (:func:`open_source`); returns ``True`` once it needs no more.
+CellWatcher = Callable[[str, int], bool]
+#: Given a reader whose header is read, the watchers of the columns to watch, by header.
+Watch = Callable[["SourceReader"], AbcMapping[str, CellWatcher]]
+#: Distinct texts a watched column remembers; past it they are told again (a watcher must not
+#: mind seeing a text twice).
+_WATCH_SEEN = 100_000
+
 
 class SourceReader:
     """An open source file; use :func:`open_source` to get one.
@@ -224,6 +236,9 @@ class SourceReader:
         encoding: the Python codec used (CSV), else ``None``.
         delimiter: the delimiter used (CSV), else ``None``.
         sheet: the sheet name used (Excel), else ``None``.
+        watched: the headers whose watchers (``open_source(watch=...)``) were told every
+            distinct text of the column's data rows (those that become frame rows) while the
+            structure was checked, or as many as they asked for (CSV); else empty.
     """
 
     path: Path
@@ -246,6 +261,7 @@ class SourceReader:
         self._positions: list[int] = []  # 0-based column of each header
         self._width = 0  # fields of the header record, empty trailing ones included
         self._min_width = 0  # fields a row needs to reach every kept column
+        self.watched: frozenset[str] = frozenset()
 
     # -- what a subclass provides ----------------------------------------------------------
 
@@ -485,20 +501,38 @@ class SourceReader:
 class _CsvReader(SourceReader):
     _check_width = True
 
-    def __init__(self, path: Path, options: ReadOptions) -> None:
+    def __init__(self, path: Path, options: ReadOptions, watch: Watch | None = None) -> None:
         super().__init__(path, options)
-        self.encoding = _choose_encoding(path, options.encoding)
+        likely = _likely_encoding(path, options.encoding)
+        if likely is not None:
+            # Read as the BOM, read.encoding or UTF-8 says: the structure pass decodes the whole
+            # file strictly, which is the check _choose_encoding makes, so a file that passes
+            # is decoded once before its chunks. Anything that fails goes the full way below,
+            # which says what it said before (the encoding checked first).
+            try:
+                self._open(likely, watch)
+                return
+            except InputError:
+                logger.debug("%s: not read as %s; checking the encoding first", path, likely)
+        self._open(_choose_encoding(path, options.encoding), watch)
+
+    def _open(self, encoding: str, watch: Watch | None) -> None:
+        self.encoding = encoding
         #: The delimiter named by a ``sep=X`` first line (Excel's), which is then no row.
-        self.sep_line = _sep_line(path, self.encoding)
-        self.delimiter = _choose_delimiter(path, self.encoding, options.delimiter or self.sep_line)
+        self.sep_line = _sep_line(self.path, encoding)
+        self.delimiter = _choose_delimiter(
+            self.path, encoding, self._options.delimiter or self.sep_line
+        )
         self._setup()
-        self._verify()
+        self._verify(watch)
         logger.info("%s: CSV, encoding %s, delimiter %r", self.path, self.encoding, self.delimiter)
 
-    def _verify(self) -> None:
+    def _verify(self, watch: Watch | None) -> None:
         """Parse the whole file once, so a broken record fails here and not part-way through
-        the chunks (the pipeline sends each chunk as it goes); see :func:`check_csv_structure`."""
+        the chunks (the pipeline sends each chunk as it goes); see :func:`check_csv_structure`.
+        The watched columns' distinct texts are told to their watchers on the way."""
         assert self.encoding is not None and self.delimiter is not None
+        watching = _Watching(self, watch(self)) if watch is not None else None
         with self._guard():
             with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
                 if self.sep_line is not None:
@@ -510,6 +544,8 @@ class _CsvReader(SourceReader):
                     max_field_lines=self._options.max_field_lines,
                     max_field_chars=self._options.max_field_chars,
                     path=str(self.path),
+                    watch=watching.see if watching else None,
+                    watch_from=self.header_row + 1,
                 )
         logger.info(
             "%s: %d records on %d lines (%d records span several lines)",
@@ -519,8 +555,17 @@ class _CsvReader(SourceReader):
             spanning,
         )
         self.rows_total = max(0, records - self.header_row)
+        self.watched = watching.headers if watching else frozenset()
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
+        yield from self._records(0, blanks=True)
+
+    def _data_rows(self) -> Generator[_RawRow, None, None]:
+        return self._records(self.header_row, blanks=False)
+
+    def _records(self, after: int, *, blanks: bool) -> Generator[_RawRow, None, None]:
+        """The records below row ``after``, blank ones only when ``blanks``: one loop for what
+        the shared ``_raw_rows`` → ``_data_rows`` pair does in two generator steps a row."""
         assert self.encoding is not None and self.delimiter is not None
         row = 0
         with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
@@ -539,7 +584,71 @@ class _CsvReader(SourceReader):
                         row=row + 1,
                     ) from exc
                 row += 1
-                yield row, cells, ()
+                if row <= after:
+                    continue
+                # a first cell that starts with other than white space: not blank (most rows)
+                if blanks or (cells and cells[0][:1].strip()) or not _is_blank(cells):
+                    yield row, cells, ()
+
+
+class _Watching:
+    """The watched columns of one structure pass: each distinct text of a column, on a row
+    that becomes a frame row (not blank, a field count ``_chunk`` takes), goes to the column's
+    watcher once, until the watcher returns ``True``."""
+
+    def __init__(self, reader: SourceReader, watchers: AbcMapping[str, CellWatcher]) -> None:
+        self.headers = frozenset(h for h in watchers if h in reader.headers)
+        self.width, self.min_width = reader._width, reader._min_width
+        #: (0-based field, texts already told, watcher) of each column still watched
+        self.columns = [
+            (reader._positions[reader.headers.index(h)], set[str](), watchers[h])
+            for h in sorted(self.headers, key=reader.headers.index)
+        ]
+
+    def see(self, row: int, cells: list[str]) -> bool:
+        """Tell the watchers of ``cells`` (record ``row``) what is new; ``True`` once no column
+        is watched any more."""
+        n = len(cells)
+        finished = None
+        for column in self.columns:
+            pos, seen, watcher = column
+            cell = cells[pos] if pos < n else ""
+            if cell in seen or not self._taken(cells):
+                continue
+            if len(seen) >= _WATCH_SEEN:
+                seen.clear()
+            seen.add(cell)
+            if watcher(cell, row):
+                finished = [*(finished or []), column]
+        if finished:
+            self.columns = [c for c in self.columns if all(c is not f for f in finished)]
+        return not self.columns
+
+    def _taken(self, cells: list[str]) -> bool:
+        """Whether ``_chunk`` makes a frame row of this record (blank ones never reach it)."""
+        n = len(cells)
+        if n > self.width and not any(cells[self.width :]):
+            n = self.width
+        return self.min_width <= n <= self.width and not _is_blank(cells)
+
+
+def _likely_encoding(path: Path, wanted: str | None) -> str | None:
+    """The codec a CSV is most likely in, to be confirmed by decoding it all: ``wanted``
+    (``read.encoding``), its BOM's, else UTF-8; ``None`` when :func:`_choose_encoding` has
+    something to say first (an empty or binary file, an unknown codec name)."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head or head.startswith(_OLE2_MAGIC) or head.startswith(_ZIP_MAGICS):
+        return None
+    if wanted:
+        try:
+            return codecs.lookup(wanted).name
+        except LookupError:
+            return None
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec
+    return "utf-8"
 
 
 def check_csv_structure(
@@ -550,6 +659,8 @@ def check_csv_structure(
     max_field_lines: int = EXCEL_CELL_LINES,
     max_field_chars: int = EXCEL_CELL_CHARS,
     path: str = "<csv>",
+    watch: Callable[[int, list[str]], bool] | None = None,
+    watch_from: int = 1,
 ) -> tuple[int, int, int]:
     """Check that the records of a CSV text are the rows its lines show.
 
@@ -576,6 +687,11 @@ def check_csv_structure(
         max_field_lines: see above (``read.max_field_lines``).
         max_field_chars: see above (``read.max_field_chars``).
         path: the file, for messages.
+        watch: called with ``(row, cells)`` of every record from row ``watch_from`` on (rows
+            numbered as the records, blank ones included) until it returns ``True``; the
+            reader tells its column watchers through it, so the values a later stage needs
+            from the whole file are read in this pass.
+        watch_from: see ``watch`` (the first row below the header).
 
     Returns:
         ``(records, physical lines, records spanning several lines)``; the records count blank
@@ -611,6 +727,8 @@ def check_csv_structure(
         records += 1
         first_line = line_no + 1
         line_no = reader.line_num
+        if watch is not None and records >= watch_from and watch(records, cells):
+            watch = None  # every watcher has what it needs
         if len(taken) == 1 and '"' not in taken[0]:
             continue  # one line without quotes: nothing can have been swallowed
         if not any("\n" in c or "\r" in c for c in cells):
@@ -2027,7 +2145,9 @@ def _reader_for(source: Path, warn: bool = True) -> str:
     return found
 
 
-def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None) -> SourceReader:
+def open_source(
+    path: str | os.PathLike[str], options: ReadOptions | None = None, watch: Watch | None = None
+) -> SourceReader:
     """Open a CSV or Excel file for reading in chunks.
 
     CSV (``.csv``, ``.txt``, ``.tsv``): the encoding is taken from a BOM (UTF-8, UTF-16,
@@ -2036,10 +2156,11 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     of the first non-UTF-8 byte), which refuses the file when the choice is uncertain; the whole
     file is then decoded strictly, so a wrong guess falls back to cp1252 or fails here, never
     part-way. The whole file is parsed once and checked by :func:`check_csv_structure` (a quote
-    never closed refuses it). The delimiter is the one of ``,`` ``;`` TAB ``|`` that splits the
-    first 50 records most consistently into two or more fields (a one-column file gets ``,``, or TAB
-    for ``.tsv``). Quotes follow RFC 4180 (doubled quotes, line breaks inside quotes); line
-    ends may be CRLF, LF or CR.
+    never closed refuses it); for a file in UTF-8, its BOM's codec or ``read.encoding``, that
+    same pass is the strict decoding (one decode before the chunks, not two). The delimiter is
+    the one of ``,`` ``;`` TAB ``|`` that splits the first 50 records most consistently into two
+    or more fields (a one-column file gets ``,``, or TAB for ``.tsv``). Quotes follow RFC 4180
+    (doubled quotes, line breaks inside quotes); line ends may be CRLF, LF or CR.
 
     Excel: ``.xlsx``/``.xlsm`` with openpyxl (read-only, cached formula values), ``.xls`` with
     xlrd. Which reader is decided by the file's first bytes, not its name (:func:`sniff_kind`):
@@ -2055,6 +2176,10 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     Args:
         path: the file.
         options: the mapping's ``read:`` block; ``None`` detects everything.
+        watch: CSV: called once the header is read, it names columns (by header) whose distinct
+            texts its watchers are told during the structure pass, so what a run needs of the
+            whole file up front (the date orders) costs no pass of its own; the reader's
+            ``watched`` says which were (see :class:`SourceReader`). Other readers ignore it.
 
     Returns:
         An open reader; close it (or use it as a context manager).
@@ -2072,7 +2197,7 @@ def open_source(path: str | os.PathLike[str], options: ReadOptions | None = None
     _check_path(source)
     kind = _reader_for(source)
     if kind == "csv":
-        return _CsvReader(source, options)
+        return _CsvReader(source, options, watch)
     if _excel_kind(source) == "xlsx":
         return _XlsxReader(source, options)
     return _XlsReader(source, options)

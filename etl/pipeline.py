@@ -80,7 +80,16 @@ from etl.mapping import References
 from etl.normalize import reason_kind
 from etl.payload import LeadRow
 from etl.phonefast import regions_many
-from etl.plan import Plan, Readers, Scope, Setup, every_problem, prepare, read_setup
+from etl.plan import (
+    DateScan,
+    Plan,
+    Readers,
+    Scope,
+    Setup,
+    every_problem,
+    prepare,
+    read_setup,
+)
 from etl.report import ReportWriter, prune_reports
 from etl.state import Ledger
 from etl.summary import RunStats, RunSummary, file_entry
@@ -367,6 +376,7 @@ class _Run:
         self.report: RunReport | None = None
         self.loader: Loader | None = None
         self.pool: ChunkPool | None = None
+        self.dates: DateScan | None = None  # set when the sources are opened
         self.refs = References(None)  # what the summary names (the plan's, once it is made)
         self.calls: CallContext | None = None
         self.mapping_text = ""
@@ -426,7 +436,12 @@ class _Run:
     def _prepare(self, setup: Setup, readers: Readers) -> Plan:
         """The :class:`Plan`, or the one error listing every problem of the configuration."""
         scope = Scope(
-            self.o.command, self.o.campaign, self.folder_run, self.o.chunk_rows, self._file_failed
+            self.o.command,
+            self.o.campaign,
+            self.folder_run,
+            self.o.chunk_rows,
+            self._file_failed,
+            self.dates,
         )
         if setup.broken is not None:
             raise every_problem(setup.broken, setup.mapping, readers, self.client, scope)
@@ -833,9 +848,11 @@ class _Run:
         with its own); a file that cannot be opened fails alone."""
         options = mapping.read
         readers = []
+        self.dates = DateScan(mapping)  # the date columns, read while each file is checked
         for path in sources:
             try:
-                readers.append((path, open_source(path, rejects_read_options(path) or options)))
+                found = rejects_read_options(path) or options
+                readers.append((path, open_source(path, found, self.dates.watch(path))))
             except InputError as exc:
                 self._file_failed(path, exc)
         return readers

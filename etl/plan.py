@@ -22,9 +22,9 @@ from typing import Any
 from etl.calls import CallContext, call_context
 from etl.client import VoiptimeClient, format_time
 from etl.errors import ConfigError, ConfigErrorGroup, EtlError, InputError, MappingError, closest
-from etl.extract import SourceReader, original_headers, unescape_rejects
+from etl.extract import CellWatcher, SourceReader, Watch, original_headers, unescape_rejects
 from etl.mapping import Mapping, References, load_mapping
-from etl.normalize import DateOrder
+from etl.normalize import DAY_FIRST, MONTH_FIRST, DateOrder, date_reading
 from etl.references import find_references, offline_references, resolve_references
 from etl.report import is_rejects_file
 from etl.validate import date_orders
@@ -163,6 +163,9 @@ class Scope:
             left out (and told to ``file_failed``), the others go on.
         chunk_rows: rows read at a time by the date-order pass.
         file_failed: told of each file a folder run leaves out.
+        dates: the date columns' values gathered while the files were opened (the
+            ``watch`` given to :func:`etl.extract.open_source`), so the date orders need no
+            pass of their own over those files; ``None``: every file is read for them.
     """
 
     command: str
@@ -170,6 +173,75 @@ class Scope:
     folder_run: bool
     chunk_rows: int
     file_failed: FileFailed
+    dates: DateScan | None = None
+
+
+class DateScan:
+    """What :func:`etl.validate.date_orders` needs of each CSV file, gathered in the pass
+    that checks the file's structure (:func:`etl.extract.open_source` with :meth:`watch`):
+    for each ``type: date`` field, the first value that reads only day-first and the first that
+    reads only month-first (:func:`etl.normalize.date_reading`), with their rows. A column is
+    watched until it has both (its order is then mixed, whatever follows), each distinct text
+    read once. Files it has not watched whole (workbooks, our rejects files) are read again for
+    it (:func:`prepare`).
+    """
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        #: dynamicData field → its column, for the ``type: date`` fields
+        self.fields = {n: s.column for n, s in mapping.dynamic.items() if s.type == "date"}
+        #: file → field → reading → (cell, row) of its first such value
+        self.found: dict[Path, dict[str, dict[str, tuple[str, int]]]] = {}
+
+    def watch(self, path: Path) -> Watch | None:
+        """The ``watch`` to open ``path`` with, or ``None`` when no field is a date."""
+        if not self.fields:
+            return None
+
+        def watchers(reader: SourceReader) -> dict[str, CellWatcher]:
+            found = self.found[path] = {}  # a reader that starts again starts afresh
+            if is_rejects_file(reader.headers):
+                return {}  # cells escaped: read with the others
+            try:
+                columns = resolve_columns(self.mapping, original_headers(reader), str(path))
+            except MappingError:
+                return {}  # said by prepare, which refuses the file or the run
+            by_header: dict[str, dict[str, tuple[str, int]]] = {}
+            for name, column in self.fields.items():
+                found[name] = by_header.setdefault(columns[column], {})
+            return {header: _first_readings(seen) for header, seen in by_header.items()}
+
+        return watchers
+
+    def cells(self, path: Path, reader: SourceReader, plan: FilePlan) -> list[DateCell] | None:
+        """The values the scan kept of one file, as :func:`etl.validate.date_orders` takes
+        them; ``None`` when it did not watch the file's date columns whole."""
+        found = self.found.get(path)
+        headers = {plan.columns[column] for column in self.fields.values()}
+        if found is None or not headers <= reader.watched:
+            return None
+        return [
+            (name, str(path), row, cell)
+            for name, seen in found.items()
+            for cell, row in seen.values()
+        ]
+
+
+#: (dynamicData field, source file, source row, cell), as :func:`etl.validate.date_orders` reads
+DateCell = tuple[str, str, int, object]
+
+
+def _first_readings(seen: dict[str, tuple[str, int]]) -> CellWatcher:
+    """A watcher keeping in ``seen`` the first text (and row) of each one-way reading; done
+    once it has both."""
+
+    def watcher(cell: str, row: int) -> bool:
+        reading = date_reading(cell)
+        if reading == DAY_FIRST or reading == MONTH_FIRST:
+            seen.setdefault(reading, (cell, row))
+        return len(seen) == 2
+
+    return watcher
 
 
 def prepare(setup: Setup, readers: Readers, client: VoiptimeClient | None, scope: Scope) -> Plan:
@@ -208,7 +280,7 @@ def prepare(setup: Setup, readers: Readers, client: VoiptimeClient | None, scope
         files=files,
         refs=refs,
         calls=setup.calls,
-        date_orders=_date_orders(mapping, files, readers, scope.chunk_rows),
+        date_orders=_date_orders(mapping, files, readers, scope),
         listed=listed,
         headers=tuple(_union_headers(r for _, r in readers)),
         bodies=command == "import",
@@ -351,20 +423,25 @@ def _unknown_names(
 
 
 def _date_orders(
-    mapping: Mapping, files: AbcMapping[Path, FilePlan], readers: Readers, chunk_rows: int
+    mapping: Mapping, files: AbcMapping[Path, FilePlan], readers: Readers, scope: Scope
 ) -> dict[str, DateOrder]:
-    """A first pass over the date columns only (when the mapping has ``type: date``
-    fields): each column's order of year-last dates, decided over every file of the run
-    (:func:`etl.validate.date_orders`). Costs one more read of the files that have them."""
+    """Each date column's order of year-last dates, decided over every file of the run
+    (:func:`etl.validate.date_orders`, when the mapping has ``type: date`` fields): from what
+    ``scope.dates`` gathered while a file was opened, else from one more read of the file's
+    date columns."""
     dates = {n: s.column for n, s in mapping.dynamic.items() if s.type == "date"}
     if not dates:
         return {}
 
-    def cells() -> Iterator[tuple[str, str, int, object]]:
+    def cells() -> Iterator[DateCell]:
         for path, reader in readers:
+            kept = scope.dates.cells(path, reader, files[path]) if scope.dates else None
+            if kept is not None:
+                yield from kept
+                continue
             columns = files[path].columns
             try:
-                for chunk in reader.chunks(chunk_rows):
+                for chunk in reader.chunks(scope.chunk_rows):
                     if files[path].rejects_file:
                         chunk = unescape_rejects(chunk)
                     for name, column in dates.items():

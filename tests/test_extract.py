@@ -992,3 +992,51 @@ def test_a_rejects_file_is_read_back_with_our_own_options(tmp_path: Path) -> Non
         2: {"email": "=1+1", "=note": "x"},
         3: {"email": "b@example.com", "=note": "y"},
     }
+
+
+def test_csv_watch_is_told_each_distinct_text_of_the_rows_that_become_frame_rows(
+    tmp_path: Path,
+) -> None:
+    """While open_source checks a CSV's structure, a watched column's watcher is told each
+    distinct text of the data rows that reach the frame (not the title rows, the header, blank
+    rows, or a row of the wrong width) with its first row, until it says it has enough."""
+    path = tmp_path / "w.csv"
+    path.write_text(
+        "Export of 2024-05-01\n"
+        "Name,Zone,Signed\n"
+        "Ann,Europe/Paris,a\n"
+        ",,\n"
+        'Bob,"Europe/\nParis",b\n'
+        "Cy,Europe/Paris,x,extra\n"
+        "Di,Europe/Rome,a\n"
+        "Ed,,stop\n"
+        "Fay,Asia/Tokyo,late\n",
+        encoding="utf-8",
+    )
+    told: dict[str, list[tuple[str, int]]] = {"Zone": [], "Signed": []}
+
+    def watchers(reader: SourceReader) -> dict[str, Any]:
+        assert reader.headers == ["Name", "Zone", "Signed"]
+        told["Zone"].clear()
+        return {
+            "Zone": lambda cell, row: told["Zone"].append((cell, row)) is not None,
+            "Signed": lambda cell, row: told["Signed"].append((cell, row)) or cell == "stop",
+            "Missing": lambda cell, row: True,
+        }
+
+    with open_source(path, watch=watchers) as reader:
+        assert reader.header_row == 2
+        assert reader.watched == {"Zone", "Signed"}
+    _, frame, problems = read_all(path)
+    assert told == {
+        "Zone": [
+            ("Europe/Paris", 3),
+            ("Europe/\nParis", 5),
+            ("Europe/Rome", 7),
+            ("", 8),
+            ("Asia/Tokyo", 9),
+        ],
+        "Signed": [("a", 3), ("b", 5), ("stop", 8)],
+    }
+    assert list(frame.index) == [3, 5, 7, 8, 9]
+    assert [p.row for p in problems] == [6]
