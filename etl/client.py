@@ -33,8 +33,7 @@ to tenacity as its first attempt, so attempts, waits, the budget and the log lin
 
 Per request the client does what ``Session.request`` would, minus the work that gives the same
 answer every time: each thread's session prepares a request once per method and path (URL,
-headers, hooks) and copies it with each body (:meth:`VoiptimeClient._prepared`); a lead's body
-may come serialised already (the ledger's JSON), and is then sent as those bytes.
+headers, hooks) and copies it with each body (:meth:`VoiptimeClient._prepared`).
 """
 
 from __future__ import annotations
