@@ -7,11 +7,16 @@ payload) and, for each:
   since it was sent (``PATCH /leads/{id}`` with the changed fields only), unchanged (nothing),
   ambiguous from an earlier run (nothing, unless ``retry_ambiguous``), or another source's lead
   (nothing, see below);
-* sends the writes on ``concurrency`` worker threads, committing ``sending`` to the ledger before
-  each POST leaves and ``created`` with the id as soon as the answer arrives (the ledger's group
-  commits share one fsync among the workers writing at the same moment); under ``--rate-limit``
-  a worker waits for its turn (the client's token bucket, shared by all workers) *before* it
-  commits ``sending``, so a row is never recorded as sent while it waits;
+* sends the writes on ``concurrency`` worker threads, with ``sending`` committed to the ledger
+  before each POST leaves and ``created`` with the id as soon as the answer arrives (the
+  ledger's group commits share one fsync among the workers writing at the same moment). New
+  leads are claimed ahead: a group's ``sending`` rows in one transaction before the group goes
+  to the workers, and each worker writes the lead's departed mark just before its POST
+  (:meth:`etl.state.Ledger.claim`, :meth:`~etl.state.Ledger.depart`), so no worker waits for the
+  disk before a new lead's POST and a crash still leaves only the requests in flight unknown;
+  claims not sent are released when the batch is done. Under ``--rate-limit`` nothing is
+  claimed ahead: a worker waits for its turn (the client's token bucket, shared by all workers)
+  *before* it commits the lead's ``sending`` row, so a row is never recorded while it waits;
 * pushes the batch's lead ids into the campaign with one ``generate`` call (docs/api.md #13) per at
   most :data:`ENROL_BATCH` ids; a call refused for a bad id is split in halves until the bad id is
   found, and the rest are enrolled.
@@ -67,6 +72,7 @@ from etl.errors import (
     ConfigError,
     EtlError,
     NotFoundError,
+    OutputError,
     RequestRejectedError,
     RetriableApiError,
 )
@@ -76,6 +82,7 @@ from etl.state import Ledger, LedgerEntry, Stage, payload_hash
 __all__ = [
     "AmbiguityEstimate",
     "Cancel",
+    "CLAIM_GROUP",
     "ENROL_BATCH",
     "LeadRow",
     "LoadStats",
@@ -92,6 +99,12 @@ log = logging.getLogger(__name__)
 
 #: Most lead ids sent in one ``generate`` call.
 ENROL_BATCH = 500
+
+#: Most new leads claimed in one ledger transaction (one fsync) before their POSTs. A batch's
+#: rows go to the workers a group at a time, a group being four rounds of the workers (four
+#: times ``concurrency``) up to this: the first POSTs of a batch do not wait for the whole
+#: batch's claims, and a transaction stays small.
+CLAIM_GROUP = 64
 
 
 @dataclass
@@ -134,6 +147,7 @@ class _Started(NamedTuple):
     rows: Sequence[LeadRow]
     known: dict[str, LedgerEntry]
     futures: list[Future[Outcome]]
+    claimed: list[str]
 
 
 @dataclass
@@ -219,6 +233,7 @@ class Loader:
         self.grace = grace
         self.overwrite = overwrite
         self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="load")
+        self._group = min(CLAIM_GROUP, 4 * max(1, concurrency))
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self._enrol_refused: set[int] = set()
@@ -267,15 +282,56 @@ class Loader:
             yield self._finish(started)
 
     def _start(self, rows: Sequence[LeadRow]) -> _Started:
-        """Look the rows up in the ledger and hand them to the workers."""
+        """Look the rows up in the ledger and hand them to the workers a group at a time (see
+        :data:`CLAIM_GROUP`), each group's new leads claimed first (:meth:`_claim`)."""
         known = self.ledger.lookup(self.project_id, [r.key for r in rows])
-        futures = [self._pool.submit(self._one, r, known.get(r.key)) for r in rows]
-        return _Started(rows, known, futures)
+        claimed: list[str] = []
+        futures: list[Future[Outcome]] = []
+        for start in range(0, len(rows), self._group):
+            group = rows[start : start + self._group]
+            try:
+                new = set(self._claim([r for r in group if r.key not in known]))
+            except OutputError as exc:  # nothing claimed: no row from here on is sent
+                for _ in rows[start:]:
+                    futures.append(Future())
+                    futures[-1].set_exception(exc)
+                break
+            claimed += new
+            futures += [
+                self._pool.submit(self._one, r, known.get(r.key), r.key in new) for r in group
+            ]
+        return _Started(rows, known, futures, claimed)
+
+    def _claim(self, fresh: Sequence[LeadRow]) -> list[str]:
+        """Claim new leads ahead of their POSTs, in one ledger transaction (one fsync for the
+        group, while the workers still send the rows before): see
+        :meth:`Ledger.claim`. Not under ``--rate-limit`` (a row waiting for its turn is never
+        recorded), in a dry run, or when the ledger cannot tell an unsent claim after a crash
+        (:attr:`Ledger.claims_ahead`): each lead then records its own ``sending`` row just
+        before its POST. Returns the keys claimed.
+
+        Raises:
+            OutputError: the claims could not be written (none is).
+        """
+        if (
+            not fresh
+            or self.dry_run
+            or self.client is None
+            or self.client.limiter.per_second > 0
+            or not self.ledger.claims_ahead
+            or self.stopped
+        ):
+            return []
+        self.ledger.claim(
+            self.project_id, [(r.key, r.payload, r.source) for r in fresh], self.campaign_id
+        )
+        return [r.key for r in fresh]
 
     def _finish(self, started: _Started) -> list[Outcome]:
         """Wait for a started batch's rows (after a cancel, at most ``grace`` seconds from the
-        first wait that saw it), then enrol its leads; one :class:`Outcome` per row."""
-        rows, known, futures = started
+        first wait that saw it), release its claims not sent (:meth:`Ledger.release`), then
+        enrol its leads; one :class:`Outcome` per row."""
+        rows, known, futures, claimed = started
         pending = set(futures)
         while pending and not self.cancel.is_set():
             _, pending = wait(pending, timeout=0.1)
@@ -285,11 +341,12 @@ class Loader:
                     self._grace_ends = time.monotonic() + self.grace
                 left = self._grace_ends - time.monotonic()
             _, pending = wait(pending, timeout=max(0.0, left))
+        departed = self.ledger.release(self.project_id, claimed) if claimed else set()
         outcomes = []
         for row, future in zip(rows, futures, strict=True):
             if future in pending or future.cancelled():
                 with self._lock:
-                    sent = row.key in self._in_flight
+                    sent = row.key in self._in_flight or row.key in departed
                 outcomes.append(
                     Outcome(row, "ambiguous", message="interrupted with the request in flight")
                     if sent
@@ -306,9 +363,12 @@ class Loader:
             self._enrol_outcomes(outcomes, known)
         return outcomes
 
-    def _one(self, row: LeadRow, entry: LedgerEntry | None) -> Outcome:
+    def _one(self, row: LeadRow, entry: LedgerEntry | None, claimed: bool = False) -> Outcome:
+        """One row's work on a worker thread; ``claimed``: a new lead claimed ahead."""
         if self.stopped:
             return Outcome(row, "failed", message="not sent: the run stopped early")
+        if claimed:
+            return self._create(row, claimed=True)
         if entry is not None and entry.status == "missing":
             if self.recreate_missing:
                 return self._create(
@@ -348,18 +408,26 @@ class Loader:
             self._count(out.action)
         return out
 
-    def _create(self, row: LeadRow, note: str = "") -> Outcome:
+    def _create(self, row: LeadRow, note: str = "", claimed: bool = False) -> Outcome:
+        """POST a new lead and record its outcome; ``claimed``: its ``sending`` row is
+        committed already (:meth:`_claim`) and the departed mark is written just before the
+        POST; otherwise its ``sending`` row is committed just before the POST."""
         if self.dry_run:
             self._count("created")
             out = Outcome(row, "created", message=note)
             out.extras = [f"{slot} would be created" for slot, _ in row.tasks]
             return out
         assert self.client is not None
-        if not self.client.pace(self.cancel):  # --rate-limit: the turn first, then the record
-            return Outcome(row, "failed", message="not sent: the run was interrupted")
-        self.ledger.mark_sending(
-            self.project_id, row.key, row.payload, self.campaign_id, *row.source, note
-        )
+        if claimed:
+            if not self.ledger.depart(self.project_id, row.key):  # released: a stop
+                why = "interrupted" if self.cancel.is_set() else "stopped early"
+                return Outcome(row, "failed", message=f"not sent: the run was {why}")
+        else:
+            if not self.client.pace(self.cancel):  # --rate-limit: the turn, then the record
+                return Outcome(row, "failed", message="not sent: the run was interrupted")
+            self.ledger.mark_sending(
+                self.project_id, row.key, row.payload, self.campaign_id, *row.source, note
+            )
         with self._lock:
             self._in_flight.add(row.key)
         try:

@@ -25,7 +25,14 @@ file). A lead moves::
 
 ``sending`` is committed *before* the POST leaves, ``created`` as soon as the answer arrives; a
 ``sending`` row found when the ledger is opened again belonged to a run that died with the
-request in flight, so it becomes ``ambiguous`` and is not re-sent unless a person asks. Campaign
+request in flight, so it becomes ``ambiguous`` and is not re-sent unless a person asks. New
+leads are *claimed* ahead (:meth:`Ledger.claim`): a group's ``sending`` rows in one transaction,
+tagged with the run, before any of their POSTs leaves; just before each POST a *departed* mark
+is appended to ``<file>.departed`` without an fsync (:meth:`Ledger.depart`: it outlives the
+process, not the machine). The run records the boot it started in (``runs.boot_id``), so the
+next run can tell: in the same boot, with the run's departed file whole, a claim without a mark
+was never sent and is dropped (sent as new); any other claim is ``ambiguous`` like a request in
+flight. A run that ends releases its claims not sent and removes its departed file. Campaign
 enrolment is its own table, ``enrolments`` (``sending`` → ``done`` or ``ambiguous``), so leads
 created but not enrolled are enrolled on the next run even if the file is gone.
 
@@ -48,11 +55,13 @@ the server's growth beyond the ledger's tells how many ambiguous sends probably 
 SQLite in WAL mode with ``synchronous=FULL``: a commit survives a crash of the process or the
 machine. Writes are *group commits*: the writes that the loader's threads ask for at the same
 moment share one transaction and one fsync (:meth:`Ledger._group`), and each call still returns
-only once its own write is committed, so a ``sending`` row is on disk before its POST leaves. Every
+only once its own write is committed, so a ``sending`` row is on disk before its POST leaves
+(claims are committed a group at a time, before the group's first POST). Every
 write a lead needs is a look-up by primary key or by an index (``leads.lead_id``,
 ``enrolments.lead_id``): none grows with the number of rows the ledger holds. A lock file
-beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it.
-The ledger holds payloads (lead fields) but never the API key.
+beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it, and so off its
+departed file. The ledger holds payloads (lead fields) but never the API key; the departed file
+holds digests only.
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ import json
 import logging
 import os
 import sqlite3
+import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -83,11 +93,12 @@ __all__ = [
     "Settlement",
     "Stage",
     "payload_hash",
+    "read_boot_id",
 ]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Every state a lead row of the ledger can be in (``missing`` from schema 4 on).
 LEAD_STATES = ("sending", "created", "ambiguous", "rejected", "missing")
@@ -228,6 +239,15 @@ CREATE TABLE IF NOT EXISTS stages (
 ALTER TABLE leads ADD COLUMN phone_id INTEGER
 """,
     ),
+    (
+        6,
+        # the boot a run started in, and the run whose claim a ``sending`` row is (see
+        # :meth:`Ledger.claim`)
+        """
+ALTER TABLE runs ADD COLUMN boot_id TEXT;
+ALTER TABLE leads ADD COLUMN claim_run INTEGER
+""",
+    ),
 ]
 
 
@@ -269,6 +289,89 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+
+
+#: Where Linux tells the boot the machine is in (a new random id at each boot).
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+
+
+def read_boot_id() -> str | None:
+    """The operating system's id of the current boot (Linux), or ``None`` when it cannot be
+    read (another system): then no lead is claimed ahead (see :meth:`Ledger.claim`)."""
+    try:
+        with open(BOOT_ID_FILE, encoding="ascii") as f:
+            text = f.read().strip()
+    except (OSError, ValueError):
+        return None
+    return text or None
+
+
+#: One record of a run's departed file (``<ledger>.departed``), 32 bytes: a tag, the run's id
+#: and a 20-byte BLAKE2b digest. The first record (tag ``VTRH``) names the run and holds the
+#: digest of its boot id; each later one (``VTDM``) is a lead whose POST is about to leave, by
+#: the digest of its project and key: no lead data, no secret.
+_RECORD = struct.Struct("<4sQ20s")
+_HEAD, _MARK = b"VTRH", b"VTDM"
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=20).digest()
+
+
+def _key_digest(project: int, key: str) -> bytes:
+    return _digest(f"{project}\x1f{key}")
+
+
+def _departed_path(path: Path) -> Path:
+    return Path(f"{path}.departed")
+
+
+def _read_departed(path: Path) -> dict[int, tuple[bytes, set[bytes]]] | None:
+    """The departed file's runs: ``{run id: (boot digest, key digests)}``; ``None`` when it is
+    missing, cut short (not whole records) or holds a record it does not expect."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data or len(data) % _RECORD.size:
+        return None
+    runs: dict[int, tuple[bytes, set[bytes]]] = {}
+    for tag, run, digest in _RECORD.iter_unpack(data):
+        if tag == _HEAD and run not in runs:
+            runs[run] = (digest, set())
+        elif tag == _MARK and run in runs:
+            runs[run][1].add(digest)
+        else:
+            return None
+    return runs
+
+
+def _unsent_claims(conn: sqlite3.Connection, path: Path, boot_id: str | None) -> set[Any]:
+    """``(project, key)`` of the claims (``sending`` rows written ahead by :meth:`Ledger.claim`)
+    whose POST is known never to have left: their run started in this very boot (so what it
+    wrote to the operating system is still there, even if the process died), its departed file
+    is whole, and the file has no mark for the lead. Every other ``sending`` row may have been
+    sent. Empty on a ledger older than claims, or when the boot id is unknown."""
+    if boot_id is None or "claim_run" not in _columns(conn, "leads"):
+        return set()
+    claims = conn.execute(
+        "SELECT l.project, l.key, l.claim_run, r.boot_id FROM leads l "
+        "LEFT JOIN runs r ON r.id = l.claim_run "
+        "WHERE l.status = 'sending' AND l.claim_run IS NOT NULL"
+    ).fetchall()
+    if not claims:
+        return set()
+    runs = _read_departed(_departed_path(path))
+    if runs is None:
+        return set()
+    unsent = set()
+    for project, key, run, run_boot in claims:
+        found = runs.get(run)
+        if run_boot != boot_id or found is None or found[0] != _digest(boot_id):
+            continue
+        if _key_digest(project, key) not in found[1]:
+            unsent.add((project, key))
+    return unsent
 
 
 @dataclass(frozen=True)
@@ -456,6 +559,8 @@ class Ledger:
         conn: sqlite3.Connection | None,
         lock_fd: int | None,
         on_created: Callable[[], None] | None = None,
+        boot_id: str | None = None,
+        hidden: frozenset[tuple[int, str]] = frozenset(),
     ) -> None:
         self.path = path
         self._conn = conn
@@ -463,6 +568,17 @@ class Ledger:
         self._mutex = threading.Lock()
         self.readonly = lock_fd is None
         self._on_created = on_created
+        #: The boot this process runs in (:func:`read_boot_id`), ``None`` when unknown.
+        self.boot_id = boot_id
+        #: The run :meth:`start_run` recorded, ``None`` before.
+        self.run_id: int | None = None
+        # claims (see claim): the departed file, and each claim of this run not yet settled:
+        # False = committed, its POST not left; True = departed
+        self._departed_fd: int | None = None
+        self._claims: dict[tuple[int, str], bool] = {}
+        self._claiming = threading.Lock()
+        # read-only: claims a dead run left whose POST never left (read as absent rows)
+        self._hidden = hidden
         self._unbound_url: str | None = None
         self._binding = threading.Lock()  # the first send of each thread waits for the binding
         self._pinned_column: bool | None = None
@@ -477,12 +593,21 @@ class Ledger:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, on_created: Callable[[], None] | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        on_created: Callable[[], None] | None = None,
+        boot_id: Callable[[], str | None] = read_boot_id,
     ) -> Ledger:
         """Open (creating if needed) and lock the ledger for a run.
 
         ``on_created`` is called after each commit that records a lead created (a crash-test
         hook: the tests inject one that kills the process there; ``None`` in normal use).
+        ``boot_id`` reads the operating system's boot id (injected by tests).
+
+        A ``sending`` row left by a run that died is settled here: a claim whose POST is known
+        never to have left (same boot, no departed mark: :meth:`claim`) is dropped, so the row
+        is sent as new; any other becomes ``ambiguous``.
 
         Raises:
             OutputError: the file or its folder cannot be written (exit 74).
@@ -511,6 +636,18 @@ class Ledger:
             conn.executescript(_SCHEMA)
             cls._migrate(conn, path, version)
             conn.executescript(_INDEXES)
+            if version < SCHEMA_VERSION:  # created or migrated: the schema into the file itself
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            boot = boot_id()
+            # A claim of a run that died before its POST left: never sent, dropped.
+            unsent = _unsent_claims(conn, path, boot)
+            if unsent:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "DELETE FROM leads WHERE project=? AND key=? AND status='sending'",
+                    sorted(unsent),
+                )
+                conn.execute("COMMIT")
             # A 'sending' row left by a run that died with the request in flight: outcome unknown.
             stale = conn.execute(
                 "UPDATE leads SET status='ambiguous' WHERE status='sending'"
@@ -524,6 +661,15 @@ class Ledger:
         except sqlite3.Error as exc:
             os.close(lock_fd)
             raise OutputError(str(path), f"state file cannot be written: {exc}") from None
+        # every claim is settled: the earlier run's departed file is not needed any more
+        _departed_path(path).unlink(missing_ok=True)
+        if unsent:
+            log.info(
+                "%s: %d lead(s) claimed by an earlier run that stopped before sending them; "
+                "they are sent as new",
+                path,
+                len(unsent),
+            )
         if stale or stale_e:
             log.warning(
                 "%s: %d lead(s) and %d enrolment(s), task(s) or note(s) were in flight when an "
@@ -532,11 +678,15 @@ class Ledger:
                 stale,
                 stale_e,
             )
-        return cls(path, conn, lock_fd, on_created)
+        return cls(path, conn, lock_fd, on_created, boot)
 
     @classmethod
-    def open_readonly(cls, path: str | os.PathLike[str]) -> Ledger:
-        """Open the ledger without writing or locking (``--dry-run``); a missing file is empty."""
+    def open_readonly(
+        cls, path: str | os.PathLike[str], *, boot_id: Callable[[], str | None] = read_boot_id
+    ) -> Ledger:
+        """Open the ledger without writing or locking (``--dry-run``, ``state``); a missing file
+        is empty. The claims a run that died left unsent (see :meth:`open`) read as absent, as
+        the next run will find them."""
         path = Path(path)
         if not path.exists():
             return cls(path, None, None)
@@ -545,9 +695,10 @@ class Ledger:
                 f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
             )
             cls._check_version(conn, path, create=False)
+            hidden = frozenset(_unsent_claims(conn, path.resolve(), boot_id()))
         except sqlite3.Error as exc:
             raise OutputError(str(path), f"state file cannot be read: {exc}") from None
-        return cls(path, conn, None)
+        return cls(path, conn, None, hidden=hidden)
 
     @staticmethod
     def _check_version(conn: sqlite3.Connection, path: Path, create: bool) -> int:
@@ -624,7 +775,17 @@ class Ledger:
                 self._unbound_url = None
 
     def close(self) -> None:
-        """Close the connection and release the lock."""
+        """Release this run's claims not sent (:meth:`release`), remove its departed file when
+        nothing in it is needed, close the connection and release the lock."""
+        if self.run_id is not None and not self.readonly:
+            with self._claiming:
+                left = [k for k, departed in self._claims.items() if not departed]
+                fd, self._departed_fd = self._departed_fd, None  # no departure from now on
+            if fd is not None:
+                os.close(fd)
+            if self._drop_claims(left):
+                # what is left sending was sent: with no file, the next run takes it ambiguous
+                _departed_path(self.path).unlink(missing_ok=True)
         with self._mutex:
             if self._conn is not None:
                 self._conn.close()
@@ -678,6 +839,8 @@ class Ledger:
                 text,
                 phone_id,
             ) in rows:
+                if (project, key) in self._hidden:
+                    continue  # a claim never sent: absent, as the next run finds it
                 done, unknown = enrol.get(lead_id, (set(), set()))
                 out[key] = LedgerEntry(
                     status,
@@ -782,6 +945,8 @@ class Ledger:
         for status, n in self._query(
             "SELECT status, COUNT(*) FROM leads WHERE project=? GROUP BY status", (project,)
         ):
+            if status == "sending":
+                n -= sum(1 for p, _ in self._hidden if p == project)
             if status == "created":
                 out["created"] = n
             elif status in ("ambiguous", "sending"):
@@ -818,13 +983,19 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         """Leads per status, and enrolments per status prefixed ``enrol_``."""
         out = {s: n for s, n in self._query("SELECT status, COUNT(*) FROM leads GROUP BY status")}
+        if self._hidden:  # claims never sent read as absent
+            out["sending"] -= len(self._hidden)
+            if not out["sending"]:
+                del out["sending"]
         for s, n in self._query("SELECT status, COUNT(*) FROM enrolments GROUP BY status"):
             out[f"enrol_{s}"] = n
         return out
 
     def iter_leads(self) -> Iterator[tuple[int, str, str, int | None]]:
         """Every lead as ``(project, key, status, lead_id)``."""
-        yield from self._query("SELECT project, key, status, lead_id FROM leads ORDER BY rowid")
+        for row in self._query("SELECT project, key, status, lead_id FROM leads ORDER BY rowid"):
+            if (row[0], row[1]) not in self._hidden:
+                yield row
 
     def _has_table(self, name: str) -> bool:
         return bool(
@@ -851,7 +1022,10 @@ class Ledger:
             "SELECT project, status, COUNT(*) FROM leads GROUP BY project, status "
             "ORDER BY project, status"
         ):
-            leads.setdefault(project, {})[status] = n
+            if status == "sending":  # claims never sent read as absent
+                n -= sum(1 for p, _ in self._hidden if p == project)
+            if n:
+                leads.setdefault(project, {})[status] = n
         enrolments = dict(
             self._query("SELECT status, COUNT(*) FROM enrolments GROUP BY status ORDER BY status")
         )
@@ -1029,18 +1203,57 @@ class Ledger:
 
     def start_run(self, command: str, sources: Sequence[str], started_at: str) -> int:
         """Record that a run started (``finished_at`` and ``exit_code`` stay empty until
-        :meth:`finish_run`, so a run that died shows as such); returns its id."""
+        :meth:`finish_run`, so a run that died shows as such), and the boot it runs in;
+        returns its id. When the boot id is known, the run's departed file is started, so
+        leads can be claimed ahead (:meth:`claim`)."""
         with self._mutex:
             if self._conn is None or self.readonly:
                 raise RuntimeError("ledger is read-only")
             try:
                 cur = self._conn.execute(
-                    "INSERT INTO runs (started_at, command, sources) VALUES (?, ?, ?)",
-                    (started_at, command, json.dumps(list(sources), ensure_ascii=False)),
+                    "INSERT INTO runs (started_at, command, sources, boot_id) VALUES (?, ?, ?, ?)",
+                    (
+                        started_at,
+                        command,
+                        json.dumps(list(sources), ensure_ascii=False),
+                        self.boot_id,
+                    ),
                 )
             except sqlite3.Error as exc:
                 raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
-            return int(cur.lastrowid or 0)
+            self.run_id = int(cur.lastrowid or 0)
+        if self.boot_id is not None:
+            self._start_departed(self.run_id, self.boot_id)
+        return self.run_id
+
+    def _start_departed(self, run_id: int, boot_id: str) -> None:
+        """Create the run's departed file with its first record; when it cannot be written no
+        lead is claimed ahead (each is recorded ``sending`` on its own before its POST)."""
+        head = _RECORD.pack(_HEAD, run_id, _digest(boot_id))
+        path = _departed_path(self.path)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        except OSError as exc:
+            log.info("%s cannot be written (%s): leads are not claimed ahead", path, exc.strerror)
+            return
+        try:
+            written = os.write(fd, head)
+        except OSError as exc:
+            written, why = 0, exc.strerror
+        else:
+            why = "short write"
+        if written != len(head):
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            log.info("%s cannot be written (%s): leads are not claimed ahead", path, why)
+            return
+        self._departed_fd = fd
+
+    @property
+    def claims_ahead(self) -> bool:
+        """Whether leads can be claimed ahead of their POSTs (:meth:`claim`): a run is
+        recorded, with the boot it runs in, and its departed file is open."""
+        return self._departed_fd is not None and self.run_id is not None
 
     def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
         """Record a run's end: its per-file results, counts, exit code and error, from the
@@ -1194,13 +1407,7 @@ class Ledger:
         lead id of the key, e.g. one missing in the dialer, is dropped; ``note`` says why)."""
         self._bind_now()
         self._write(
-            "INSERT INTO leads (project, key, status, payload_hash, payload, campaign_id, "
-            "source_file, source_row, note) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (project, key) DO UPDATE SET status='sending', lead_id=NULL, "
-            "payload_hash=excluded.payload_hash, "
-            "payload=excluded.payload, campaign_id=excluded.campaign_id, "
-            "source_file=excluded.source_file, source_row=excluded.source_row, note=excluded.note, "
-            "source_pinned=0, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            _SENDING,
             (
                 project,
                 key,
@@ -1210,8 +1417,104 @@ class Ledger:
                 source_file,
                 source_row,
                 note,
+                None,
             ),
         )
+
+    def claim(
+        self,
+        project: int,
+        rows: Sequence[tuple[str, dict[str, Any], tuple[str, int]]],
+        campaign_id: str | None,
+    ) -> None:
+        """Claim new leads ahead of their POSTs: the ``sending`` rows of ``rows`` (``(key,
+        payload, (source file, row))``), tagged with this run, in one transaction (one fsync).
+        A claimed lead's POST may leave only after :meth:`depart`; a claim not departed is
+        dropped by :meth:`release` (or :meth:`close`), so a run that ends leaves none.
+
+        After a crash the next run tells the claims apart (:meth:`open`): in the same boot a
+        claim with no departed mark was never sent and is sent as new; one with a mark, or any
+        claim after a reboot or without a whole departed file, is ``ambiguous``.
+
+        Raises:
+            OutputError: the transaction failed: nothing is claimed (exit 74).
+            RuntimeError: :attr:`claims_ahead` is false.
+        """
+        if not self.claims_ahead:
+            raise RuntimeError("no run to claim leads for")
+        self._bind_now()
+        args = [
+            (project, key, payload_hash(p), _dump(p), campaign_id, *source, "", self.run_id)
+            for key, p, source in rows
+        ]
+        self._write_many(_SENDING, args)
+        with self._claiming:
+            for key, _, _ in rows:
+                self._claims[(project, key)] = False
+
+    def depart(self, project: int, key: str) -> bool:
+        """Mark a claimed lead's POST as leaving, just before it leaves: one record appended
+        to the departed file with one ``write`` and no fsync (it outlives the process, not the
+        machine). ``False``: the claim was released, the POST must not leave.
+
+        Raises:
+            OutputError: the mark could not be written: the POST must not leave; no lead of
+                this run departs after it (exit 74).
+        """
+        with self._claiming:
+            if self._claims.get((project, key)) is not False:
+                return False
+            fd, run = self._departed_fd, self.run_id
+            if fd is None or run is None:
+                return False
+            record = _RECORD.pack(_MARK, run, _key_digest(project, key))
+            try:
+                written = os.write(fd, record)
+            except OSError as exc:
+                written, why = -1, exc.strerror
+            else:
+                why = "short write"
+            if written != len(record):
+                # no departure from now on; the file is kept: cut short, the next run takes
+                # every claim of this run as ambiguous; whole, it still tells them apart
+                self._departed_fd = None
+                os.close(fd)
+                raise OutputError(str(_departed_path(self.path)), f"cannot be written: {why}")
+            self._claims[(project, key)] = True
+        return True
+
+    def release(self, project: int, keys: Iterable[str]) -> set[str]:
+        """Settle this run's claims of ``keys`` once their workers are done or abandoned: the
+        ``sending`` rows of claims not departed are deleted (the next run sends them as new);
+        returns the keys that departed (their POST may have left). Never raises: a release
+        that cannot be written is logged, and the next run drops those claims itself."""
+        departed: set[str] = set()
+        unsent = []
+        with self._claiming:
+            for key in keys:
+                state = self._claims.pop((project, key), None)
+                if state is True:
+                    departed.add(key)
+                elif state is False:
+                    unsent.append((project, key))
+        self._drop_claims(unsent)
+        return departed
+
+    def _drop_claims(self, claims: list[tuple[int, str]]) -> bool:
+        """Delete these claims' ``sending`` rows; whether that was written (logged if not)."""
+        with self._claiming:
+            for k in claims:
+                self._claims.pop(k, None)
+        if not claims:
+            return True
+        try:
+            self._write_many(
+                "DELETE FROM leads WHERE project=? AND key=? AND status='sending'", claims
+            )
+        except (OutputError, RuntimeError) as exc:
+            log.warning("%d claim(s) not sent could not be released: %s", len(claims), exc)
+            return False
+        return True
 
     def mark_created(
         self,
@@ -1388,6 +1691,19 @@ class Ledger:
             (project, key, slot),
         )
 
+
+#: A lead's ``sending`` row (an earlier lead id of the key dropped); the last value is the run
+#: whose claim it is (:meth:`Ledger.claim`), ``NULL`` for a row written just before its POST.
+_SENDING = (
+    "INSERT INTO leads (project, key, status, payload_hash, payload, campaign_id, "
+    "source_file, source_row, note, claim_run) VALUES (?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (project, key) DO UPDATE SET status='sending', lead_id=NULL, "
+    "payload_hash=excluded.payload_hash, "
+    "payload=excluded.payload, campaign_id=excluded.campaign_id, "
+    "source_file=excluded.source_file, source_row=excluded.source_row, note=excluded.note, "
+    "source_pinned=0, claim_run=excluded.claim_run, "
+    "updated_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+)
 
 _STAGE_UPSERT = (
     "INSERT INTO stages (project, key, slot, status, remote_id, payload) "

@@ -8,7 +8,8 @@ loading. Prints one JSON line: ``{"leads": created, "load_s": wall seconds in th
 
 ``--no-ledger`` (for the benchmark only; the command line has no such option, on purpose: a load
 without its ledger is not exactly-once) replaces the ledger's per-lead work with nothing: no key
-is looked up (every row is new), no ``sending``/``created``/enrolment row is written. The run's
+is looked up (every row is new), no ``sending`` row (claimed ahead or not), departed mark,
+``created`` or enrolment row is written. The run's
 own records (run start and end, files) are still written. Comparing a run with and without it at
 0 ms latency gives the ledger's cost.
 
@@ -54,6 +55,10 @@ def without_ledger() -> None:
     """Make the ledger's per-lead work a no-op (see the module docstring)."""
     for name in PER_LEAD:
         setattr(state.Ledger, name, _nothing)
+    # new leads: no claim written ahead, no departed mark, nothing to release
+    state.Ledger.claim = _nothing  # type: ignore[method-assign]
+    state.Ledger.depart = lambda self, project, key: True  # type: ignore[method-assign]
+    state.Ledger.release = lambda self, project, keys: set()  # type: ignore[method-assign]
     state.Ledger.lookup = lambda self, project, keys: {}  # type: ignore[method-assign]
     state.Ledger.pending_enrolments = lambda self, *a, **k: []  # type: ignore[method-assign]
 

@@ -32,7 +32,7 @@ from clitools import (
 )
 
 from etl.sandbox import SandboxServer
-from etl.state import Ledger
+from etl.state import Ledger, read_boot_id
 
 
 @pytest.fixture
@@ -430,3 +430,101 @@ def test_signal_exit_codes(signum: int, code: int, api: Any, canary: str, tmp_pa
     assert summary["leads_created"] + summary["leads_ambiguous"] == 6
     assert state(api)["requests"]["POST /leads"] == 6
     assert canary not in out + early + err
+
+
+def killed_with_claims(api: Any, canary: str, tmp_path: Path) -> tuple[Path, int]:
+    """20 leads at concurrency 1 (claims go four at a time); the process is killed just after
+    the 6th lead is recorded created, so the claims of at least leads 7 and 8 (their group was
+    claimed before its first POST) are committed and never sent. Returns the list and how many
+    claims the ledger holds (the main thread may have claimed further groups meanwhile)."""
+    source = write_list(tmp_path / "l.csv", 20)
+    killed = go(
+        importing(tmp_path, source, "--concurrency", "1"),
+        api,
+        canary,
+        tmp_path / "r1",
+        VOIPTIME_TEST_CRASH_AFTER_CREATED="6",
+    )
+    assert killed.code == -signal.SIGKILL
+    assert state(api)["requests"]["POST /leads"] == 6
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        claims = db.execute(
+            "SELECT COUNT(*) FROM leads WHERE status='sending' AND claim_run IS NOT NULL"
+        ).fetchone()[0]
+        boot = db.execute("SELECT boot_id FROM runs").fetchall()
+    db.close()
+    assert 2 <= claims <= 14
+    assert boot == [(read_boot_id(),)]
+    departed = (tmp_path / "s.sqlite.departed").read_bytes()
+    assert len(departed) == 32 * (1 + 6)  # the run's head, then one mark per POST that left
+    for word in (b"example.com", b"Lee", canary.encode()):
+        assert word not in departed
+    no_canary(canary, tmp_path, killed)
+    return source, claims
+
+
+def test_sigkill_with_claims_not_sent_then_rerun_sends_each_once_none_ambiguous(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source, _ = killed_with_claims(api, canary, tmp_path)
+    # read as the next run will find them: the claims never sent are absent, not in flight
+    assert ledger_counts(tmp_path) == {"created": 6}
+    shown = go(["state", "--state", str(tmp_path / "s.sqlite"), "--json"], api, canary, tmp_path)
+    assert shown.code == 0, shown.stderr
+    assert json.loads(shown.stdout)["leads"] == {"1": {"created": 6}}
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 0, rerun.stderr
+    s = rerun.summary()
+    assert (s["leads_created"], s["leads_unchanged"], s["leads_ambiguous"]) == (14, 6, 0)
+    st = state(api)
+    assert st["requests"]["POST /leads"] == 20 and len(st["leads"]) == 20
+    assert len(check_campaign_once(api, canary)) == 20
+    assert ledger_counts(tmp_path) == {"created": 20, "enrol_done": 20}
+    assert not (tmp_path / "s.sqlite.departed").exists()  # a run that ended left none
+    no_canary(canary, tmp_path, rerun)
+
+
+def test_after_a_reboot_every_claim_left_is_ambiguous(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source, claims = killed_with_claims(api, canary, tmp_path)
+    # the next run in another boot: what the dead run wrote without fsync may be lost
+    Ledger.open(tmp_path / "s.sqlite", boot_id=lambda: "another-boot").close()
+    assert ledger_counts(tmp_path) == {"created": 6, "ambiguous": claims}
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 4, rerun.stderr
+    s = rerun.summary()
+    assert (s["leads_created"], s["leads_unchanged"], s["leads_ambiguous"]) == (
+        14 - claims,
+        6,
+        claims,
+    )
+    assert state(api)["requests"]["POST /leads"] == 20 - claims  # none sent twice
+    no_canary(canary, tmp_path, rerun)
+
+
+def test_without_the_departed_file_every_claim_left_is_ambiguous(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source, claims = killed_with_claims(api, canary, tmp_path)
+    (tmp_path / "s.sqlite.departed").unlink()
+    assert ledger_counts(tmp_path) == {"created": 6, "sending": claims}
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 4, rerun.stderr
+    s = rerun.summary()
+    assert (s["leads_created"], s["leads_ambiguous"]) == (14 - claims, claims)
+    assert state(api)["requests"]["POST /leads"] == 20 - claims
+    no_canary(canary, tmp_path, rerun)
+
+
+def test_a_departed_file_cut_short_makes_every_claim_left_ambiguous(
+    api: Any, canary: str, tmp_path: Path
+) -> None:
+    source, claims = killed_with_claims(api, canary, tmp_path)
+    departed = tmp_path / "s.sqlite.departed"
+    departed.write_bytes(departed.read_bytes()[:-5])
+    rerun = go(importing(tmp_path, source), api, canary, tmp_path / "r2")
+    assert rerun.code == 4, rerun.stderr
+    assert rerun.summary()["leads_ambiguous"] == claims
+    assert state(api)["requests"]["POST /leads"] == 20 - claims
+    no_canary(canary, tmp_path, rerun)

@@ -364,3 +364,35 @@ def test_a_worker_waiting_for_its_turn_records_nothing_and_a_cancel_ends_the_wai
         ("failed", "not sent: the run was interrupted"),
     ]
     assert state(sandbox)["requests"]["POST /leads"] == 1
+
+
+def test_new_leads_are_claimed_ahead_and_a_stop_releases_the_claims_not_sent(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    faults(sandbox, {"route": "POST /leads", "after": 2, "hold": True})
+    cancel = threading.Event()
+    got: list[Any] = []
+    path = tmp_path / "s.sqlite"
+    try:
+        with client(sandbox) as c, Ledger.open(path) as ledger:
+            ledger.start_run("import", [], "2026-01-01T00:00:00Z")
+            assert ledger.claims_ahead
+            loader = Loader(c, ledger, 1, None, concurrency=2, cancel=cancel, grace=0)
+            worker = threading.Thread(target=lambda: got.extend(loader.load_batch(rows(20))))
+            worker.start()
+            wait_held(sandbox, 2)
+            # the two held POSTs departed: their head record and four marks; leads 5 and up
+            # were claimed (group by group, eight at a time) and none of them departed
+            assert (tmp_path / "s.sqlite.departed").stat().st_size == 32 * 5
+            cancel.set()
+            worker.join(60)
+            # the claims not sent are gone; the two in flight stay sending (abandoned)
+            assert ledger.counts() == {"created": 2, "sending": 2}
+            loader.close()
+        # a run that ends leaves no claim and no departed file
+        assert not (tmp_path / "s.sqlite.departed").exists()
+    finally:
+        release(sandbox)
+    assert [o.action for o in got] == ["created"] * 2 + ["ambiguous"] * 2 + ["failed"] * 16
+    assert {o.message for o in got[4:]} == {"not sent: the run was interrupted"}
+    assert state(sandbox)["requests"]["POST /leads"] == 4

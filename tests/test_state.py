@@ -181,10 +181,11 @@ def test_a_schema_1_ledger_is_read_as_it_is_and_migrated_when_opened_to_write(
             True,
         )
     with sqlite3.connect(path) as db:
-        # 3: leads.source_pinned; 4: state missing, note, baselines; 5: stages, leads.phone_id
-        assert SCHEMA_VERSION == 5
+        # 3: leads.source_pinned; 4: state missing, note, baselines; 5: stages, leads.phone_id;
+        # 6: runs.boot_id, leads.claim_run
+        assert SCHEMA_VERSION == 6
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall() == [
-            ("5",)
+            ("6",)
         ]
         assert db.execute("SELECT COUNT(*) FROM stages").fetchall() == [(0,)]
     db.close()

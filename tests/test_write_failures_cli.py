@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -130,3 +131,43 @@ def test_ledger_on_a_full_disk_is_exit_74_and_a_rerun_duplicates_nothing(
     assert s["leads_created"] == 300 - sent
     assert s["leads_unchanged"] + s["leads_ambiguous"] == sent
     assert again.code == (4 if s["leads_ambiguous"] else 3)
+
+
+def test_claims_that_cannot_be_written_send_nothing_and_a_rerun_sends_each_once(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """New leads are claimed (their ``sending`` rows committed) ahead of their POSTs; when that
+    transaction fails (here SQLite itself refuses it, from a trigger), no POST leaves."""
+    args = setup(tmp_path, 40)
+    (tmp_path / "few.csv").write_text(
+        "first,last,email,phone\nZed,Ray,z@example.com,+14153000000\n", encoding="utf-8"
+    )
+    few = [*args]
+    few[1] = str(tmp_path / "few.csv")
+    assert run_cli(few, env_for(sandbox), tmp_path / "r0").code == 0
+    assert state(sandbox)["requests"]["POST /leads"] == 1
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        db.execute(
+            "CREATE TRIGGER refuse_claims BEFORE INSERT ON leads WHEN NEW.claim_run IS NOT NULL "
+            "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+    db.close()
+    ran = run_cli(args, env_for(sandbox), tmp_path / "r1")
+    assert ran.code == 74
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors == [
+        f"Error: {tmp_path / 's.sqlite'}: state file cannot be written: disk I/O error"
+    ]
+    assert state(sandbox)["requests"]["POST /leads"] == 1  # none of the 40 left
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        assert db.execute("SELECT status, COUNT(*) FROM leads GROUP BY status").fetchall() == [
+            ("created", 1)
+        ]
+        db.execute("DROP TRIGGER refuse_claims")
+    db.close()
+    again = run_cli(args, env_for(sandbox), tmp_path / "r2")
+    assert again.code == 3  # the 3 bad rows
+    s = summary_of(tmp_path / "r2")
+    assert (s["leads_created"], s["leads_ambiguous"]) == (40, 0)
+    emails = sorted(lead["email"] for lead in state(sandbox)["leads"])
+    assert emails == sorted([*(f"a{i}@example.com" for i in range(40)), "z@example.com"])
