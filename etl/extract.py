@@ -238,7 +238,8 @@ class SourceReader:
         sheet: the sheet name used (Excel), else ``None``.
         watched: the headers whose watchers (``open_source(watch=...)``) were told every
             distinct text of the column's data rows (those that become frame rows) while the
-            structure was checked, or as many as they asked for (CSV); else empty.
+            structure was checked, or as many as they asked for (CSV, .xlsx/.xlsm); else
+            empty.
     """
 
     path: Path
@@ -1349,15 +1350,19 @@ def _detect_delimiter(sample: str, complete: bool, order: Sequence[str]) -> str 
 
 
 class _XlsxReader(SourceReader):
-    """Reads .xlsx/.xlsm with openpyxl in read-only, cached-values mode.
+    """Reads .xlsx/.xlsm: the workbook, its styles and shared strings with openpyxl
+    (read-only, cached values), the sheet's rows from its XML (:class:`_FastSheet`, else
+    :func:`_sheet_rows`).
 
-    Rows are taken straight from openpyxl's streaming sheet parser, so only rows present in the
-    sheet's XML are visited: a bogus dimension or one formatted cell at row 1,048,576 costs
-    nothing (no ``reset_dimensions`` needed), and sparse rows keep their real numbers.
+    Only rows present in the sheet's XML are visited: a bogus dimension or one formatted cell
+    at row 1,048,576 costs nothing (no ``reset_dimensions`` needed), and sparse rows keep
+    their real numbers.
     """
 
-    def __init__(self, path: Path, options: ReadOptions) -> None:
+    def __init__(self, path: Path, options: ReadOptions, watch: Watch | None = None) -> None:
         super().__init__(path, options)
+        #: Whether the rows are read by _FastSheet (until a sheet shows it cannot be).
+        self._fast = True
         _check_zip(path)
         # openpyxl leaks its zip file when loading fails, so it gets a handle we close.
         self._fh: io.BufferedReader | None = open(path, "rb")  # closed in close()
@@ -1370,18 +1375,24 @@ class _XlsxReader(SourceReader):
             self.sheet = _pick_sheet(path, names, options.sheet, hidden)
             self._ws = self._book[self.sheet]
             self._setup()
-            self._verify()
+            self._verify(watch)
         except BaseException:
             self.close()
             raise
         logger.info("%s: sheet %r", self.path, self.sheet)
 
-    def _verify(self) -> None:
+    def _verify(self, watch: Watch | None) -> None:  # noqa: C901 — one pass, three readers of each block (expat, the row count, the watched cells)
         """Decompress and check the sheet's XML once, so a damaged archive (bad CRC, broken
         deflate data) or XML that breaks part-way fails here and not after the first chunks
         were sent. A bare expat pass (no elements built, no entities allowed) runs at tens of
-        MB per second, far faster than reading the cells."""
+        MB per second, far faster than reading the cells. With ``watch``, the watched columns'
+        distinct texts of the rows that become frame rows go to their watchers on the way
+        (read by :class:`_FastSheet`; a sheet it cannot read, or a cell it cannot turn into
+        text, ends the watching and ``watched`` stays empty: the caller reads the file
+        again, which says what is wrong)."""
         parser = xml.parsers.expat.ParserCreate()
+        watching = _SheetWatching(self, watch(self)) if watch is not None else None
+        fast = self._fast_sheet() if watching is not None and watching.columns else None
 
         def no_entities(*_: Any) -> None:
             raise InputError(str(self.path), _XML_BOMB)
@@ -1391,15 +1402,26 @@ class _XlsxReader(SourceReader):
         carry = b""
         with self._guard(), self._book._archive.open(self._ws._worksheet_path) as part:
             try:
-                while block := part.read(1 << 20):
-                    parser.Parse(block, False)
+                while True:
+                    block = part.read(1 << 20)
+                    parser.Parse(block, not block)
+                    if fast is not None and watching is not None:
+                        try:
+                            for row, cells, no_cache in fast.feed(block, not block):
+                                if watching.see_row(row, cells, no_cache):
+                                    fast = None  # every watcher has what it needs
+                                    break
+                        except Exception as exc:  # noqa: BLE001 — said by the chunks' pass
+                            logger.debug("%s: watching stopped (%r)", self.path, exc)
+                            fast = watching = None
+                    if not block:
+                        break
                     # Tags are searched up to the block's last ">"; the rest (a tag the block
                     # cuts) is searched with the next block.
                     text = carry + block
                     cut = text.rfind(b">") + 1
                     numbers.extend(_ROW_TAG.findall(text, 0, cut))
                     carry = text[cut:][-_ROW_TAG_MAX:]
-                parser.Parse(b"", True)
             except xml.parsers.expat.ExpatError as exc:
                 raise InputError(
                     str(self.path),
@@ -1413,6 +1435,19 @@ class _XlsxReader(SourceReader):
             row = int(r) if r.isdigit() else row + 1
             total += row > self.header_row
         self.rows_total = total
+        self.watched = watching.headers if watching is not None else frozenset()
+
+    def _fast_sheet(self) -> _FastSheet:
+        """A :class:`_FastSheet` for this sheet, reading the header's columns once it is
+        known."""
+        book = self._book
+        fast = _FastSheet(
+            _cell_parser(book, self._ws._shared_strings),
+            _zero_pad_widths(book),
+            str(self.path),
+        )
+        fast.limit = self._width if self.headers else None
+        return fast
 
     def close(self) -> None:
         if self._book is not None:
@@ -1425,27 +1460,81 @@ class _XlsxReader(SourceReader):
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         if self._book is None:
             raise ValueError("the reader is closed")
+        done = 0
+        if self._fast:
+            try:
+                for item in self._fast_rows():
+                    yield item
+                    done += 1
+                return
+            except _NotPlain:
+                # Read by expat from the start; the rows given already are the same rows.
+                logger.debug("%s: sheet read by expat from row %d on", self.path, done + 1)
+                self._fast = False
+        rows = self._expat_rows()
+        try:
+            yield from islice(rows, done, None)
+        finally:
+            rows.close()
+
+    def _fast_rows(self) -> Generator[_RawRow, None, None]:
+        fast = self._fast_sheet()
+        with self._book._archive.open(self._ws._worksheet_path) as part:
+            while block := part.read(_SHEET_BLOCK):
+                yield from fast.feed(block)
+            yield from fast.feed(b"", final=True)
+
+    def _expat_rows(self) -> Generator[_RawRow, None, None]:
         ws, book = self._ws, self._book
         limit = self._width if self.headers else None
         padding = _zero_pad_widths(book)
         parser = _cell_parser(book, ws._shared_strings)
         with book._archive.open(ws._worksheet_path) as part:
             for row, cells in _sheet_rows(part, parser, str(self.path)):
-                values: list[str] = []
-                no_cache: list[int] = []
-                for col, value, data_type, style_id in cells:
-                    if limit is not None and col >= limit:
-                        break
-                    if col >= len(values):
-                        values.extend([""] * (col + 1 - len(values)))
-                    if data_type == "no-cache":
-                        no_cache.append(col)
-                    else:
-                        values[col] = _cell_text(value)
-                        width = padding.get(style_id)
-                        if width and data_type == "n":
-                            values[col] = _zero_pad(value, values[col], width)
-                yield row, values, tuple(no_cache)
+                values, no_cache = _row_texts(cells, limit, padding)
+                yield row, values, no_cache
+
+
+class _SheetWatching(_Watching):
+    """The watched columns of a workbook's structure pass (:meth:`_XlsxReader._verify`):
+    each distinct text of a column on a row that becomes a frame row (below the header, not
+    blank, no kept column's formula without a saved value) goes to its watcher once."""
+
+    def __init__(self, reader: SourceReader, watchers: AbcMapping[str, CellWatcher]) -> None:
+        super().__init__(reader, watchers)
+        self.header_row = reader.header_row
+        self.kept = frozenset(reader._positions)
+
+    def see_row(self, row: int, cells: list[str], no_cache: tuple[int, ...]) -> bool:
+        """Tell the watchers what is new in a raw row; ``True`` once no column is watched."""
+        if row <= self.header_row or _is_blank(cells) or not self.kept.isdisjoint(no_cache):
+            return not self.columns
+        return self.see(row, cells)
+
+    def _taken(self, cells: list[str]) -> bool:
+        return True  # see_row has decided
+
+
+def _row_texts(
+    cells: Iterable[_SheetCell], limit: int | None, padding: AbcMapping[int, int]
+) -> tuple[list[str], tuple[int, ...]]:
+    """One row's cell texts from column A on (up to ``limit``) and the 0-based columns whose
+    formula has no saved value, from :func:`_sheet_rows`'s cells."""
+    values: list[str] = []
+    no_cache: list[int] = []
+    for col, value, data_type, style_id in cells:
+        if limit is not None and col >= limit:
+            break
+        if col >= len(values):
+            values.extend([""] * (col + 1 - len(values)))
+        if data_type == "no-cache":
+            no_cache.append(col)
+        else:
+            values[col] = _cell_text(value)
+            width = padding.get(style_id)
+            if width and data_type == "n":
+                values[col] = _zero_pad(value, values[col], width)
+    return values, tuple(no_cache)
 
 
 #: A worksheet's ``<row …>`` start tag (any namespace prefix) and its ``r`` digits, if any.
@@ -1502,7 +1591,7 @@ def _cell_parser(book: Any, shared_strings: Any, source: Any = None) -> Any:
 
 
 def _sheet_rows(  # noqa: C901 — expat's handlers share the parse state as closures (bound methods would read it through attributes on ~6 calls per cell)
-    part: IO[bytes], parser: Any, path: str
+    part: IO[bytes], parser: Any, path: str, row_no: int = 0
 ) -> Iterator[tuple[int, list[_SheetCell]]]:
     """Stream a worksheet's rows as openpyxl's read-only parser gives them, for less CPU.
 
@@ -1514,7 +1603,7 @@ def _sheet_rows(  # noqa: C901 — expat's handlers share the parse state as clo
     styles, same shared-string table); any other child of a row (a formula, rich text runs,
     type ``d``, a date out of range, ...) is rebuilt as an element and given to
     ``parser.parse_cell`` itself. Row numbers follow openpyxl's ``parse_row`` (``r``, else
-    one more than the previous row).
+    one more than the previous row; ``row_no`` is the row before the first).
 
     Yields:
         ``(row number, cells)`` per ``<row>`` element, in file order, empty rows included.
@@ -1533,7 +1622,7 @@ def _sheet_rows(  # noqa: C901 — expat's handlers share the parse state as clo
     done: list[tuple[int, list[_SheetCell]]] = []
     cells: list[_SheetCell] = []
     events: list[tuple[str, Any, Any]] = []  # the current row child, to rebuild it if odd
-    row_no = col_no = depth = 0
+    col_no = depth = 0
     in_row = odd = False
     attrs: dict[str, str] = {}
     collect: list[str] | None = None
@@ -1654,6 +1743,316 @@ def _sheet_rows(  # noqa: C901 — expat's handlers share the parse state as clo
         done.clear()
     expat.Parse(b"", True)
     yield from done
+
+
+# -- the fast path: the sheet XML read with regular expressions ---------------------------------
+
+
+class _NotPlain(Exception):
+    """The sheet's XML has a shape :class:`_FastSheet` leaves to the expat reader."""
+
+
+_MAIN_URI = _SHEET_NS[:-1]
+#: The sheet's XML declaration and its encoding, if it names one.
+_XML_DECL = re.compile(r"<\?xml\s[^?]*\?>")
+_DECL_ENCODING = re.compile(r"""\sencoding\s*=\s*(["'])([^"']*)\1""")
+#: The root element's start tag (unprefixed) and a default-namespace declaration in it.
+_ROOT_START = re.compile(
+    r"""\s*<([A-Za-z_][\w.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*>"""
+)
+_MAIN_DEFAULT = re.compile(r"""\sxmlns\s*=\s*(["'])""" + re.escape(_MAIN_URI) + r"\1")
+_SHEET_DATA = re.compile(r"<sheetData\s*(/?)>")
+_ANY_ROW = re.compile(r"<row[\s/>]")
+_XMLNS = re.compile(r"\sxmlns[\s:=]")
+#: A ``<row>`` start tag (attributes double-quoted, as every writer saves them); group 2 is
+#: ``/`` for an empty row.
+_FAST_ROW = re.compile(r'\s*<row((?:\s+[\w:.-]+="[^"]*")*)\s*(/?)>')
+#: The usual ``<row>``: ``r`` first, digits (group 1), other attributes (group 2), not empty.
+_USUAL_ROW = re.compile(r'\s*<row r="([0-9]+)"((?:\s+[\w:.-]+="[^"]*")*)\s*>')
+_FAST_R = re.compile(r'\s+r="([^"]*)"')
+_ROW_ATTR = re.compile(r'\s+([\w:.-]+)="([^"]*)"')
+#: One cell of the usual shapes, attributes in the order writers save them: ``r`` (letters,
+#: digits), ``s``, ``t`` (``s`` may follow ``t``), and as content nothing, ``<v>…</v>`` or
+#: ``<v/>`` (after a formula ``<f>``, or not), or an inline string of one ``<t>``; the groups
+#: are the letters, ``s``, ``t``, ``s``, ``<f`` when there is a formula, the ``<v>`` text and
+#: the ``<t>`` text. Anything else is a lone ``<`` (last group): the row is read by expat.
+_FAST_CELL = re.compile(
+    r'<c(?: r="([A-Z]{1,3})[1-9][0-9]*")?(?: s="([0-9]+)")?(?: t="([a-zA-Z]+)")?'
+    r'(?: s="([0-9]+)")?\s*(?:/>'
+    r"|>(?:(<f)(?:\s[^<>]*)?(?:/>|>[^<]*</f>))?(?:<v>([^<]*)</v>|<v\s*/>)?</c>"
+    r'|>(?:<is>(?:<t(?: xml:space="preserve")?>([^<]*)</t>|<t\s*/>)?</is>|<is\s*/>)</c>)|(<)'
+)
+#: Cell types (``t``) read by the expressions besides ``inlineStr`` (``""``: none given).
+_FAST_TYPES = frozenset({"", "n", "s", "str", "b", "e"})
+_REFERENCE = re.compile(r"&([^;&]*);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+#: Most characters of one row held while its end is looked for; a longer row (a cell of
+#: megabytes) is read by expat, as every row was before.
+_FAST_ROW_MAX = 4 << 20
+#: Most characters before ``<sheetData>`` (column widths and views: kilobytes).
+_FAST_HEAD_MAX = 16 << 20
+
+
+def _reference(found: re.Match[str]) -> str:
+    name = found.group(1)
+    if name[:1] == "#":
+        try:
+            return chr(int(name[2:], 16) if name[1:2] == "x" else int(name[1:]))
+        except ValueError:
+            raise _NotPlain from None
+    try:
+        return _ENTITIES[name]
+    except KeyError:
+        raise _NotPlain from None
+
+
+def _unescape(text: str) -> str:
+    """``text`` with its character and predefined entity references replaced, as expat does."""
+    return _REFERENCE.sub(_reference, text)
+
+
+class _FastSheet:
+    """A worksheet's rows from its XML by regular expressions: the same rows, cells and texts
+    as :func:`_sheet_rows` read by expat and turned into texts by :func:`_row_texts`, at a
+    third of the CPU.
+
+    Fed the sheet part's bytes block by block, it gives the rows each block completes. Cells of
+    the usual shapes (see ``_FAST_CELL``) are turned into text here as :func:`_sheet_rows` and
+    :func:`_row_texts` do (same number casting, date styles, zero-padding formats, shared
+    strings, the five predefined entities and character references, line ends as XML reads
+    them); a row holding anything else (a formula, rich text runs, type ``d``, a date out of
+    range, an unknown column...) is read by :func:`_sheet_rows` itself, wrapped in the root
+    element's start tag so its namespaces are the same. A sheet the expressions cannot follow
+    exactly (not UTF-8, the main namespace not the default one, a DOCTYPE, comments, CDATA or
+    processing instructions, a row over ``_FAST_ROW_MAX`` characters, rows outside
+    ``<sheetData>``...) raises :class:`_NotPlain` and is read by expat from its start.
+
+    Its XML must be well formed (:meth:`_XlsxReader._verify` has parsed it with expat, which
+    refuses entity declarations): what is not, fails in expat or raises :class:`_NotPlain`.
+    """
+
+    def __init__(self, parser: Any, padding: AbcMapping[int, int], path: str) -> None:
+        self.parser, self.padding, self.path = parser, padding, path
+        self.limit: int | None = None  # cells from this 0-based column on are not read
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._text = ""
+        self._cr = False  # the last block ended in a CR (it may start a CR LF)
+        self.by_expat = 0  # rows read by _sheet_rows
+        self._state = 0  # 0 before <sheetData>, 1 in it, 2 after it
+        self._row = 0
+        self._root = ("", "")  # the root's start tag and end tag, around a row given to expat
+
+    def feed(self, data: bytes, final: bool = False) -> list[_RawRow]:
+        """The rows completed by ``data`` (all that is left when ``final``)."""
+        try:
+            text = self._decoder.decode(data, final)
+        except UnicodeDecodeError:
+            raise _NotPlain from None
+        if self._cr:
+            text, self._cr = "\r" + text, False
+        if "\r" in text:
+            # XML reads CR LF and a lone CR as LF (a CR stays only as &#13;); a CR ending the
+            # block waits for the next one.
+            if text[-1] == "\r" and not final:
+                text, self._cr = text[:-1], True
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = self._text + text
+        rows: list[_RawRow] = []
+        if self._state == 0:
+            text = self._head(text, final)
+        if self._state == 1:
+            text = self._rows(text, rows, final)
+        if self._state == 2:
+            if _ANY_ROW.search(text):
+                raise _NotPlain  # a row after </sheetData>: left to expat
+            text = text[-8:]
+        self._text = text
+        if final and self._state != 2:
+            raise _NotPlain  # no </sheetData>: expat says what is wrong
+        return rows
+
+    def _head(self, text: str, final: bool) -> str:
+        """Check what comes before ``<sheetData>``; the text after it."""
+        found = _SHEET_DATA.search(text)
+        if found is None:
+            if len(text) > _FAST_HEAD_MAX or final:
+                raise _NotPlain
+            return text
+        head = text[: found.start()].lstrip("\ufeff")
+        declared = _XML_DECL.match(head)
+        if declared:
+            encoding = _DECL_ENCODING.search(declared.group())
+            if encoding and encoding.group(2).lower() not in ("utf-8", "utf8"):
+                raise _NotPlain
+            head = head[declared.end() :]
+        root = _ROOT_START.match(head)
+        if (
+            root is None
+            or "<!" in head
+            or "<?" in head
+            or not _MAIN_DEFAULT.search(root.group(2))
+            or _XMLNS.search(head, root.end())
+            or _ANY_ROW.search(head)
+        ):
+            raise _NotPlain
+        self._root = (root.group().lstrip(), f"</{root.group(1)}>")
+        self._state = 2 if found.group(1) else 1
+        return text[found.end() :]
+
+    def _rows(self, text: str, rows: list[_RawRow], final: bool) -> str:
+        """Read the complete rows of ``text`` into ``rows``; the text left."""
+        cut = text.rfind("</row>")
+        if cut >= 0:
+            if "<!" in text or "<?" in text:
+                raise _NotPlain
+            usual, cells = _USUAL_ROW.match, self._cells
+            for part in text[:cut].split("</row>"):
+                if len(part) > _FAST_ROW_MAX:
+                    raise _NotPlain
+                start = usual(part)
+                if start is None or "xmlns" in start.group(2):
+                    self._row_part(part, rows, closed=True)
+                    continue
+                number = int(start.group(1))
+                values = cells(part, start.end())
+                if values is None:
+                    self._row_part(part, rows, closed=True)
+                    continue
+                rows.append((number, values, ()))
+                self._row = number
+            text = text[cut + 6 :]
+        end = text.find("</sheetData>")
+        if end >= 0:
+            if "<!" in text[:end] or "<?" in text[:end]:
+                raise _NotPlain
+            self._row_part(text[:end], rows, closed=False)
+            self._state = 2
+            return text[end + 12 :]
+        if len(text) > _FAST_ROW_MAX:
+            raise _NotPlain
+        return text
+
+    def _row_part(self, part: str, rows: list[_RawRow], *, closed: bool) -> None:
+        """One row ending in ``</row>`` (``closed``), after the empty ``<row/>``s before it;
+        or only empty rows (``closed`` false: the text before ``</sheetData>``)."""
+        pos = 0
+        while True:
+            start = _FAST_ROW.match(part, pos)
+            if start is None:
+                if closed or part[pos:].strip():
+                    raise _NotPlain
+                return
+            number = self._row_number(start.group(1))
+            if start.group(2):  # <row .../>
+                rows.append((number, [], ()))
+                self._row = number
+                pos = start.end()
+                if closed or part[pos:].strip():
+                    continue
+                return
+            if not closed:
+                raise _NotPlain
+            values = self._cells(part, start.end())
+            if values is None:  # not cells of the usual shapes: expat reads the row
+                rows.append(self._by_expat(part[start.start() :].lstrip() + "</row>"))
+                self.by_expat += 1
+            else:
+                rows.append((number, values, ()))
+            self._row = rows[-1][0]
+            return
+
+    def _row_number(self, attrs: str) -> int:
+        """The row's number as :func:`_sheet_rows` reads it (``r``, else one more)."""
+        if not attrs:
+            return self._row + 1
+        if "xmlns" in attrs:
+            raise _NotPlain  # the row may be in another namespace: expat decides
+        found = _FAST_R.match(attrs)
+        if found is None:
+            r = dict(_ROW_ATTR.findall(attrs)).get("r")
+            if r is None:
+                return self._row + 1
+        else:
+            r = found.group(1)
+        if not r.isdigit():
+            if "&" in r or not r.isprintable():
+                raise _NotPlain  # a reference, or white space XML turns into spaces
+            return _row_number(r)
+        return int(r)
+
+    def _cells(self, part: str, pos: int) -> list[str] | None:  # noqa: C901 — one loop a cell, its branches inline (the loop runs a million times for 100,000 rows)
+        """The texts of the row's cells from ``part[pos:]``, as :func:`_row_texts` makes
+        them; ``None`` when a cell is of another shape or needs openpyxl's own reading."""
+        from openpyxl.utils.datetime import from_excel
+        from openpyxl.worksheet._reader import _cast_number
+
+        parser, padding, columns = self.parser, self.padding, _COLUMNS
+        limit = 1 << 30 if self.limit is None else self.limit
+        values: list[str] = []
+        column = n = 0
+        for letters, s1, kind, s2, formula, v, inline, other in _FAST_CELL.findall(part, pos):
+            if other or (formula and not v):
+                return None  # another shape, or a formula without a saved value
+            if letters:
+                col = columns.get(letters)
+                if col is None:
+                    return None  # expat's reading computes it (and remembers it)
+            else:
+                col = column
+            column = col + 1
+            if col >= limit:
+                break
+            if kind == "inlineStr":
+                text = _unescape(inline) if "&" in inline else inline
+            elif kind not in _FAST_TYPES:
+                return None
+            elif not v:
+                text = ""
+            else:
+                if "&" in v:
+                    v = _unescape(v)
+                if kind == "s":
+                    text = _cell_text(parser.shared_strings[int(v)])
+                elif kind == "n" or not kind:
+                    style = int(s1 or s2 or 0)
+                    number = _cast_number(v)
+                    if style in parser.date_formats:
+                        try:
+                            when = from_excel(
+                                number, parser.epoch, timedelta=style in parser.timedelta_formats
+                            )
+                        except (OverflowError, ValueError):
+                            return None  # openpyxl warns and makes it #VALUE!
+                        text = _cell_text(when)
+                    else:
+                        text = _cell_text(number)
+                        width = padding.get(style)
+                        if width:
+                            text = _zero_pad(number, text, width)
+                elif kind == "b":
+                    text = "TRUE" if int(v) else "FALSE"
+                else:  # str, e
+                    text = v
+            if col == n:
+                values.append(text)
+                n += 1
+            elif col > n:
+                values.extend([""] * (col - n))
+                values.append(text)
+                n = col + 1
+            else:
+                values[col] = text
+        return values
+
+    def _by_expat(self, row: str) -> _RawRow:
+        """One row read by :func:`_sheet_rows` (inside the root's start tag)."""
+        fragment = (self._root[0] + row + self._root[1]).encode()
+        found = list(_sheet_rows(io.BytesIO(fragment), self.parser, self.path, self._row))
+        if len(found) != 1:
+            raise _NotPlain
+        number, cells = found[0]
+        values, no_cache = _row_texts(cells, self.limit, self.padding)
+        return number, values, no_cache
 
 
 def _row_number(text: str) -> int:
@@ -2176,10 +2575,11 @@ def open_source(
     Args:
         path: the file.
         options: the mapping's ``read:`` block; ``None`` detects everything.
-        watch: CSV: called once the header is read, it names columns (by header) whose distinct
-            texts its watchers are told during the structure pass, so what a run needs of the
-            whole file up front (the date orders) costs no pass of its own; the reader's
-            ``watched`` says which were (see :class:`SourceReader`). Other readers ignore it.
+        watch: CSV and .xlsx/.xlsm: called once the header is read, it names columns (by
+            header) whose distinct texts its watchers are told during the structure pass, so
+            what a run needs of the whole file up front (the date orders) costs no pass of its
+            own; the reader's ``watched`` says which were (see :class:`SourceReader`). The .xls
+            reader ignores it.
 
     Returns:
         An open reader; close it (or use it as a context manager).
@@ -2199,7 +2599,7 @@ def open_source(
     if kind == "csv":
         return _CsvReader(source, options, watch)
     if _excel_kind(source) == "xlsx":
-        return _XlsxReader(source, options)
+        return _XlsxReader(source, options, watch)
     return _XlsReader(source, options)
 
 

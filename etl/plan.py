@@ -177,13 +177,13 @@ class Scope:
 
 
 class DateScan:
-    """What :func:`etl.validate.date_orders` needs of each CSV file, gathered in the pass
+    """What :func:`etl.validate.date_orders` needs of each file, gathered in the pass
     that checks the file's structure (:func:`etl.extract.open_source` with :meth:`watch`):
     for each ``type: date`` field, the first value that reads only day-first and the first that
     reads only month-first (:func:`etl.normalize.date_reading`), with their rows. A column is
     watched until it has both (its order is then mixed, whatever follows), each distinct text
-    read once. Files it has not watched whole (workbooks, our rejects files) are read again for
-    it (:func:`prepare`).
+    read once. Files it has not watched whole (our rejects files, a sheet whose XML the
+    workbook reader's fast path leaves to expat) are read again for it (:func:`prepare`).
     """
 
     def __init__(self, mapping: Mapping) -> None:

@@ -1,8 +1,11 @@
 """etl.extract's own streaming read of a worksheet's XML gives exactly what openpyxl's parser
-gives, cell for cell, on every shape of cell (and hands the odd ones to openpyxl itself)."""
+gives, cell for cell, on every shape of cell (and hands the odd ones to openpyxl itself); its
+fast reader (regular expressions) gives exactly what that expat reading gives, keeping every
+guarantee of a workbook's cells, rows and hostile-file defences."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import warnings
 import zipfile
@@ -10,9 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pandas as pd
 import pytest
 
-from etl.extract import _cell_parser, _open_workbook, _sheet_rows, open_source
+from etl.errors import InputError
+from etl.extract import (
+    ReadOptions,
+    _cell_parser,
+    _FastSheet,
+    _open_workbook,
+    _sheet_rows,
+    _zero_pad_widths,
+    open_source,
+)
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
@@ -45,13 +58,13 @@ _SST = (
 _SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 
 
-def _with_sheet(source: Path, target: Path, sheet_xml: str) -> Path:
+def _with_sheet(source: Path, target: Path, sheet_xml: str | bytes) -> Path:
     """``source`` with ``sheet_xml`` as its first sheet and shared strings alpha, beta & co."""
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
         for item in old.infolist():
             data = old.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                data = sheet_xml.encode()
+                data = sheet_xml if isinstance(sheet_xml, bytes) else sheet_xml.encode()
             elif item.filename == "[Content_Types].xml":
                 override = f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_SST_TYPE}"/>'
                 data = data.replace(b"</Types>", override.encode() + b"</Types>")
@@ -178,3 +191,327 @@ def test_rows_are_counted_up_front_and_read_as_before(tmp_path: Path) -> None:
     assert list(chunks[0].frame.iloc[0])[:3] == ["1", "FALSE", ""]
     assert list(chunks[1].frame.loc[5])[2] == "no r on the row"
     assert list(chunks[1].frame.loc[9])[:2] == ["beta & co", ""]
+
+
+# -- the fast reader (_FastSheet): the same rows as expat, every guarantee kept ----------------
+
+
+def _raw_both(path: Path, **options: Any) -> tuple[list[Any], list[Any], bool]:
+    """A workbook's raw rows read by the fast reader and by expat, and whether the fast reader
+    kept the sheet (``False``: it handed the whole sheet to expat)."""
+    with open_source(path, ReadOptions(**options)) as reader:
+        fast = list(reader._raw_rows())
+        kept = reader._fast
+        reader._fast = False
+        slow = list(reader._raw_rows())
+    return fast, slow, kept
+
+
+def _fed(path: Path, block: int = 7, limit: int | None = None) -> _FastSheet:
+    """A _FastSheet fed the first sheet's XML ``block`` bytes at a time (cutting tags, references
+    and multi-byte characters), to its end; its rows in ``rows``."""
+    with open(path, "rb") as fh:
+        book = _open_workbook(fh)
+        ws = book.worksheets[0]
+        fast = _FastSheet(_cell_parser(book, ws._shared_strings), _zero_pad_widths(book), "x")
+        fast.limit = limit
+        with book._archive.open(ws._worksheet_path) as part:
+            data = part.read()
+        book.close()
+    fast.rows = []  # type: ignore[attr-defined]
+    for at in range(0, len(data), block):
+        fast.rows += fast.feed(data[at : at + block])  # type: ignore[attr-defined]
+    fast.rows += fast.feed(b"", final=True)  # type: ignore[attr-defined]
+    return fast
+
+
+@pytest.mark.parametrize("prefix", ["", "x:"])
+def test_the_fast_reader_gives_expat_s_rows_on_every_cell_shape(
+    tmp_path: Path, prefix: str
+) -> None:
+    """Every shape of cell: the rows (numbers, texts, formulas without a saved value) are the
+    ones expat's reading gives; the odd rows (a formula, rich text, type d, a date out of
+    range, two <v>, pretty-printed cells) are read by expat one by one, and a sheet whose main
+    namespace has a prefix is read by expat whole."""
+    styles = _styled_book(tmp_path / "styled.xlsx")
+    path = _with_sheet(tmp_path / "styled.xlsx", tmp_path / "shapes.xlsx", _cells(styles, prefix))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # S2's date out of range, said by openpyxl
+        fast, slow, kept = _raw_both(path)
+        assert fast == slow
+        assert [row for row, _, _ in fast] == [1, 2, 4, 5, 7, 9]
+        assert kept is (prefix == "")
+        if not prefix:
+            fed = _fed(path, limit=26)
+            assert fed.rows == slow  # type: ignore[attr-defined]
+            assert fed.by_expat == 2  # rows 2 and 9
+
+
+def _guarantees_book(path: Path) -> None:
+    """A workbook written by openpyxl with each kind of value a list holds."""
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["Zip", "Account", "Signed", "At", "Phone", "Note", "Flag", "Ratio"])
+    ws.append(
+        [
+            2134,
+            456,
+            dt.date(2024, 3, 10),
+            dt.datetime(2024, 3, 10, 14, 30),
+            4155550221,
+            "Müller & Söhne <GmbH> \"q\" 's'",
+            True,
+            45292.75,
+        ]
+    )
+    ws.cell(2, 1).number_format = "00000"
+    ws.cell(2, 2).number_format = "000000"
+    ws.cell(5, 1, 501).number_format = "00000"  # rows 3 and 4 are not in the sheet
+    ws.cell(5, 6, "Call back\nafter 5\n\nthanks")
+    ws.cell(5, 3, dt.time(14, 30))
+    ws.cell(5, 7, False)
+    ws.cell(6, 1, "02134")  # text stays text
+    ws.cell(6, 6, CellRichText(["rich", TextBlock(InlineFont(b=True), " runs")]))
+    ws.cell(7, 1, "=A6")  # a formula without a saved value
+    ws.cell(7, 6, "  padded  ")
+    ws.cell(9, 8, -0.5)
+    book.save(path)
+
+
+def test_workbook_values_read_as_a_person_sees_them(tmp_path: Path) -> None:
+    """Zero-padding formats keep leading zeros, dates and times read as before, text with
+    entities, line breaks and rich text runs whole, rows keep their numbers across gaps, a
+    formula without a saved value is a problem row: the same by the fast reader as by expat."""
+    path = tmp_path / "g.xlsx"
+    _guarantees_book(path)
+    fast, slow, kept = _raw_both(path)
+    assert fast == slow and kept
+    with open_source(path) as reader:
+        chunks = list(reader.chunks(rows=2))
+    frame = pd.concat([c.frame for c in chunks])
+    assert frame.to_dict("index") == {
+        2: {
+            "Zip": "02134",
+            "Account": "000456",
+            "Signed": "2024-03-10",
+            "At": "2024-03-10T14:30:00",
+            "Phone": "4155550221",
+            "Note": "Müller & Söhne <GmbH> \"q\" 's'",
+            "Flag": "TRUE",
+            "Ratio": "45292.75",
+        },
+        5: {
+            "Zip": "00501",
+            "Account": "",
+            "Signed": "14:30:00",
+            "At": "",
+            "Phone": "",
+            "Note": "Call back\nafter 5\n\nthanks",
+            "Flag": "FALSE",
+            "Ratio": "",
+        },
+        6: dict.fromkeys(["Account", "Signed", "At", "Phone", "Flag", "Ratio"], "")
+        | {"Zip": "02134", "Note": "rich runs"},
+        9: dict.fromkeys(["Zip", "Account", "Signed", "At", "Phone", "Note", "Flag"], "")
+        | {"Ratio": "-0.5"},
+    }
+    problems = [p for c in chunks for p in c.problems]
+    assert [(p.row, p.message) for p in problems] == [
+        (7, "formula in column 'Zip' (A) has no cached value")
+    ]
+    assert problems[0].values[5] == "  padded  "
+
+
+_REFERENCES = (
+    f'<worksheet xmlns="{MAIN}" xmlns:x14ac="urn:x14ac"><sheetData>'
+    '<row r="1" spans="1:3" x14ac:dyDescent="0.25"><c r="A1" t="s"><v>0</v></c>'
+    '<c r="B1" t="inlineStr"><is><t>B</t></is></c><c r="C1" t="str"><v>C</v></c></row>'
+    '<row r="2"><c r="A2" t="s" s="0"><v>1</v></c>'
+    '<c r="B2" t="inlineStr"><is><t>a&amp;b &lt;&gt; &quot;&apos; &#233;&#x263A; '
+    "&amp;lt; &#38;amp;</t></is></c>"
+    '<c r="C2" t="str"><v>cr\r\nlf\rcr&#13;&#10;end</v></c></row>'
+    '\r\n  <row>\n<c t="inlineStr"><is><t>no r</t></is></c></row>'
+    '<row r="5" customHeight="1"/><row r="6"><c r="C6" t="b"><f>TRUE()</f><v>1</v></c>'
+    '<c r="A6"><f t="shared" si="0"/><v>3</v></c></row>'
+    "</sheetData></worksheet>"
+)
+
+
+def test_shared_strings_references_and_line_ends_as_xml_reads_them(tmp_path: Path) -> None:
+    """Shared strings, the five predefined entities, character references (a CR kept only as
+    &#13;), CR LF and a lone CR read as LF, row attributes of other namespaces, a row without r,
+    an empty row, formulas with a saved value, cells out of order: as expat reads them, even
+    with the XML fed a few bytes at a time."""
+    styles = _styled_book(tmp_path / "styled.xlsx")
+    assert styles
+    path = _with_sheet(tmp_path / "styled.xlsx", tmp_path / "refs.xlsx", _REFERENCES)
+    fast, slow, kept = _raw_both(path)
+    assert fast == slow and kept
+    assert fast == [
+        (1, ["alpha", "B", "C"], ()),
+        (2, ["beta & co", "a&b <> \"' é\u263a &lt; &amp;", "cr\nlf\ncr\r\nend"], ()),
+        (3, ["no r"], ()),
+        (5, [], ()),
+        (6, ["3", "", "TRUE"], ()),
+    ]
+    for block in (1, 5, 64):
+        fed = _fed(path, block)
+        assert fed.rows[1:] == [  # type: ignore[attr-defined]
+            (2, ["beta & co", "a&b <> \"' é\u263a &lt; &amp;", "cr\nlf\ncr\r\nend"], ()),
+            (3, ["no r"], ()),
+            (5, [], ()),
+            (6, ["3", "", "TRUE"], ()),
+        ]
+        assert fed.by_expat == 0
+
+
+def test_a_row_longer_than_the_fast_reader_holds_is_read_by_expat(tmp_path: Path) -> None:
+    """A row of megabytes (past ``_FAST_ROW_MAX`` characters: 130 cells of Excel's largest,
+    32,767 characters): the fast reader holds no more than that of it and hands the sheet to
+    expat, which reads every cell whole."""
+    import random
+
+    texts = random.Random(5).choices("abcdefgh \n", k=32_767 * 130)
+    cells = ["".join(texts[i : i + 32_767]) for i in range(0, len(texts), 32_767)]
+    book = openpyxl.Workbook()
+    book.active.append(["Email", *(f"Note {i}" for i in range(130))])
+    book.active.append(["a@example.com", "short"])
+    book.active.append(["b@example.com", *cells])
+    book.active.append(["c@example.com", "after"])
+    path = tmp_path / "huge.xlsx"
+    book.save(path)
+    fast, slow, kept = _raw_both(path)
+    assert fast == slow and not kept
+    assert [len(row) for _, row, _ in fast] == [131, 2, 131, 2]
+    assert fast[2][1][1:] == cells
+
+
+def test_a_doctype_or_another_encoding_leaves_the_sheet_to_expat(tmp_path: Path) -> None:
+    """A sheet in UTF-16, or with comments or a DOCTYPE without entities, is read by expat
+    (and a DOCTYPE declaring entities is refused as before)."""
+    styles = _styled_book(tmp_path / "styled.xlsx")
+    assert styles
+    body = (
+        f'<worksheet xmlns="{MAIN}"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Email'
+        '</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>a@example.com</t></is>'
+        "</c></row></sheetData></worksheet>"
+    )
+    cases = {
+        "utf16": ('<?xml version="1.0" encoding="UTF-16"?>' + body, "utf-16"),
+        "comment": (body.replace("<sheetData>", "<!-- c --><sheetData>"), "utf-8"),
+        "doctype": ("<!DOCTYPE worksheet>" + body, "utf-8"),
+        "cdata": (body.replace("<t>a@", "<t><![CDATA[a@]]>"), "utf-8"),
+    }
+    for name, (xml, encoding) in cases.items():
+        path = _with_sheet(
+            tmp_path / "styled.xlsx", tmp_path / f"{name}.xlsx", xml.encode(encoding)
+        )
+        fast, slow, kept = _raw_both(path)
+        assert fast == slow == [(1, ["Email"], ()), (2, ["a@example.com"], ())], name
+        assert not kept, name
+    bomb = '<!DOCTYPE w [<!ENTITY a "x">]>' + body.replace("a@", "&a;@")
+    path = _with_sheet(tmp_path / "styled.xlsx", tmp_path / "bomb.xlsx", bomb)
+    with pytest.raises(InputError) as refused:
+        open_source(path)
+    assert str(refused.value) == (
+        f"{path}: the workbook's XML declares entities or external references (a possible XML "
+        "bomb); refusing to read it"
+    )
+
+
+def test_workbook_watch_is_told_each_distinct_text_of_the_rows_that_become_frame_rows(
+    tmp_path: Path,
+) -> None:
+    """While open_source checks a workbook's XML, a watched column's watcher is told each
+    distinct text of the rows that reach the frame (not the title row, the header, blank rows
+    or a row whose kept formula has no saved value) with its row, until it says it has
+    enough; a sheet the fast reader leaves to expat is not watched (read again by the plan)."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["Leads export"])
+    ws.append(["Name", "Zone", "Signed"])
+    ws.append(["Ann", "Europe/Paris", "a"])
+    ws.append([None, None, None])
+    ws.append(["Bob", "Europe/\nParis", "b"])
+    ws.append(["Cy", "Europe/Rome", "=1+1"])
+    ws.append(["Di", "Europe/Rome", "a"])
+    ws.cell(9, 1, "Ed")
+    ws.cell(9, 3, "stop")
+    ws.cell(10, 2, "Asia/Tokyo")
+    path = tmp_path / "w.xlsx"
+    book.save(path)
+    told: dict[str, list[tuple[str, int]]] = {"Zone": [], "Signed": []}
+
+    def watchers(reader: Any) -> dict[str, Any]:
+        assert reader.headers == ["Name", "Zone", "Signed"]
+        return {
+            "Zone": lambda cell, row: told["Zone"].append((cell, row)) is not None,
+            "Signed": lambda cell, row: told["Signed"].append((cell, row)) or cell == "stop",
+            "Missing": lambda cell, row: True,
+        }
+
+    with open_source(path, watch=watchers) as reader:
+        assert reader.header_row == 2
+        assert reader.watched == {"Zone", "Signed"}
+        frame = pd.concat([c.frame for c in reader.chunks()])
+    assert told == {
+        "Zone": [("Europe/Paris", 3), ("Europe/\nParis", 5), ("Europe/Rome", 7), ("", 9)]
+        + [("Asia/Tokyo", 10)],
+        "Signed": [("a", 3), ("b", 5), ("stop", 9)],
+    }
+    assert list(frame.index) == [3, 5, 7, 9, 10]
+    prefixed = _with_sheet(
+        tmp_path / "w.xlsx",
+        tmp_path / "x.xlsx",
+        f'<x:worksheet xmlns:x="{MAIN}"><x:sheetData><x:row r="1"><x:c r="A1" t="inlineStr">'
+        '<x:is><x:t>Name</x:t></x:is></x:c><x:c r="B1" t="inlineStr"><x:is><x:t>Zone</x:t>'
+        '</x:is></x:c><x:c r="C1" t="inlineStr"><x:is><x:t>Signed</x:t></x:is></x:c>'
+        "</x:row></x:sheetData></x:worksheet>",
+    )
+    with open_source(prefixed, watch=watchers) as reader:
+        assert reader.headers == ["Name", "Zone", "Signed"] and reader.watched == frozenset()
+
+
+def test_a_workbook_is_not_read_again_for_its_date_orders(tmp_path: Path) -> None:
+    """The date order of a workbook's date column is gathered while its XML is checked:
+    rewritten after it was opened, the plan still says what it held (the same as a pass of
+    its own over the file gives)."""
+    from clitools import LIST_MAPPING
+
+    from etl.normalize import MONTH_FIRST, DateOrder
+    from etl.plan import DateScan, Scope, prepare, read_setup
+
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        LIST_MAPPING + "dynamicData:\n  signed: {column: Signed, type: date}\n", encoding="utf-8"
+    )
+
+    def book(path: Path, dates: list[str]) -> None:
+        wb = openpyxl.Workbook()
+        wb.active.append(["First", "Last", "Email", "Phone", "Zone", "Signed"])
+        for i, date in enumerate(dates):
+            wb.active.append(
+                [f"P{i}", "Lee", f"p{i}@example.com", f"020 7946 000{i}", "Europe/London", date]
+            )
+        wb.save(path)
+
+    month_first = ["03/04/2024", "12/25/2023", "12/25/2023", "11/30/2023"]
+    orders = []
+    for scan in (True, False):
+        path = tmp_path / f"{scan}.xlsx"
+        book(path, month_first)
+        setup = read_setup(mapping, None, "Europe/London", dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+        dates = DateScan(setup.mapping) if scan else None
+        with open_source(path, watch=dates.watch(path) if dates else None) as reader:
+            if scan:
+                assert reader.watched == {"Signed"}
+                book(path, ["25/12/2023"] * 4)  # rewritten in place: a day-first file
+            scope = Scope("validate", None, False, 2, lambda path, exc: None, dates)
+            orders.append(prepare(setup, [(path, reader)], None, scope).date_orders)
+    assert orders == [
+        {"signed": DateOrder(MONTH_FIRST, "", f"'12/25/2023' in {tmp_path / f'{scan}.xlsx'} row 3")}
+        for scan in (True, False)
+    ]
