@@ -12,15 +12,19 @@ with it). Duplicate keys span chunks and files, so the caller finds them with
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
 import pickle
+import queue
 import signal
+import threading
+import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as AbcMapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
@@ -188,9 +192,16 @@ class ChunkPool:
     ahead of the process that keeps reading, finds duplicates, loads and writes the reports in
     file order; at most two chunks per worker ahead, so memory stays bounded by a few chunks.
 
-    The plan goes to each worker once, when it starts (the pool's initializer); a chunk is sent
-    with only its file's name, and its verdict comes back pickled. A worker ignores SIGINT: a
-    Ctrl-C reaches the whole process group, and only this process reacts to it (through
+    Every worker starts with the pool and has two pipes of its own: chunks go in through one
+    (each with only its file's name, sent by a thread of this process so a busy worker never
+    holds up the reading), verdicts come back pickled through the other (read by a thread as
+    they arrive, so a worker goes on with its next chunk while its verdict waits here). A
+    worker that dies (killed by a person or the out-of-memory killer, even halfway through
+    writing a verdict) closes its pipe: that is seen at once, whatever the other workers are
+    doing, and ends the run with :class:`~etl.errors.WorkerError`; nothing is shared between
+    workers, so no dead worker can leave a lock or a half-written message in another's way.
+    The plan goes to each worker once, as it starts. A worker ignores SIGINT: a Ctrl-C reaches
+    the whole process group, and only this process reacts to it (through
     :class:`etl.cancel.Cancel`), so the run still stops cleanly and writes its reports.
 
     Args:
@@ -203,37 +214,250 @@ class ChunkPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["etl.check"])
         self.workers = workers
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_adopt, initargs=(plan,)
-        )
+        #: (worker, its next verdict, or None once its pipe closed), as they arrive
+        self._inbox: queue.SimpleQueue[tuple[_Worker, bytes | None]] = queue.SimpleQueue()
+        self._broken: str | None = None
+        self._pool: list[_Worker] = []
+        try:
+            for number in range(workers):
+                self._pool.append(_Worker(context, plan, number, self._inbox))
+        except BaseException:
+            self.close()
+            raise
 
     def verdicts(self, source: Path, chunks: Iterable[Chunk]) -> Iterator[ChunkVerdict]:
-        """The verdict of each chunk of ``source``, in order.
+        """The verdict of each chunk of ``source``, in order. A chunk goes to the worker that
+        owes the fewest verdicts (the first of them on a tie), so which worker checks which
+        chunk depends only on the order of the chunks. Verdicts this iterator did not hand out
+        (it was closed early, or raised) are dropped as they arrive.
 
         Raises:
-            WorkerError: a worker process died (killed, out of memory); the pool is unusable.
+            WorkerError: a worker process died (killed, out of memory); the other workers are
+                stopped and the pool is unusable.
         """
-        window: deque[Future[bytes]] = deque()
+        window: deque[_Worker] = deque()
         try:
             for chunk in chunks:
-                window.append(self._executor.submit(_check_here, source, chunk))
+                if self._broken is not None:
+                    raise WorkerError(self._broken)
+                worker = min(self._pool, key=lambda w: w.owed)
+                worker.send((source, chunk))
+                window.append(worker)
                 if len(window) > 2 * self.workers:
-                    yield pickle.loads(window.popleft().result())
+                    yield self._verdict(window.popleft(), source)
             while window:
-                yield pickle.loads(window.popleft().result())
-        except BrokenProcessPool as exc:
-            raise WorkerError(
-                f"{source}: a worker process checking its rows died ({exc}); the run stopped "
-                "there; run it again (the ledger sends nothing twice)"
-            ) from exc
+                yield self._verdict(window.popleft(), source)
+        finally:
+            for worker in window:
+                worker.drop()
+
+    def _verdict(self, worker: _Worker, source: Path) -> ChunkVerdict:
+        """``worker``'s next verdict, waiting for it (and for any worker's death)."""
+        while not worker.arrived:
+            if self._broken is not None:
+                raise WorkerError(self._broken)
+            sender, message = self._inbox.get()
+            if message is None:
+                self._break(sender, source)
+            else:
+                sender.arrive(message)
+        outcome = pickle.loads(worker.take())
+        if isinstance(outcome, _Failed):
+            raise outcome.error from _RemoteTraceback(outcome.trace)
+        return outcome  # type: ignore[no-any-return]
+
+    def _break(self, dead: _Worker, source: Path) -> NoReturn:
+        """A worker's pipe closed: it died. Stop every worker and raise :class:`WorkerError`."""
+        self._stop(kill=True)
+        self._broken = (
+            f"{source}: a worker process checking its rows died ({dead.fate()}); the run "
+            "stopped there; run it again (the ledger sends nothing twice)"
+        )
+        raise WorkerError(self._broken)
 
     def close(self) -> None:
-        """Stop the workers (chunks not started are dropped)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers: an idle one is told to exit, one still checking (chunks not
+        handed out, or a broken pool) is killed; returns once every worker has exited."""
+        self._stop(kill=self._broken is not None)
+
+    def _stop(self, *, kill: bool) -> None:
+        """Every worker told to stop (killed if ``kill`` or still owing verdicts), then waited
+        for."""
+        for worker in self._pool:
+            worker.stop(kill=kill or worker.owed > 0)
+        for worker in self._pool:
+            worker.join()
+
+
+class _Worker:
+    """One worker process of a :class:`ChunkPool`, its two pipes and the two threads of this
+    process that write its chunks and read its verdicts.
+
+    Args:
+        context: the multiprocessing context (fork server).
+        plan: the run's plan, given to the process as it starts.
+        number: the worker's place in the pool (for its threads' names).
+        inbox: where its verdicts go as they arrive, then ``None`` once its pipe closed.
+    """
+
+    def __init__(
+        self,
+        context: multiprocessing.context.ForkServerContext,
+        plan: Plan,
+        number: int,
+        inbox: queue.SimpleQueue[tuple[_Worker, bytes | None]],
+    ) -> None:
+        self.owed = 0  # chunks sent whose verdicts were not taken or dropped yet
+        self.arrived: deque[bytes] = deque()
+        self._stale = 0  # verdicts still to come that no one will take
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._inbox = inbox
+        tasks_out, tasks_in = context.Pipe(duplex=False)
+        results_out, results_in = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_serve,
+            args=(plan, tasks_out, results_in),
+            name=f"etl-check-{number}",
+            daemon=True,
+        )
+        self.process.start()
+        # this process keeps one end of each pipe: a worker that dies closes the other
+        tasks_out.close()
+        results_in.close()
+        self._tasks, self._results = tasks_in, results_out
+        self._threads = [
+            threading.Thread(target=self._write, name=f"etl-check-{number}-in", daemon=True),
+            threading.Thread(target=self._read, name=f"etl-check-{number}-out", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def send(self, task: tuple[Path, Chunk]) -> None:
+        """Give the worker a chunk (pickled here, so a chunk that cannot be raises here)."""
+        message = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
+        self.owed += 1
+        self._outbox.put(message)
+
+    def arrive(self, message: bytes) -> None:
+        """A verdict came: kept for :meth:`take`, or dropped if no one will take it."""
+        if self._stale:
+            self._stale -= 1
+            self.owed -= 1
+        else:
+            self.arrived.append(message)
+
+    def take(self) -> bytes:
+        self.owed -= 1
+        return self.arrived.popleft()
+
+    def drop(self) -> None:
+        """The oldest verdict not taken yet will not be: dropped now, or as it arrives."""
+        if self.arrived:
+            self.take()
+        else:
+            self._stale += 1
+
+    def fate(self) -> str:
+        """How the process ended, e.g. ``etl-check-1 (pid 4242) killed by SIGKILL``."""
+        code = self.process.exitcode
+        if code is None:
+            how = "its pipe closed"
+        elif code < 0:
+            how = f"killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exit status {code}"
+        return f"{self.process.name} (pid {self.process.pid}) {how}"
+
+    def stop(self, *, kill: bool) -> None:
+        """Tell the process to exit once its chunks are done (the pipe closes after them), or
+        kill it now."""
+        self._outbox.put(None)
+        if kill and self.process.exitcode is None:
+            self.process.kill()
+
+    def join(self) -> None:
+        """Wait for the process (after :meth:`stop`; one not out within :data:`_EXIT_WAIT`
+        seconds is killed) and for the threads."""
+        self.process.join(_EXIT_WAIT)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+        for thread in self._threads:
+            thread.join()
+        self._results.close()
+
+    def _write(self) -> None:
+        """This process' writer thread: each chunk to the worker, in order; at the end (or
+        once the worker is gone) the pipe is closed, which tells an idle worker to exit."""
+        try:
+            while (message := self._outbox.get()) is not None:
+                self._tasks.send_bytes(message)
+        except OSError:  # the worker died (its reader thread says so)
+            pass
+        finally:
+            self._tasks.close()
+
+    def _read(self) -> None:
+        """This process' reader thread: each verdict as it arrives; ``None`` once the pipe
+        closed (the worker exited or died, even halfway through a verdict)."""
+        try:
+            while True:
+                self._inbox.put((self, self._results.recv_bytes()))
+        except (EOFError, OSError):
+            self._inbox.put((self, None))
+
+
+#: Seconds an idle worker has to exit when its pool closes before it is killed.
+_EXIT_WAIT = 10.0
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A worker's chunk check raised ``error`` (``trace``: its traceback there)."""
+
+    error: BaseException
+    trace: str
+
+
+class _RemoteTraceback(Exception):
+    """The traceback of an error raised in a worker, as the cause of the same error here."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 #: The plan of a worker process of a :class:`ChunkPool` (set once, as it starts).
 _PLAN: Plan | None = None
+
+
+def _serve(plan: Plan, tasks: Connection, results: Connection) -> None:
+    """A worker process: adopt the plan, then the verdict of each chunk that comes, until the
+    pool closes the pipe. An error of a check is sent back (:class:`_Failed`) and raised there."""
+    _adopt(plan)
+    while True:
+        try:
+            message = tasks.recv_bytes()
+        except EOFError:
+            return
+        try:
+            source, chunk = pickle.loads(message)
+            del message
+            answer = _check_here(source, chunk)
+        except BaseException as exc:  # noqa: BLE001 - the main process raises it
+            answer = _failure(exc)
+        results.send_bytes(answer)
+
+
+def _failure(exc: BaseException) -> bytes:
+    """``exc`` pickled as a :class:`_Failed`; as a RuntimeError with its text when it would not
+    come back whole."""
+    trace = "".join(traceback.format_exception(exc))
+    try:
+        answer = pickle.dumps(_Failed(exc, trace), pickle.HIGHEST_PROTOCOL)
+        pickle.loads(answer)
+    except Exception:  # noqa: BLE001 - e.g. an exception class whose __init__ takes more
+        answer = pickle.dumps(_Failed(RuntimeError(f"{type(exc).__name__}: {exc}"), trace))
+    return answer
 
 
 def _adopt(plan: Plan) -> None:

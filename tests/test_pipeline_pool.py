@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +165,8 @@ def test_the_plan_goes_to_each_worker_once_and_the_verdicts_are_the_same(tmp_pat
         verdicts = list(pool.verdicts(source, iter(chunks)))
     finally:
         pool.close()
-    # once per worker process started (at most two), not once per chunk (eight)
-    assert 1 <= _CountedFiles.pickled <= 2
+    # once per worker process (both start with the pool), not once per chunk (eight)
+    assert _CountedFiles.pickled == 2
     here = [check_chunk(plan, source, chunk) for chunk in chunks]
     assert [v.issues for v in verdicts] == [v.issues for v in here]
     assert [v.leads for v in verdicts] == [v.leads for v in here]
@@ -241,34 +242,175 @@ def test_the_timings_split_the_run_and_reading_is_not_checking(tmp_path):
         assert timings["other_seconds"] >= 3000
 
 
+def _ignored_signals(pid: int) -> int:
+    """The mask of signals process ``pid`` ignores (``SigIgn`` of /proc/<pid>/status)."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    return int(next(line for line in status.splitlines() if line.startswith("SigIgn:"))[7:], 16)
+
+
 def test_a_worker_ignores_sigint_so_only_the_main_process_reacts_to_ctrl_c(tmp_path):
-    plan, _source, _frame = _plan(tmp_path, 20)
+    plan, source, frame = _plan(tmp_path, 40)
     pool = ChunkPool(2, plan)
     try:
-        handler = pool._executor.submit(signal.getsignal, signal.SIGINT).result()
+        # two chunks: one to each worker, which has adopted the plan once its verdict is back
+        list(pool.verdicts(source, [Chunk(frame.iloc[:20]), Chunk(frame.iloc[20:])]))
+        workers = [p for p in multiprocessing.active_children() if p.name.startswith("etl-")]
+        assert len(workers) == 2
+        for worker in workers:
+            assert _ignored_signals(worker.pid or 0) & (1 << (signal.SIGINT - 1))
     finally:
         pool.close()
-    assert handler == signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN  # this process still reacts
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("etl-")]
 
 
-@pytest.mark.skip(
-    reason="races the pool: a worker started after the kill blocks writing its verdict and the "
-    "run hangs (seen once with two CPU burners); to be rewritten to hold the workers with an event"
-)
-def test_a_dead_worker_stops_the_run_with_exit_75_and_its_reports(tmp_path):
+# --- workers that die: a test-only worker (check._serve replaced in this process, so each
+# worker the pool starts runs _faulty_serve) does what faults.json beside the list says to the
+# chunk that holds a given row: production code takes no notice of any of it.
+
+
+def _faulty_serve(plan: Plan, tasks: Any, results: Any) -> None:
+    """``check._serve`` in a worker whose chunk checks first read ``faults.json`` beside the
+    list: a list of ``{"row": n, "how": ...}``, applied in turn to the chunk holding row n:
+    ``held`` waits until the FIFO ``hold`` beside the list is opened for writing and closed,
+    ``killed`` SIGKILLs the worker, ``torn`` writes the first half of its verdict to the pipe and
+    then SIGKILLs the worker (as a ``kill -9`` in the middle of the write), ``raises`` raises
+    ValueError."""
+    import struct
+
+    from etl import check
+
+    pipe = _TornPipe(results)
+    real = check._check_here
+
+    def faulty(source: Path, chunk: Chunk) -> bytes:
+        rows = chunk.frame.index
+        for fault in json.loads(source.with_name("faults.json").read_text(encoding="utf-8")):
+            if not rows[0] <= fault["row"] <= rows[-1]:
+                continue
+            if fault["how"] == "held":
+                with open(source.with_name("hold"), "rb") as fifo:
+                    fifo.read()
+            elif fault["how"] == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
+            elif fault["how"] == "torn":
+                pipe.tear = struct.pack
+            elif fault["how"] == "raises":
+                raise ValueError(f"row {fault['row']} raises")
+        return real(source, chunk)
+
+    check._check_here = faulty
+    check._serve(plan, tasks, pipe)
+
+
+class _TornPipe:
+    """A worker's verdict pipe; once ``tear`` is set (to ``struct.pack``), the next verdict is
+    written half (after the 4-byte length a multiprocessing Connection puts before a message)
+    and the worker is SIGKILLed: the pipe holds a message that never ends."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe, self.tear = pipe, None
+
+    def send_bytes(self, data: bytes) -> None:
+        if self.tear is not None:
+            os.write(self.pipe.fileno(), self.tear("!i", len(data)) + data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.pipe.send_bytes(data)
+
+
+def _faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *faults: tuple[int, str]) -> Path:
+    """Workers of the pools started from now on obey ``faults`` ((row, how), see
+    :func:`_faulty_serve`); the FIFO that releases a ``held`` worker."""
+    from etl import check
+
+    monkeypatch.setattr(check, "_serve", _faulty_serve)
+    listed = [{"row": row, "how": how} for row, how in faults]
+    (tmp_path / "faults.json").write_text(json.dumps(listed), encoding="utf-8")
+    os.mkfifo(tmp_path / "hold")
+    return tmp_path / "hold"
+
+
+def _release_after(verdicts: int, hold: Path) -> Any:
+    """A ``progress`` for :func:`run` that releases the held worker once ``verdicts`` chunks'
+    verdicts are counted (the open waits for the worker to be waiting)."""
     seen: list[int] = []
 
-    def kill_the_workers(where: str, rows: int) -> None:
-        seen.append(rows)
-        if len(seen) == 2:  # the first chunk is with a worker: kill every worker
-            for child in multiprocessing.active_children():
-                os.kill(child.pid or 0, signal.SIGKILL)
+    def progress(stage: str, rows: int) -> None:
+        if stage == "validated":
+            seen.append(rows)
+            if len(seen) == verdicts:
+                with open(hold, "wb"):
+                    pass
 
-    result = run(_validate(tmp_path, 1800, 2, on_check=kill_the_workers))
+    return progress
+
+
+@pytest.mark.parametrize("how", ["killed", "torn"])
+def test_a_dead_worker_stops_the_run_with_exit_75_and_its_reports(tmp_path, monkeypatch, how):
+    # the worker given the 4th chunk (rows 902-1201 of 6) waits there until the first three
+    # verdicts are counted, then dies: killed, or killed halfway through writing its verdict
+    # (the pipe holds a message that never ends)
+    hold = _faults(tmp_path, monkeypatch, (1000, "held"), (1000, how))
+    result = run(_validate(tmp_path, 1800, 2), progress=_release_after(3, hold))
     assert isinstance(result.error, WorkerError)
-    assert "a worker process checking its rows died" in str(result.error)
+    assert str(result.error) == (
+        f"{tmp_path / 'leads.csv'}: a worker process checking its rows died (etl-check-1 "
+        f"(pid {_pid(result.error)}) killed by SIGKILL); the run stopped there; run it again "
+        "(the ledger sends nothing twice)"
+    )
     assert result.summary.exit_code == 75
     summary = json.loads((tmp_path / "r2" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["exit_code"] == 75
+    assert (summary["exit_code"], summary["rows_read"]) == (75, 900)
     assert (tmp_path / "r2" / "report.html").exists()
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("etl-")]
+
+
+def _pid(error: Exception) -> int:
+    """The pid a WorkerError names."""
+    return int(str(error).split("(pid ")[1].split(")")[0])
+
+
+def test_a_dead_worker_ends_the_run_while_another_worker_is_still_busy(tmp_path, monkeypatch):
+    # worker 0 is held on the 1st chunk and never released; worker 1 dies on the 2nd: the run
+    # waits for the 1st verdict, so it ends only if the death is seen without it
+    hold = _faults(tmp_path, monkeypatch, (100, "held"), (400, "killed"))
+    released: list[bool] = []
+
+    def release() -> None:  # a safety net: if the run waits for worker 0, fail, do not hang
+        try:
+            os.close(os.open(hold, os.O_WRONLY | os.O_NONBLOCK))
+            released.append(True)
+        except OSError:  # no worker is held any more
+            pass
+
+    timer = threading.Timer(300, release)
+    timer.start()
+    try:
+        result = run(_validate(tmp_path, 1800, 2))
+    finally:
+        timer.cancel()
+    assert released == []
+    assert isinstance(result.error, WorkerError)
+    assert "etl-check-1 (pid " in str(result.error) and "killed by SIGKILL" in str(result.error)
+    summary = json.loads((tmp_path / "r2" / "summary.json").read_text(encoding="utf-8"))
+    assert (summary["exit_code"], summary["rows_read"]) == (75, 0)
+    assert (tmp_path / "r2" / "report.html").exists()
+    # the held worker was killed, not waited for
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("etl-")]
+
+
+def test_an_error_in_a_worker_is_raised_here_and_the_pool_goes_on(tmp_path, monkeypatch):
+    _faults(tmp_path, monkeypatch, (25, "raises"))
+    plan, source, frame = _plan(tmp_path, 160)
+    chunks = [Chunk(frame.iloc[start : start + 20]) for start in range(0, 160, 20)]
+    pool = ChunkPool(2, plan)
+    try:
+        with pytest.raises(ValueError, match="^row 25 raises$") as raised:
+            list(pool.verdicts(source, chunks))
+        assert "in faulty" in str(raised.value.__cause__)  # the worker's traceback
+        # the verdicts of the chunks after it, checked or not, are dropped: the next file's
+        # are its own
+        again = list(pool.verdicts(source, chunks[2:]))
+    finally:
+        pool.close()
+    assert [v.issues for v in again] == [check_chunk(plan, source, c).issues for c in chunks[2:]]
