@@ -81,8 +81,8 @@ from etl.state import Ledger, LedgerEntry, Stage, payload_hash
 
 __all__ = [
     "AmbiguityEstimate",
-    "Cancel",
     "CLAIM_GROUP",
+    "Cancel",
     "ENROL_BATCH",
     "LeadRow",
     "LoadStats",
