@@ -56,7 +56,10 @@ SQLite in WAL mode with ``synchronous=FULL``: a commit survives a crash of the p
 machine. Writes are *group commits*: the writes that the loader's threads ask for at the same
 moment share one transaction and one fsync (:meth:`Ledger._group`), and each call still returns
 only once its own write is committed, so a ``sending`` row is on disk before its POST leaves
-(claims are committed a group at a time, before the group's first POST). Every
+(claims are committed a group at a time, before the group's first POST). The exception is the
+``created`` row: it returns before its commit ends, and a transaction of such rows alone has no
+fsync of its own (it survives the process, and reaches the disk with the next durable commit):
+lost with the machine, its lead is ``sending`` again, hence ambiguous. Every
 write a lead needs is a look-up by primary key or by an index (``leads.lead_id``,
 ``enrolments.lead_id``): none grows with the number of rows the ledger holds. A lock file
 beside the ledger (``<file>.lock``, ``fcntl.flock``) keeps a second run off it, and so off its
@@ -575,8 +578,10 @@ class Ledger:
         # claims (see claim): the departed file, and each claim of this run not yet settled:
         # False = committed, its POST not left; True = departed
         self._departed_fd: int | None = None
+        self._departing = False  # departures allowed (the file is open and not failed)
+        self._writing = 0  # departures writing their mark now (no lock held meanwhile)
         self._claims: dict[tuple[int, str], bool] = {}
-        self._claiming = threading.Lock()
+        self._claiming = threading.Condition()
         # read-only: claims a dead run left whose POST never left (read as absent rows)
         self._hidden = hidden
         self._unbound_url: str | None = None
@@ -586,8 +591,11 @@ class Ledger:
         self._queue: list[_Job] = []
         self._leading = False
         self._turn = threading.Lock()
-        #: Transactions committed by this process (one fsync each): for tests and the benchmark.
+        #: Transactions committed by this process, and those of them committed with an fsync:
+        #: for tests and the benchmark.
         self.commits = 0
+        self.synced = 0
+        self._synced = True  # the connection's synchronous=FULL (see _run)
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -779,8 +787,11 @@ class Ledger:
         nothing in it is needed, close the connection and release the lock."""
         if self.run_id is not None and not self.readonly:
             with self._claiming:
+                self._departing = False  # no departure from now on
+                while self._writing:  # a mark being written still uses the file
+                    self._claiming.wait()
                 left = [k for k, departed in self._claims.items() if not departed]
-                fd, self._departed_fd = self._departed_fd, None  # no departure from now on
+                fd, self._departed_fd = self._departed_fd, None
             if fd is not None:
                 os.close(fd)
             if self._drop_claims(left):
@@ -1106,8 +1117,9 @@ class Ledger:
 
         With ``durable=False`` the call returns as soon as the group's writes are done, while
         its COMMIT is still writing (a later durable write of any thread waits for it, since
-        groups commit in order). For writes whose loss in a crash is harmless: a ``created``
-        row not yet on disk leaves ``sending``, which the next run reports as ambiguous.
+        groups commit in order), and a group of such writes alone is committed without an
+        fsync (:meth:`_run`). For writes whose loss in a machine crash is harmless: a
+        ``created`` row not on disk leaves ``sending``, which the next run reports as ambiguous.
 
         Raises:
             OutputError: the write or its commit failed (exit 74).
@@ -1166,8 +1178,17 @@ class Ledger:
                 raise
 
     def _run(self, conn: sqlite3.Connection, jobs: list[_Job]) -> Exception | None:
-        """One transaction of ``jobs``; the error (also set on the jobs) or ``None``."""
+        """One transaction of ``jobs``; the error (also set on the jobs) or ``None``.
+
+        A transaction of writes none of which is ``durable`` is committed without an fsync
+        (``synchronous=NORMAL``: in WAL mode its pages reach the operating system at once and
+        the disk with the next fsync, which any later durable commit makes for every earlier
+        page): it survives the death of the process, not of the machine."""
+        durable = any(job.durable for job in jobs)
         try:
+            if durable != self._synced:
+                conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._synced = durable
             conn.execute("BEGIN IMMEDIATE")
             results = [job.work(conn) for job in jobs]
             for job, result in zip(jobs, results, strict=True):
@@ -1192,6 +1213,7 @@ class Ledger:
         for job in jobs:
             job.committed = True
         self.commits += 1
+        self.synced += durable
         return None
 
     def _transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
@@ -1248,12 +1270,13 @@ class Ledger:
             log.info("%s cannot be written (%s): leads are not claimed ahead", path, why)
             return
         self._departed_fd = fd
+        self._departing = True
 
     @property
     def claims_ahead(self) -> bool:
         """Whether leads can be claimed ahead of their POSTs (:meth:`claim`): a run is
         recorded, with the boot it runs in, and its departed file is open."""
-        return self._departed_fd is not None and self.run_id is not None
+        return self._departing and self.run_id is not None
 
     def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
         """Record a run's end: its per-file results, counts, exit code and error, from the
@@ -1461,26 +1484,35 @@ class Ledger:
             OutputError: the mark could not be written: the POST must not leave; no lead of
                 this run departs after it (exit 74).
         """
+        run, claim = self.run_id, (project, key)
+        if run is None:
+            return False
+        record = _RECORD.pack(_MARK, run, _key_digest(project, key))
         with self._claiming:
-            if self._claims.get((project, key)) is not False:
+            fd = self._departed_fd
+            if not self._departing or fd is None or self._claims.get(claim) is not False:
                 return False
-            fd, run = self._departed_fd, self.run_id
-            if fd is None or run is None:
-                return False
-            record = _RECORD.pack(_MARK, run, _key_digest(project, key))
-            try:
-                written = os.write(fd, record)
-            except OSError as exc:
-                written, why = -1, exc.strerror
-            else:
-                why = "short write"
+            self._claims[claim] = True  # from here on release leaves it: its POST may leave
+            self._writing += 1
+        # the write holds no lock: a thread waiting for the GIL after it must not hold up the
+        # other workers' departures
+        try:
+            written = os.write(fd, record)
+        except OSError as exc:
+            written, why = -1, exc.strerror
+        else:
+            why = "short write"
+        with self._claiming:
+            self._writing -= 1
             if written != len(record):
-                # no departure from now on; the file is kept: cut short, the next run takes
-                # every claim of this run as ambiguous; whole, it still tells them apart
-                self._departed_fd = None
-                os.close(fd)
-                raise OutputError(str(_departed_path(self.path)), f"cannot be written: {why}")
-            self._claims[(project, key)] = True
+                # not sent: released as any claim not sent. No departure from now on; the
+                # file is kept: cut short, the next run takes every claim of this run as
+                # ambiguous; whole, it still tells them apart
+                self._claims[claim] = False
+                self._departing = False
+            self._claiming.notify_all()
+        if written != len(record):
+            raise OutputError(str(_departed_path(self.path)), f"cannot be written: {why}")
         return True
 
     def release(self, project: int, keys: Iterable[str]) -> set[str]:

@@ -657,3 +657,48 @@ def test_per_lead_statements_are_index_lookups(tmp_path: Path) -> None:
         "SEARCH leads USING INDEX sqlite_autoindex_leads_1 (project=? AND key=?)",
         "SEARCH enrolments USING INDEX sqlite_autoindex_enrolments_1 (campaign_id=? AND lead_id=?)",
     ]
+
+
+def test_created_rows_alone_are_committed_without_an_fsync_and_outlive_the_process(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    with Ledger.open(path) as ledger:
+        ledger.mark_sending(1, "a", PAYLOAD, None, "a.csv", 2)
+        before = (ledger.commits, ledger.synced)
+        assert ledger.mark_created(1, "a", 1001) is None
+        assert (ledger.commits - before[0], ledger.synced - before[1]) == (1, 0)
+        ledger.mark_sending(1, "b", PAYLOAD, None, "a.csv", 3)  # flushes the created row too
+        assert (ledger.commits - before[0], ledger.synced - before[1]) == (2, 1)
+        assert ledger.mark_created(1, "b", 1002) is None
+        # a process that dies now: another connection (as the next process) sees both
+        with sqlite3.connect(path) as other:
+            assert other.execute("SELECT key, status FROM leads ORDER BY key").fetchall() == [
+                ("a", "created"),
+                ("b", "created"),
+            ]
+        other.close()
+
+
+def test_a_claim_departs_once_and_never_after_its_release(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    departed = tmp_path / "s.sqlite.departed"
+    with Ledger.open(path, boot_id=lambda: "boot-a") as ledger:
+        assert not ledger.claims_ahead  # no run yet
+        ledger.start_run("import", [], "2026-01-01T00:00:00Z")
+        assert ledger.claims_ahead
+        synced = ledger.synced
+        ledger.claim(1, [("a", PAYLOAD, ("a.csv", 2)), ("b", PAYLOAD, ("a.csv", 3))], None)
+        assert ledger.synced - synced == 1  # both claims, one fsync
+        assert ledger.depart(1, "a") and not ledger.depart(1, "a")
+        assert ledger.release(1, ["a", "b"]) == {"a"}
+        assert not ledger.depart(1, "b")  # released: its POST must not leave
+        assert ledger.counts() == {"sending": 1}  # a is in flight; b is gone
+        raw = departed.read_bytes()
+        assert len(raw) == 64 and b"a.csv" not in raw and b"boot-a" not in raw
+    assert not departed.exists()  # a run that ended removes it
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT boot_id FROM runs").fetchall() == [("boot-a",)]
+    db.close()
+    with Ledger.open(path, boot_id=lambda: "boot-a") as ledger:  # the next run
+        assert ledger.counts() == {"ambiguous": 1}  # a may have been sent
