@@ -3,9 +3,10 @@
 :func:`parse_many` takes cells such as ``+14155552671``, ``(415) 555-2671``, ``415.555.2671``,
 ``020 7946 0958`` (with the row's region) and returns, for each, the :class:`PhoneResult` that
 :func:`etl.normalize.parse_phone` would return for a *valid* number, or ``None`` when this path
-cannot decide (any other form, an invalid number, a region whose national-prefix rule rewrites
-digits): the caller then asks :func:`etl.normalize.parse_phone`, so reasons for bad numbers always
-come from the one slow path.
+cannot decide (any other form, an invalid number, a number whose digits the region's
+national-prefix rule rewrites: a carrier code in Brazil, a local number in the Caribbean): the
+caller then asks :func:`etl.normalize.parse_phone`, so reasons for bad numbers always come from
+the one slow path.
 
 How it stays identical to ``phonenumbers`` (the source of every rule here):
 
@@ -316,7 +317,13 @@ class _Region:
         self.idd = re.compile(meta.international_prefix) if meta.international_prefix else None
         prefix = meta.national_prefix_for_parsing
         self.np = re.compile(prefix) if prefix else None
-        self.rewrites = bool(meta.national_prefix_transform_rule)
+        transform = bool(meta.national_prefix_transform_rule) and self.np is not None
+        #: a national prefix rule that rewrites digits (``national_prefix_transform_rule``) when
+        #: its pattern's last group takes part in the match (Brazil's carrier codes, the
+        #: Caribbean's seven-digit local numbers): such a number is left to ``parse`` itself
+        self.transform = transform and self.np is not None and self.np.groups > 0
+        #: a rewrite rule this path does not model at all (a pattern without groups)
+        self.rewrites = transform and not self.transform
         self.lengths: dict[int, Any] = {}
 
     def length_result(self, n: int) -> Any:
@@ -431,36 +438,43 @@ def _length_in(rules: _Region, counts: np.ndarray, results: set[Any]) -> np.ndar
 
 def _strip(
     batch: _Batch, country: _Country, rules: _Region, rows: np.ndarray, starts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``_maybe_strip_national_prefix_carrier_code(number, rules)[1]`` (no transform rule) of
-    each number ``(row, start)``, as its new start: the national prefix is stripped unless the
-    number fits the general pattern and what is left does not; and whether the national
-    prefix for parsing did not match at all."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_maybe_strip_national_prefix_carrier_code(number, rules)[1]`` of each number
+    ``(row, start)``, as its new start: the national prefix is stripped unless the number fits
+    the general pattern and what is left does not; whether the national prefix for parsing did
+    not match at all; and whether ``rules``' transform rule rewrites the number's digits (its
+    pattern's last group took part in the match: the new start is then meaningless, and the
+    number is left to ``parse``)."""
     out = starts.copy()
     if rules.np is None or not len(rows):
-        return out, np.ones(len(rows), dtype=np.bool_)
+        return out, np.ones(len(rows), dtype=np.bool_), np.zeros(len(rows), dtype=np.bool_)
     match = rules.np.match
-    ends = np.array(
-        [m.end() if (m := match(t)) else -1 for t in batch.texts(rows, starts)], dtype=np.int32
-    )
+    found = [match(t) for t in batch.texts(rows, starts)]
+    ends = np.array([m.end() if m else -1 for m in found], dtype=np.int32)
+    if rules.transform:
+        last = rules.np.groups
+        rewrites = np.array([m is not None and m.group(last) is not None for m in found])
+    else:
+        rewrites = np.zeros(len(rows), dtype=np.bool_)
     hit = np.nonzero(ends >= 0)[0]
     if len(hit):
         r, s = rows[hit], starts[hit]
         e = s + ends[hit]
         keep = batch.general(country, rules, r, s) & ~batch.general(country, rules, r, e)
         out[hit] = np.where(keep, s, e)
-    return out, ends < 0
+    return out, ends < 0, rewrites
 
 
 def _national_number(
     batch: _Batch, country: _Country, rules: _Region, rows: np.ndarray, starts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where the national significant number ``parse`` ends with starts, read with ``rules``
     from ``start``: the national prefix stripped, unless what is left is too short for it;
-    and whether the national prefix for parsing did not match at all."""
-    stripped, plain = _strip(batch, country, rules, rows, starts)
+    whether the national prefix for parsing did not match at all; and whether the digits are
+    rewritten (:func:`_strip`: such a number has no answer here)."""
+    stripped, plain, rewrites = _strip(batch, country, rules, rows, starts)
     short = _length_in(rules, batch.lengths[rows] - stripped, _SHORT)
-    return np.where(short, starts, stripped), plain
+    return np.where(short, starts, stripped), plain, rewrites
 
 
 #: Numbers on their way: rules region -> parts of (rows, start of the national number).
@@ -536,7 +550,10 @@ def _plan_country_code(
     is taken as one when the whole number does not fit the general pattern and what follows it
     (national prefix stripped) does, or when the whole is too long
     (``_maybe_extract_country_code``)."""
-    after = _strip(batch, country, home, rows, np.full(len(rows), size, dtype=np.int32))[0]
+    after, _, rewrites = _strip(
+        batch, country, home, rows, np.full(len(rows), size, dtype=np.int32)
+    )
+    rows, after = rows[~rewrites], after[~rewrites]  # what follows the code is rewritten
     whole = batch.general(country, home, rows, np.zeros(len(rows), dtype=np.int32))
     fits = batch.general(country, home, rows, after)
     too_long = _length_in(home, batch.lengths[rows], _TOO_LONG)
@@ -588,9 +605,10 @@ def _parse(cells: Sequence[str | None], regions: Sequence[str | None]) -> _Parse
         if country is not None:
             rows = np.concatenate([p[0] for p in parts])
             starts = np.concatenate([p[1] for p in parts]).astype(np.int32)
-            nsn, plain = _national_number(batch, country, rules, rows, starts)
+            nsn, plain, rewrites = _national_number(batch, country, rules, rows, starts)
             same = plain & (rules is _main_region(rules.cc))
-            _answer(batch, country, (rows, nsn, same), take, out)
+            keep = ~rewrites
+            _answer(batch, country, (rows[keep], nsn[keep], same[keep]), take, out)
     return out
 
 

@@ -107,8 +107,8 @@ def _mismatches(cases: list[tuple[str, str | None]]) -> tuple[int, list[tuple[st
 def test_fast_path_equals_phonenumbers_on_200k_numbers_of_every_region():
     """Every answer of the fast path (200,000+ of them, all regions, odd forms among them) is
     plain phonenumbers' answer (forms written with the region's international prefix among
-    them); what it leaves (invalid numbers, regions whose national-prefix rule rewrites digits)
-    goes to phonenumbers itself in the pipeline.
+    them); what it leaves (invalid numbers, numbers whose digits the national-prefix rule
+    rewrites) goes to phonenumbers itself in the pipeline.
 
     The reference costs ~100 us a number, so both cores check half each."""
     cases = _cases(290_000)  # ~204,000 answered: the reference runs on each answer
@@ -212,3 +212,70 @@ def test_e164_many_reads_cells_as_written_as_parse_many_reads_clean_ones():
             assert g == (None if w is None or not isinstance(cell, str) else w.e164), cell
             answered += g is not None
     assert answered > 8_000
+
+
+def _rewriting_cases(seed: int = 17) -> list[tuple[str, str | None]]:
+    """Cells of every region whose national-prefix rule may rewrite digits
+    (``national_prefix_transform_rule``: Brazil's and Argentina's carrier codes, the
+    Caribbean's and Guernsey's local numbers, Japan's…), written with and without the parts
+    that trigger the rewrite, with their last digits changed."""
+    rnd = random.Random(seed)
+    regions = sorted(
+        r
+        for r in phonenumbers.SUPPORTED_REGIONS
+        if (m := phonenumbers.PhoneMetadata.metadata_for_region(r)) is not None
+        and m.national_prefix_transform_rule
+    )
+    assert {"AR", "BR", "AG", "GG", "JP"} <= set(regions)
+    cases: list[tuple[str, str | None]] = []
+    for region in regions:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        assert meta is not None
+        cc, prefix = meta.country_code, meta.national_prefix or "0"
+        for kind in TYPES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            nsn = pnu.national_significant_number(example)
+            for _ in range(30):
+                keep = rnd.randrange(max(1, len(nsn) - 4), len(nsn) + 1)
+                digits = nsn[:keep] + "".join(rnd.choice("0123456789") for _ in nsn[keep:])
+                carrier = rnd.choice(["12", "14", "15", "21", "31", "41", "55", "99", "11"])
+                local = digits[-rnd.choice([5, 6, 7, 8]) :]
+                cases += [
+                    (cell, rnd.choice([region, region, None, "US"]))
+                    for cell in (
+                        digits,
+                        f"{prefix}{digits}",
+                        f"{prefix} {carrier} {digits}",
+                        f"90{carrier}{digits}",
+                        f"{prefix}{digits[:3]} 15 {digits[3:]}",
+                        local,
+                        f"{prefix}{local}",
+                        f"+{cc} {digits}",
+                        f"+{cc} {prefix}{carrier}{digits}",
+                        f"{cc}{digits}",
+                        f"{cc}{prefix}{carrier}{digits}",
+                    )
+                ]
+    return cases
+
+
+def test_regions_whose_national_prefix_rewrites_digits_answer_their_plain_forms():
+    """Where the national prefix's pattern matches without its last group (no carrier code,
+    no local number to complete), ``parse`` strips it as in any region, so the fast path
+    answers; where the group takes part (``0 21 …`` in Brazil, seven digits in Antigua) the
+    digits are rewritten and the number is left to phonenumbers itself."""
+    cases = _rewriting_cases()
+    answered, bad = _mismatches(cases)
+    assert bad == []
+    assert len(cases) > 30_000
+    assert answered > 0.2 * len(cases)
+    # the forms of the bench data in Brazil are answered; a carrier code is left
+    cells = ["(46) 91896-1445", "046 91896-1445", "+55 46 91896-1445", "0 21 46 91896-1445"]
+    fast = phonefast.parse_many(cells, ["BR"] * 4)
+    assert fast == [PhoneResult("+5546918961445", "BR", None)] * 3 + [None]
+    assert parse_phone(cells[3], "BR") == PhoneResult("+5546918961445", "BR", None)
+    # and a seven-digit Antiguan number (completed with its area code) is left too
+    assert phonefast.parse_many(["464 1234"], ["AG"]) == [None]
+    assert parse_phone("464 1234", "AG") == PhoneResult("+12684641234", "AG", None)
