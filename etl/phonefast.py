@@ -52,7 +52,7 @@ from phonenumbers import timezone as phone_timezone
 
 from etl.normalize import PhoneResult, region_of, zones_for_number
 
-__all__ = ["e164_many", "parse_many", "regions_many", "zones_many"]
+__all__ = ["e164_many", "e164_with_extensions", "parse_many", "regions_many", "zones_many"]
 
 #: A cell this path reads: ASCII digits with spaces, dots, hyphens and brackets, a leading ``+``.
 SIMPLE = re.compile(r"\+?[0-9(][0-9 ().\-]*[0-9]")
@@ -684,6 +684,41 @@ def e164_many(cells: Sequence[object], regions: Sequence[str | None]) -> list[st
     """
     trimmed = [cell.strip() if type(cell) is str else None for cell in cells]
     return _parse(trimmed, regions)[0]
+
+
+#: A cell of the simple forms followed by an extension as people write it (`` x123``,
+#: ``ext. 12``, ``, ext 5``, `` #45``): ``parse`` strips that tail with its extension patterns
+#: (the first of them that matches to the end starts at the comma or space before the label,
+#: so what is left is the number as written) and reads the rest as it reads it alone.
+_EXTENDED = re.compile(r"(\+?[0-9(][0-9 ().\-]*[0-9]),? ?(?:x|ext\.?|#) ?([0-9]{1,5})", re.I)
+
+
+def e164_with_extensions(
+    cells: Sequence[object], regions: Sequence[str | None]
+) -> tuple[list[str | None], list[str | None]]:
+    """:func:`e164_many`, and for a cell that is such a number followed by an extension
+    (``415-555-2671 x12``, ``+61 420 546 669 ext. 7725``) the number's E.164 and the
+    extension's digits as ``parse`` gives them.
+
+    Returns:
+        ``(E.164 or None, extension or None)`` of each cell (``None`` where this path has no
+        answer: ask :func:`etl.normalize.parse_phone`).
+    """
+    trimmed = [cell.strip() if type(cell) is str else None for cell in cells]
+    numbers = _parse(trimmed, regions)[0]
+    extensions: list[str | None] = [None] * len(numbers)
+    fullmatch = _EXTENDED.fullmatch
+    tails = [
+        (n, found)
+        for n, e164 in enumerate(numbers)
+        if e164 is None and (cell := trimmed[n]) and (found := fullmatch(cell))
+    ]
+    if tails:
+        bases = _parse([m.group(1) for _, m in tails], [regions[n] for n, _ in tails])[0]
+        for (n, found), e164 in zip(tails, bases, strict=True):
+            if e164 is not None:
+                numbers[n], extensions[n] = e164, found.group(2)
+    return numbers, extensions
 
 
 def zones_many(e164s: Sequence[str]) -> list[tuple[str, ...]]:

@@ -54,7 +54,7 @@ from etl.normalize import (
     split_phones,
     zones_of_phones,
 )
-from etl.phonefast import e164_many, regions_many, zones_many
+from etl.phonefast import e164_with_extensions, regions_many, zones_many
 from etl.values import Caveat
 
 __all__ = [
@@ -254,10 +254,8 @@ def _phone_columns(
         # the common forms many at a time (etl/phonefast.py: libphonenumber's own answers for
         # valid numbers); everything else, and every reason, from _phone_cell one by one
         raws = mapped[phone_col].tolist()
-        numbers: list[Any] = [
-            None if e164 is None else (e164,) for e164 in e164_many(raws, regions)
-        ]
-        extensions: list[str | None] = [None] * len(raws)
+        found, extensions = e164_with_extensions(raws, regions)
+        numbers: list[Any] = [None if e164 is None else (e164,) for e164 in found]
         for n in [n for n, found in enumerate(numbers) if found is None]:
             numbers[n], extensions[n] = _phone_cell(raws[n], regions[n], odd[n])
         out[phone_col] = pd.Series(numbers, index=mapped.index, dtype=object)

@@ -279,3 +279,43 @@ def test_regions_whose_national_prefix_rewrites_digits_answer_their_plain_forms(
     # and a seven-digit Antiguan number (completed with its area code) is left too
     assert phonefast.parse_many(["464 1234"], ["AG"]) == [None]
     assert parse_phone("464 1234", "AG") == PhoneResult("+12684641234", "AG", None)
+
+
+def test_numbers_with_an_extension_are_answered_as_parse_phone_reads_them():
+    """A number of the simple forms followed by ``x12``, ``ext. 12``, ``, ext 12`` or ``#12``
+    (any case, up to five digits) gets parse_phone's E.164 and extension; every other tail is
+    left to parse_phone (``None``), and without a tail the answers are e164_many's."""
+    rnd = random.Random(23)
+    tails = [
+        " x{}", "x{}", " X {}", " ext. {}", " ext.{}", " Ext {}", " EXT. {}", ", ext. {}",
+        ",ext {}", ", x{}", " #{}", "#{}", " # {}",
+        # not of the forms answered here: left to parse_phone
+        " ext: {}", ", {}", " extension {}", " x-{}", "  x{}", " ;ext={}", " x{}#", "/x{}",
+    ]  # fmt: skip
+    base = [(c, r) for c, r in _cases(12_000, seed=29) if phonefast.SIMPLE.fullmatch(c)]
+    cells: list[object] = []
+    regions: list[str | None] = []
+    for cell, region in base:
+        digits = "".join(rnd.choice("0123456789") for _ in range(rnd.choice([1, 2, 3, 4, 5, 6])))
+        cells.append(cell + rnd.choice(tails).format(digits) if rnd.random() < 0.8 else cell)
+        regions.append(region)
+    numbers, extensions = phonefast.e164_with_extensions(cells, regions)
+    answered = with_tail = 0
+    for cell, region, e164, ext in zip(cells, regions, numbers, extensions, strict=True):
+        if e164 is None:
+            assert ext is None
+            continue
+        slow = parse_phone(str(cell), region)
+        assert isinstance(slow, PhoneResult), (cell, region)
+        assert (e164, ext) == (slow.e164, slow.extension), (cell, region)
+        answered += 1
+        with_tail += ext is not None
+    assert answered > 4_000 and with_tail > 2_500
+    plain = [c for c in cells if isinstance(c, str) and phonefast.SIMPLE.fullmatch(c)]
+    assert phonefast.e164_with_extensions(plain, ["US"] * len(plain))[0] == phonefast.e164_many(
+        plain, ["US"] * len(plain)
+    )
+    assert phonefast.e164_with_extensions(
+        ["1-208-308-9251 x3325", "227 366 7589, ext. 5214", "+61420546669 ext. 7725", "x12"],
+        ["US", "US", "AU", "US"],
+    ) == (["+12083089251", "+12273667589", "+61420546669", None], ["3325", "5214", "7725", None])
