@@ -69,6 +69,7 @@ holds digests only.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -327,6 +328,60 @@ def _key_digest(project: int, key: str) -> bytes:
 
 def _departed_path(path: Path) -> Path:
     return Path(f"{path}.departed")
+
+
+#: File systems on which a write the kernel accepted may still fail later (at writeback, on a
+#: server): a departed mark there might be lost with the process still alive, so no lead is
+#: claimed ahead on them. ``fuse.*`` too.
+_NETWORK_FS = frozenset(
+    ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs")
+)
+
+
+def _mount_type(path: Path, mounts: str) -> str | None:
+    """The file-system type of the mount holding ``path`` (absolute), from the text of
+    ``/proc/self/mounts`` (``device mountpoint type options ...``; spaces in a mount point
+    written ``\\040``); ``None`` when no line matches."""
+    best, found = -1, None
+    target = str(path)
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ").replace("\\011", "\t")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:
+            best, found = len(point), fields[2]
+    return found
+
+
+def _local_disk(path: Path) -> bool:
+    """Whether ``path`` is on a file system whose accepted writes outlive the process (not a
+    network or FUSE one); ``False`` when the mounts cannot be read."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    kind = _mount_type(path, mounts)
+    return kind is not None and kind not in _NETWORK_FS and not kind.startswith("fuse")
+
+
+def _run_holds(path: Path) -> bool:
+    """Whether a run holds the ledger's lock now (tried, never kept); ``True`` when that cannot
+    be told."""
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock taken
+    return False
 
 
 def _read_departed(path: Path) -> dict[int, tuple[bytes, set[bytes]]] | None:
@@ -670,7 +725,13 @@ class Ledger:
             os.close(lock_fd)
             raise OutputError(str(path), f"state file cannot be written: {exc}") from None
         # every claim is settled: the earlier run's departed file is not needed any more
-        _departed_path(path).unlink(missing_ok=True)
+        departed = _departed_path(path)
+        try:
+            departed.unlink(missing_ok=True)
+        except OSError as exc:
+            conn.close()
+            os.close(lock_fd)
+            raise OutputError(str(departed), f"cannot be removed: {exc.strerror}") from None
         if unsent:
             log.info(
                 "%s: %d lead(s) claimed by an earlier run that stopped before sending them; "
@@ -703,7 +764,9 @@ class Ledger:
                 f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
             )
             cls._check_version(conn, path, create=False)
-            hidden = frozenset(_unsent_claims(conn, path.resolve(), boot_id()))
+            hidden: frozenset[tuple[int, str]] = frozenset()
+            if not _run_holds(path.resolve()):  # a live run's claims may depart any moment
+                hidden = frozenset(_unsent_claims(conn, path.resolve(), boot_id()))
         except sqlite3.Error as exc:
             raise OutputError(str(path), f"state file cannot be read: {exc}") from None
         return cls(path, conn, None, hidden=hidden)
@@ -796,7 +859,10 @@ class Ledger:
                 os.close(fd)
             if self._drop_claims(left):
                 # what is left sending was sent: with no file, the next run takes it ambiguous
-                _departed_path(self.path).unlink(missing_ok=True)
+                try:
+                    _departed_path(self.path).unlink(missing_ok=True)
+                except OSError as exc:  # the next open settles the claims, or says why not
+                    log.warning("%s cannot be removed: %s", _departed_path(self.path), exc)
         with self._mutex:
             if self._conn is not None:
                 self._conn.close()
@@ -850,7 +916,7 @@ class Ledger:
                 text,
                 phone_id,
             ) in rows:
-                if (project, key) in self._hidden:
+                if status == "sending" and (project, key) in self._hidden:
                     continue  # a claim never sent: absent, as the next run finds it
                 done, unknown = enrol.get(lead_id, (set(), set()))
                 out[key] = LedgerEntry(
@@ -957,7 +1023,7 @@ class Ledger:
             "SELECT status, COUNT(*) FROM leads WHERE project=? GROUP BY status", (project,)
         ):
             if status == "sending":
-                n -= sum(1 for p, _ in self._hidden if p == project)
+                n -= self._hidden_now().get(project, 0)
             if status == "created":
                 out["created"] = n
             elif status in ("ambiguous", "sending"):
@@ -994,9 +1060,10 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         """Leads per status, and enrolments per status prefixed ``enrol_``."""
         out = {s: n for s, n in self._query("SELECT status, COUNT(*) FROM leads GROUP BY status")}
-        if self._hidden:  # claims never sent read as absent
-            out["sending"] -= len(self._hidden)
-            if not out["sending"]:
+        hidden = sum(self._hidden_now().values())  # claims never sent read as absent
+        if hidden:
+            out["sending"] = out.get("sending", 0) - hidden
+            if out["sending"] <= 0:
                 del out["sending"]
         for s, n in self._query("SELECT status, COUNT(*) FROM enrolments GROUP BY status"):
             out[f"enrol_{s}"] = n
@@ -1005,8 +1072,20 @@ class Ledger:
     def iter_leads(self) -> Iterator[tuple[int, str, str, int | None]]:
         """Every lead as ``(project, key, status, lead_id)``."""
         for row in self._query("SELECT project, key, status, lead_id FROM leads ORDER BY rowid"):
-            if (row[0], row[1]) not in self._hidden:
+            if row[2] != "sending" or (row[0], row[1]) not in self._hidden:
                 yield row
+
+    def _hidden_now(self) -> dict[int, int]:
+        """Per project, the claims read as absent (:meth:`open_readonly`) still ``sending``."""
+        if not self._hidden:
+            return {}
+        out: dict[int, int] = {}
+        for project, key in self._query(
+            "SELECT project, key FROM leads WHERE status='sending' AND claim_run IS NOT NULL"
+        ):
+            if (project, key) in self._hidden:
+                out[project] = out.get(project, 0) + 1
+        return out
 
     def _has_table(self, name: str) -> bool:
         return bool(
@@ -1034,8 +1113,8 @@ class Ledger:
             "ORDER BY project, status"
         ):
             if status == "sending":  # claims never sent read as absent
-                n -= sum(1 for p, _ in self._hidden if p == project)
-            if n:
+                n -= self._hidden_now().get(project, 0)
+            if n > 0:
                 leads.setdefault(project, {})[status] = n
         enrolments = dict(
             self._query("SELECT status, COUNT(*) FROM enrolments GROUP BY status ORDER BY status")
@@ -1244,7 +1323,7 @@ class Ledger:
             except sqlite3.Error as exc:
                 raise OutputError(str(self.path), f"state file cannot be written: {exc}") from None
             self.run_id = int(cur.lastrowid or 0)
-        if self.boot_id is not None:
+        if self.boot_id is not None and _local_disk(self.path):
             self._start_departed(self.run_id, self.boot_id)
         return self.run_id
 
@@ -1266,7 +1345,8 @@ class Ledger:
             why = "short write"
         if written != len(head):
             os.close(fd)
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             log.info("%s cannot be written (%s): leads are not claimed ahead", path, why)
             return
         self._departed_fd = fd
@@ -1463,8 +1543,10 @@ class Ledger:
             OutputError: the transaction failed: nothing is claimed (exit 74).
             RuntimeError: :attr:`claims_ahead` is false.
         """
-        if not self.claims_ahead:
+        if self.run_id is None:
             raise RuntimeError("no run to claim leads for")
+        if not self.claims_ahead:  # a mark could not be written (depart raised): nor can these
+            raise OutputError(str(_departed_path(self.path)), "cannot be written")
         self._bind_now()
         args = [
             (project, key, payload_hash(p), _dump(p), campaign_id, *source, "", self.run_id)

@@ -15,7 +15,7 @@ from clitools import import_args as imp
 
 from etl.errors import LockedError, OutputError, StateVersionError
 from etl.sandbox import SandboxServer
-from etl.state import SCHEMA_VERSION, Ledger, _Job, payload_hash
+from etl.state import SCHEMA_VERSION, Ledger, _Job, _mount_type, payload_hash
 
 PAYLOAD = {
     "groupId": 1,
@@ -702,3 +702,89 @@ def test_a_claim_departs_once_and_never_after_its_release(tmp_path: Path) -> Non
     db.close()
     with Ledger.open(path, boot_id=lambda: "boot-a") as ledger:  # the next run
         assert ledger.counts() == {"ambiguous": 1}  # a may have been sent
+
+
+def test_a_read_only_view_hides_no_claim_of_a_live_run_and_reads_rows_as_they_are_now(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    rows = [("k1", PAYLOAD, ("a.csv", 2)), ("k2", PAYLOAD, ("a.csv", 3))]
+    with Ledger.open(path, boot_id=lambda: "boot-a") as live:
+        live.start_run("import", [], "2026-01-01T00:00:00Z")
+        live.claim(1, rows, None)
+        with Ledger.open_readonly(path, boot_id=lambda: "boot-a") as view:
+            assert view.counts() == {"sending": 2}  # the live run may send them any moment
+            assert live.depart(1, "k1")
+            assert live.mark_created(1, "k1", 101) is None
+            assert live.release(1, ["k1", "k2"]) == {"k1"}
+            assert view.counts() == {"created": 1}
+            assert sorted(view.lookup(1, ["k1", "k2"])) == ["k1"]
+        live.claim(1, [rows[1]], None)
+        os.close(live._lock_fd)  # the run dies (its lock goes with the process)
+        live._lock_fd = None
+        with Ledger.open_readonly(path, boot_id=lambda: "boot-a") as view:
+            assert view.counts() == {"created": 1}  # k2's claim never left: absent
+            with Ledger.open(path, boot_id=lambda: "boot-a") as rerun:  # drops k2's claim
+                rerun.mark_sending(1, "k2", PAYLOAD, None, "a.csv", 3)
+                assert rerun.mark_created(1, "k2", 102) is None
+            assert view.counts() == {"created": 2}
+            assert sorted(view.lookup(1, ["k1", "k2"])) == ["k1", "k2"]
+
+
+def test_a_departed_file_that_cannot_be_removed_is_exit_74(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    Ledger.open(path).close()
+    (tmp_path / "s.sqlite.departed").mkdir()
+    with pytest.raises(OutputError) as err:
+        Ledger.open(path)
+    assert str(err.value) == f"{path}.departed: cannot be removed: Is a directory"
+    assert err.value.exit_code == 74
+    (tmp_path / "s.sqlite.departed").rmdir()
+    Ledger.open(path).close()  # the lock was released
+
+
+def test_no_claims_ahead_on_a_network_or_fuse_file_system() -> None:
+    mounts = (
+        "sysfs /sys sysfs rw 0 0\n"
+        "/dev/sda1 / ext4 rw,relatime 0 0\n"
+        "srv:/export /mnt/my\\040share nfs4 rw 0 0\n"
+        "sshfs#u@h: /home/u/remote fuse.sshfs rw 0 0\n"
+        "tmpfs /home/u/remote/cache tmpfs rw 0 0\n"
+    )
+    found = {
+        p: _mount_type(Path(p), mounts)
+        for p in (
+            "/mnt/my share/s.sqlite",
+            "/mnt/my",
+            "/home/u/remote/s.sqlite",
+            "/home/u/remote/cache/s.sqlite",
+            "/var/s.sqlite",
+        )
+    }
+    assert found == {
+        "/mnt/my share/s.sqlite": "nfs4",
+        "/mnt/my": "ext4",
+        "/home/u/remote/s.sqlite": "fuse.sshfs",
+        "/home/u/remote/cache/s.sqlite": "tmpfs",
+        "/var/s.sqlite": "ext4",
+    }
+
+
+def test_a_mark_that_cannot_be_written_stops_every_later_departure_and_claim(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    with Ledger.open(path, boot_id=lambda: "boot-a") as ledger:
+        ledger.start_run("import", [], "2026-01-01T00:00:00Z")
+        ledger.claim(1, [("a", PAYLOAD, ("a.csv", 2)), ("b", PAYLOAD, ("a.csv", 3))], None)
+        assert ledger._departed_fd is not None
+        os.close(ledger._departed_fd)  # every write to it fails from now on (EBADF)
+        with pytest.raises(OutputError) as err:
+            ledger.depart(1, "a")
+        assert str(err.value) == f"{path}.departed: cannot be written: Bad file descriptor"
+        assert not ledger.claims_ahead and not ledger.depart(1, "b")
+        with pytest.raises(OutputError):  # exit 74, not an internal error
+            ledger.claim(1, [("c", PAYLOAD, ("a.csv", 4))], None)
+        ledger._departed_fd = None  # closed above
+    with Ledger.open(path, boot_id=lambda: "boot-a") as ledger:
+        assert ledger.counts() == {}  # neither left: both released by the run's end
