@@ -30,7 +30,7 @@ import pandas as pd
 
 from etl.errors import WorkerError
 from etl.extract import Chunk, RowProblem, rejects_origins, unescape_rejects
-from etl.payload import LeadRow, lead_rows
+from etl.payload import LeadRows, lead_rows
 from etl.plan import Plan
 from etl.shape import apply_mapping
 from etl.validate import Issue, KeyTracker, lead_keys, rejected_keys, validate_chunk
@@ -54,7 +54,8 @@ class ChunkVerdict:
         frame: the chunk's text cells, index = source row (rows the reader refused but could
             split into the header's fields included), for the rejects' cells.
         problems: rows the reader could not split (rejected as they are).
-        leads: the rows that passed every check, as lead records in row order (key, zone,
+        leads: the rows that passed every check, as lead records in row order, held column
+            by column (:class:`etl.payload.LeadRows`: key, zone,
             numbers, origin, zone source, warnings, and when ``plan.bodies`` the ``POST
             /leads`` body for the run's time ``plan.when``, tasks and notes); duplicate keys
             not yet taken out (:func:`find_duplicates`).
@@ -70,7 +71,7 @@ class ChunkVerdict:
     source_file: str
     frame: pd.DataFrame
     problems: tuple[RowProblem, ...] = ()
-    leads: tuple[LeadRow, ...] = ()
+    leads: LeadRows = field(default_factory=lambda: LeadRows(""))
     rejected_keys: AbcMapping[int, str] = field(default_factory=dict)
     issues: tuple[Issue, ...] = ()
     regions: AbcMapping[str, str] = field(default_factory=dict)
@@ -168,7 +169,7 @@ class Duplicates:
             rejected, in the order their reasons were found.
     """
 
-    leads: tuple[LeadRow, ...]
+    leads: LeadRows
     issues: tuple[Issue, ...]
     by_row: AbcMapping[int, tuple[Issue, ...]]
 
@@ -176,15 +177,15 @@ class Duplicates:
 def find_duplicates(verdict: ChunkVerdict, keys: KeyTracker) -> Duplicates:
     """Check a verdict's keys against ``keys`` (and remember its valid rows' keys there)."""
     name = verdict.source_file
-    dupes = keys.check_keys(((lead.source_row, lead.key) for lead in verdict.leads), name)
+    leads = verdict.leads
+    dupes = keys.check_keys(zip(leads.rows, leads.keys, strict=True), name)
     if verdict.rejected_keys:
         dupes += keys.peek_keys(verdict.rejected_keys, name)
     by_row: dict[int, list[Issue]] = {}
     for issue in [*verdict.issues, *dupes]:
         by_row.setdefault(issue.source_row, []).append(issue)
     taken = {issue.source_row for issue in dupes}
-    leads = tuple(lead for lead in verdict.leads if lead.source_row not in taken)
-    return Duplicates(leads, tuple(dupes), {r: tuple(i) for r, i in by_row.items()})
+    return Duplicates(leads.without(taken), tuple(dupes), {r: tuple(i) for r, i in by_row.items()})
 
 
 class ChunkPool:

@@ -11,10 +11,10 @@ normalises or checks a value; everything was settled by validation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, overload
 
 import pandas as pd
 
@@ -24,7 +24,7 @@ from etl.values import Caveat
 if TYPE_CHECKING:
     from etl.mapping import CommentSpec, Mapping, References
 
-__all__ = ["LeadRow", "lead_payload", "lead_rows", "task_bodies"]
+__all__ = ["LeadRow", "LeadRows", "lead_payload", "lead_rows", "task_bodies"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,146 @@ class LeadRow:
         return self.origin or (self.source_file, self.source_row)
 
 
+#: A row's API bodies: ``(payload, tasks, notes)`` as :class:`LeadRow` holds them.
+_Bodies = tuple[
+    dict[str, Any],
+    tuple[tuple[str, dict[str, Any]], ...],
+    tuple[tuple[str, dict[str, Any], bool], ...],
+]
+
+
+@dataclass(frozen=True, eq=False)
+class LeadRows(Sequence[LeadRow]):
+    """The lead records of one chunk of one file, held column by column: a sequence of
+    :class:`LeadRow` (in row order) whose columns the main process of a run reads without a
+    record per row (the keys, the zones, the report's cells), and which pickles as a few lists
+    rather than one object per row (a worker process sends it back with its verdict).
+
+    Attributes:
+        source_file: the file, as given (every record's ``source_file``).
+        rows: each record's ``source_row``.
+        keys: each record's ``key``.
+        zone_sources: each record's ``zone_source``.
+        warnings: each record's ``warnings``.
+        zones: each record's ``zone``.
+        numbers: each record's ``numbers``.
+        origins: source row → ``origin`` of the rows that have one (a rejects file's).
+        bodies: each record's ``(payload, tasks, notes)``; ``None`` when no body was built (a
+            run that sends nothing: every record's ``payload`` is ``{}``, no tasks, no notes).
+
+    Records are made once, the first time one is asked for (the loader's), and kept; two
+    :class:`LeadRows` are equal (and equal to a tuple of records) when their records are.
+    """
+
+    source_file: str
+    rows: tuple[int, ...] = ()
+    keys: tuple[str, ...] = ()
+    zone_sources: tuple[str, ...] = ()
+    warnings: tuple[tuple[Caveat, ...], ...] = ()
+    zones: tuple[str, ...] = ()
+    numbers: tuple[tuple[str, ...], ...] = ()
+    origins: AbcMapping[int, tuple[str, int]] = field(default_factory=dict)
+    bodies: tuple[_Bodies, ...] | None = None
+    _records: list[tuple[LeadRow, ...]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        n = len(self.rows)
+        columns = (self.keys, self.zone_sources, self.warnings, self.zones, self.numbers)
+        if any(len(c) != n for c in columns) or (self.bodies is not None and len(self.bodies) != n):
+            raise ValueError("the columns of a LeadRows must all have one item per row")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the records made from it (the receiver makes its own)."""
+        return {**self.__dict__, "_records": []}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> LeadRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> LeadRows: ...
+
+    def __getitem__(self, index: int | slice) -> LeadRow | LeadRows:
+        if isinstance(index, slice):
+            return self.take(range(len(self.rows))[index])
+        return self.records()[index]
+
+    def __iter__(self) -> Iterator[LeadRow]:
+        return iter(self.records())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LeadRows | tuple):
+            return self.records() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def records(self) -> tuple[LeadRow, ...]:
+        """One :class:`LeadRow` per row, in row order (made on the first call, then kept)."""
+        if not self._records:
+            bodies = self.bodies if self.bodies is not None else [({}, (), ())] * len(self.rows)
+            origins = self.origins
+            self._records.append(
+                tuple(
+                    LeadRow(
+                        self.source_file,
+                        row,
+                        key,
+                        payload if self.bodies is not None else {},
+                        origins.get(row),
+                        tasks,
+                        notes,
+                        source,
+                        warned,
+                        zone,
+                        numbers,
+                    )
+                    for row, key, (payload, tasks, notes), source, warned, zone, numbers in zip(
+                        self.rows,
+                        self.keys,
+                        bodies,
+                        self.zone_sources,
+                        self.warnings,
+                        self.zones,
+                        self.numbers,
+                        strict=True,
+                    )
+                )
+            )
+        return self._records[0]
+
+    def take(self, positions: Sequence[int]) -> LeadRows:
+        """The records at ``positions`` (0-based, in the order given), column by column."""
+        if len(positions) == len(self.rows) and list(positions) == list(range(len(self.rows))):
+            return self
+
+        def pick(column: Sequence[Any]) -> tuple[Any, ...]:
+            return tuple(column[i] for i in positions)
+
+        rows = pick(self.rows)
+        return LeadRows(
+            self.source_file,
+            rows,
+            pick(self.keys),
+            pick(self.zone_sources),
+            pick(self.warnings),
+            pick(self.zones),
+            pick(self.numbers),
+            {r: o for r in rows if (o := self.origins.get(r)) is not None},
+            pick(self.bodies) if self.bodies is not None else None,
+        )
+
+    def without(self, rows: AbcMapping[int, Any] | set[int]) -> LeadRows:
+        """The records whose source row is not in ``rows`` (itself when none is)."""
+        if not rows:
+            return self
+        return self.take([i for i, row in enumerate(self.rows) if row not in rows])
+
+
 def lead_rows(
     valid: pd.DataFrame,
     keys: Sequence[str],
@@ -83,8 +223,8 @@ def lead_rows(
     origins: AbcMapping[int, tuple[str, int]],
     warnings: AbcMapping[int, tuple[Caveat, ...]],
     bodies: bool = True,
-) -> tuple[LeadRow, ...]:
-    """The lead record of each valid row of a chunk, in row order.
+) -> LeadRows:
+    """The lead record of each valid row of a chunk, in row order, column by column.
 
     Args:
         valid: rows of :func:`etl.validate.normalize_frame` that passed every check (columns
@@ -101,42 +241,28 @@ def lead_rows(
             turned into a dict.
 
     Returns:
-        One :class:`LeadRow` per row of ``valid``.
+        One :class:`LeadRow` per row of ``valid`` (a :class:`LeadRows`).
     """
     phone_cols = col.phone_columns(valid.columns)
     numbers = [
         tuple(dict.fromkeys(n for cell in cells if isinstance(cell, tuple) for n in cell))
         for cells in zip(*(valid[c] for c in phone_cols), strict=True)
     ]
-    records: list[Any] = valid.to_dict("records") if bodies else [None] * len(valid)
-    rows = []
-    for idx, key, rec, zone, source, found in zip(
-        valid.index,
-        keys,
-        records,
-        valid["timezoneId"],
-        valid[col.TIMEZONE_SOURCE],
-        numbers if phone_cols else [()] * len(valid),
-        strict=True,
-    ):
-        row = int(idx)
-        payload, tasks, notes = _bodies(rec, mapping, refs, when) if bodies else ({}, (), ())
-        rows.append(
-            LeadRow(
-                source_file,
-                row,
-                key,
-                payload,
-                origins.get(row),
-                tasks,
-                notes,
-                source or "",
-                warnings.get(row, ()),
-                zone,
-                found,
-            )
-        )
-    return tuple(rows)
+    rows = [int(i) for i in valid.index]
+    made = None
+    if bodies:
+        made = tuple(_bodies(rec, mapping, refs, when) for rec in valid.to_dict("records"))
+    return LeadRows(
+        source_file,
+        tuple(rows),
+        tuple(keys),
+        tuple(source or "" for source in valid[col.TIMEZONE_SOURCE]),
+        tuple(warnings.get(row, ()) for row in rows),
+        tuple(valid["timezoneId"]),
+        tuple(numbers) if phone_cols else ((),) * len(valid),
+        {row: origin for row in rows if (origin := origins.get(row)) is not None},
+        made,
+    )
 
 
 def _bodies(

@@ -34,6 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,7 +79,7 @@ from etl.load import (
 from etl.mapping import Mapping as LeadMapping
 from etl.mapping import References
 from etl.normalize import reason_kind
-from etl.payload import LeadRow
+from etl.payload import LeadRows
 from etl.phonefast import regions_many
 from etl.plan import (
     DateScan,
@@ -300,12 +301,11 @@ class RunReport:
                 reasons = [("row", "", f"row: {problem.message}", problem.kind)]
                 self.writer.reject(verdict.source_file, row, problem.values, reasons)
 
-    def valid(self, name: str, leads: Sequence[LeadRow], when: Mapping[int, LeadWindow]) -> None:
-        """``validate``: the rows that would load, in row order (``when``: source row → its
-        :class:`LeadWindow`)."""
-        self.writer.loaded_valid(
-            name,
-            [(r.source_row, r.key, r.zone_source, r.warnings, when[r.source_row]) for r in leads],
+    def valid(self, leads: LeadRows, windows: Sequence[LeadWindow]) -> None:
+        """``validate``: the rows that would load, in row order (``windows``: each row's
+        :class:`LeadWindow`), written column by column."""
+        self.writer.loaded_columns(
+            leads.source_file, leads.rows, leads.keys, leads.zone_sources, leads.warnings, windows
         )
 
     def refused(self, out: Outcome, frame: pd.DataFrame, field: str, message: str) -> None:
@@ -638,39 +638,37 @@ class _Run:
         self.stats.rows_rejected += rejected
         return rejected
 
-    def _count_valid(self, verdict: ChunkVerdict, leads: Sequence[LeadRow]) -> None:
+    def _count_valid(self, verdict: ChunkVerdict, leads: LeadRows) -> None:
         """The summary's counts of the rows that load: zone sources, regions, warnings."""
-        self.stats.zone_sources.update(r.zone_source for r in leads if r.zone_source)
-        sent = [n for r in leads for n in r.numbers]  # as sent: each number once a lead
+        self.stats.zone_sources.update(filter(None, leads.zone_sources))
+        sent = list(chain.from_iterable(leads.numbers))  # as sent: each number once a lead
         self.stats.phone_regions.update(regions_many(sent, known=verdict.regions))
-        for r in leads:
-            if r.warnings:
-                self.stats.rows_warned += 1
-                for warning in r.warnings:
-                    log.info("%s row %d: %s", r.source_file, r.source_row, warning.message)
+        warned = [n for n, said in enumerate(leads.warnings) if said]
+        self.stats.rows_warned += len(warned)
+        if warned and log.isEnabledFor(logging.INFO):
+            for n in warned:
+                for warning in leads.warnings[n]:
+                    log.info("%s row %d: %s", leads.source_file, leads.rows[n], warning.message)
 
     # --- loading --------------------------------------------------------------------------------
 
-    def _load(
-        self, plan: Plan, verdict: ChunkVerdict, leads: Sequence[LeadRow], report: RunReport
-    ) -> int:
+    def _load(self, plan: Plan, verdict: ChunkVerdict, leads: LeadRows, report: RunReport) -> int:
         """Send the lead records that load in batches (or, for validate, list them); returns
         rows rejected while loading (refused by the server, or a rejects file's duplicates)."""
         if self.stats.gate:
             return 0  # the data-quality gate closed: nothing is loaded
-        zones = [r.zone for r in leads]
-        rows = [r.source_row for r in leads]
-        when = dict(zip(rows, self.windows.add_many(zones, plan.calls), strict=True))
+        windows = self.windows.add_many(leads.zones, plan.calls)
         if self.loader is None:  # validate: list the valid rows
-            report.valid(verdict.source_file, leads, when)
+            report.valid(leads, windows)
             return 0
+        when = dict(zip(leads.rows, windows, strict=True))
         refused = 0
         for outcomes in self._send(self.loader, leads):
             for out in outcomes:
                 refused += self._record(out, verdict.frame, when, report)
         return refused
 
-    def _send(self, loader: Loader, rows: Sequence[LeadRow]) -> Iterator[list[Outcome]]:
+    def _send(self, loader: Loader, rows: LeadRows) -> Iterator[list[Outcome]]:
         """The outcomes of each batch of ``batch_rows`` rows, until the loader stops."""
         size = self.o.batch_rows
         batches = [rows[start : start + size] for start in range(0, len(rows), size)]

@@ -125,6 +125,14 @@ def _escape_column(values: Sequence[object]) -> list[str]:
     return out
 
 
+def _escape_texts(texts: Sequence[str]) -> Sequence[str]:
+    """:func:`escape_cell` of each text (a column of distinct texts, e.g. keys): the texts
+    themselves when none starts with a character that may need a ``'``."""
+    if not {t[:1] for t in texts} & _MAYBE_GUARDED:
+        return texts
+    return [escape_cell(t) for t in texts]
+
+
 def unescape_cell(value: str) -> str:
     """Undo :func:`escape_cell`: drop the one ``'`` it added before a dangerous character."""
     if value.startswith("'") and _guarded(value):
@@ -406,15 +414,32 @@ class ReportWriter:
         Raises:
             OutputError: the file cannot be written.
         """
-        if not rows:
+        if rows:
+            self.loaded_columns(source_file, *zip(*rows, strict=True))
+
+    def loaded_columns(
+        self,
+        source_file: str,
+        source_rows: Sequence[int],
+        keys: Sequence[str],
+        sources: Sequence[str],
+        caveats: Sequence[Sequence[Caveat]],
+        windows: Sequence[Any],
+    ) -> None:
+        """:meth:`loaded_valid` given column by column: each argument holds one item per row
+        (source row, key, timezone source, caveats, window), in file order.
+
+        Raises:
+            OutputError: the file cannot be written.
+        """
+        n = len(source_rows)
+        if not n:
             return
         self._flush_loaded()  # rows of loaded() before these
-        source_rows, keys, sources, caveats, windows = zip(*rows, strict=True)
-        warnings = [""] * len(rows)
-        for n in [n for n, said in enumerate(caveats) if said]:
-            self._count_caveats(source_file, source_rows[n], keys[n], caveats[n])
-            warnings[n] = "; ".join(w.message for w in caveats[n])
-        n = len(rows)
+        warnings = [""] * n
+        for i in [i for i, said in enumerate(caveats) if said]:
+            self._count_caveats(source_file, source_rows[i], keys[i], caveats[i])
+            warnings[i] = "; ".join(w.message for w in caveats[i])
         shown: dict[int, tuple[str, str, str]] = {}
         for window in {id(w): w for w in windows}.values():  # a few, shared by many rows
             cells = (window.zone, window.local_time, window.hours) if window else ("", "", "")
@@ -427,8 +452,8 @@ class ReportWriter:
         empty = [""] * n
         columns = [
             [escape_cell(source_file)] * n,
-            [str(r) for r in source_rows],
-            [escape_cell(k) for k in keys],
+            list(map(str, source_rows)),
+            _escape_texts(keys),
             empty,
             ["valid"] * n,
             empty,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import pickle
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ from etl.calls import call_context
 from etl.check import check_chunk, find_duplicates
 from etl.extract import Chunk, RowProblem
 from etl.mapping import References, load_mapping
-from etl.payload import LeadRow
+from etl.payload import LeadRow, LeadRows
 from etl.pipeline import RunOptions, run
 from etl.plan import FilePlan, Plan
 from etl.validate import KeyTracker
@@ -152,3 +153,41 @@ def test_the_reject_rate_pass_rejects_what_the_real_pass_rejects(tmp_path, sandb
     )
     assert gated.error.startswith("3 of 9 rows rejected (33.3%), more than --max-reject-rate 0%")
     assert (gated.rows_read, gated.rows_rejected, gated.leads_created) == (9, 3, 0)
+
+
+def test_the_lead_records_travel_column_by_column_and_read_back_as_the_same_records(tmp_path):
+    """A verdict's LeadRows pickles as its columns (the records are made again where they are
+    read), equals the tuple of its records, and keeps its columns through slices and
+    ``without``."""
+    cells = [
+        ("Ann", "ann@example.com", "+44 20 7946 0001 ext. 5", "Europe/London"),
+        ("Bob", "bob@example.com", "+44 20 7946 0002", ""),
+        ("Cy", "cy@example.com", "+44 20 7946 0003", "Europe/London"),
+    ]
+    frame = pd.DataFrame([(n, "Lee", *r) for n, *r in cells], columns=list(COLUMNS), dtype=object)
+    frame.index = pd.Index([2, 3, 4], name="_source_row")
+    plan = _plan(tmp_path)
+    for bodies in (True, False):
+        leads = check_chunk(dataclasses.replace(plan, bodies=bodies), Path("a.csv"), Chunk(frame))
+        leads = leads.leads
+        assert leads.rows == (2, 3, 4)
+        assert leads.keys == ("ann@example.com", "bob@example.com", "cy@example.com")
+        assert leads.zone_sources == ("column", "phone", "column")
+        assert [len(w) for w in leads.warnings] == [1, 0, 0]
+        back = pickle.loads(pickle.dumps(leads, pickle.HIGHEST_PROTOCOL))
+        assert back._records == []  # made again by the reader, not sent
+        assert back == leads == tuple(leads) and back is not leads
+        assert [(r.source_row, r.key, r.zone, r.numbers) for r in back] == [
+            (2, "ann@example.com", "Europe/London", ("+442079460001",)),
+            (3, "bob@example.com", "Europe/London", ("+442079460002",)),
+            (4, "cy@example.com", "Europe/London", ("+442079460003",)),
+        ]
+        if bodies:
+            assert [r.payload["email"] for r in back] == list(leads.keys)
+        else:
+            assert all(r.payload == {} and r.tasks == () and r.notes == () for r in back)
+        assert leads[1:] == leads.without({2}) == tuple(leads)[1:]
+        assert leads.without({3}).rows == (2, 4) and leads.without(set()) is leads
+        assert leads.without({3}).keys == ("ann@example.com", "cy@example.com")
+    with pytest.raises(ValueError, match="one item per row"):
+        LeadRows("a.csv", (1, 2), ("k",))
