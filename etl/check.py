@@ -178,7 +178,7 @@ def find_duplicates(verdict: ChunkVerdict, keys: KeyTracker) -> Duplicates:
     """Check a verdict's keys against ``keys`` (and remember its valid rows' keys there)."""
     name = verdict.source_file
     leads = verdict.leads
-    dupes = keys.check_keys(zip(leads.rows, leads.keys, strict=True), name)
+    dupes = keys.check_columns(leads.rows, leads.keys, name)
     if verdict.rejected_keys:
         dupes += keys.peek_keys(verdict.rejected_keys, name)
     by_row: dict[int, list[Issue]] = {}

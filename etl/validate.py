@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import sqlite3
+import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
@@ -852,52 +853,125 @@ def _usable(value: Any) -> bool:
     return not (value is None or isinstance(value, Invalid) or value != value or value == ())
 
 
+class _FirstRows:
+    """Key → ``(file, row)`` of the first row that had it: only a 64-bit hash and a number per
+    key in memory (12 bytes a key, sorted arrays merged as they grow, as in a log-structured
+    merge), the keys themselves and their rows in two unnamed temporary files (unlinked as they
+    are made, so nothing is left behind, whatever ends the process). A key whose hash is found
+    is read back from the file and compared, so a look-up is exact (two keys with one hash are
+    both kept). Only the process that made it may use it (``hash`` is salted per process).
+    """
+
+    #: One record of the rows file: the key's offset and length (bytes) in the keys file, its
+    #: file's number and its row.
+    _RECORD = np.dtype([("at", "<i8"), ("size", "<i4"), ("file", "<i4"), ("row", "<i8")])
+
+    def __init__(self, hasher: Callable[[str], int] = hash) -> None:
+        self._hash = hasher  # tests give one that collides
+        self._keys = tempfile.TemporaryFile()
+        self._rows = tempfile.TemporaryFile()
+        self._end = 0  # bytes in the keys file
+        self._count = 0  # keys stored (the rows file's records)
+        #: sorted runs of (hash, record number), each at most half the size of the one before
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._files: list[str] = []
+        self._file_no: dict[str, int] = {}
+
+    def close(self) -> None:
+        self._keys.close()
+        self._rows.close()
+        self._runs = []
+
+    def __del__(self) -> None:  # an unclosed store still drops its files
+        self.close()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The ``(file, row)`` of each of ``keys`` (distinct) that is stored."""
+        found: dict[str, tuple[str, int]] = {}
+        if not self._runs or not keys:
+            return found
+        hashes = np.fromiter(map(self._hash, keys), dtype=np.int64, count=len(keys))
+        for run, numbers in self._runs:
+            first = np.searchsorted(run, hashes, side="left")
+            hits = np.flatnonzero(run[np.minimum(first, len(run) - 1)] == hashes)
+            for i in hits.tolist():
+                key, at = keys[i], int(first[i])
+                while at < len(run) and run[at] == hashes[i] and key not in found:
+                    stored = self._read(int(numbers[at]))
+                    if stored[0] == key:
+                        found[key] = stored[1:]
+                    at += 1
+        return found
+
+    def add_many(self, keys: Sequence[str], file: str, rows: Sequence[int]) -> None:
+        """Store ``keys`` (none stored yet, each once) as first seen in ``file`` at ``rows``."""
+        if not keys:
+            return
+        data = [k.encode("utf-8", "surrogatepass") for k in keys]
+        records = np.empty(len(keys), dtype=self._RECORD)
+        sizes = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+        records["size"] = sizes
+        records["at"] = self._end + np.cumsum(sizes) - sizes
+        records["file"] = self._number(file)
+        records["row"] = rows
+        self._keys.seek(self._end)
+        self._keys.write(b"".join(data))
+        self._end += int(sizes.sum())
+        self._rows.seek(self._count * self._RECORD.itemsize)
+        self._rows.write(records.tobytes())
+        hashes = np.fromiter(map(self._hash, keys), dtype=np.int64, count=len(keys))
+        numbers = np.arange(self._count, self._count + len(keys), dtype=np.uint32)
+        self._count += len(keys)
+        order = np.argsort(hashes, kind="stable")
+        self._runs.append((hashes[order], numbers[order]))
+        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
+            (h1, n1), (h2, n2) = self._runs.pop(), self._runs.pop()
+            hashes, numbers = np.concatenate([h2, h1]), np.concatenate([n2, n1])
+            order = np.argsort(hashes, kind="stable")
+            self._runs.append((hashes[order], numbers[order]))
+
+    def _number(self, file: str) -> int:
+        number = self._file_no.get(file)
+        if number is None:
+            number = self._file_no[file] = len(self._files)
+            self._files.append(file)
+        return number
+
+    def _read(self, number: int) -> tuple[str, str, int]:
+        """``(key, file, row)`` of record ``number``."""
+        size = self._RECORD.itemsize
+        self._rows.seek(number * size)
+        record = np.frombuffer(self._rows.read(size), dtype=self._RECORD)[0]
+        self._keys.seek(int(record["at"]))
+        key = self._keys.read(int(record["size"])).decode("utf-8", "surrogatepass")
+        return key, self._files[int(record["file"])], int(record["row"])
+
+
 class KeyTracker:
     """Remembers the first row of each lead ``key`` across the chunks and files of one run.
 
     The first row with a key wins; later rows with the same key are duplicates naming it
-    (docs/mapping.md, "Values"). The keys live in a temporary SQLite file, not in memory, so a run
-    of millions of rows needs no more memory than a small one (a few MB of page cache).
+    (docs/mapping.md, "Values"). The keys live in unnamed temporary files, with 12 bytes a key in
+    memory (:class:`_FirstRows`), so a run of millions of rows needs little more memory than a
+    small one (12 MB a million distinct keys).
     """
 
     def __init__(self, key_fields: Iterable[str]) -> None:
         self.key_fields = tuple(key_fields)
-        # "": SQLite's private temporary on-disk database, deleted when the connection closes.
-        self._db = sqlite3.connect("", check_same_thread=False)
-        self._db.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4096;"
-            "CREATE TABLE first (key TEXT PRIMARY KEY, file TEXT, row INTEGER) WITHOUT ROWID;"
-            # the first *rejected* row of each key, so a later rejected row is labelled too
-            "CREATE TABLE first_rejected (key TEXT PRIMARY KEY, file TEXT, row INTEGER) "
-            "WITHOUT ROWID;"
-        )
+        self._first = _FirstRows()
+        # the first *rejected* row of each key, so a later rejected row is labelled too
+        self._first_rejected = _FirstRows()
 
     def close(self) -> None:
-        """Drop the temporary key file."""
-        self._db.close()
-
-    def __del__(self) -> None:  # an unclosed tracker still drops its file
-        try:
-            self._db.close()
-        except sqlite3.Error:
-            pass
+        """Drop the temporary key files."""
+        self._first.close()
+        self._first_rejected.close()
 
     def __enter__(self) -> KeyTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _known(self, keys: list[str], table: str = "first") -> dict[str, tuple[str, int]]:
-        found: dict[str, tuple[str, int]] = {}
-        for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for key, file, row in self._db.execute(
-                f"SELECT key, file, row FROM {table} WHERE key IN ({marks})", part
-            ):
-                found[key] = (file, row)
-        return found
 
     def check(self, valid: pd.DataFrame, source_file: str) -> tuple[pd.Series, list[Issue]]:
         """:meth:`check_keys` of the valid rows of a frame (their keys read by :func:`lead_keys`).
@@ -920,17 +994,34 @@ class KeyTracker:
         Returns:
             One ``key`` issue per duplicate or empty key, in row order.
         """
-        keys = list(keys)
+        pairs = list(keys)
+        return self.check_columns([r for r, _ in pairs], [k for _, k in pairs], source_file)
+
+    def check_columns(
+        self, rows: Sequence[int], keys: Sequence[str], source_file: str
+    ) -> list[Issue]:
+        """:meth:`check_keys` given column by column: ``rows[i]`` is the source row of
+        ``keys[i]``. Only the rows whose key is empty, was seen before or comes twice in the
+        chunk are looked at one by one; the others are remembered at once."""
+        distinct = set(keys)
+        seen = self._first.get_many(list(distinct))
+        special = {key for key in distinct if not key.replace("|", "")}
+        special.update(seen)
+        if len(distinct) < len(keys):
+            special.update(key for key, n in Counter(keys).items() if n > 1)
+        if not special:
+            self._first.add_many(keys, source_file, rows)
+            return []
         issues = []
-        seen = self._known(list({key for _, key in keys}))
-        new: list[tuple[str, str, int]] = []
-        for row, key in keys:
+        stored = [True] * len(keys)
+        for i in [i for i, key in enumerate(keys) if key in special]:
+            key, row, stored[i] = keys[i], int(rows[i]), False
             if not key.replace("|", ""):  # the ledger could not tell this lead from others
                 names = "+".join(self.key_fields)
                 issues.append(
                     Issue(
                         source_file,
-                        int(row),
+                        row,
                         "key",
                         "",
                         "required",
@@ -942,11 +1033,12 @@ class KeyTracker:
                 continue
             first = seen.get(key)
             if first is None:
-                seen[key] = (source_file, int(row))
-                new.append((key, source_file, int(row)))
+                seen[key] = (source_file, row)
+                stored[i] = True
                 continue
-            issues.append(self._duplicate(source_file, int(row), key, first))
-        self._db.executemany("INSERT INTO first VALUES (?, ?, ?)", new)
+            issues.append(self._duplicate(source_file, row, key, first))
+        kept = [i for i, new in enumerate(stored) if new]
+        self._first.add_many([keys[i] for i in kept], source_file, [rows[i] for i in kept])
         return issues
 
     def peek(self, rejected: pd.DataFrame, source_file: str) -> list[Issue]:
@@ -965,9 +1057,9 @@ class KeyTracker:
             source_file: the file, as given.
         """
         wanted = list(set(keys.values()))
-        seen = self._known(wanted)
-        earlier = self._known(wanted, "first_rejected")
-        new: list[tuple[str, str, int]] = []
+        seen = self._first.get_many(wanted)
+        earlier = self._first_rejected.get_many(wanted)
+        new: list[tuple[str, int]] = []
         issues = []
         for row, key in sorted(keys.items()):
             first = seen.get(key)
@@ -975,10 +1067,10 @@ class KeyTracker:
                 first = earlier.get(key)
                 if first is None:
                     earlier[key] = (source_file, row)
-                    new.append((key, source_file, row))
+                    new.append((key, row))
                     continue
             issues.append(self._duplicate(source_file, row, key, first))
-        self._db.executemany("INSERT INTO first_rejected VALUES (?, ?, ?)", new)
+        self._first_rejected.add_many([k for k, _ in new], source_file, [r for _, r in new])
         return issues
 
     def _duplicate(self, source_file: str, row: int, key: str, first: tuple[str, int]) -> Issue:

@@ -17,6 +17,7 @@ from etl.validate import (
     Issue,
     KeyTracker,
     ValidatedChunk,
+    _FirstRows,
     date_orders,
     normalize_frame,
     validate_chunk,
@@ -483,6 +484,47 @@ def test_normalize_frame_columns() -> None:
 
 
 # --- KeyTracker -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hasher", [hash, lambda key: len(key) % 3], ids=["hash", "colliding"])
+def test_the_first_rows_of_keys_are_exact_whatever_their_hashes(hasher) -> None:
+    """Only hashes are kept in memory and the keys in temporary files: keys whose hashes
+    collide (here most do) are still told apart exactly, across many merged runs."""
+    store = _FirstRows(hasher)
+    keys = [f"k{i}é" for i in range(0, 4000, 2)]  # non-ASCII: read back as UTF-8
+    for start in range(0, len(keys), 100):  # 20 additions, merged as they grow
+        part = keys[start : start + 100]
+        store.add_many(part, f"f{start % 3}.csv", [start + n + 2 for n in range(len(part))])
+    asked = [f"k{i}é" for i in range(0, 4001, 50)] + ["k1é", "", "other"]
+    found = store.get_many(asked)
+    assert found == {
+        f"k{i}é": (f"f{(i // 2) // 100 * 100 % 3}.csv", i // 2 + 2) for i in range(0, 4000, 50)
+    }
+    assert len(store._runs) < 20 and sum(len(h) for h, _ in store._runs) == 2000
+    store.close()
+
+
+def test_a_key_tracker_checks_a_chunk_column_by_column_as_row_by_row() -> None:
+    """check_columns: empty keys, keys seen in earlier chunks and keys twice in the chunk are
+    the only rows looked at one by one; the issues are check_keys' own, in row order."""
+    by_rows, by_columns = KeyTracker(["email", "name"]), KeyTracker(["email", "name"])
+    chunks = [
+        [(2, "a|ann"), (3, "b|bob"), (4, "|"), (5, "a|ann"), (6, "c|cy")],
+        [(7, "c|cy"), (8, "d|dee"), (9, "d|dee"), (10, "||"), (11, "e|eve")],
+        [(12, "f|fay"), (13, "g|gus")],
+    ]
+    for n, chunk in enumerate(chunks):
+        name = f"{n}.csv"
+        rows, keys = [r for r, _ in chunk], [k for _, k in chunk]
+        assert by_columns.check_columns(rows, keys, name) == by_rows.check_keys(chunk, name)
+    issues = by_columns.check_columns([14, 15], ["b|bob", "z|zed"], "3.csv")
+    assert [(i.source_row, i.kind, i.message) for i in issues] == [
+        (14, "duplicate", "duplicate of 0.csv row 3 (same email+name 'b|bob')")
+    ]
+    assert by_columns._first.get_many(["d|dee", "||", "z|zed"]) == {
+        "d|dee": ("1.csv", 8),
+        "z|zed": ("3.csv", 15),
+    }
 
 
 def test_duplicates_across_files_name_the_first_file_and_row() -> None:
