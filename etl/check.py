@@ -29,7 +29,7 @@ from typing import NoReturn
 import pandas as pd
 
 from etl.errors import WorkerError
-from etl.extract import Chunk, RowProblem, rejects_origins, unescape_rejects
+from etl.extract import Chunk, CsvSlice, RowProblem, rejects_origins, unescape_rejects
 from etl.payload import LeadRows, lead_rows
 from etl.plan import Plan
 from etl.shape import apply_mapping
@@ -226,8 +226,9 @@ class ChunkPool:
             self.close()
             raise
 
-    def verdicts(self, source: Path, chunks: Iterable[Chunk]) -> Iterator[ChunkVerdict]:
-        """The verdict of each chunk of ``source``, in order. A chunk goes to the worker that
+    def verdicts(self, source: Path, chunks: Iterable[Chunk | CsvSlice]) -> Iterator[ChunkVerdict]:
+        """The verdict of each chunk of ``source``, in order (a :class:`~etl.extract.CsvSlice`
+        is read by the worker that checks it). A chunk goes to the worker that
         owes the fewest verdicts (the first of them on a tie), so which worker checks which
         chunk depends only on the order of the chunks. Verdicts this iterator did not hand out
         (it was closed early, or raised) are dropped as they arrive.
@@ -469,10 +470,12 @@ def _adopt(plan: Plan) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _check_here(source: Path, chunk: Chunk) -> bytes:
-    """A worker's task: the pickled verdict of one chunk."""
+def _check_here(source: Path, chunk: Chunk | CsvSlice) -> bytes:
+    """A worker's task: the pickled verdict of one chunk (read here when given as a slice)."""
     if _PLAN is None:  # pragma: no cover - the initializer always ran first
         raise RuntimeError("a ChunkPool worker without its plan")
+    if isinstance(chunk, CsvSlice):
+        chunk = chunk.read()
     return pickle.dumps(check_chunk(_PLAN, source, chunk), pickle.HIGHEST_PROTOCOL)
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "AmbiguousApiError",
@@ -162,6 +163,19 @@ class EtlError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its attributes whatever its ``__init__`` takes (a worker process that
+        reads a file raises it to the main process)."""
+        return (_rebuilt, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuilt(kind: type[EtlError], message: str, state: dict[str, Any]) -> EtlError:
+    """An :class:`EtlError` of ``kind`` made again from its pickle (see ``__reduce__``)."""
+    error = kind.__new__(kind)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(EtlError):

@@ -46,7 +46,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
@@ -64,6 +64,7 @@ __all__ = [
     "CSV_FIELD_LIMIT",
     "CellWatcher",
     "Chunk",
+    "CsvSlice",
     "DELIMITERS",
     "ENCODING_FAMILIES",
     "EncodingGuess",
@@ -445,6 +446,12 @@ class SourceReader:
         finally:
             source.close()
 
+    def slices(self, rows: int = 10_000) -> list[CsvSlice] | None:
+        """The chunks :meth:`chunks` yields, as places in the file that another process can
+        read (:meth:`CsvSlice.read`), or ``None`` when this reader has none (anything but a
+        UTF-8 CSV)."""
+        return None
+
     def _chunk(self, batch: list[_RawRow]) -> Chunk:
         data: list[list[str]] = []
         index: list[int] = []
@@ -531,32 +538,82 @@ class _CsvReader(SourceReader):
     def _verify(self, watch: Watch | None) -> None:
         """Parse the whole file once, so a broken record fails here and not part-way through
         the chunks (the pipeline sends each chunk as it goes); see :func:`check_csv_structure`.
-        The watched columns' distinct texts are told to their watchers on the way."""
+        The watched columns' distinct texts are told to their watchers on the way, and in a
+        UTF-8 file the place of every :data:`_MARK_ROWS`-th data row is noted
+        (:meth:`slices`)."""
         assert self.encoding is not None and self.delimiter is not None
         watching = _Watching(self, watch(self)) if watch is not None else None
+        self._places: list[tuple[int, int]] = []
+        self._data_total = 0
+        self._sliced = False  # whether the places were noted (a UTF-8 file)
         with self._guard():
-            with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
-                if self.sep_line is not None:
-                    fh.readline()  # Excel's "sep=;" line is no row (see _raw_rows)
-                records, lines, spanning = check_csv_structure(
-                    fh,
-                    self.delimiter,
-                    width=self._width,
-                    max_field_lines=self._options.max_field_lines,
-                    max_field_chars=self._options.max_field_chars,
-                    path=str(self.path),
-                    watch=watching.see if watching else None,
-                    watch_from=self.header_row + 1,
-                )
+            if self.encoding in _LINE_CODECS:
+                with open(self.path, "rb") as raw:
+                    lines = _Lines(raw, 0, self.encoding)
+                    text = iter(lines)
+                    if self.sep_line is not None:
+                        next(text, None)  # Excel's "sep=;" line is no row (see _raw_rows)
+                    marks = _Marks(self, lines)
+                    records, physical, spanning = self._check_structure(text, watching, marks)
+                self._places, self._data_total = marks.places, marks.data
+                self._sliced = True
+            else:
+                with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
+                    if self.sep_line is not None:
+                        fh.readline()  # Excel's "sep=;" line is no row (see _raw_rows)
+                    records, physical, spanning = self._check_structure(fh, watching, None)
         logger.info(
             "%s: %d records on %d lines (%d records span several lines)",
             self.path,
             records,
-            lines,
+            physical,
             spanning,
         )
         self.rows_total = max(0, records - self.header_row)
         self.watched = watching.headers if watching else frozenset()
+
+    def _check_structure(
+        self, lines: Iterable[str], watching: _Watching | None, marks: _Marks | None
+    ) -> tuple[int, int, int]:
+        assert self.delimiter is not None
+        return check_csv_structure(
+            lines,
+            self.delimiter,
+            width=self._width,
+            max_field_lines=self._options.max_field_lines,
+            max_field_chars=self._options.max_field_chars,
+            path=str(self.path),
+            watch=watching.see if watching else None,
+            watch_from=self.header_row + 1,
+            each=marks,
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (with a :class:`CsvSlice`) without the places of the structure pass."""
+        return {**self.__dict__, "_places": []}
+
+    def slices(self, rows: int = 10_000) -> list[CsvSlice] | None:
+        """:meth:`chunks`' chunks as places noted by the structure pass: each starts at the
+        noted data row at or before its first one and skips the rows before that."""
+        if rows < 1:
+            raise ValueError(f"rows must be 1 or more, not {rows}")
+        if not self._sliced:
+            return None
+        out = []
+        for first in range(0, self._data_total, rows):
+            row, offset = self._places[first // _MARK_ROWS]
+            skip = first - first // _MARK_ROWS * _MARK_ROWS
+            out.append(CsvSlice(self, offset, row, skip, min(rows, self._data_total - first)))
+        return out
+
+    def _read_slice(self, part: CsvSlice) -> Chunk:
+        with self._guard(row=part.row + 1):
+            records = self._records(part.row, blanks=False, start=part.offset)
+            try:
+                batch = list(islice(records, part.skip, part.skip + part.rows))
+            finally:
+                records.close()
+            return self._chunk(batch)
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         yield from self._records(0, blanks=True)
@@ -564,14 +621,27 @@ class _CsvReader(SourceReader):
     def _data_rows(self) -> Generator[_RawRow, None, None]:
         return self._records(self.header_row, blanks=False)
 
-    def _records(self, after: int, *, blanks: bool) -> Generator[_RawRow, None, None]:
+    def _records(
+        self, after: int, *, blanks: bool, start: int | None = None
+    ) -> Generator[_RawRow, None, None]:
         """The records below row ``after``, blank ones only when ``blanks``: one loop for what
-        the shared ``_raw_rows`` → ``_data_rows`` pair does in two generator steps a row."""
+        the shared ``_raw_rows`` → ``_data_rows`` pair does in two generator steps a row.
+        With ``start`` (a UTF-8 file), read from that byte offset, where record ``after + 1``
+        begins (a place :meth:`_verify` noted)."""
         assert self.encoding is not None and self.delimiter is not None
-        row = 0
-        with open(self.path, encoding=self.encoding, newline="", errors="strict") as fh:
-            if self.sep_line is not None:
-                fh.readline()  # Excel's "sep=;" line: Excel shows no row for it, so none counts
+        with ExitStack() as files:
+            if start is None:
+                row = 0
+                fh: Iterable[str] = files.enter_context(
+                    open(self.path, encoding=self.encoding, newline="", errors="strict")
+                )
+                if self.sep_line is not None:
+                    fh.readline()  # type: ignore[attr-defined]  # Excel's "sep=;" line: no row
+            else:
+                row = after
+                raw = files.enter_context(open(self.path, "rb"))
+                raw.seek(start)
+                fh = _Lines(raw, start, self.encoding)
             reader = csv.reader(fh, delimiter=self.delimiter, quotechar='"', doublequote=True)
             while True:
                 try:
@@ -590,6 +660,101 @@ class _CsvReader(SourceReader):
                 # a first cell that starts with other than white space: not blank (most rows)
                 if blanks or (cells and cells[0][:1].strip()) or not _is_blank(cells):
                     yield row, cells, ()
+
+
+#: Codecs whose files the structure pass reads as bytes split into lines (a line break is the
+#: same byte in them and never inside a character), noting where rows start (:class:`CsvSlice`).
+_LINE_CODECS = frozenset({"utf-8", "utf-8-sig"})
+#: Data rows between two places the structure pass notes (a slice skips fewer than this).
+_MARK_ROWS = 1_000
+#: Bytes read at a time by :class:`_Lines`.
+_LINE_BLOCK = 1 << 20
+
+
+class _Lines:
+    """The lines of a file from byte ``start`` on, decoded, as a text file opened with
+    ``newline=""`` gives them (each ends at ``\\n``, ``\\r`` or ``\\r\\n``, kept), for the
+    codecs of :data:`_LINE_CODECS`; ``end`` is the byte offset after the last line given.
+    A byte sequence the codec refuses raises ``UnicodeDecodeError``, as the text file does."""
+
+    def __init__(self, fh: IO[bytes], start: int, codec: str) -> None:
+        self._fh = fh
+        self.end = start
+        self._codec = codec if start == 0 else "utf-8"  # a BOM only at the very start
+
+    def __iter__(self) -> Iterator[str]:
+        pending: list[bytes] = []  # a line not ended yet (one long line: many blocks)
+        first = True
+        while True:
+            block = self._fh.read(_LINE_BLOCK)
+            if block and pending and b"\n" not in block and b"\r" not in block:
+                pending.append(block)
+                continue
+            data = b"".join([*pending, block]) if pending else block
+            if not data:
+                return
+            lines = data.splitlines(keepends=True)
+            pending = []
+            if block and not lines[-1].endswith(b"\n"):
+                pending.append(lines.pop())  # cut by the block (or a "\r" a "\n" may follow)
+            if first and lines:
+                first = False
+                self.end += len(lines[0])
+                yield lines[0].decode(self._codec)
+                lines = lines[1:]
+            for line in lines:
+                self.end += len(line)
+                yield line.decode("utf-8")
+
+
+class _Marks:
+    """Told every record of a UTF-8 CSV's structure pass: counts the data rows (below the
+    header, not blank: the rows :meth:`SourceReader.chunks` yields) and notes ``(records
+    before it, byte offset)`` of every :data:`_MARK_ROWS`-th one."""
+
+    def __init__(self, reader: SourceReader, lines: _Lines) -> None:
+        self.header_row = reader.header_row
+        self.lines = lines
+        self.before = lines.end  # where the record told next begins
+        self.data = 0
+        self.places: list[tuple[int, int]] = []
+
+    def __call__(self, row: int, cells: list[str]) -> None:
+        if row > self.header_row and ((cells and cells[0][:1].strip()) or not _is_blank(cells)):
+            if not self.data % _MARK_ROWS:
+                self.places.append((row - 1, self.before))
+            self.data += 1
+        self.before = self.lines.end
+
+
+@dataclass(frozen=True)
+class CsvSlice:
+    """One chunk of a UTF-8 CSV as a place in the file (:meth:`SourceReader.slices`): what
+    :meth:`SourceReader.chunks` yields, read by :meth:`read` where it is needed (a worker
+    process), so the process that checked the file's structure does not parse it again.
+
+    Attributes:
+        reader: the file's reader (pickled without its noted places).
+        offset: the byte where record ``row + 1`` begins.
+        row: the records before that place (the file's row numbering).
+        skip: data rows to pass over from there before the chunk's first.
+        rows: data rows of the chunk (rows the reader refuses included).
+    """
+
+    reader: _CsvReader
+    offset: int
+    row: int
+    skip: int
+    rows: int
+
+    def read(self) -> Chunk:
+        """The chunk, as :meth:`SourceReader.chunks` gives it.
+
+        Raises:
+            InputError: the file cannot be read there any more (it changed since it was
+                opened).
+        """
+        return self.reader._read_slice(self)
 
 
 class _Watching:
@@ -662,6 +827,7 @@ def check_csv_structure(
     path: str = "<csv>",
     watch: Callable[[int, list[str]], bool] | None = None,
     watch_from: int = 1,
+    each: Callable[[int, list[str]], None] | None = None,
 ) -> tuple[int, int, int]:
     """Check that the records of a CSV text are the rows its lines show.
 
@@ -693,6 +859,8 @@ def check_csv_structure(
             reader tells its column watchers through it, so the values a later stage needs
             from the whole file are read in this pass.
         watch_from: see ``watch`` (the first row below the header).
+        each: called with ``(row, cells)`` of every record, as it is read (the reader notes
+            where its chunks begin through it).
 
     Returns:
         ``(records, physical lines, records spanning several lines)``; the records count blank
@@ -728,6 +896,8 @@ def check_csv_structure(
         records += 1
         first_line = line_no + 1
         line_no = reader.line_num
+        if each is not None:
+            each(records, cells)
         if watch is not None and records >= watch_from and watch(records, cells):
             watch = None  # every watcher has what it needs
         if len(taken) == 1 and '"' not in taken[0]:

@@ -64,6 +64,7 @@ from etl.errors import (
 from etl.extract import (
     EXCEL_SUFFIXES,
     Chunk,
+    CsvSlice,
     SourceReader,
     open_source,
     rejects_read_options,
@@ -110,6 +111,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+#: A chunk, or a place in a CSV where a worker reads one.
+_Part = TypeVar("_Part", bound=Chunk | CsvSlice)
 
 
 #: ``progress(stage, rows)``: ``stage`` is ``validated`` (rows read and checked) or ``loaded``
@@ -529,10 +532,15 @@ class _Run:
         return ChunkPool(workers, plan)
 
     def _verdicts(self, plan: Plan, path: Path, reader: SourceReader) -> Iterator[ChunkVerdict]:
-        """The verdict of each chunk of a file, in order (from the pool when there is one)."""
-        chunks = self._reading(reader.chunks(self.o.chunk_rows))
+        """The verdict of each chunk of a file, in order (from the pool when there is one: a
+        UTF-8 CSV's chunks are then read by the workers, at the places its structure pass
+        noted, so this process parses the file once)."""
         if self.pool is not None:
-            return self._timed(self.pool.verdicts(path, chunks), "validate")
+            slices = reader.slices(self.o.chunk_rows)
+            parts: Iterator[Chunk | CsvSlice]
+            parts = iter(slices) if slices is not None else reader.chunks(self.o.chunk_rows)
+            return self._timed(self.pool.verdicts(path, self._reading(parts)), "validate")
+        chunks = self._reading(reader.chunks(self.o.chunk_rows))
         return self._timed(self._check_here(plan, path, chunks), "validate")
 
     def _check_here(
@@ -555,7 +563,7 @@ class _Run:
                 self.stats.timings[key] += self.clock() - started
             yield item
 
-    def _reading(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    def _reading(self, chunks: Iterator[_Part]) -> Iterator[_Part]:
         """``chunks`` as read inside a verdict's time: the reading is taken back out of
         ``validate`` (it counts as the rest); each chunk is told to ``RunOptions.on_check``
         as it is given to be checked."""
@@ -566,7 +574,10 @@ class _Run:
             try:
                 chunk = next(chunks)
                 if hook is not None:
-                    hook(where, len(chunk.frame) + len(chunk.problems))
+                    if isinstance(chunk, CsvSlice):
+                        hook(where, chunk.rows)
+                    else:
+                        hook(where, len(chunk.frame) + len(chunk.problems))
             except StopIteration:
                 return
             finally:

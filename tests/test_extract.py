@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import pickle
 import re
 import sys
 import time
@@ -581,6 +582,61 @@ def test_chunks_bounded_and_restartable(tmp_path: Path) -> None:
     assert list(again[0].frame.index) == [2, 3, 5, 6, 7, 8]
     with pytest.raises(ValueError):
         next(open_source(path).chunks(rows=0))
+
+
+#: A UTF-8 CSV with every line end, blank and ragged rows, multi-line and non-ASCII cells.
+SLICED = (
+    'n,v,w\r\n1,é,a\r\n\r\n2,"x\r\ny",b\n3,王,c\r4,d\n , ,\n5,e,f,g\n6,,"q""\n"\n'
+    + "".join(f"{i},v{i},w\n" for i in range(7, 30))
+    + "30,last,row"
+)
+
+
+@pytest.mark.parametrize("block", [5, 1 << 20], ids=["tiny blocks", "one block"])
+@pytest.mark.parametrize("start", ["", "\ufeff", "sep=,\r\n"], ids=["plain", "BOM", "sep"])
+def test_a_utf8_csv_is_read_in_slices_exactly_as_in_chunks(tmp_path, monkeypatch, block, start):
+    """The structure pass of a UTF-8 CSV notes where data rows begin; each slice, read in
+    another process (here: pickled), is the chunk chunks() gives, whatever the chunk size
+    (skipping from the place before it), the line ends, and blocks that cut lines anywhere."""
+    monkeypatch.setattr(extract, "_LINE_BLOCK", block)
+    monkeypatch.setattr(extract, "_MARK_ROWS", 4)
+    path = write(tmp_path, "a.csv", (start + SLICED).encode())
+    with open_source(path) as reader:
+        for rows in (1, 3, 4, 5, 100):
+            chunks = list(reader.chunks(rows=rows))
+            slices = reader.slices(rows)
+            assert slices is not None and len(slices) == len(chunks)
+            for chunk, part in zip(chunks, slices, strict=True):
+                read = pickle.loads(pickle.dumps(part)).read()
+                assert read.frame.equals(chunk.frame) and read.problems == chunk.problems
+                assert list(read.frame.index) == list(chunk.frame.index)
+                assert part.rows == len(chunk.frame) + len(chunk.problems)
+    assert [list(c.frame.index) for c in chunks] == [[2, 4, 5, 9, *range(10, 34)]]
+    assert chunks[0].frame.loc[4, "v"] == "x\r\ny" and chunks[0].frame.loc[9, "w"] == 'q"\n'
+    assert chunks[0].frame.loc[5, "v"] == "王" and chunks[0].frame.loc[33, "v"] == "last"
+    assert [p.row for p in chunks[0].problems] == [6, 8]
+
+
+def test_a_csv_in_another_encoding_is_not_sliced(tmp_path: Path) -> None:
+    """Only a UTF-8 file is split into lines as bytes; any other is read in chunks here."""
+    path = write(tmp_path, "a.csv", "n,v\n1,caf\xe9\n".encode("cp1252"))
+    with open_source(path, ReadOptions(encoding="cp1252")) as reader:
+        assert reader.slices() is None
+        assert [list(c.frame["v"]) for c in reader.chunks()] == [["café"]]
+    header_only = write(tmp_path, "b.csv", b"n,v\n")
+    with open_source(header_only) as reader:
+        assert reader.slices() == []
+
+
+def test_an_input_error_raised_in_a_worker_reaches_the_main_process_whole() -> None:
+    error = pickle.loads(pickle.dumps(InputError("a.csv", "cannot read the file", row=7)))
+    assert (type(error), str(error), error.row, error.path, error.exit_code) == (
+        InputError,
+        "a.csv, row 7: cannot read the file",
+        7,
+        "a.csv",
+        65,
+    )
 
 
 def test_problem_only_chunk_has_typed_empty_frame(tmp_path: Path) -> None:
