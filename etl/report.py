@@ -115,14 +115,8 @@ def escape_cell(value: object) -> str:
 def _escape_column(values: Sequence[object]) -> list[str]:
     """:func:`escape_cell` of each value, worked out once per distinct value (a column of
     ``loaded.csv`` repeats a few values: zones, hours, sources)."""
-    known: dict[object, str] = {}
-    out = []
-    for value in values:
-        text = known.get(value)
-        if text is None:
-            text = known[value] = escape_cell(value)
-        out.append(text)
-    return out
+    known = {value: escape_cell(value) for value in dict.fromkeys(values)}
+    return list(map(known.__getitem__, values))
 
 
 def _escape_texts(texts: Sequence[str]) -> Sequence[str]:
