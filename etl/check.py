@@ -334,7 +334,7 @@ class _Worker:
         for thread in self._threads:
             thread.start()
 
-    def send(self, task: tuple[Path, Chunk]) -> None:
+    def send(self, task: tuple[Path, Chunk | CsvSlice]) -> None:
         """Give the worker a chunk (pickled here, so a chunk that cannot be raises here)."""
         message = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
         self.owed += 1
