@@ -21,7 +21,7 @@ from etl.check import ChunkPool
 from etl.client import VoiptimeClient
 from etl.config import RetryPolicy
 from etl.errors import WorkerError
-from etl.extract import Chunk
+from etl.extract import Chunk, CsvSlice
 from etl.mapping import References, load_mapping
 from etl.pipeline import RunOptions, check_chunk, run
 from etl.plan import FilePlan, Plan, resolve_columns
@@ -283,7 +283,9 @@ def _faulty_serve(plan: Plan, tasks: Any, results: Any) -> None:
     pipe = _TornPipe(results)
     real = check._check_here
 
-    def faulty(source: Path, chunk: Chunk) -> bytes:
+    def faulty(source: Path, chunk: Chunk | CsvSlice) -> bytes:
+        if isinstance(chunk, CsvSlice):  # a large CSV's chunk comes as its place in the file
+            chunk = chunk.read()
         rows = chunk.frame.index
         for fault in json.loads(source.with_name("faults.json").read_text(encoding="utf-8")):
             if not rows[0] <= fault["row"] <= rows[-1]:
