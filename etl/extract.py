@@ -1563,6 +1563,8 @@ class _XlsxReader(SourceReader):
         parser = xml.parsers.expat.ParserCreate()
         watching = _SheetWatching(self, watch(self)) if watch is not None else None
         fast = self._fast_sheet() if watching is not None and watching.columns else None
+        if fast is not None and watching is not None:
+            fast.read_only([column[0] for column in watching.columns])
 
         def no_entities(*_: Any) -> None:
             raise InputError(str(self.path), _XML_BOMB)
@@ -2002,12 +2004,19 @@ class _FastSheet:
     """
 
     def __init__(self, parser: Any, padding: AbcMapping[int, int], path: str) -> None:
+        from openpyxl.utils.datetime import from_excel
+        from openpyxl.worksheet._reader import _cast_number
+
         self.parser, self.padding, self.path = parser, padding, path
+        self._from_excel, self._cast_number = from_excel, _cast_number
         self.limit: int | None = None  # cells from this 0-based column on are not read
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._text = ""
         self._cr = False  # the last block ended in a CR (it may start a CR LF)
         self.by_expat = 0  # rows read by _sheet_rows
+        #: (0-based column, its letters) of the columns a row may be read for alone
+        self._only: tuple[tuple[int, str], ...] = ()
+        self._beyond: re.Pattern[str] | None = None  # a cell not left of ``limit``
         self._state = 0  # 0 before <sheetData>, 1 in it, 2 after it
         self._row = 0
         self._root = ("", "")  # the root's start tag and end tag, around a row given to expat
@@ -2075,7 +2084,7 @@ class _FastSheet:
         if cut >= 0:
             if "<!" in text or "<?" in text:
                 raise _NotPlain
-            usual, cells = _USUAL_ROW.match, self._cells
+            usual, cells, alone = _USUAL_ROW.match, self._cells, self._only and self._alone
             for part in text[:cut].split("</row>"):
                 if len(part) > _FAST_ROW_MAX:
                     raise _NotPlain
@@ -2084,7 +2093,7 @@ class _FastSheet:
                     self._row_part(part, rows, closed=True)
                     continue
                 number = int(start.group(1))
-                values = cells(part, start.end())
+                values = (alone and alone(part, start.end())) or cells(part, start.end())
                 if values is None:
                     self._row_part(part, rows, closed=True)
                     continue
@@ -2150,17 +2159,56 @@ class _FastSheet:
             return _row_number(r)
         return int(r)
 
-    def _cells(self, part: str, pos: int) -> list[str] | None:  # noqa: C901 — one loop a cell, its branches inline (the loop runs a million times for 100,000 rows)
-        """The texts of the row's cells from ``part[pos:]``, as :func:`_row_texts` makes
-        them; ``None`` when a cell is of another shape or needs openpyxl's own reading."""
-        from openpyxl.utils.datetime import from_excel
-        from openpyxl.worksheet._reader import _cast_number
+    def read_only(self, columns: Iterable[int]) -> None:
+        """Read only these 0-based columns of a row (the others ``""``) whenever that gives
+        their texts as reading the row whole does and the row is not blank: every cell has a
+        reference, none is right of ``limit`` (which must be set), no formula, one of them
+        holds more than white space. For the structure pass's watchers."""
+        from openpyxl.utils.cell import get_column_letter
 
+        if self.limit is None or self.limit > 702:  # up to ZZ: one expression of the letters
+            return
+        self._only = tuple((c, get_column_letter(c + 1)) for c in sorted(set(columns)))
+        letters = "|".join(get_column_letter(c + 1) for c in range(self.limit))
+        self._beyond = re.compile(f'<c r="(?!(?:{letters})[0-9])')
+
+    def _alone(self, part: str, pos: int) -> list[str] | None:
+        """The row's texts in the columns of :meth:`read_only` (the others ``""``), or
+        ``None`` when only reading it whole can say them or whether it is blank."""
+        assert self._beyond is not None
+        if (
+            "<f" in part
+            or self._beyond.search(part, pos)
+            or part.count("<c", pos) != part.count('<c r="', pos)
+        ):
+            return None
+        values = [""] * (self._only[-1][0] + 1)
+        blank = True
+        for col, letters in self._only:
+            key = '<c r="' + letters
+            at = part.rfind(key, pos)  # the last one wins, as in the row read whole
+            while at >= 0 and part[at + len(key)] not in "0123456789":
+                at = part.rfind(key, pos, at)
+            if at < 0:
+                continue  # no such cell
+            cell = _FAST_CELL.match(part, at)
+            got = None if cell is None else self._cells(part, at, cell.end())
+            if got is None or len(got) != col + 1:
+                return None
+            values[col] = got[col]
+            blank = blank and not got[col].strip()
+        return None if blank else values
+
+    def _cells(self, part: str, pos: int, end: int | None = None) -> list[str] | None:  # noqa: C901 — one loop a cell, its branches inline (the loop runs a million times for 100,000 rows)
+        """The texts of the row's cells from ``part[pos:end]``, as :func:`_row_texts` makes
+        them; ``None`` when a cell is of another shape or needs openpyxl's own reading."""
         parser, padding, columns = self.parser, self.padding, _COLUMNS
+        from_excel, cast_number = self._from_excel, self._cast_number
         limit = 1 << 30 if self.limit is None else self.limit
         values: list[str] = []
         column = n = 0
-        for letters, s1, kind, s2, formula, v, inline, other in _FAST_CELL.findall(part, pos):
+        found = _FAST_CELL.findall(part, pos, len(part) if end is None else end)
+        for letters, s1, kind, s2, formula, v, inline, other in found:
             if other or (formula and not v):
                 return None  # another shape, or a formula without a saved value
             if letters:
@@ -2185,7 +2233,7 @@ class _FastSheet:
                     text = _cell_text(parser.shared_strings[int(v)])
                 elif kind == "n" or not kind:
                     style = int(s1 or s2 or 0)
-                    number = _cast_number(v)
+                    number = cast_number(v)
                     if style in parser.date_formats:
                         try:
                             when = from_excel(

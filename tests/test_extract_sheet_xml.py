@@ -6,6 +6,7 @@ guarantee of a workbook's cells, rows and hostile-file defences."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 import warnings
 import zipfile
@@ -515,3 +516,92 @@ def test_a_workbook_is_not_read_again_for_its_date_orders(tmp_path: Path) -> Non
         {"signed": DateOrder(MONTH_FIRST, "", f"'12/25/2023' in {tmp_path / f'{scan}.xlsx'} row 3")}
         for scan in (True, False)
     ]
+
+
+def _told_and_frames(path: Path) -> tuple[dict[str, list[tuple[str, int]]], Any, Any]:
+    """What watchers of every column are told while ``path`` is opened, what a pass over its
+    frames finds (each column's distinct texts with their first row), and ``watched``."""
+    told: dict[str, list[tuple[str, int]]] = {}
+
+    def watchers(reader: Any) -> dict[str, Any]:
+        told.clear()
+        return {
+            h: lambda cell, row, h=h: told.setdefault(h, []).append((cell, row))
+            for h in reader.headers
+        }
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a date out of range, said by openpyxl
+        with open_source(path, watch=watchers) as reader:
+            watched = reader.watched
+            frames = [c.frame for c in reader.chunks(rows=7)]
+    found: dict[str, list[tuple[str, int]]] = {}
+    for frame in frames:
+        for header in frame.columns:
+            seen = {cell for cell, _ in found.get(header, [])}
+            for row, cell in frame[header].items():
+                if cell not in seen:
+                    seen.add(cell)
+                    found.setdefault(header, []).append((cell, int(row)))
+    return told, found, watched
+
+
+#: Rows that only reading them whole can say: cells out of order (one right of the header's
+#: width before the watched one), a column twice (the last wins), a cell without a reference
+#: landing on the watched column, whitespace only, a formula, a row-number-less cell ref.
+_AWKWARD = (
+    f'<worksheet xmlns="{MAIN}"><sheetData>'
+    '<row r="1"><c r="A1" t="inlineStr"><is><t>A</t></is></c><c r="B1" t="inlineStr"><is><t>B'
+    '</t></is></c><c r="C1" t="inlineStr"><is><t>C</t></is></c></row>'
+    '<row r="2"><c r="D2" t="inlineStr"><is><t>right</t></is></c><c r="B2" t="inlineStr"><is>'
+    "<t>never read</t></is></c></row>"
+    '<row r="3"><c r="B3" t="inlineStr"><is><t>first</t></is></c><c r="B3" t="inlineStr"><is>'
+    "<t>second</t></is></c></row>"
+    '<row r="4"><c r="A4" t="inlineStr"><is><t>x</t></is></c><c t="inlineStr"><is><t>no ref'
+    "</t></is></c></row>"
+    '<row r="5"><c r="B5" t="inlineStr"><is><t>  </t></is></c><c r="C5"><v>5</v></c></row>'
+    '<row r="6"><c r="B6" t="inlineStr"><is><t>  </t></is></c></row>'
+    '<row r="7"><c r="A7"><f>1+1</f></c><c r="B7" t="inlineStr"><is><t>formula</t></is></c>'
+    "</row>"
+    '<row r="8"><c r="B8" t="s"><v>1</v></c><c r="C8" t="inlineStr"><is><t>kept</t></is></c>'
+    "</row>"
+    "</sheetData></worksheet>"
+)
+
+
+def test_watchers_are_told_what_a_pass_over_the_frames_finds(tmp_path: Path) -> None:
+    """On every sheet shape, in order: each column's distinct texts of the frame rows with
+    their first row, whether a row is read for its watched columns alone or whole."""
+    styles = _styled_book(tmp_path / "styled.xlsx")
+    shapes = _with_sheet(tmp_path / "styled.xlsx", tmp_path / "shapes.xlsx", _cells(styles))
+    refs = _with_sheet(tmp_path / "styled.xlsx", tmp_path / "refs.xlsx", _REFERENCES)
+    awkward = _with_sheet(tmp_path / "styled.xlsx", tmp_path / "awkward.xlsx", _AWKWARD)
+    guarantees = tmp_path / "g.xlsx"
+    _guarantees_book(guarantees)
+    rng = random.Random(12)
+    book = openpyxl.Workbook()
+    book.active.append([f"H{i}" for i in range(8)])
+    kinds: list[Any] = [None, "", "  ", "a & b <c>", "two\nlines", "=1+1", True, 7, 2.5, -0.0]
+    kinds += [dt.date(2024, 1, 2), dt.datetime(2023, 5, 6, 7, 8), "0123", "Zoë", "x" * 300]
+    for row in range(2, 400):
+        if rng.random() < 0.05:
+            continue  # a gap
+        for col in range(1, 9):
+            value = rng.choice(kinds)
+            if value is not None:
+                book.active.cell(row, col, value)
+        if rng.random() < 0.1:
+            book.active.cell(row, 3).number_format = "00000"
+            book.active.cell(row, 3, rng.randrange(10_000))
+    mixed = tmp_path / "random.xlsx"
+    book.save(mixed)
+    for path in (shapes, refs, awkward, guarantees, mixed):
+        told, found, watched = _told_and_frames(path)
+        assert told == found, path.name
+        assert set(watched) == set(found), path.name
+    told, _, _ = _told_and_frames(awkward)
+    assert told == {  # rows 2 (D is right of the header: the row reads blank) and 6 are blank
+        "A": [("", 3), ("x", 4)],
+        "B": [("second", 3), ("no ref", 4), ("  ", 5), ("beta & co", 8)],  # 7: A's formula
+        "C": [("", 3), ("5", 5), ("kept", 8)],
+    }
