@@ -1562,7 +1562,9 @@ class _XlsxReader(SourceReader):
         again, which says what is wrong)."""
         parser = xml.parsers.expat.ParserCreate()
         watching = _SheetWatching(self, watch(self)) if watch is not None else None
-        fast = self._fast_sheet() if watching is not None and watching.columns else None
+        fast = (
+            self._fast_sheet() if self._fast and watching is not None and watching.columns else None
+        )
         if fast is not None and watching is not None:
             fast.read_only([column[0] for column in watching.columns])
 
