@@ -1561,10 +1561,8 @@ class _XlsxReader(SourceReader):
         text, ends the watching and ``watched`` stays empty: the caller reads the file
         again, which says what is wrong)."""
         parser = xml.parsers.expat.ParserCreate()
-        watching = _SheetWatching(self, watch(self)) if watch is not None else None
-        fast = (
-            self._fast_sheet() if self._fast and watching is not None and watching.columns else None
-        )
+        watching = _SheetWatching(self, watch(self)) if watch is not None and self._fast else None
+        fast = self._fast_sheet() if watching is not None and watching.columns else None
         if fast is not None and watching is not None:
             fast.read_only([column[0] for column in watching.columns])
 
