@@ -783,8 +783,10 @@ def _zone_keys(e164s: list[str], geo: np.ndarray) -> np.ndarray:
     code = np.minimum(np.arange(width)[None, :], counts[:, None]) * _TZ_SCALE + value
     # the longest prefix (at most width - 1 digits) that TIMEZONE_DATA holds, else -1
     table = np.full(n, -1, dtype=np.int64)
+    last = len(_TZ_CODES) - 1
     for j in range(width - 1, 0, -1):
-        hit = (table < 0) & np.isin(code[:, j], _TZ_CODES)
+        at = np.minimum(np.searchsorted(_TZ_CODES, code[:, j]), last)  # _TZ_CODES is sorted
+        hit = (table < 0) & (_TZ_CODES[at] == code[:, j])
         table[hit] = code[hit, j]
     nanp = np.array([e.startswith("+1") for e in e164s], dtype=bool)
     area = np.where(nanp & geo, code[:, min(4, width - 1)], 0)

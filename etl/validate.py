@@ -357,8 +357,9 @@ def _candidates(row_phones: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     zones_of = dict(zip(numbers, zones_many(numbers), strict=True))
     joined: dict[tuple[tuple[str, ...], ...], tuple[str, ...]] = {}
     out: list[tuple[str, ...]] = []
+    zones = zones_of.__getitem__
     for phones in row_phones:
-        key = tuple(zones_of[n] for n in phones)
+        key = tuple(map(zones, phones))
         found = joined.get(key)
         if found is None:
             found = joined[key] = zones_of_phones(phones, zones_of)
