@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import pickle
 from pathlib import Path
 
@@ -64,6 +65,41 @@ def test_a_verdict_holds_lead_records_issues_and_unsplit_rows_and_is_frozen(tmp_
     assert [(i.source_row, i.check) for i in dupes.issues] == [(5, "duplicate")]
     assert sorted(dupes.by_row) == [3, 5]
     assert dupes.leads == verdict.leads[:1]  # row 5's key came before: it does not load
+
+
+def test_the_garbage_collector_is_paused_during_a_check_and_left_as_it_was(tmp_path, monkeypatch):
+    """check_chunk pauses Python's cyclic collector while it works and leaves it as it found
+    it: running again after the check (even one that raised), still paused when it was."""
+    frame = pd.DataFrame(
+        [["Ann", "Lee", "ann@example.com", "+44 20 7946 0001", "Europe/London"]],
+        columns=list(COLUMNS),
+        index=pd.Index([2], name="_source_row"),
+        dtype=object,
+    )
+    plan = _plan(tmp_path)
+    seen: list[bool] = []
+    real = etl.check.validate_chunk
+
+    def watching(*args, **kwargs):  # the real check, noting whether the collector runs
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(etl.check, "validate_chunk", watching)
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        assert len(check_chunk(plan, Path("a.csv"), Chunk(frame, [])).leads) == 1
+        assert gc.isenabled()
+        gc.disable()
+        check_chunk(plan, Path("a.csv"), Chunk(frame, []))
+        assert not gc.isenabled()
+        gc.enable()
+        with pytest.raises(KeyError):
+            check_chunk(plan, Path("b.csv"), Chunk(frame, []))  # not a file of the plan
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen == [False, False]
 
 
 def test_the_lead_records_carry_the_bodies_the_loader_sends(tmp_path):
