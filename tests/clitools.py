@@ -23,6 +23,13 @@ CASES = ROOT / "tests" / "data" / "cases"
 SPRING = "Spring outreach"
 C01 = CASES / "c01_na_names.csv"
 C01_MAP = CASES / "c01_na_names.yaml"
+#: Seconds a test lets a child process (a CLI run) take before it fails: a safety net against a
+#: hang, nothing more. A run that needs a few seconds alone takes minutes on a busy CI machine
+#: (`voiptime-etl --help` took 20 s at nice 10 beside two CPU burners and four other test
+#: suites), and a test must not fail for that.
+CHILD_TIMEOUT = 900
+#: Seconds a test waits for one answer of a sandbox (same reason: only a hang may reach it).
+ANSWER_TIMEOUT = 60
 
 
 def import_args(tmp: Path, *extra: str, source: Path = C01, mapping: Path = C01_MAP) -> list[str]:
@@ -157,7 +164,7 @@ def run_cli(
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=CHILD_TIMEOUT,
         )
         return Ran(proc.returncode, proc.stdout, proc.stderr, report)
     unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("VOIPTIME_")}
@@ -166,14 +173,14 @@ def run_cli(
 
 
 def state(sandbox: Any) -> dict[str, Any]:
-    answer = requests.get(sandbox.base_url + "/_sandbox/state", timeout=5)
+    answer = requests.get(sandbox.base_url + "/_sandbox/state", timeout=ANSWER_TIMEOUT)
     answer.raise_for_status()
     return answer.json()  # type: ignore[no-any-return]
 
 
 def faults(sandbox: Any, *rules: dict[str, Any]) -> None:
     answer = requests.post(
-        sandbox.base_url + "/_sandbox/faults", json={"rules": list(rules)}, timeout=5
+        sandbox.base_url + "/_sandbox/faults", json={"rules": list(rules)}, timeout=ANSWER_TIMEOUT
     )
     assert answer.status_code in (200, 204), answer.text
 
@@ -191,7 +198,7 @@ def wait_held(sandbox: Any, count: int) -> None:
 
 def release(sandbox: Any) -> int:
     """Let every request held by a ``hold`` fault rule go on; how many there were."""
-    answer = requests.post(sandbox.base_url + "/_sandbox/release", timeout=5)
+    answer = requests.post(sandbox.base_url + "/_sandbox/release", timeout=ANSWER_TIMEOUT)
     return int(answer.json()["released"])
 
 

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from clitools import Ran, env_for, run_cli, state
+from clitools import ANSWER_TIMEOUT, Ran, env_for, run_cli, state
 
 NOW = "2026-03-01T12:00:00Z"  # a Sunday; 07:00 in New York, 13:00 in Berlin
 
@@ -365,7 +365,7 @@ def test_a_task_call_answered_404_marks_the_row_missing_and_the_run_goes_on(
     first = go(sandbox, tmp_path, source, mapfile, "r1")
     assert first.code == 0, first.stderr
     ann = next(lead for lead in state(sandbox)["leads"] if lead["email"] == "ann@example.com")
-    gone = requests.delete(f"{sandbox.base_url}/_sandbox/leads/{ann['id']}", timeout=5)
+    gone = requests.delete(f"{sandbox.base_url}/_sandbox/leads/{ann['id']}", timeout=ANSWER_TIMEOUT)
     assert gone.status_code == 200, gone.text
     # both callbacks move: Ann's PUT answers 404 (her lead was deleted in the dialer), Bob's goes
     source.write_text(

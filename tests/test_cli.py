@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from clitools import (
+    ANSWER_TIMEOUT,
     CASES,
+    CHILD_TIMEOUT,
     ROOT,
     SPRING,
     env_for,
@@ -705,13 +707,15 @@ def test_sandbox_command_serves_until_stopped(tmp_path: Path) -> None:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api", url), url
-        answer = requests.get(url + "/projects", headers={"Api-Key": "sandbox-key"}, timeout=5)
+        answer = requests.get(
+            url + "/projects", headers={"Api-Key": "sandbox-key"}, timeout=ANSWER_TIMEOUT
+        )
         assert [p["name"] for p in answer.json()] == ["Demo", "Spring list"]
-        assert requests.get(url + "/projects", timeout=5).status_code == 401
+        assert requests.get(url + "/projects", timeout=ANSWER_TIMEOUT).status_code == 401
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.communicate(timeout=30)
+            proc.communicate(timeout=CHILD_TIMEOUT)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()

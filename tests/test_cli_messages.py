@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from clitools import C01, C01_MAP, ROOT
+from clitools import C01, C01_MAP, CHILD_TIMEOUT, ROOT
 
 from etl.cli import cli
 from etl.errors import ConfigError, ConfigErrorGroup, MappingError
@@ -32,7 +32,7 @@ def test_a_missing_file_prints_one_line_exits_66_and_its_folder_says_why(
         env={**OFFLINE, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=CHILD_TIMEOUT,
     )
     assert (ran.returncode, ran.stdout, ran.stderr) == (66, "", "Error: nope.csv: no such file\n")
     (folder,) = (tmp_path / "reports").iterdir()  # the run's record: which file, and why

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from clitools import (
+    CHILD_TIMEOUT,
     Ran,
     env_for,
     faults,
@@ -181,7 +182,7 @@ def test_sigkill_with_requests_in_flight_leaves_them_ambiguous(
     try:
         wait_held(api, 8)
         proc.kill()
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=CHILD_TIMEOUT)
     finally:
         release(api)  # the sandbox then stores the 8 leads: their answers reach nobody
     assert proc.returncode == -signal.SIGKILL
@@ -365,7 +366,7 @@ def test_sigterm_finishes_requests_in_flight_and_sends_no_more(
         early = stop_with(proc, signal.SIGTERM)
     finally:
         release(api)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=CHILD_TIMEOUT)
     err = early + err
     assert proc.returncode == 143, err
     summary = json.loads((tmp_path / "r1" / "summary.json").read_text())
@@ -422,7 +423,7 @@ def test_signal_exit_codes(signum: int, code: int, api: Any, canary: str, tmp_pa
         early = stop_with(proc, signum)
     finally:
         release(api)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=CHILD_TIMEOUT)
     assert proc.returncode == code, early + err
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["exit_code"] == code

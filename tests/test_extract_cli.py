@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from clitools import CASES, SPRING, Ran, env_for, run_cli, spring_id, state
+from clitools import CASES, CHILD_TIMEOUT, SPRING, Ran, env_for, run_cli, spring_id, state
 
 from etl.extract import open_source
 
@@ -968,7 +968,7 @@ def test_kind8_hostile_files_bounded_in_time_and_memory(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=CHILD_TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr
     answers = [

@@ -15,7 +15,18 @@ from typing import Any
 
 import pytest
 import requests
-from clitools import Ran, env_for, faults, importing, logged, run_cli, spring_id, state, write_list
+from clitools import (
+    ANSWER_TIMEOUT,
+    Ran,
+    env_for,
+    faults,
+    importing,
+    logged,
+    run_cli,
+    spring_id,
+    state,
+    write_list,
+)
 from markupsafe import escape
 
 from etl.config import RetryPolicy
@@ -45,7 +56,7 @@ def test_a_lead_deleted_in_the_dialer_is_one_rows_problem_until_recreated(
     first = go(sandbox, importing(tmp_path, source), tmp_path / "r1")
     assert first.code == 0, first.stderr
     gone = lead_ids(sandbox)["p2@example.com"]
-    deleted = requests.delete(f"{sandbox.base_url}/_sandbox/leads/{gone}", timeout=5)
+    deleted = requests.delete(f"{sandbox.base_url}/_sandbox/leads/{gone}", timeout=ANSWER_TIMEOUT)
     assert deleted.json() == {"deleted": gone}
     # Row 4 (p2) and row 7 (p5) edited: p2's PATCH answers 404, the rest of the file goes on.
     write_list(source, 8, surnames={2: "Leigh", 5: "Li"})

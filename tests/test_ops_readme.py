@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from clitools import ROOT, env_for, run_cli, state
+from clitools import CHILD_TIMEOUT, ROOT, env_for, run_cli, state
 from test_folder_runs import HEADER, MAPPING, rows
 
 from etl.sandbox import SandboxServer
@@ -72,7 +72,7 @@ def test_the_crontab_line(sandbox: SandboxServer, tmp_path: Path) -> None:
         elif line.strip():
             command = line.split(None, 5)[5]  # after minute hour day month weekday
     ran = subprocess.run(
-        ["sh", "-c", command], env=env, capture_output=True, text=True, timeout=120
+        ["sh", "-c", command], env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT
     )
     assert ran.returncode == 3, ran.stderr  # one rejected row
     assert ran.stderr == ""  # the log lines went to import.jsonl
@@ -104,7 +104,7 @@ def test_the_systemd_service_and_timer(sandbox: SandboxServer, tmp_path: Path) -
             [analyze, "verify", "--man=no", *sorted(map(str, folder.iterdir()))],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=CHILD_TIMEOUT,
         )
         assert checked.returncode == 0, checked.stderr
     # Run the service as systemd does: its folder, its environment, its command (no shell).
@@ -121,7 +121,7 @@ def test_the_systemd_service_and_timer(sandbox: SandboxServer, tmp_path: Path) -
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=CHILD_TIMEOUT,
     )
     ok = {0, *map(int, settings["SuccessExitStatus"].split())}
     assert ran.returncode == 3 and ran.returncode in ok, ran.stderr

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from clitools import CHILD_TIMEOUT
 
 from etl.calls import call_context
 from etl.check import ChunkPool
@@ -347,13 +348,40 @@ def _release_after(verdicts: int, hold: Path) -> Any:
     return progress
 
 
+class _SafetyNet:
+    """Whatever waits on the FIFO ``hold`` (a held worker, or this process releasing it) is let
+    go after :data:`clitools.CHILD_TIMEOUT` seconds, so a pool that waits for the wrong thing
+    fails its test (``fired``) instead of hanging the suite; only a hang can reach it."""
+
+    def __init__(self, hold: Path) -> None:
+        self.hold, self.fired = hold, False
+        self._timer = threading.Timer(CHILD_TIMEOUT, self._fire)
+
+    def _fire(self) -> None:
+        self.fired = True
+        for mode in (os.O_WRONLY, os.O_RDONLY):
+            try:
+                os.close(os.open(self.hold, mode | os.O_NONBLOCK))
+            except OSError:  # no one waits on that side
+                pass
+
+    def __enter__(self) -> _SafetyNet:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 @pytest.mark.parametrize("how", ["killed", "torn"])
 def test_a_dead_worker_stops_the_run_with_exit_75_and_its_reports(tmp_path, monkeypatch, how):
     # the worker given the 4th chunk (rows 902-1201 of 6) waits there until the first three
     # verdicts are counted, then dies: killed, or killed halfway through writing its verdict
     # (the pipe holds a message that never ends)
     hold = _faults(tmp_path, monkeypatch, (1000, "held"), (1000, how))
-    result = run(_validate(tmp_path, 1800, 2), progress=_release_after(3, hold))
+    with _SafetyNet(hold) as net:
+        result = run(_validate(tmp_path, 1800, 2), progress=_release_after(3, hold))
+    assert not net.fired
     assert isinstance(result.error, WorkerError)
     assert str(result.error) == (
         f"{tmp_path / 'leads.csv'}: a worker process checking its rows died (etl-check-1 "
@@ -376,22 +404,9 @@ def test_a_dead_worker_ends_the_run_while_another_worker_is_still_busy(tmp_path,
     # worker 0 is held on the 1st chunk and never released; worker 1 dies on the 2nd: the run
     # waits for the 1st verdict, so it ends only if the death is seen without it
     hold = _faults(tmp_path, monkeypatch, (100, "held"), (400, "killed"))
-    released: list[bool] = []
-
-    def release() -> None:  # a safety net: if the run waits for worker 0, fail, do not hang
-        try:
-            os.close(os.open(hold, os.O_WRONLY | os.O_NONBLOCK))
-            released.append(True)
-        except OSError:  # no worker is held any more
-            pass
-
-    timer = threading.Timer(300, release)
-    timer.start()
-    try:
+    with _SafetyNet(hold) as net:
         result = run(_validate(tmp_path, 1800, 2))
-    finally:
-        timer.cancel()
-    assert released == []
+    assert not net.fired
     assert isinstance(result.error, WorkerError)
     assert "etl-check-1 (pid " in str(result.error) and "killed by SIGKILL" in str(result.error)
     summary = json.loads((tmp_path / "r2" / "summary.json").read_text(encoding="utf-8"))

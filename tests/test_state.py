@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import env_for, faults, release, run_cli, state, wait_held
+from clitools import CHILD_TIMEOUT, env_for, faults, release, run_cli, state, wait_held
 from clitools import import_args as imp
 
 from etl.errors import LockedError, OutputError, StateVersionError
@@ -534,7 +534,7 @@ def test_a_second_cli_run_on_the_same_state_exits_75_at_once(sandbox: Any, tmp_p
         assert after["GET /projects"] == 1 and after["POST /leads"] == 1
     finally:
         release(sandbox)
-        first.communicate(timeout=120)
+        first.communicate(timeout=CHILD_TIMEOUT)
     assert first.returncode == 0
     assert state(sandbox)["requests"]["POST /leads"] == 5
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import env_for, run_cli, state
+from clitools import CHILD_TIMEOUT, env_for, run_cli, state
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 
@@ -107,7 +107,7 @@ def test_ledger_on_a_full_disk_is_exit_74_and_a_rerun_duplicates_nothing(
         env=env_for(sandbox),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=CHILD_TIMEOUT,
         preexec_fn=_file_size_limit(200_000),
     )
     assert proc.returncode == 74, proc.stderr
