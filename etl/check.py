@@ -413,6 +413,9 @@ class _Worker:
                 self._tasks.send_bytes(message)
         except OSError:  # the worker died (its reader thread says so)
             pass
+        except BaseException:  # a chunk it cannot deliver: the worker goes, the run is told
+            self.process.kill()
+            raise
         finally:
             self._tasks.close()
 
@@ -423,6 +426,8 @@ class _Worker:
             while True:
                 self._inbox.put((self, self._results.recv_bytes()))
         except (EOFError, OSError):
+            pass
+        finally:  # whatever ended the reading, the run is told (it never waits for nothing)
             self._inbox.put((self, None))
 
 
