@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import requests
-from clitools import ROOT, Ran, env_for, import_args, run_cli
+from clitools import ANSWER_TIMEOUT, CHILD_TIMEOUT, ROOT, Ran, env_for, import_args, run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -147,12 +147,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + CHILD_TIMEOUT
         while True:  # wait until chromedriver answers (bounded)
             try:
-                if requests.get(url + "/status", timeout=5).json()["value"]["ready"]:
+                if requests.get(url + "/status", timeout=ANSWER_TIMEOUT).json()["value"]["ready"]:
                     break
-            except (requests.ConnectionError, ValueError, KeyError):
+            except (requests.ConnectionError, requests.Timeout, ValueError, KeyError):
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
@@ -171,7 +171,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         ]
         caps = {"browserName": "chrome", "goog:chromeOptions": {"binary": CHROMIUM, "args": args}}
         answer = requests.post(
-            url + "/session", json={"capabilities": {"alwaysMatch": caps}}, timeout=120
+            url + "/session", json={"capabilities": {"alwaysMatch": caps}}, timeout=CHILD_TIMEOUT
         )
         answer.raise_for_status()
         session = answer.json()["value"]["sessionId"]
@@ -181,7 +181,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
             requests.delete(f"{url}/session/{session}", timeout=60)
     finally:
         driver.terminate()
-        driver.wait(timeout=30)
+        driver.wait(timeout=CHILD_TIMEOUT)
 
 
 def _reasons_by_field(ran: Ran) -> Counter[str]:
