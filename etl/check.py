@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import pickle
 import queue
 import signal
@@ -236,6 +237,7 @@ class ChunkPool:
         self._inbox: queue.SimpleQueue[tuple[_Worker, bytes | None]] = queue.SimpleQueue()
         self._broken: str | None = None
         self._pool: list[_Worker] = []
+        _start_fork_server()
         try:
             for number in range(workers):
                 self._pool.append(_Worker(context, plan, number, self._inbox))
@@ -286,10 +288,11 @@ class ChunkPool:
         return outcome  # type: ignore[no-any-return]
 
     def _break(self, dead: _Worker, source: Path) -> NoReturn:
-        """A worker's pipe closed: it died. Stop every worker and raise :class:`WorkerError`."""
+        """A worker's pipe closed: it died (or this process could not read or write it). Stop
+        every worker and raise :class:`WorkerError`."""
         self._stop(kill=True)
         self._broken = (
-            f"{source}: a worker process checking its rows died ({dead.fate()}); the run "
+            f"{source}: a worker process checking its rows died ({dead.fate}); the run "
             "stopped there; run it again (the ledger sends nothing twice)"
         )
         raise WorkerError(self._broken)
@@ -327,6 +330,10 @@ class _Worker:
         inbox: queue.SimpleQueue[tuple[_Worker, bytes | None]],
     ) -> None:
         self.owed = 0  # chunks sent whose verdicts were not taken or dropped yet
+        #: how the process ended, once it has (:meth:`join`)
+        self.fate = ""
+        #: what stopped this process' reading or writing of its pipes, if not the worker's end
+        self.error: BaseException | None = None
         self.arrived: deque[bytes] = deque()
         self._stale = 0  # verdicts still to come that no one will take
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -376,7 +383,7 @@ class _Worker:
         else:
             self._stale += 1
 
-    def fate(self) -> str:
+    def _ended(self) -> str:
         """How the process ended, e.g. ``etl-check-1 (pid 4242) killed by SIGKILL``."""
         code = self.process.exitcode
         if code is None:
@@ -385,11 +392,15 @@ class _Worker:
             how = f"killed by {signal.Signals(-code).name}"
         else:
             how = f"exit status {code}"
+        if self.error is not None:  # this process' fault, not the worker's: killed for it
+            how = f"its pipe could not be used here: {type(self.error).__name__}: {self.error}"
         return f"{self.process.name} (pid {self.process.pid}) {how}"
 
     def stop(self, *, kill: bool) -> None:
         """Tell the process to exit once its chunks are done (the pipe closes after them), or
         kill it now."""
+        if self.fate:  # stopped and waited for already
+            return
         self._outbox.put(None)
         if kill and self.process.exitcode is None:
             self.process.kill()
@@ -397,6 +408,8 @@ class _Worker:
     def join(self) -> None:
         """Wait for the process (after :meth:`stop`; one not out within :data:`_EXIT_WAIT`
         seconds is killed) and for the threads."""
+        if self.fate:
+            return
         self.process.join(_EXIT_WAIT)
         if self.process.exitcode is None:
             self.process.kill()
@@ -404,6 +417,8 @@ class _Worker:
         for thread in self._threads:
             thread.join()
         self._results.close()
+        self.fate = self._ended()
+        self.process.close()
 
     def _write(self) -> None:
         """This process' writer thread: each chunk to the worker, in order; at the end (or
@@ -413,9 +428,9 @@ class _Worker:
                 self._tasks.send_bytes(message)
         except OSError:  # the worker died (its reader thread says so)
             pass
-        except BaseException:  # a chunk it cannot deliver: the worker goes, the run is told
+        except BaseException as exc:  # a chunk it cannot deliver: the worker goes, the run is told
+            self.error = exc
             self.process.kill()
-            raise
         finally:
             self._tasks.close()
 
@@ -425,10 +440,37 @@ class _Worker:
         try:
             while True:
                 self._inbox.put((self, self._results.recv_bytes()))
-        except (EOFError, OSError):
+        except (EOFError, OSError):  # the worker exited or died
             pass
+        except BaseException as exc:  # e.g. MemoryError for a verdict: the worker goes
+            self.error = exc
+            self.process.kill()
         finally:  # whatever ended the reading, the run is told (it never waits for nothing)
             self._inbox.put((self, None))
+
+
+def _start_fork_server() -> None:
+    """Start the fork server the workers come from (once a process), SIGINT ignored: it keeps
+    that, and so does every worker from its first instruction (a Ctrl-C to the process group
+    as the run starts cannot kill one before :func:`_adopt`). In this process SIGINT is only
+    blocked meanwhile (a few milliseconds): one that comes then is taken as it ends. From a
+    thread other than the main one (no signal handlers there) the server starts as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        multiprocessing.forkserver.ensure_running()
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is None:  # set outside Python: cannot be put back
+        multiprocessing.forkserver.ensure_running()
+        return
+    masked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, handler)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
 
 
 #: Seconds an idle worker has to exit when its pool closes before it is killed.
@@ -461,7 +503,7 @@ def _serve(plan: Plan, tasks: Connection, results: Connection) -> None:
     while True:
         try:
             message = tasks.recv_bytes()
-        except EOFError:
+        except (EOFError, OSError):  # the pool closed, or its process is gone
             return
         try:
             source, chunk = pickle.loads(message)
@@ -469,7 +511,10 @@ def _serve(plan: Plan, tasks: Connection, results: Connection) -> None:
             answer = _check_here(source, chunk)
         except BaseException as exc:  # noqa: BLE001 - the main process raises it
             answer = _failure(exc)
-        results.send_bytes(answer)
+        try:
+            results.send_bytes(answer)
+        except OSError:  # the pool's process is gone: no one to tell
+            return
 
 
 def _failure(exc: BaseException) -> bytes:

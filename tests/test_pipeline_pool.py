@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import multiprocessing
 import os
@@ -431,3 +432,46 @@ def test_an_error_in_a_worker_is_raised_here_and_the_pool_goes_on(tmp_path, monk
     finally:
         pool.close()
     assert [v.issues for v in again] == [check_chunk(plan, source, c).issues for c in chunks[2:]]
+
+
+def test_workers_ignore_sigint_from_their_start(tmp_path):
+    # a Ctrl-C to the process group as the pool starts (before a worker has run a line of
+    # its own) reaches the workers too: they start with SIGINT blocked, then ignore it
+    plan, source, frame = _plan(tmp_path, 40)
+    pool = ChunkPool(2, plan)
+    try:
+        for worker in multiprocessing.active_children():
+            if worker.name.startswith("etl-"):
+                os.kill(worker.pid or 0, signal.SIGINT)
+        chunks = [Chunk(frame.iloc[:20]), Chunk(frame.iloc[20:])]
+        verdicts = list(pool.verdicts(source, chunks))
+    finally:
+        pool.close()
+    assert [v.issues for v in verdicts] == [check_chunk(plan, source, c).issues for c in chunks]
+
+
+def test_a_verdict_this_process_cannot_read_stops_the_pool_and_names_why(tmp_path, monkeypatch):
+    # the third verdict read here raises MemoryError (as for a verdict too large for the
+    # address space): its worker is killed and the run is told, it does not wait for ever
+    from multiprocessing.connection import Connection
+
+    plan, source, frame = _plan(tmp_path, 160)
+    chunks = [Chunk(frame.iloc[start : start + 20]) for start in range(0, 160, 20)]
+    real, calls = Connection.recv_bytes, itertools.count(1)
+
+    def recv_bytes(self: Connection, maxlength: int | None = None) -> bytes:
+        if next(calls) == 3:
+            raise MemoryError("no room for the verdict")
+        return real(self, maxlength)
+
+    pool = ChunkPool(2, plan)
+    monkeypatch.setattr(Connection, "recv_bytes", recv_bytes)
+    try:
+        with pytest.raises(WorkerError, match="no room for the verdict") as raised:
+            list(pool.verdicts(source, chunks))
+    finally:
+        pool.close()
+    assert "its pipe could not be used here: MemoryError: no room for the verdict" in str(
+        raised.value
+    )
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("etl-")]
