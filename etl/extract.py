@@ -549,6 +549,7 @@ class _CsvReader(SourceReader):
         with self._guard():
             if self.encoding in _LINE_CODECS:
                 with open(self.path, "rb") as raw:
+                    self._stamp = _file_stamp(os.fstat(raw.fileno()))
                     lines = _Lines(raw, 0, self.encoding)
                     text = iter(lines)
                     if self.sep_line is not None:
@@ -607,13 +608,49 @@ class _CsvReader(SourceReader):
         return out
 
     def _read_slice(self, part: CsvSlice) -> Chunk:
+        self._unchanged(part)
         with self._guard(row=part.row + 1):
             records = self._records(part.row, blanks=False, start=part.offset)
             try:
                 batch = list(islice(records, part.skip, part.skip + part.rows))
             finally:
                 records.close()
-            return self._chunk(batch)
+        self._unchanged(part)
+        if len(batch) != part.rows:
+            raise self._changed(part, f"{len(batch)} rows where {part.rows} were counted")
+        return self._chunk(batch)
+
+    def _unchanged(self, part: CsvSlice) -> None:
+        """Check that the file is still the one the structure pass read (same inode, size and
+        modification time) and that ``part.offset`` is the start of a line, before and after a
+        slice is read: a file changed since would be read at the wrong place, with wrong row
+        numbers.
+
+        Raises:
+            InputError: the file changed (or cannot be read) since it was opened.
+        """
+        try:
+            with open(self.path, "rb") as raw:
+                stamp = _file_stamp(os.fstat(raw.fileno()))
+                if part.offset > 0:
+                    raw.seek(part.offset - 1)
+                    before = raw.read(1)
+                else:
+                    before = b"\n"
+        except OSError as exc:
+            raise self._changed(part, exc.strerror or str(exc)) from None
+        if stamp != self._stamp:
+            raise self._changed(part, "its size or modification time is not what it was")
+        if before not in (b"\n", b"\r"):
+            raise self._changed(part, "a row no longer begins where it did")
+
+    def _changed(self, part: CsvSlice, why: str) -> InputError:
+        return InputError(
+            str(self.path),
+            f"the file changed while it was being read ({why}); nothing from here on was "
+            "checked: run again once the file is complete and no longer being written",
+            row=part.row + 1,
+        )
 
     def _raw_rows(self) -> Generator[_RawRow, None, None]:
         yield from self._records(0, blanks=True)
@@ -725,6 +762,11 @@ class _Marks:
                 self.places.append((row - 1, self.before))
             self.data += 1
         self.before = self.lines.end
+
+
+def _file_stamp(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a file changed between two reads: device, inode, size, modification time."""
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ Duplicates of the mapping's ``key`` across chunks and files are caught by :class
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from dataclasses import field as dc_field
@@ -34,6 +35,7 @@ from pandera.errors import SchemaErrors
 
 from etl import columns as col
 from etl.calls import DEFAULT_WINDOW, CallContext, CallingWindow, note_time, task_time
+from etl.errors import OutputError
 from etl.mapping import Mapping
 from etl.normalize import (
     DAY_FIRST,
@@ -869,8 +871,9 @@ class _FirstRows:
 
     def __init__(self, hasher: Callable[[str], int] = hash) -> None:
         self._hash = hasher  # tests give one that collides
-        self._keys = tempfile.TemporaryFile()
-        self._rows = tempfile.TemporaryFile()
+        with _temp_files():
+            self._keys = tempfile.TemporaryFile()
+            self._rows = tempfile.TemporaryFile()
         self._end = 0  # bytes in the keys file
         self._count = 0  # keys stored (the rows file's records)
         #: sorted runs of (hash, record number), each at most half the size of the one before
@@ -879,8 +882,11 @@ class _FirstRows:
         self._file_no: dict[str, int] = {}
 
     def close(self) -> None:
-        self._keys.close()
-        self._rows.close()
+        """Drop the files (never raises: what they hold is not needed any more)."""
+        for f in (getattr(self, "_keys", None), getattr(self, "_rows", None)):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
         self._runs = []
 
     def __del__(self) -> None:  # an unclosed store still drops its files
@@ -915,11 +921,12 @@ class _FirstRows:
         records["at"] = self._end + np.cumsum(sizes) - sizes
         records["file"] = self._number(file)
         records["row"] = rows
-        self._keys.seek(self._end)
-        self._keys.write(b"".join(data))
+        with _temp_files():
+            self._keys.seek(self._end)
+            self._keys.write(b"".join(data))
+            self._rows.seek(self._count * self._RECORD.itemsize)
+            self._rows.write(records.tobytes())
         self._end += int(sizes.sum())
-        self._rows.seek(self._count * self._RECORD.itemsize)
-        self._rows.write(records.tobytes())
         hashes = np.fromiter(map(self._hash, keys), dtype=np.int64, count=len(keys))
         numbers = np.arange(self._count, self._count + len(keys), dtype=np.uint32)
         self._count += len(keys)
@@ -941,11 +948,27 @@ class _FirstRows:
     def _read(self, number: int) -> tuple[str, str, int]:
         """``(key, file, row)`` of record ``number``."""
         size = self._RECORD.itemsize
-        self._rows.seek(number * size)
-        record = np.frombuffer(self._rows.read(size), dtype=self._RECORD)[0]
-        self._keys.seek(int(record["at"]))
-        key = self._keys.read(int(record["size"])).decode("utf-8", "surrogatepass")
+        with _temp_files():
+            self._rows.seek(number * size)
+            record = np.frombuffer(self._rows.read(size), dtype=self._RECORD)[0]
+            self._keys.seek(int(record["at"]))
+            key = self._keys.read(int(record["size"])).decode("utf-8", "surrogatepass")
         return key, self._files[int(record["file"])], int(record["row"])
+
+
+@contextlib.contextmanager
+def _temp_files() -> Iterator[None]:
+    """Turn a failure of :class:`_FirstRows`' temporary files (a full disk) into an
+    :class:`~etl.errors.OutputError` naming the temporary folder and what to do (exit 74)."""
+    try:
+        yield
+    except OSError as exc:
+        folder = tempfile.gettempdir()
+        raise OutputError(
+            folder,
+            f"the temporary files that hold the run's lead keys cannot be written or read "
+            f"({exc.strerror or exc}); free space there, or set TMPDIR to a folder with room",
+        ) from None
 
 
 class KeyTracker:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import pickle
 import re
 import sys
@@ -1096,3 +1097,54 @@ def test_csv_watch_is_told_each_distinct_text_of_the_rows_that_become_frame_rows
     }
     assert list(frame.index) == [3, 5, 7, 8, 9]
     assert [p.row for p in problems] == [6]
+
+
+def _changed_message(path: Path, row: int, why: str) -> str:
+    return (
+        f"{path}, row {row}: the file changed while it was being read ({why}); nothing from "
+        "here on was checked: run again once the file is complete and no longer being written"
+    )
+
+
+def test_a_slice_of_a_csv_changed_since_its_structure_pass_is_refused(tmp_path, monkeypatch):
+    """A worker reads its slice at a byte offset the structure pass noted: if the file changed
+    since (a cell made longer, a row cut, same size and time but rows moved), the read stops
+    with an InputError naming the place, never rows read at the wrong place or numbered wrong."""
+    monkeypatch.setattr(extract, "_MARK_ROWS", 1)
+    body = "n,e\n" + "".join(f"N{i},u{i}@ex.com\n" for i in range(1, 13))
+    path = write(tmp_path, "a.csv", body.encode())
+    with open_source(path) as reader:
+        slices = reader.slices(4)
+        assert slices is not None and [s.row for s in slices] == [1, 5, 9]
+        first = slices[0].read()
+        assert list(first.frame.index) == [2, 3, 4, 5]
+        path.write_bytes(body.replace("u3@ex.com", "u3-changed@ex.com").encode())
+        with pytest.raises(InputError) as changed:
+            slices[1].read()
+        assert str(changed.value) == _changed_message(
+            path, 6, "its size or modification time is not what it was"
+        )
+    # same size and modification time, but a row boundary moved: the noted offset is no line start
+    path.write_bytes(body.encode())
+    with open_source(path) as reader:
+        slices = reader.slices(4)
+        assert slices is not None
+        stat = path.stat()
+        path.write_bytes(body.replace("N1,u1", "N1,u1x").replace("N12,u12@", "N12,u12").encode())
+        assert path.stat().st_size == stat.st_size
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        with pytest.raises(InputError) as moved:
+            slices[1].read()
+        assert str(moved.value) == _changed_message(path, 6, "a row no longer begins where it did")
+    # rows cut off the end: fewer rows than the structure pass counted
+    path.write_bytes(body.encode())
+    with open_source(path) as reader:
+        slices = reader.slices(4)
+        assert slices is not None
+        stat = path.stat()
+        cut = body.encode()[: body.index("N11,")]
+        path.write_bytes(cut + b"#" * (stat.st_size - len(cut)))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        with pytest.raises(InputError) as short:
+            slices[2].read()
+        assert str(short.value) == _changed_message(path, 10, "3 rows where 4 were counted")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -969,3 +973,36 @@ def test_each_issue_carries_the_kind_its_check_named() -> None:
     assert [(i.source_row, i.check, i.kind, i.message) for i in dupes] == [
         (8, "duplicate", "duplicate", "duplicate of row 7 (same email 'e@x.com')")
     ]
+
+
+def test_a_full_disk_under_the_key_files_is_an_output_error_naming_the_folder(tmp_path):
+    """The keys of a run live in temporary files: when they cannot be written (here a file
+    size limit, as a full disk would do), the run gets an OutputError (exit 74) naming the
+    temporary folder and what to do, once, and closing the tracker raises nothing more."""
+    script = textwrap.dedent(
+        """
+        import resource, signal, tempfile
+        from etl.errors import OutputError
+        from etl.validate import KeyTracker
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        tracker = KeyTracker(["email"])
+        try:
+            for i in range(100):
+                keys = [f"k{i}-{j}@example.com" for j in range(100)]
+                tracker.check_columns(list(range(i * 100, i * 100 + 100)), keys, "f.csv")
+        except OutputError as exc:
+            print(exc.exit_code, exc, sep="|")
+        tracker.close()
+        print("closed")
+        """
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.stderr == ""
+    assert done.stdout == (
+        f"74|{tmp_path}: the temporary files that hold the run's lead keys cannot be written or "
+        "read (File too large); free space there, or set TMPDIR to a folder with room\nclosed\n"
+    )
