@@ -452,7 +452,7 @@ class _Worker:
 def _start_fork_server() -> None:
     """Start the fork server the workers come from (once a process), SIGINT ignored: it keeps
     that, and so does every worker from its first instruction (a Ctrl-C to the process group
-    as the run starts cannot kill one before :func:`_adopt`). In this process SIGINT is only
+    as the run starts cannot kill one before :func:`_serve` runs). In this process SIGINT is only
     blocked meanwhile (a few milliseconds): one that comes then is taken as it ends. From a
     thread other than the main one (no signal handlers there) the server starts as it is."""
     if threading.current_thread() is not threading.main_thread():
@@ -492,14 +492,12 @@ class _RemoteTraceback(Exception):
         return str(self.args[0])
 
 
-#: The plan of a worker process of a :class:`ChunkPool` (set once, as it starts).
-_PLAN: Plan | None = None
-
-
 def _serve(plan: Plan, tasks: Connection, results: Connection) -> None:
-    """A worker process: adopt the plan, then the verdict of each chunk that comes, until the
-    pool closes the pipe. An error of a check is sent back (:class:`_Failed`) and raised there."""
-    _adopt(plan)
+    """A worker process: the verdict of each chunk that comes, for the run's ``plan`` (sent
+    once, as the worker starts), until the pool closes the pipe. SIGINT is ignored (a Ctrl-C is
+    for the main process, which stops the run and writes the reports). An error of a check is
+    sent back (:class:`_Failed`) and raised there."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
             message = tasks.recv_bytes()
@@ -508,7 +506,7 @@ def _serve(plan: Plan, tasks: Connection, results: Connection) -> None:
         try:
             source, chunk = pickle.loads(message)
             del message
-            answer = _check_here(source, chunk)
+            answer = _check_here(plan, source, chunk)
         except BaseException as exc:  # noqa: BLE001 - the main process raises it
             answer = _failure(exc)
         try:
@@ -529,21 +527,11 @@ def _failure(exc: BaseException) -> bytes:
     return answer
 
 
-def _adopt(plan: Plan) -> None:
-    """A worker's initializer: keep the run's plan for every chunk it checks, and ignore
-    SIGINT (a Ctrl-C is for the main process, which stops the run and writes the reports)."""
-    global _PLAN
-    _PLAN = plan
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _check_here(source: Path, chunk: Chunk | CsvSlice) -> bytes:
+def _check_here(plan: Plan, source: Path, chunk: Chunk | CsvSlice) -> bytes:
     """A worker's task: the pickled verdict of one chunk (read here when given as a slice)."""
-    if _PLAN is None:  # pragma: no cover - the initializer always ran first
-        raise RuntimeError("a ChunkPool worker without its plan")
     if isinstance(chunk, CsvSlice):
         chunk = chunk.read()
-    return pickle.dumps(check_chunk(_PLAN, source, chunk), pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(check_chunk(plan, source, chunk), pickle.HIGHEST_PROTOCOL)
 
 
 def _fold_problems(

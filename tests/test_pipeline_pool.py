@@ -255,7 +255,7 @@ def test_a_worker_ignores_sigint_so_only_the_main_process_reacts_to_ctrl_c(tmp_p
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite runs in the background
     pool = ChunkPool(2, plan)
     try:
-        # two chunks: one to each worker, which has adopted the plan once its verdict is back
+        # two chunks: one to each worker, which ignores SIGINT once its verdict is back
         list(pool.verdicts(source, [Chunk(frame.iloc[:20]), Chunk(frame.iloc[20:])]))
         workers = [p for p in multiprocessing.active_children() if p.name.startswith("etl-")]
         assert len(workers) == 2
@@ -286,7 +286,7 @@ def _faulty_serve(plan: Plan, tasks: Any, results: Any) -> None:
     pipe = _TornPipe(results)
     real = check._check_here
 
-    def faulty(source: Path, chunk: Chunk | CsvSlice) -> bytes:
+    def faulty(plan: Plan, source: Path, chunk: Chunk | CsvSlice) -> bytes:
         if isinstance(chunk, CsvSlice):  # a large CSV's chunk comes as its place in the file
             chunk = chunk.read()
         rows = chunk.frame.index
@@ -302,7 +302,7 @@ def _faulty_serve(plan: Plan, tasks: Any, results: Any) -> None:
                 pipe.tear = struct.pack
             elif fault["how"] == "raises":
                 raise ValueError(f"row {fault['row']} raises")
-        return real(source, chunk)
+        return real(plan, source, chunk)
 
     check._check_here = faulty
     check._serve(plan, tasks, pipe)
